@@ -1,0 +1,114 @@
+using System.CommandLine;
+using System.Globalization;
+using BuddySystem.Collections;
+using Spectre.Console;
+
+namespace BuddySystem.Cli.Commands;
+
+/// <summary>
+/// <c>buddy demo</c>: the tutorial's <c>dynamic_allocating_test</c> on a <see cref="LockedHeap"/> over an 8 MiB region
+/// (<c>KERNEL_HEAP_SIZE = 0x800000</c>).
+/// </summary>
+internal static class DemoCommand
+{
+    /// <summary>The tutorial's kernel heap size.</summary>
+    internal const int KernelHeapSize = 0x800000;
+
+    internal static Command Create()
+    {
+        var command = new Command("demo", "Run the tutorial's dynamic_allocating_test on an 8 MiB LockedHeap and print the heap's stats.");
+        command.SetAction(_ => Run(Console.Out));
+        return command;
+    }
+
+    /// <summary>Runs the test, writing the tutorial's six lines and a stats table; returns the exit code.</summary>
+    internal static unsafe int Run(TextWriter output)
+    {
+        using var region = new NativeRegion(KernelHeapSize, KernelHeapSize);
+        var engine = new BuddyHeap();
+        engine.AddRegion(region.Pointer, region.Size);
+        using var heap = new LockedHeap(engine);
+
+        using (var heapValue = new Box<int>(heap, 5))
+        {
+            if (!Check(output, heapValue.Value == 5, "heap_value assertion successfully!", $"heap_value should be 5 but is {heapValue.Value}"))
+            {
+                return 1;
+            }
+
+            output.WriteLine($"heap_value is at {Hex(heapValue.Pointer)}");
+            if (!Check(output, region.Contains(heapValue.Pointer), "heap_value is in the heap region!", $"heap_value at {Hex(heapValue.Pointer)} is outside the heap region {Hex(region.Pointer)}..{Hex((byte*)region.Pointer + region.Size)}"))
+            {
+                return 1;
+            }
+        }
+
+        using (var vec = new Vec<int>(heap))
+        {
+            for (int i = 0; i < 500; i++)
+            {
+                vec.Push(i);
+            }
+
+            int wrong = -1;
+            for (int i = 0; i < vec.Count && wrong < 0; i++)
+            {
+                wrong = vec[i] == i ? -1 : i;
+            }
+
+            if (!Check(output, wrong < 0 && vec.Count == 500, "vec assertion successfully!", $"vec[{wrong}] should be {wrong}"))
+            {
+                return 1;
+            }
+
+            output.WriteLine($"vec is at {Hex(vec.Pointer)}");
+            if (!Check(output, region.Contains(vec.Pointer), "vec is in the heap region!", $"vec at {Hex(vec.Pointer)} is outside the heap region"))
+            {
+                return 1;
+            }
+
+            WriteStats(output, heap.Stats, "heap while vec is live");
+        }
+
+        heap.Validate();
+        return 0;
+    }
+
+    private static bool Check(TextWriter output, bool passed, string success, string failure)
+    {
+        output.WriteLine(passed ? success : "FAILED: " + failure);
+        return passed;
+    }
+
+    private static unsafe string Hex(void* pointer) => "0x" + ((ulong)pointer).ToString("x", CultureInfo.InvariantCulture);
+
+    /// <summary>Writes the user/allocated/total bytes and the free blocks per order as a table.</summary>
+    internal static void WriteStats(TextWriter output, HeapStats stats, string title)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.Detect, ColorSystem = ColorSystemSupport.Detect });
+        var table = new Table().Title(title).AddColumn("measure").AddColumn(new TableColumn("bytes").RightAligned());
+        table.AddRow("user (requested)", stats.UserBytes.ToString("N0", CultureInfo.InvariantCulture));
+        table.AddRow("allocated (block sizes)", stats.AllocatedBytes.ToString("N0", CultureInfo.InvariantCulture));
+        table.AddRow("total (managed)", stats.TotalBytes.ToString("N0", CultureInfo.InvariantCulture));
+        table.AddRow("metadata (side table)", stats.MetadataBytes.ToString("N0", CultureInfo.InvariantCulture));
+        table.AddRow("largest free block", stats.LargestFreeBlock.ToString("N0", CultureInfo.InvariantCulture));
+        console.Write(table);
+
+        var orders = new Table().Title("free blocks per order (/proc/buddyinfo)").AddColumn("order").AddColumn("block").AddColumn(new TableColumn("free").RightAligned());
+        for (int order = 0; order < stats.FreeBlocksByOrder.Count; order++)
+        {
+            ulong size = stats.MinBlockSize << order;
+            orders.AddRow(order.ToString(CultureInfo.InvariantCulture), FormatBytes(size), stats.FreeBlocksByOrder[order].ToString(CultureInfo.InvariantCulture));
+        }
+
+        console.Write(orders);
+    }
+
+    internal static string FormatBytes(ulong bytes) => bytes switch
+    {
+        >= 1UL << 30 when bytes % (1UL << 30) == 0 => $"{bytes >> 30} GiB",
+        >= 1UL << 20 when bytes % (1UL << 20) == 0 => $"{bytes >> 20} MiB",
+        >= 1UL << 10 when bytes % (1UL << 10) == 0 => $"{bytes >> 10} KiB",
+        _ => $"{bytes} B",
+    };
+}

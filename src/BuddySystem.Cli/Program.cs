@@ -1,0 +1,15 @@
+using System.CommandLine;
+using BuddySystem.Cli.Commands;
+
+namespace BuddySystem.Cli;
+
+/// <summary>The <c>buddy</c> tool: one subcommand per file in <c>Commands/</c>.</summary>
+internal static class Program
+{
+    private static int Main(string[] args)
+    {
+        var root = new RootCommand("buddy — the rCore tutorial's buddy-system heap in C#: demo, bench, replay and more.");
+        root.Subcommands.Add(DemoCommand.Create());
+        return root.Parse(args).Invoke();
+    }
+}
