@@ -179,7 +179,7 @@ internal static unsafe class ByteScript
                     nuint size = (nuint)reader.UInt16() % 2048 * 16;
                     int offset = reader.Byte() % 16;
                     nuint start = arenaUsed + (nuint)offset;
-                    if (size >= 16 && start + size <= ArenaBytes)
+                    if (target.CanAddRegion && size >= 16 && start + size <= ArenaBytes)
                     {
                         nint regionStart = (nint)((byte*)arena.Pointer + start);
                         if (((start + size) & ~(nuint)15) <= ((start + 15) & ~(nuint)15))
@@ -261,7 +261,8 @@ internal static unsafe class ByteScript
         }
 
         Require(thrown != null, op, $"{what}: freeing {Hex(address)} with {layout} was accepted");
-        Require(thrown!.Message.Contains(Hex(address), StringComparison.Ordinal), op, $"{what}: the message does not name {Hex(address)}: {thrown.Message}");
+        string named = target.Describe(address);
+        Require(thrown!.Message.Contains(named, StringComparison.Ordinal), op, $"{what}: the message does not name {named}: {thrown.Message}");
         HeapStats after = target.Stats;
         Require(before.AllocatedBytes == after.AllocatedBytes && before.LiveBlocks == after.LiveBlocks && before.FreeBytes == after.FreeBytes,
             op, $"{what}: the rejected free of {Hex(address)} changed the heap");

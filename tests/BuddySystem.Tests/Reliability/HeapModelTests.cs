@@ -88,6 +88,10 @@ public class HeapModelTests
 
     [Theory]
     [InlineData("buddy-heap")]
+    [InlineData("buddy-heap-eager")]
     [InlineData("locked-heap")]
     public void RandomOperations_AgainstModel_AgreeAndValidate(string engine) => SampleEngine(engine, addRegions: true);
+
+    [Fact]
+    public void RandomOperations_BuddyTree_AgreeAndValidate() => SampleEngine("buddy-tree", addRegions: false);
 }
