@@ -20,6 +20,9 @@ internal readonly unsafe struct LockedHeapAllocator : IBenchAllocator
 
     public nuint RegionStart => _region.Address;
 
+    /// <summary>The heap's accounting (for tests and reports; takes the lock).</summary>
+    public HeapStats Stats => _heap.Stats;
+
     /// <summary>A locked heap over a fresh region of <paramref name="heapSize"/> bytes aligned to <paramref name="heapSize"/>.</summary>
     public static LockedHeapAllocator Create(nuint heapSize)
     {
