@@ -1,5 +1,6 @@
 using System.Buffers;
 using BuddySystem.Buffers;
+using BuddySystem.Diagnostics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Options;
 
@@ -17,12 +18,15 @@ namespace BuddySystem.AspNetCore;
 /// transport then takes its pools from here instead of its pinned-array pool.</para>
 /// <para>Lifetime: the heap lives as long as the factory; the dependency-injection container disposes the factory when the host
 /// is disposed, after Kestrel has stopped and returned its buffers.</para>
+/// <para>The heap is published on the <c>BuddySystem</c> meter under <see cref="BuddyMemoryPoolFactoryOptions.MetricsName"/>
+/// (<c>kestrel</c> by default); see <see cref="BuddyMetrics"/>.</para>
 /// <para>Thread safety: every member is safe from any thread.</para>
 /// </remarks>
 public sealed class BuddyMemoryPoolFactory : IMemoryPoolFactory<byte>, IDisposable
 {
     private readonly BuddyMemoryPoolOptions _poolOptions;
     private readonly PinnedArrayRegion _region;
+    private readonly IDisposable? _metrics;
     private int _pools;
 
     /// <summary>Creates the factory and its heap.</summary>
@@ -47,6 +51,10 @@ public sealed class BuddyMemoryPoolFactory : IMemoryPoolFactory<byte>, IDisposab
         }
 
         Heap = new LockedHeap(engine);
+        if (settings.MetricsName is not null)
+        {
+            _metrics = BuddyMetrics.Register(Heap, settings.MetricsName);
+        }
     }
 
     /// <summary>The largest <see cref="BuddyMemoryPoolFactoryOptions.HeapSize"/>: 1 GiB, since the heap is one pinned array.</summary>
@@ -68,5 +76,9 @@ public sealed class BuddyMemoryPoolFactory : IMemoryPoolFactory<byte>, IDisposab
     }
 
     /// <summary>Frees the heap. Call it only after Kestrel stopped; calling it again is harmless.</summary>
-    public void Dispose() => Heap.Dispose();
+    public void Dispose()
+    {
+        _metrics?.Dispose();
+        Heap.Dispose();
+    }
 }
