@@ -116,4 +116,66 @@ public unsafe class BoxVecTests
         Assert.Throws<ObjectDisposedException>(() => vec.Count);
         Assert.Equal(0ul, heap.Stats.AllocatedBytes);
     }
+
+    [Fact]
+    public void Vec_TryPop_ReturnsLastUntilEmpty()
+    {
+        using var heap = BuddyHeap.Create(1024);
+        using var vec = new Vec<int>(heap);
+        vec.Push(1);
+        vec.Push(2);
+        Assert.True(vec.TryPop(out int last));
+        Assert.Equal(2, last);
+        Assert.True(vec.TryPop(out last));
+        Assert.Equal(1, last);
+        Assert.False(vec.TryPop(out last));
+        Assert.Equal(0, last);
+    }
+
+    [Fact]
+    public void Vec_Enumerate_AllocatesNothingOnGcHeap()
+    {
+        using var heap = BuddyHeap.Create(1 << 16);
+        using var vec = new Vec<long>(heap);
+        for (int i = 0; i < 1000; i++)
+        {
+            vec.Push(i);
+        }
+
+        long sum = Sum(vec);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        sum += Sum(vec);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(2 * 499_500, sum);
+    }
+
+    [Fact]
+    public void Vec_GrowthThroughReallocate_LeavesOneLiveBlockAndNoLeak()
+    {
+        using var heap = BuddyHeap.Create(1 << 20);
+        using (var vec = new Vec<int>(heap))
+        {
+            for (int i = 0; i < 50_000; i++)
+            {
+                vec.Push(i);
+            }
+
+            Assert.Equal(1, heap.Stats.LiveBlocks);
+            Assert.Equal(49_999, vec[49_999]);
+        }
+
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+        heap.Validate();
+    }
+
+    private static long Sum(Vec<long> vec)
+    {
+        long sum = 0;
+        foreach (long item in vec)
+        {
+            sum += item;
+        }
+
+        return sum;
+    }
 }

@@ -50,8 +50,8 @@ internal static class HeapMapRenderer
     private static double Header(MapScene scene, HeapSnapshot snapshot, string source, ulong span)
     {
         scene.Text(20, 34, $"Buddy heap map: {source}", 20, MapPalette.Text, bold: true);
-        string cached = snapshot.CachedBytes != 0 ? $" · cached {ByteText.Long(snapshot.CachedBytes)}" : string.Empty;
-        scene.Text(20, 58, $"{ByteText.Long(snapshot.TotalBytes)} managed in {N(snapshot.Blocks.Count)} blocks · allocated {ByteText.Long(snapshot.AllocatedBytes)} in {N(snapshot.LiveBlocks)} block{(snapshot.LiveBlocks == 1 ? string.Empty : "s")} · free {ByteText.Long(snapshot.FreeBytes)}, largest free block {ByteText.Long(snapshot.LargestFreeBlock)}{cached}", 13, MapPalette.Text);
+        string cached = snapshot.CachedBytes != 0 ? $" ({ByteText.Long(snapshot.CachedBytes)} of it cached)" : string.Empty;
+        scene.Text(20, 58, $"{ByteText.Long(snapshot.TotalBytes)} managed in {N(snapshot.Blocks.Count)} blocks · allocated {ByteText.Long(snapshot.AllocatedBytes)} in {N(snapshot.LiveBlocks)} block{(snapshot.LiveBlocks == 1 ? string.Empty : "s")} · free {ByteText.Long(snapshot.FreeBytes)}{cached}, largest free block {ByteText.Long(snapshot.LargestFreeBlock)}", 13, MapPalette.Text);
         int top = snapshot.OrderCount - 1;
         scene.Text(20, 76, $"A block of order k holds {ByteText.Long(snapshot.MinBlockSize)} × 2^k bytes (here order 0 = {ByteText.Long(snapshot.MinBlockSize)} … order {top} = {ByteText.Long(snapshot.MinBlockSize << top)}), starts at a multiple of its size, and its buddy is at offset XOR size.", 12, MapPalette.Muted);
 

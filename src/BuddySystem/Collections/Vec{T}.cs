@@ -142,6 +142,22 @@ public sealed unsafe class Vec<T> : IDisposable, IEnumerable<T> where T : unmana
         return removed;
     }
 
+    /// <summary>Removes the last item (<c>pop</c>).</summary>
+    /// <param name="item">The removed item; default when the vector was empty.</param>
+    /// <returns><see langword="false"/> when the vector was empty (Rust's <c>None</c>).</returns>
+    public bool TryPop(out T item)
+    {
+        ThrowIfDisposed();
+        if (_count == 0)
+        {
+            item = default;
+            return false;
+        }
+
+        item = _items[--_count];
+        return true;
+    }
+
     /// <summary>Removes every item and keeps the buffer (<c>clear</c>).</summary>
     public void Clear()
     {

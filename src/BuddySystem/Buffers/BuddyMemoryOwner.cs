@@ -1,0 +1,72 @@
+using System.Buffers;
+
+namespace BuddySystem.Buffers;
+
+/// <summary>
+/// One rented block of a <see cref="BuddyMemoryPool"/>: native memory that never moves, so pinning is free and no GC handle
+/// is needed.
+/// </summary>
+/// <remarks>Dispose returns the block exactly once, whichever thread gets there first; any later access throws
+/// <see cref="ObjectDisposedException"/>.</remarks>
+internal sealed unsafe class BuddyMemoryOwner : MemoryManager<byte>
+{
+    private readonly BuddyMemoryPool _pool;
+    private readonly int _length;
+
+    // An integer so Dispose can claim the block atomically.
+    private nint _block;
+
+    internal BuddyMemoryOwner(BuddyMemoryPool pool, byte* block, int length)
+    {
+        _pool = pool;
+        _block = (nint)block;
+        _length = length;
+    }
+
+    public override Memory<byte> Memory
+    {
+        get
+        {
+            _ = Block;
+            return CreateMemory(_length);
+        }
+    }
+
+    private byte* Block
+    {
+        get
+        {
+            nint block = Volatile.Read(ref _block);
+            if (block == 0)
+            {
+                ThrowHelper.ThrowObjectDisposed(this);
+            }
+
+            return (byte*)block;
+        }
+    }
+
+    public override Span<byte> GetSpan() => new(Block, _length);
+
+    public override MemoryHandle Pin(int elementIndex = 0)
+    {
+        byte* block = Block;
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)elementIndex, (uint)_length, nameof(elementIndex));
+
+        // Native memory never moves: the handle only carries the address.
+        return new MemoryHandle(block + elementIndex);
+    }
+
+    public override void Unpin()
+    {
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        nint block = Interlocked.Exchange(ref _block, 0);
+        if (block != 0)
+        {
+            _pool.Return((byte*)block, _length);
+        }
+    }
+}

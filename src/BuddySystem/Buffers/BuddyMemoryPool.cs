@@ -1,0 +1,204 @@
+using System.Buffers;
+using System.Numerics;
+
+namespace BuddySystem.Buffers;
+
+/// <summary>
+/// A <see cref="MemoryPool{T}"/> of bytes whose buffers are blocks of a thread-safe BuddySystem heap: native memory,
+/// never moved, never tracked by a GC handle, for System.IO.Pipelines, Kestrel and anything else that rents
+/// <see cref="IMemoryOwner{T}"/>.
+/// </summary>
+/// <remarks>
+/// <para><b>Sizes.</b> A buffer is one heap block: the requested size rounded up to a power of two, at least
+/// <see cref="MinBufferSize"/> bytes, and its <see cref="IMemoryOwner{T}.Memory"/> spans the whole block (at least what
+/// was asked). <c>Rent(-1)</c> gives <see cref="BuddyMemoryPoolOptions.DefaultBufferSize"/> (4096 by default).
+/// <see cref="MaxBufferSize"/> is the largest request the pool accepts; a request up to it can still fail with
+/// <see cref="HeapExhaustedException"/> when the heap is full or fragmented.</para>
+/// <para><b>Lifetime.</b> Each owner returns its block to the heap on <see cref="IDisposable.Dispose"/>; that is idempotent
+/// and safe from several threads at once, and any later use of the owner's memory throws
+/// <see cref="ObjectDisposedException"/>. A forgotten owner keeps its block until the heap is disposed (there is no
+/// finalizer, so renting costs no finalization work). Disposing the pool stops <see cref="Rent"/>; buffers already rented stay
+/// valid. A heap the pool created itself (<see cref="Create"/>) is disposed when the pool and every buffer are.</para>
+/// <para><b>Thread safety.</b> Every member is safe from any thread, given a thread-safe allocator (<see cref="LockedHeap"/>
+/// or another allocator documented as safe from any thread).</para>
+/// </remarks>
+public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
+{
+    /// <summary>The smallest buffer: 64 bytes, one cache line, so buffers never share a line.</summary>
+    public const int MinBufferSize = 64;
+
+    private readonly IAllocator _allocator;
+    private readonly IDisposable? _ownedAllocator;
+    private readonly int _defaultBufferSize;
+    private readonly int _maxBufferSize;
+
+    // One reference for the pool itself plus one per rented buffer; an owned heap is disposed when it reaches zero.
+    private long _references = 1;
+    private long _rented;
+    private int _disposed;
+
+    /// <summary>Creates a pool over <paramref name="allocator"/>, which stays the caller's.</summary>
+    /// <param name="allocator">A thread-safe allocator, such as <see cref="LockedHeap"/>. It must outlive every buffer rented from the pool.</param>
+    /// <param name="options">Sizes; defaults when null.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="allocator"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="allocator"/> is a <see cref="BuddyHeap"/>, which is single-threaded (wrap it in <see cref="LockedHeap"/>).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is not positive.</exception>
+    public BuddyMemoryPool(IAllocator allocator, BuddyMemoryPoolOptions? options = null)
+        : this(allocator, options, owned: null)
+    {
+    }
+
+    private BuddyMemoryPool(IAllocator allocator, BuddyMemoryPoolOptions? options, IDisposable? owned)
+    {
+        ArgumentNullException.ThrowIfNull(allocator);
+        if (allocator is BuddyHeap)
+        {
+            ThrowHelper.ThrowArgument("A BuddyHeap is single-threaded and a memory pool is used from any thread; wrap the heap in a LockedHeap.", nameof(allocator));
+        }
+
+        options ??= new BuddyMemoryPoolOptions();
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.DefaultBufferSize, nameof(options) + "." + nameof(options.DefaultBufferSize));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.MaxBufferSize, nameof(options) + "." + nameof(options.MaxBufferSize));
+
+        // Rounded down to a power of two so that rounding any accepted request up never passes it.
+        ulong max = BitOperations.RoundUpToPowerOf2((uint)options.MaxBufferSize) == (uint)options.MaxBufferSize
+            ? (ulong)options.MaxBufferSize
+            : 1UL << BitOperations.Log2((uint)options.MaxBufferSize);
+        if (allocator is IHeapStatsSource source && source.Stats.TotalBytes != 0)
+        {
+            // Honest: never promise a block larger than the heap itself.
+            max = Math.Min(max, 1UL << BitOperations.Log2(source.Stats.TotalBytes));
+        }
+
+        _maxBufferSize = (int)Math.Max(max, MinBufferSize);
+        _defaultBufferSize = Math.Min(BlockSizeFor(options.DefaultBufferSize), _maxBufferSize);
+        _allocator = allocator;
+        _ownedAllocator = owned;
+    }
+
+    /// <summary>Creates a pool over a new <see cref="LockedHeap"/> of <paramref name="heapSize"/> bytes that the pool owns.</summary>
+    /// <param name="heapSize">Bytes of native memory for the heap.</param>
+    /// <param name="options">Sizes; defaults when null.</param>
+    /// <returns>A pool whose heap is freed once the pool and every rented buffer are disposed.</returns>
+    public static BuddyMemoryPool Create(nuint heapSize, BuddyMemoryPoolOptions? options = null)
+    {
+        LockedHeap heap = LockedHeap.Create(heapSize);
+        try
+        {
+            return new BuddyMemoryPool(heap, options, heap);
+        }
+        catch
+        {
+            heap.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The largest <c>minBufferSize</c> that <see cref="Rent"/> accepts: a power of two, at most the configured maximum and the heap's size.</summary>
+    public override int MaxBufferSize => _maxBufferSize;
+
+    /// <summary>The size of the buffer <c>Rent(-1)</c> returns.</summary>
+    public int DefaultBufferSize => _defaultBufferSize;
+
+    /// <summary>The allocator the buffers come from (for its statistics).</summary>
+    public IAllocator Allocator => _allocator;
+
+    /// <summary>Buffers rented and not yet disposed.</summary>
+    public long RentedBuffers => Volatile.Read(ref _rented);
+
+    /// <summary>Rents a buffer of at least <paramref name="minBufferSize"/> bytes: one heap block, rounded up to a power of two.</summary>
+    /// <param name="minBufferSize">Bytes wanted, 0 to <see cref="MaxBufferSize"/>; -1 for <see cref="DefaultBufferSize"/>.</param>
+    /// <returns>An owner of pinned native memory; dispose it to return the block.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="minBufferSize"/> is below -1 or above <see cref="MaxBufferSize"/>.</exception>
+    /// <exception cref="HeapExhaustedException">The heap has no free block that large now.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
+    public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        int size;
+        if (minBufferSize == -1)
+        {
+            size = _defaultBufferSize;
+        }
+        else
+        {
+            if ((uint)minBufferSize > (uint)_maxBufferSize)
+            {
+                ThrowRentSize(minBufferSize);
+            }
+
+            size = BlockSizeFor(minBufferSize);
+        }
+
+        if (!TryAddReference())
+        {
+            ThrowHelper.ThrowObjectDisposed(this);
+        }
+
+        var layout = new Layout((nuint)size, MinBufferSize);
+        void* block = _allocator.Allocate(layout);
+        if (block == null)
+        {
+            Release();
+            throw HeapExhaustedException.For(_allocator, layout);
+        }
+
+        Interlocked.Increment(ref _rented);
+        return new BuddyMemoryOwner(this, (byte*)block, size);
+    }
+
+    /// <summary>Takes a block back from an owner; called once per owner.</summary>
+    internal void Return(byte* block, int size)
+    {
+        try
+        {
+            _allocator.Deallocate(block, new Layout((nuint)size, MinBufferSize));
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _rented);
+            Release();
+        }
+    }
+
+    /// <summary>Stops <see cref="Rent"/>. Buffers already rented stay valid; an owned heap goes when the last of them does.</summary>
+    /// <param name="disposing">Whether called from <see cref="IDisposable.Dispose"/>.</param>
+    protected override void Dispose(bool disposing)
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            Release();
+        }
+    }
+
+    private static int BlockSizeFor(int size) => (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(size, MinBufferSize));
+
+    private bool TryAddReference()
+    {
+        long current = Volatile.Read(ref _references);
+        while (current != 0)
+        {
+            long seen = Interlocked.CompareExchange(ref _references, current + 1, current);
+            if (seen == current)
+            {
+                return true;
+            }
+
+            current = seen;
+        }
+
+        return false;
+    }
+
+    private void Release()
+    {
+        if (Interlocked.Decrement(ref _references) == 0)
+        {
+            _ownedAllocator?.Dispose();
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void ThrowRentSize(int minBufferSize)
+        => throw new ArgumentOutOfRangeException(nameof(minBufferSize), minBufferSize, $"A buffer must be -1 (default) or 0 to {_maxBufferSize} bytes.");
+}

@@ -1,0 +1,12 @@
+namespace BuddySystem.Collections;
+
+/// <summary>The native block behind <see cref="Rc{T}"/> and <see cref="Arc{T}"/>: the count sits beside the value, as in Rust's <c>RcBox</c>/<c>ArcInner</c>.</summary>
+/// <typeparam name="T">The shared value's type.</typeparam>
+internal struct RcBox<T> where T : unmanaged
+{
+    /// <summary>Handles alive; the block is freed when it reaches zero.</summary>
+    public long Strong;
+
+    /// <summary>The shared value.</summary>
+    public T Value;
+}
