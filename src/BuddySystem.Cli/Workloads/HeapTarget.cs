@@ -25,14 +25,15 @@ internal sealed unsafe class HeapTarget : IDisposable
 
     /// <summary>The engine names <see cref="Create"/> accepts.</summary>
     /// <remarks><c>buddy-heap</c> runs the default options (lazy caches), <c>buddy-heap-eager</c> the tutorial's algorithm;
-    /// <c>buddy-tree</c> is the offset engine behind <see cref="BuddyTreeAllocator"/>.</remarks>
-    internal static IReadOnlyList<string> Names { get; } = ["buddy-heap", "buddy-heap-eager", "locked-heap", "buddy-tree"];
+    /// <c>buddy-tree</c> and <c>frame-allocator</c> are the offset and frame engines behind <see cref="BuddyTreeAllocator"/>
+    /// and <see cref="FrameAllocatorHeap"/>.</remarks>
+    internal static IReadOnlyList<string> Names { get; } = ["buddy-heap", "buddy-heap-eager", "locked-heap", "concurrent-heap", "buddy-tree", "frame-allocator"];
 
     /// <summary>The engines that implement the pointer heap contract themselves (regions, dispose, misuse exceptions).</summary>
-    internal static IReadOnlyList<string> PointerHeapNames { get; } = ["buddy-heap", "buddy-heap-eager", "locked-heap"];
+    internal static IReadOnlyList<string> PointerHeapNames { get; } = ["buddy-heap", "buddy-heap-eager", "locked-heap", "concurrent-heap"];
 
     /// <summary>The engine names that are safe from many threads (for <c>buddy stress</c>).</summary>
-    internal static IReadOnlyList<string> ThreadSafeNames { get; } = ["locked-heap"];
+    internal static IReadOnlyList<string> ThreadSafeNames { get; } = ["locked-heap", "concurrent-heap"];
 
     internal string Name { get; }
 
@@ -48,7 +49,9 @@ internal sealed unsafe class HeapTarget : IDisposable
         "buddy-heap" => FromBuddyHeap(BuddyHeap.Create(size), name),
         "buddy-heap-eager" => FromBuddyHeap(BuddyHeap.Create(size, BuddyHeapOptions.Eager), name),
         "locked-heap" => FromLockedHeap(LockedHeap.Create(size)),
+        "concurrent-heap" => FromConcurrentHeap(ConcurrentHeap.Create(size)),
         "buddy-tree" => FromBuddyTree(new BuddyTreeAllocator(size)),
+        "frame-allocator" => FromFrames(new FrameAllocatorHeap(size)),
         _ => throw new ArgumentException($"Unknown engine '{name}'; expected one of: {string.Join(", ", Names)}.", nameof(name)),
     };
 
@@ -57,6 +60,12 @@ internal sealed unsafe class HeapTarget : IDisposable
 
     private static HeapTarget FromLockedHeap(LockedHeap heap)
         => new("locked-heap", heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true);
+
+    private static HeapTarget FromConcurrentHeap(ConcurrentHeap heap)
+        => new("concurrent-heap", heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true);
+
+    private static HeapTarget FromFrames(FrameAllocatorHeap frames)
+        => new("frame-allocator", frames, frames, frames.Frames.Validate, () => frames.Stats, addRegion: null, threadSafe: false) { _describe = frames.Describe };
 
     private static HeapTarget FromBuddyTree(BuddyTreeAllocator tree)
         => new("buddy-tree", tree, tree, tree.Tree.Validate, () => tree.Stats, addRegion: null, threadSafe: false) { _describe = address => ThrowHelperHex(tree.OffsetOf(address)) };

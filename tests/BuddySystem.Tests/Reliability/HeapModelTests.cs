@@ -90,8 +90,11 @@ public class HeapModelTests
     [InlineData("buddy-heap")]
     [InlineData("buddy-heap-eager")]
     [InlineData("locked-heap")]
+    [InlineData("concurrent-heap")]
     public void RandomOperations_AgainstModel_AgreeAndValidate(string engine) => SampleEngine(engine, addRegions: true);
 
-    [Fact]
-    public void RandomOperations_BuddyTree_AgreeAndValidate() => SampleEngine("buddy-tree", addRegions: false);
+    [Theory]
+    [InlineData("buddy-tree")]
+    [InlineData("frame-allocator")]
+    public void RandomOperations_OffsetEngines_AgreeAndValidate(string engine) => SampleEngine(engine, addRegions: false);
 }
