@@ -21,6 +21,14 @@ namespace BuddySystem;
 /// state from the side table and merges upward: O(orders) steps of O(1). No list is ever scanned (the Rust crate scans the
 /// free list for the buddy, which costs 55 µs per free with 65 536 live blocks). Finding the region of a pointer is a
 /// binary search over the regions, O(1) for a single region.</para>
+/// <para><b>Lazy layer.</b> By default (<see cref="BuddyHeapOptions.LazyCaches"/>) freed blocks of orders up to
+/// <see cref="BuddyHeapOptions.MaxCachedOrder"/> are parked, unmerged, in bounded per-order LIFO caches linked through
+/// the blocks' first word; an allocation of such an order pops its cache in a few instructions. An empty cache is refilled
+/// by cutting one larger block into a batch; a full one returns its older half to the buddy lists, merging. So a LIFO
+/// pair costs a pop and a push instead of splitting and merging every level. Cached blocks have their own state in the
+/// side table, so every misuse check below stays exact for them. <see cref="Trim"/> returns all cached blocks, and an
+/// allocation that would fail trims first. Bounds: see <see cref="BuddyHeapOptions"/>. With
+/// <see cref="BuddyHeapOptions.Eager"/> the heap is the tutorial's algorithm, merging on every free.</para>
 /// <para><b>Misuse.</b> Deallocate checks, before changing anything, that the pointer lies in a region, starts a block,
 /// that the block is allocated, and that the layout maps to the block's size; otherwise it throws and the heap is unchanged.</para>
 /// <para><b>Thread safety.</b> None: use one thread at a time, or wrap it in <see cref="LockedHeap"/>.</para>
@@ -45,6 +53,11 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
     private readonly nint[] _headsArray;
     private ulong _nonEmptyOrders;
 
+    // Per-order caches of the lazy layer, in a pinned array; _maxCachedOrder is -1 when the caches are off or disposed.
+    private readonly OrderCache[] _cacheArray;
+    private readonly OrderCache* _caches;
+    private int _maxCachedOrder;
+
     private Region[] _regions = [];
     private int _lastRegion;
 
@@ -59,11 +72,30 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
     private readonly List<IDisposable> _ownedRegions = [];
     private bool _disposed;
 
-    /// <summary>Creates an empty heap; give it memory with <see cref="AddRegion(void*, nuint)"/>.</summary>
+    /// <summary>Creates an empty heap with the default options (lazy caches on); give it memory with <see cref="AddRegion(void*, nuint)"/>.</summary>
     public BuddyHeap()
+        : this(BuddyHeapOptions.Default)
     {
+    }
+
+    /// <summary>Creates an empty heap; give it memory with <see cref="AddRegion(void*, nuint)"/>.</summary>
+    /// <param name="options">Whether and how much to cache; <see cref="BuddyHeapOptions.Eager"/> for the tutorial's algorithm.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
+    public BuddyHeap(BuddyHeapOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Options = options;
         _headsArray = GC.AllocateArray<nint>(MaxOrder + 1, pinned: true);
         _heads = (FreeBlock**)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_headsArray));
+        _cacheArray = GC.AllocateArray<OrderCache>(BuddyHeapOptions.MaxCachedOrderLimit + 1, pinned: true);
+        _caches = (OrderCache*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_cacheArray));
+        _maxCachedOrder = options.LazyCaches ? options.MaxCachedOrder : -1;
+        for (int order = 0; order <= _maxCachedOrder; order++)
+        {
+            _caches[order].Initialize(options.CapacityOf(order, MinShift));
+        }
     }
 
     /// <summary>
@@ -71,17 +103,24 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
     /// not above it so that it starts as one block; the region is freed when the heap is disposed.
     /// </summary>
     /// <param name="size">Bytes to manage; at least <see cref="MinBlockSize"/>.</param>
+    /// <param name="options">Caching options; <see langword="null"/> for <see cref="BuddyHeapOptions.Default"/>.</param>
     /// <returns>A heap that owns its memory.</returns>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is smaller than <see cref="MinBlockSize"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is smaller than <see cref="MinBlockSize"/>, or an option is out of range.</exception>
     /// <exception cref="OutOfMemoryException">The process could not get the memory.</exception>
-    public static BuddyHeap Create(nuint size)
+    public static BuddyHeap Create(nuint size, BuddyHeapOptions? options = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(size, MinBlockSize);
-        var region = new NativeRegion(size, BitOperations.RoundUpToPowerOf2(size) == size ? size : (nuint)1 << Orders.FloorLog2(size));
-        var heap = new BuddyHeap();
-        heap.AddRegion(region.Pointer, region.Size);
-        heap._ownedRegions.Add(region);
+        var heap = new BuddyHeap(options ?? BuddyHeapOptions.Default);
+        heap.AddOwnedRegion(size);
         return heap;
+    }
+
+    /// <summary>Adds a new native region of <paramref name="size"/> bytes aligned so that it starts as one block; freed on dispose.</summary>
+    internal void AddOwnedRegion(nuint size)
+    {
+        var region = new NativeRegion(size, BitOperations.RoundUpToPowerOf2(size) == size ? size : (nuint)1 << Orders.FloorLog2(size));
+        AddRegion(region.Pointer, region.Size);
+        _ownedRegions.Add(region);
     }
 
     /// <summary>
@@ -138,7 +177,8 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
         Array.Copy(_regions, regions, insertAt);
         regions[insertAt] = region;
         Array.Copy(_regions, insertAt, regions, insertAt + 1, _regions.Length - insertAt);
-        _regions = regions;
+        // Published with a release write: thread-safe fronts read the region table without their lock (copy on write).
+        Volatile.Write(ref _regions, regions);
         _lastRegion = insertAt;
         _totalBytes += end - first;
         _metadataBytes += (ulong)region.StateTable.Length;
@@ -157,13 +197,46 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
     /// aligned to its size.
     /// </summary>
     /// <param name="layout">Size and alignment wanted; a zero size gets a unique 16-byte block.</param>
-    /// <returns>The block; <see langword="null"/> when no free block is large enough.</returns>
+    /// <returns>The block; <see langword="null"/> when no free block is large enough, even after <see cref="Trim"/>.</returns>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    /// <remarks>With lazy caches, a cached order pops its cache (O(1)); an empty cache is refilled with one batch.</remarks>
     public void* Allocate(Layout layout)
     {
-        ThrowIfDisposed();
+        // Fast path: pop the order's cache. A disposed heap has no cache (_maxCachedOrder = -1), so the slow path throws.
         int order = Orders.OrderFor(layout.Size, layout.Align, MinShift);
-        void* block = order <= MaxOrder ? AllocateOrder(order) : null;
+        if (order <= _maxCachedOrder)
+        {
+            OrderCache* cache = _caches + order;
+            CachedBlock* block = cache->Head;
+            if (block != null)
+            {
+                cache->Head = block->Next;
+                cache->Count--;
+                MarkAllocated((ulong)block, order);
+                _userBytes += layout.Size;
+                return block;
+            }
+        }
+
+        return AllocateSlow(layout, order);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void* AllocateSlow(Layout layout, int order)
+    {
+        ThrowIfDisposed();
+        void* block = null;
+        if (order <= MaxOrder)
+        {
+            block = AllocateUncached(order);
+            if (block == null && CachedBytesInCaches() != 0)
+            {
+                // Cached blocks may be what keeps a larger block from merging: return them and try once more.
+                Trim();
+                block = AllocateUncached(order);
+            }
+        }
+
         if (block == null)
         {
             _failedAllocations++;
@@ -172,6 +245,38 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
 
         _userBytes += layout.Size;
         return block;
+    }
+
+    /// <summary>Serves <paramref name="order"/> from a batch refill of its cache when it is cached, else from the buddy lists.</summary>
+    private void* AllocateUncached(int order)
+    {
+        if (order <= _maxCachedOrder)
+        {
+            OrderCache* cache = _caches + order;
+            if (cache->Head == null && !RefillCache(cache, order))
+            {
+                return null;
+            }
+
+            CachedBlock* block = cache->Head;
+            cache->Head = block->Next;
+            cache->Count--;
+            MarkAllocated((ulong)block, order);
+            return block;
+        }
+
+        return AllocateOrder(order);
+    }
+
+    /// <summary>Marks a block taken from a cache allocated and counts it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void MarkAllocated(ulong block, int order)
+    {
+        ref Region region = ref RegionOf(block);
+        region.States[(block - region.Start) >> MinShift] = (byte)(StateAllocated | order);
+        _allocatedBytes += (ulong)MinBlockSize << order;
+        _liveBlocks++;
+        _allocations++;
     }
 
     /// <summary>Pops a block of <paramref name="order"/>, splitting a larger one when needed, and marks it allocated.</summary>
@@ -216,21 +321,76 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
     /// <exception cref="InvalidOperationException">The block at <paramref name="ptr"/> is not allocated (a double free);
     /// the message names the address; the heap is unchanged.</exception>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    /// <remarks>With lazy caches a block of a cached order is parked in its cache, unmerged; the checks are the same.</remarks>
     public void Deallocate(void* ptr, Layout layout)
     {
+        // Fast path: the pointer is 16-aligned inside the last region used and its state byte says "allocated, of exactly
+        // the order the layout maps to". That one comparison is the whole misuse check; anything else (null, another
+        // region, a double free, a wrong layout, a disposed heap) takes the slow path, which finds out which and throws.
+        ulong address = (ulong)ptr;
+        int order = Orders.OrderFor(layout.Size, layout.Align, MinShift);
+        Region[] regions = _regions;
+        int last = _lastRegion;
+        if ((uint)last < (uint)regions.Length)
+        {
+            ref Region region = ref regions[last];
+            ulong offset = address - region.Start;
+            if (offset < region.End - region.Start && (offset & ((ulong)MinBlockSize - 1)) == 0)
+            {
+                byte* state = region.States + (offset >> MinShift);
+                if (*state == (byte)(StateAllocated | order))
+                {
+                    Release(address, order, state, layout.Size, ref region);
+                    return;
+                }
+            }
+        }
+
+        DeallocateSlow(ptr, layout);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void DeallocateSlow(void* ptr, Layout layout)
+    {
         ThrowIfDisposed();
-        int order = CheckLiveBlock(ptr, layout, out Region region);
-        _userBytes -= Math.Min(_userBytes, layout.Size);
+        int order = CheckLiveBlock(ptr, layout, out int index);
+        ref Region region = ref _regions[index];
+        _lastRegion = index;
+        ulong address = (ulong)ptr;
+        Release(address, order, region.States + ((address - region.Start) >> MinShift), layout.Size, ref region);
+    }
+
+    /// <summary>Takes a checked live block back: parks it in its order's cache, or frees and merges it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Release(ulong address, int order, byte* state, nuint userSize, ref Region region)
+    {
+        _userBytes -= Math.Min(_userBytes, userSize);
         _allocatedBytes -= (ulong)MinBlockSize << order;
         _liveBlocks--;
-        FreeAndMerge((ulong)ptr, order, in region);
+        if (order <= _maxCachedOrder)
+        {
+            OrderCache* cache = _caches + order;
+            if (cache->Count < cache->Capacity)
+            {
+                *state = (byte)(StateCached | order);
+                ((CachedBlock*)address)->Next = cache->Head;
+                cache->Head = (CachedBlock*)address;
+                cache->Count++;
+                return;
+            }
+
+            ParkInFullCache(cache, order, state, address);
+            return;
+        }
+
+        FreeAndMerge(address, order, in region);
     }
 
     /// <summary>
     /// Checks that <paramref name="ptr"/> is a live block whose size <paramref name="layout"/> maps to, and returns its
     /// order. Throws, naming the address, before anything changes.
     /// </summary>
-    private int CheckLiveBlock(void* ptr, Layout layout, out Region region)
+    internal int CheckLiveBlock(void* ptr, Layout layout, out int index)
     {
         ulong address = (ulong)ptr;
         if (ptr == null)
@@ -238,20 +398,20 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
             throw new ArgumentNullException(nameof(ptr), "Cannot free address 0x0 (null).");
         }
 
-        int index = FindRegion(address);
+        index = FindRegion(address);
         if (index < 0)
         {
             ThrowHelper.ThrowArgument($"Cannot free {ThrowHelper.Hex(address)}: it lies outside every region of this heap.", nameof(ptr));
         }
 
-        region = _regions[index];
+        ref Region region = ref _regions[index];
         byte state = (address & ((ulong)MinBlockSize - 1)) == 0 ? region.States[(address - region.Start) >> MinShift] : (byte)0;
         if (state == 0)
         {
             ThrowHelper.ThrowArgument($"Cannot free {ThrowHelper.Hex(address)}: it is not the start of a block of this heap (an interior or never-allocated address).", nameof(ptr));
         }
 
-        int order = state & OrderMask;
+        int order = OrderOfState(state);
         if ((state & StateAllocated) == 0)
         {
             ThrowHelper.ThrowInvalidOperation($"Cannot free {ThrowHelper.Hex(address)}: the block of {(ulong)MinBlockSize << order} bytes there is not allocated (a double free, or a free block never handed out).");
@@ -331,7 +491,9 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
     }
 
     /// <summary>A snapshot of the heap's accounting, including the free blocks per order (<c>/proc/buddyinfo</c>).</summary>
-    /// <remarks>Costs O(free blocks); not for hot paths.</remarks>
+    /// <remarks>Costs O(free blocks); not for hot paths. <see cref="HeapStats.FreeBlocksByOrder"/> and
+    /// <see cref="HeapStats.LargestFreeBlock"/> count the buddy lists only; cached blocks are in <see cref="HeapStats.CachedBytes"/>
+    /// (and in <see cref="HeapStats.FreeBytes"/>).</remarks>
     public HeapStats Stats
     {
         get
@@ -357,13 +519,15 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
                 }
             }
 
+            ulong cached = CachedBytesInCaches();
             int orders = _totalBytes == 0 ? 0 : Math.Max(highest, Orders.FloorLog2(_totalBytes) - MinShift) + 1;
             return new HeapStats
             {
                 UserBytes = _userBytes,
                 AllocatedBytes = _allocatedBytes,
                 TotalBytes = _totalBytes,
-                FreeBytes = free,
+                FreeBytes = free + cached,
+                CachedBytes = cached,
                 MetadataBytes = _metadataBytes,
                 LargestFreeBlock = largest,
                 LiveBlocks = _liveBlocks,
@@ -388,6 +552,8 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
         _regions = [];
         _nonEmptyOrders = 0;
         new Span<nint>(_headsArray).Clear();
+        _maxCachedOrder = -1;
+        new Span<OrderCache>(_cacheArray).Clear();
         foreach (IDisposable owned in _ownedRegions)
         {
             owned.Dispose();
@@ -397,7 +563,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void ThrowIfDisposed()
+    internal void ThrowIfDisposed()
     {
         if (_disposed)
         {
@@ -460,10 +626,47 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
         return ref regions[index];
     }
 
-    /// <summary>Binary search for the region holding <paramref name="address"/>; -1 when none does.</summary>
-    private int FindRegion(ulong address)
+    /// <summary>
+    /// The state byte of the granule at <paramref name="address"/>, or null when the address is not 16-aligned inside a
+    /// region. Reads the region table without writing the heap, so thread-safe fronts may call it without their lock;
+    /// <paramref name="hint"/> is the caller's own guess of the region index, updated on a miss.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal byte* StateSlot(ulong address, ref int hint)
     {
         Region[] regions = _regions;
+        int last = hint;
+        if ((uint)last < (uint)regions.Length)
+        {
+            ref Region region = ref regions[last];
+            ulong offset = address - region.Start;
+            if (offset < region.End - region.Start)
+            {
+                return (offset & ((ulong)MinBlockSize - 1)) == 0 ? region.States + (offset >> MinShift) : null;
+            }
+        }
+
+        return StateSlotSlow(regions, address, ref hint);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static byte* StateSlotSlow(Region[] regions, ulong address, ref int hint)
+    {
+        int index = FindRegion(regions, address);
+        if (index < 0 || (address & ((ulong)MinBlockSize - 1)) != 0)
+        {
+            return null;
+        }
+
+        hint = index;
+        return regions[index].States + ((address - regions[index].Start) >> MinShift);
+    }
+
+    /// <summary>Binary search for the region holding <paramref name="address"/>; -1 when none does.</summary>
+    private int FindRegion(ulong address) => FindRegion(_regions, address);
+
+    private static int FindRegion(Region[] regions, ulong address)
+    {
         int low = 0;
         int high = regions.Length - 1;
         while (low <= high)

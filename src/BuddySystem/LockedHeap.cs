@@ -6,7 +6,8 @@ namespace BuddySystem;
 /// </summary>
 /// <remarks>
 /// <para>Every call takes one lock (<see cref="Lock"/>) around the engine call, so it costs one uncontended
-/// lock/unlock more than <see cref="BuddyHeap"/> and serialises threads. For many threads use a per-thread cached heap.</para>
+/// lock/unlock more than <see cref="BuddyHeap"/> and serialises threads. For many threads use
+/// <see cref="ConcurrentHeap"/>, whose per-thread caches take the lock once per batch.</para>
 /// <para>When an allocation fails, the rescue callback (if any) runs once under the lock with the heap and the failed
 /// layout; it may add regions. The allocation is then retried once.</para>
 /// <para>Thread safety: every member is safe from any thread. The rescue callback must not call back into this heap.</para>
@@ -31,8 +32,10 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IDisposabl
     /// <summary>Creates a locked heap over a new native region of <paramref name="size"/> bytes (see <see cref="BuddyHeap.Create"/>).</summary>
     /// <param name="size">Bytes to manage.</param>
     /// <param name="rescue">Optional rescue callback.</param>
+    /// <param name="options">The engine's caching options; <see langword="null"/> for <see cref="BuddyHeapOptions.Default"/> (lazy caches on).</param>
     /// <returns>A heap that owns its memory.</returns>
-    public static LockedHeap Create(nuint size, Action<BuddyHeap, Layout>? rescue = null) => new(BuddyHeap.Create(size), rescue);
+    public static LockedHeap Create(nuint size, Action<BuddyHeap, Layout>? rescue = null, BuddyHeapOptions? options = null)
+        => new(BuddyHeap.Create(size, options), rescue);
 
     /// <summary>Allocates as <see cref="BuddyHeap.Allocate"/> does, running the rescue callback once and retrying when it fails.</summary>
     /// <param name="layout">Size and alignment wanted.</param>
@@ -96,6 +99,15 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IDisposabl
             {
                 return _heap.Stats;
             }
+        }
+    }
+
+    /// <inheritdoc cref="BuddyHeap.Trim"/>
+    public void Trim()
+    {
+        lock (_lock)
+        {
+            _heap.Trim();
         }
     }
 

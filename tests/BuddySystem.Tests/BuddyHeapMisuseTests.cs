@@ -3,14 +3,15 @@ using System.Globalization;
 namespace BuddySystem.Tests;
 
 /// <summary>Every misuse of Deallocate throws, names the address, and leaves a heap that validates and serves.</summary>
-public unsafe class BuddyHeapMisuseTests : IDisposable
+public abstract unsafe class BuddyHeapMisuseTests : IDisposable
 {
     private readonly TestRegion _region = new(1 << 16, 1 << 16);
-    private readonly BuddyHeap _heap = new();
+    private readonly BuddyHeap _heap;
     private readonly byte* _block;
 
-    public BuddyHeapMisuseTests()
+    protected BuddyHeapMisuseTests(BuddyHeapOptions options)
     {
+        _heap = new BuddyHeap(options);
         _heap.AddRegion(_region.Pointer, _region.Size);
         _block = (byte*)_heap.Allocate(new Layout(64, 8));
     }
@@ -19,6 +20,7 @@ public unsafe class BuddyHeapMisuseTests : IDisposable
     {
         _heap.Dispose();
         _region.Dispose();
+        GC.SuppressFinalize(this);
     }
 
     private static string Hex(void* p) => "0x" + ((ulong)p).ToString("x", CultureInfo.InvariantCulture);
@@ -88,7 +90,7 @@ public unsafe class BuddyHeapMisuseTests : IDisposable
     [Fact]
     public void Deallocate_PointerFromAnotherHeap_ThrowsArgumentNamingAddress()
     {
-        using var other = BuddyHeap.Create(4096);
+        using var other = BuddyHeap.Create(4096, _heap.Options);
         void* foreign = other.Allocate(new Layout(64, 8));
         HeapStats before = _heap.Stats;
         var error = Assert.Throws<ArgumentException>(() => _heap.Deallocate(foreign, new Layout(64, 8)));

@@ -84,19 +84,35 @@ public unsafe class BuddyHeapRandomTests
         }
     }
 
-    [Fact]
-    public void RandomOperations_OneMillion_MatchModelAndValidate()
+    /// <summary>The engine configurations every random run covers: lazy (default), eager, and tiny caches that flush often.</summary>
+    internal static BuddyHeapOptions OptionsFor(string name) => name switch
+    {
+        "lazy" => BuddyHeapOptions.Default,
+        "eager" => BuddyHeapOptions.Eager,
+        "tiny-caches" => new BuddyHeapOptions { CacheCapacity = 4, MaxCachedOrder = 11, CacheBytesPerOrder = 256 },
+        _ => throw new ArgumentOutOfRangeException(nameof(name)),
+    };
+
+    [Theory]
+    [InlineData("lazy")]
+    [InlineData("eager")]
+    [InlineData("tiny-caches")]
+    public void RandomOperations_OneMillion_MatchModelAndValidate(string configuration)
     {
         const nuint size = 1 << 20;
-        using var heap = BuddyHeap.Create(size);
+        using var heap = BuddyHeap.Create(size, OptionsFor(configuration));
         RunAgainstModel(heap, heap.Validate, () => heap.Stats, 0x5EED, 1_000_000, size);
+        heap.Trim();
+        Assert.Equal(size, (nuint)heap.Stats.LargestFreeBlock);
     }
 
-    [Fact]
-    public void RandomOperations_LockedHeap_MatchModelAndValidate()
+    [Theory]
+    [InlineData("lazy")]
+    [InlineData("eager")]
+    public void RandomOperations_LockedHeap_MatchModelAndValidate(string configuration)
     {
         const nuint size = 1 << 20;
-        using var heap = LockedHeap.Create(size);
+        using var heap = LockedHeap.Create(size, options: OptionsFor(configuration));
         RunAgainstModel(heap, heap.Validate, () => heap.Stats, 0xBEEF, 200_000, size);
     }
 }

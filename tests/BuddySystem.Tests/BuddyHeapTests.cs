@@ -1,11 +1,15 @@
 namespace BuddySystem.Tests;
 
-public unsafe class BuddyHeapTests
+/// <summary>The engine's behaviour, run once with lazy caches and once eager (see the two derived classes).</summary>
+public abstract unsafe class BuddyHeapTests
 {
-    private static (BuddyHeap Heap, TestRegion Region) NewHeap(nuint size = 1 << 16)
+    /// <summary>The configuration under test.</summary>
+    protected abstract BuddyHeapOptions Options { get; }
+
+    private (BuddyHeap Heap, TestRegion Region) NewHeap(nuint size = 1 << 16)
     {
         var region = new TestRegion(size, size);
-        var heap = new BuddyHeap();
+        var heap = new BuddyHeap(Options);
         heap.AddRegion(region.Pointer, size);
         return (heap, region);
     }
@@ -13,7 +17,7 @@ public unsafe class BuddyHeapTests
     [Fact]
     public void New_Empty_AllocateReturnsNull()
     {
-        using var heap = new BuddyHeap();
+        using var heap = new BuddyHeap(Options);
         Assert.True(heap.Allocate(new Layout(16, 8)) == null);
         Assert.Equal(0ul, heap.Stats.TotalBytes);
         Assert.Equal(1, heap.Stats.FailedAllocations);
@@ -114,7 +118,10 @@ public unsafe class BuddyHeapTests
                 heap.Validate();
             }
 
+            heap.Trim();
+            heap.Validate();
             HeapStats stats = heap.Stats;
+            Assert.Equal(0ul, stats.CachedBytes);
             Assert.Equal(1ul << 16, stats.LargestFreeBlock);
             Assert.Equal(0ul, stats.AllocatedBytes);
             Assert.Equal(0ul, stats.UserBytes);
@@ -130,6 +137,7 @@ public unsafe class BuddyHeapTests
         using (heap)
         {
             heap.Allocate(new Layout(16, 1));
+            heap.Trim(); // a lazy heap cut a batch of 16-byte blocks; trimmed, it is where the eager algorithm stands
             // 1024 = 16 << 6; one 16-byte block out splits one block of each order 0..5.
             Assert.Equal(new long[] { 1, 1, 1, 1, 1, 1, 0 }, heap.Stats.FreeBlocksByOrder);
             Assert.Equal(512ul, heap.Stats.LargestFreeBlock);
@@ -141,7 +149,7 @@ public unsafe class BuddyHeapTests
     public void AddRegion_UnalignedStart_UsesEdgesAsSmallerBlocks()
     {
         using var region = new TestRegion(4096, 4096);
-        using var heap = new BuddyHeap();
+        using var heap = new BuddyHeap(Options);
         heap.AddRegion(region.Pointer + 3, 4096 - 3 - 5);
         HeapStats stats = heap.Stats;
         // Granules from +16 to +4080: 4064 usable bytes, cut into aligned blocks 16, 32, ..., 512 (up to +1024),
@@ -159,7 +167,7 @@ public unsafe class BuddyHeapTests
     public void AddRegion_SixteenBytes_ServesSixteenByteBlock()
     {
         using var region = new TestRegion(16, 16);
-        using var heap = new BuddyHeap();
+        using var heap = new BuddyHeap(Options);
         heap.AddRegion(region.Pointer, 16);
         Assert.Equal(16ul, heap.Stats.TotalBytes);
         Assert.True(heap.Allocate(new Layout(16, 16)) == region.Pointer);
@@ -171,7 +179,7 @@ public unsafe class BuddyHeapTests
     {
         using var first = new TestRegion(256, 256);
         using var second = new TestRegion(256, 256);
-        using var heap = new BuddyHeap();
+        using var heap = new BuddyHeap(Options);
         heap.AddRegion(first.Pointer, 256);
         heap.AddRegion(second.Pointer, 256);
         void* a = heap.Allocate(new Layout(256, 1));
@@ -188,7 +196,7 @@ public unsafe class BuddyHeapTests
     public void AddRegion_Overlapping_ThrowsAndChangesNothing()
     {
         using var region = new TestRegion(1024, 1024);
-        using var heap = new BuddyHeap();
+        using var heap = new BuddyHeap(Options);
         heap.AddRegion(region.Pointer, 512);
         var error = Assert.Throws<ArgumentException>(() => heap.AddRegion(region.Pointer + 256, 512));
         Assert.Contains("overlaps", error.Message, StringComparison.Ordinal);
@@ -202,7 +210,7 @@ public unsafe class BuddyHeapTests
     public void AddRegion_NullOrTooSmall_Throws()
     {
         using var region = new TestRegion(64, 64);
-        using var heap = new BuddyHeap();
+        using var heap = new BuddyHeap(Options);
         Assert.Throws<ArgumentNullException>(() => heap.AddRegion(null, 64));
         Assert.Throws<ArgumentException>(() => heap.AddRegion(region.Pointer + 1, 20));
         Assert.Equal(0ul, heap.Stats.TotalBytes);
@@ -248,7 +256,7 @@ public unsafe class BuddyHeapTests
     [Fact]
     public void Create_OwnsMemory_DisposeFreesAndLaterCallsThrow()
     {
-        var heap = BuddyHeap.Create(1 << 20);
+        var heap = BuddyHeap.Create(1 << 20, Options);
         Assert.Equal(1ul << 20, heap.Stats.LargestFreeBlock);
         void* block = heap.Allocate(new Layout(64, 64));
         Assert.True(block != null);
@@ -262,7 +270,7 @@ public unsafe class BuddyHeapTests
     [Fact]
     public void Create_NonPowerOfTwoSize_ManagesAllBytes()
     {
-        using var heap = BuddyHeap.Create(3 << 20);
+        using var heap = BuddyHeap.Create(3 << 20, Options);
         Assert.Equal(3ul << 20, heap.Stats.TotalBytes);
         Assert.Equal(2ul << 20, heap.Stats.LargestFreeBlock);
         heap.Validate();
@@ -271,7 +279,7 @@ public unsafe class BuddyHeapTests
     [Fact]
     public void Stats_Metadata_IsOneSixteenthOfManagedBytes()
     {
-        using var heap = BuddyHeap.Create(8 << 20);
+        using var heap = BuddyHeap.Create(8 << 20, Options);
         Assert.Equal((8ul << 20) / 16, heap.Stats.MetadataBytes);
     }
 }

@@ -41,6 +41,8 @@ public unsafe class LockedHeapTests
         Assert.Equal(9, block[0]);
         heap.Deallocate(block, new Layout(300, 1));
         heap.Validate();
+        heap.Trim();
+        heap.Validate();
         Assert.Equal(1024ul, heap.Stats.LargestFreeBlock);
         Assert.Equal(1, heap.WithHeap(h => h.Stats.FreeBlocksByOrder[^1]));
     }
@@ -87,6 +89,7 @@ public unsafe class LockedHeapTests
             }
         });
         heap.Validate();
+        heap.Trim();
         Assert.Equal(0ul, heap.Stats.AllocatedBytes);
         Assert.Equal(1ul << 22, heap.Stats.LargestFreeBlock);
     }

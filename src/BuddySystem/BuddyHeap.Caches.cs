@@ -1,0 +1,187 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using BuddySystem.Internals;
+
+namespace BuddySystem;
+
+// The lazy layer: bounded per-order caches of free blocks in front of the buddy lists (Barkley & Lee's lazy buddy;
+// Linux's per-CPU page lists). A cached block is free but not merged; its side-table state is StateCached | order, so
+// the double-free check (state & StateAllocated) == 0 stays exact for it.
+public sealed unsafe partial class BuddyHeap
+{
+    /// <summary>State of a block parked in a cache: neither free (in a buddy list) nor allocated; order in the low 5 bits.</summary>
+    internal const byte StateCached = 0x20;
+
+    /// <summary>The order bits of a cached state; cached orders are at most <see cref="BuddyHeapOptions.MaxCachedOrderLimit"/>.</summary>
+    internal const byte CachedOrderMask = 0x1F;
+
+    /// <summary>The options the heap was created with.</summary>
+    public BuddyHeapOptions Options { get; }
+
+    /// <summary>The order of the block whose (non-zero) state byte is <paramref name="state"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int OrderOfState(byte state)
+        => (state & (StateFree | StateAllocated)) != 0 ? state & OrderMask : state & CachedOrderMask;
+
+    /// <summary>Whether <paramref name="state"/> marks a block parked in a cache.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool IsCachedState(byte state) => (state & (StateFree | StateAllocated | StateCached)) == StateCached;
+
+    /// <summary>
+    /// Returns every cached block to the buddy lists, merging each with its buddy as the eager algorithm does. Afterwards the
+    /// heap is fully merged: with no live block, <see cref="HeapStats.LargestFreeBlock"/> is the largest aligned block of a region.
+    /// </summary>
+    /// <remarks>Costs O(cached blocks × orders). Allocate calls it by itself before it would return null, so a cache never
+    /// makes an allocation fail that the buddy lists could serve after merging.</remarks>
+    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    public void Trim()
+    {
+        ThrowIfDisposed();
+        for (int order = 0; order <= _maxCachedOrder; order++)
+        {
+            FlushCache(_caches + order, order, 0);
+        }
+    }
+
+    /// <summary>Bytes parked in this heap's own caches.</summary>
+    private ulong CachedBytesInCaches()
+    {
+        ulong bytes = 0;
+        for (int order = 0; order <= _maxCachedOrder; order++)
+        {
+            bytes += (ulong)_caches[order].Count * ((ulong)MinBlockSize << order);
+        }
+
+        return bytes;
+    }
+
+    /// <summary>
+    /// Refills the cache of <paramref name="order"/> with one batch: the smallest buddy-list block of at least that order,
+    /// split down to at most 2^BatchShift blocks' worth and cut into blocks of the order, all marked cached. Returns false
+    /// when the buddy lists hold no block of that order or larger.
+    /// </summary>
+    /// <remarks>Cutting one block into many costs one state byte and one link per block and no list operation per block:
+    /// that is why a batch refill is cheaper than as many single allocations.</remarks>
+    internal bool RefillCache(OrderCache* cache, int order)
+    {
+        ulong candidates = _nonEmptyOrders >> order;
+        if (candidates == 0)
+        {
+            return false;
+        }
+
+        int found = order + BitOperations.TrailingZeroCount(candidates);
+        int carveOrder = Math.Min(found, order + cache->BatchShift);
+        FreeBlock* block = _heads[found];
+        Unlink(block, found);
+        ref Region region = ref RegionOf((ulong)block);
+        byte* states = region.States;
+        ulong start = region.Start;
+        while (found > carveOrder)
+        {
+            found--;
+            var upper = (FreeBlock*)((byte*)block + ((nuint)MinBlockSize << found));
+            states[((ulong)upper - start) >> MinShift] = (byte)(StateFree | found);
+            Push(upper, found);
+        }
+
+        // Pushed from the top down so that the lowest address pops first: consecutive allocations get consecutive blocks.
+        ulong size = (ulong)MinBlockSize << order;
+        int count = 1 << (carveOrder - order);
+        CachedBlock* head = cache->Head;
+        byte cached = (byte)(StateCached | order);
+        for (int i = count - 1; i >= 0; i--)
+        {
+            var piece = (CachedBlock*)((ulong)block + ((ulong)i * size));
+            states[((ulong)piece - start) >> MinShift] = cached;
+            piece->Next = head;
+            head = piece;
+        }
+
+        cache->Head = head;
+        cache->Count += count;
+        return true;
+    }
+
+    /// <summary>
+    /// Keeps the newest <paramref name="keep"/> blocks of a cache (they are the likeliest to be in the CPU's cache) and
+    /// returns the rest to the buddy lists, merging each.
+    /// </summary>
+    internal void FlushCache(OrderCache* cache, int order, int keep)
+    {
+        CachedBlock* rest;
+        if (keep <= 0)
+        {
+            rest = cache->Head;
+            cache->Head = null;
+            cache->Count = 0;
+        }
+        else
+        {
+            if (cache->Count <= keep)
+            {
+                return;
+            }
+
+            CachedBlock* last = cache->Head;
+            for (int i = 1; i < keep; i++)
+            {
+                last = last->Next;
+            }
+
+            rest = last->Next;
+            last->Next = null;
+            cache->Count = keep;
+        }
+
+        while (rest != null)
+        {
+            CachedBlock* next = rest->Next;
+            ref Region region = ref RegionOf((ulong)rest);
+            FreeAndMerge((ulong)rest, order, in region);
+            rest = next;
+        }
+    }
+
+    /// <summary>A cache that is full takes a block: return its older half to the buddy lists, then park the block.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ParkInFullCache(OrderCache* cache, int order, byte* state, ulong address)
+    {
+        FlushCache(cache, order, cache->Capacity >> 1);
+        *state = (byte)(StateCached | order);
+        ((CachedBlock*)address)->Next = cache->Head;
+        cache->Head = (CachedBlock*)address;
+        cache->Count++;
+    }
+
+    /// <summary>One order's cache: a LIFO stack linked through the blocks' first word, with its bound.</summary>
+    internal struct OrderCache
+    {
+        /// <summary>The most recently parked block; null when empty.</summary>
+        public CachedBlock* Head;
+
+        /// <summary>Blocks on the stack.</summary>
+        public int Count;
+
+        /// <summary>The bound: a push onto a full cache first returns half of it.</summary>
+        public int Capacity;
+
+        /// <summary>log2 of the blocks one refill cuts at most (half the capacity, rounded down to a power of two).</summary>
+        public int BatchShift;
+
+        /// <summary>Sets the bound and the batch size of an empty cache.</summary>
+        public void Initialize(int capacity)
+        {
+            Head = null;
+            Count = 0;
+            Capacity = capacity;
+            BatchShift = Orders.FloorLog2((ulong)Math.Max(1, capacity >> 1));
+        }
+    }
+
+    /// <summary>The link a cached block holds in its first 8 bytes.</summary>
+    internal struct CachedBlock
+    {
+        public CachedBlock* Next;
+    }
+}

@@ -1,0 +1,56 @@
+namespace BuddySystem;
+
+/// <summary>
+/// How a <see cref="BuddyHeap"/> trades eager merging for speed: the bounds of its lazy per-order caches.
+/// </summary>
+/// <remarks>
+/// <para>With <see cref="LazyCaches"/> on (the default), a freed block of a small order is parked in a per-order cache
+/// instead of being merged with its buddy at once, and an allocation of that order pops the cache; an empty cache is
+/// refilled in one batch (one larger block cut into many blocks of the order), a full one returns its older half to the
+/// buddy lists, merging. This is the lazy buddy of Barkley and Lee (1989) and what Linux does with its per-CPU page
+/// lists. <see cref="BuddyHeap.Trim"/> returns every cached block, after which the heap is merged exactly as the eager
+/// algorithm would have left it.</para>
+/// <para>The bound: the cache of order k holds at most <c>max(2, min(CacheCapacity, CacheBytesPerOrder / blockSize(k)))</c>
+/// blocks, so with the defaults at most 64 blocks and 64 KiB per order and 255 KiB in all (orders 0 to 8, blocks of
+/// 16 bytes to 4 KiB).</para>
+/// <para>Defaults: lazy caches on, <see cref="MaxCachedOrder"/> 8, <see cref="CacheCapacity"/> 64,
+/// <see cref="CacheBytesPerOrder"/> 64 KiB. Turn the caches off (<see cref="Eager"/>) to run the tutorial's algorithm
+/// step by step, for instance to watch every split and merge.</para>
+/// </remarks>
+public sealed record BuddyHeapOptions
+{
+    /// <summary>The largest <see cref="MaxCachedOrder"/> allowed: blocks of 512 KiB.</summary>
+    public const int MaxCachedOrderLimit = 15;
+
+    /// <summary>The default options: lazy caches on, with the bounds above.</summary>
+    public static BuddyHeapOptions Default { get; } = new();
+
+    /// <summary>The tutorial's algorithm: no caches, every free merges at once.</summary>
+    public static BuddyHeapOptions Eager { get; } = new() { LazyCaches = false };
+
+    /// <summary>Whether freed blocks of orders up to <see cref="MaxCachedOrder"/> are parked in per-order caches.</summary>
+    public bool LazyCaches { get; init; } = true;
+
+    /// <summary>The highest cached order (block of <c>16 &lt;&lt; MaxCachedOrder</c> bytes); 0 to <see cref="MaxCachedOrderLimit"/>.</summary>
+    public int MaxCachedOrder { get; init; } = 8;
+
+    /// <summary>The most blocks one order's cache holds; 2 to 4096.</summary>
+    public int CacheCapacity { get; init; } = 64;
+
+    /// <summary>The most bytes one order's cache holds (an order's cache holds at least 2 blocks whatever this says).</summary>
+    public int CacheBytesPerOrder { get; init; } = 64 * 1024;
+
+    /// <summary>Throws when a field is out of its range.</summary>
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(MaxCachedOrder);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxCachedOrder, MaxCachedOrderLimit);
+        ArgumentOutOfRangeException.ThrowIfLessThan(CacheCapacity, 2);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(CacheCapacity, 4096);
+        ArgumentOutOfRangeException.ThrowIfNegative(CacheBytesPerOrder);
+    }
+
+    /// <summary>The bound of the cache of <paramref name="order"/>, in blocks.</summary>
+    internal int CapacityOf(int order, int minShift)
+        => Math.Max(2, Math.Min(CacheCapacity, CacheBytesPerOrder >> (order + minShift)));
+}

@@ -1,0 +1,93 @@
+using CsCheck;
+
+namespace BuddySystem.Tests.Reliability;
+
+/// <summary>
+/// Model-based tests (CsCheck <c>SampleModelBased</c>): random sequences of allocate, free, reallocate, add-region and
+/// impossible allocations run on an engine and on <see cref="HeapModel"/>; after every operation the engine must
+/// validate and agree with the model. A failure shrinks to a short sequence and prints the seed to replay it.
+/// </summary>
+public class HeapModelTests
+{
+    /// <summary>The largest block the operations ask for (4 KiB); see <see cref="HeapModel.GuaranteedBlocks"/>.</summary>
+    internal const ulong MaxBlock = 4096;
+
+    private const nuint HeapSize = 1 << 20;
+
+    internal static readonly Gen<Layout> GenLayout =
+        Gen.Select(Gen.Int[0, 11], Gen.ULong, Gen.Int[0, 5], (e, extra, a) => new Layout((nuint)((1UL << e) + (extra % (1UL << e)) - 1), (nuint)1 << a));
+
+    internal static GenOperation<HeapUnderTest, HeapModel>[] Operations(bool addRegions)
+    {
+        var operations = new List<GenOperation<HeapUnderTest, HeapModel>>
+        {
+            Gen.Select(GenLayout, Gen.ULong).Operation<HeapUnderTest, HeapModel>(
+                t => $"Allocate({t.Item1})",
+                (actual, t) =>
+                {
+                    if (actual.HasRoom)
+                    {
+                        actual.Allocate(t.Item1, t.Item2 | 1);
+                    }
+                },
+                (model, t) =>
+                {
+                    if (model.HasRoom)
+                    {
+                        model.Blocks.Add(t.Item1);
+                    }
+                }),
+            Gen.Int[0, 1000].Operation<HeapUnderTest, HeapModel>(
+                i => $"Free({i})",
+                (actual, i) => actual.Free(i),
+                (model, i) => model.Free(i)),
+            Gen.Select(Gen.Int[0, 1000], GenLayout, Gen.ULong).Operation<HeapUnderTest, HeapModel>(
+                t => $"Reallocate({t.Item1}, {t.Item2.Size})",
+                (actual, t) =>
+                {
+                    if (actual.HasRoom)
+                    {
+                        actual.Reallocate(t.Item1, t.Item2.Size, t.Item3 | 1);
+                    }
+                },
+                (model, t) =>
+                {
+                    if (model.HasRoom)
+                    {
+                        model.Reallocate(t.Item1, t.Item2.Size);
+                    }
+                }),
+            Gen.Operation<HeapUnderTest, HeapModel>(
+                "AllocateTooLarge()",
+                actual => actual.AllocateTooLarge(),
+                _ => { }),
+        };
+        if (addRegions)
+        {
+            operations.Add(Gen.Select(Gen.Int[1, 64], Gen.Int[0, 15]).Operation<HeapUnderTest, HeapModel>(
+                t => $"AddRegion({t.Item1} KiB + {t.Item2})",
+                (actual, t) => actual.AddRegion((nuint)t.Item1 << 10, t.Item2),
+                (model, t) => model.AddRegion((nuint)t.Item1 << 10, t.Item2)));
+        }
+
+        return [.. operations];
+    }
+
+    internal static void SampleEngine(string engine, bool addRegions, long iter = 150)
+    {
+        int chunks = (int)(HeapSize / MaxBlock);
+        Gen.Const(() => (new HeapUnderTest(engine, HeapSize, chunks), new HeapModel(HeapSize, chunks)))
+            .SampleModelBased(
+                Operations(addRegions),
+                equal: (actual, model) => actual.Matches(model),
+                iter: iter,
+                threads: 1,
+                printActual: actual => actual.ToString(),
+                printModel: model => model.ToString());
+    }
+
+    [Theory]
+    [InlineData("buddy-heap")]
+    [InlineData("locked-heap")]
+    public void RandomOperations_AgainstModel_AgreeAndValidate(string engine) => SampleEngine(engine, addRegions: true);
+}
