@@ -10,6 +10,19 @@ public class BuddyTreeTests
 {
     private static string Dec(ulong value) => value.ToString(CultureInfo.InvariantCulture);
 
+    [Fact]
+    public void Readme_Example_ServesAndFrees()
+    {
+        var tree = new BuddyTree(capacity: 1UL << 30, minBlock: 4096);
+        ulong vertices = tree.Allocate(200_000);
+        bool ok = tree.TryAllocate(64 << 10, align: 1 << 16, out ulong uniforms);
+        tree.Free(vertices);
+        Assert.True(ok);
+        Assert.Equal(0ul, uniforms % (1 << 16));
+        Assert.Equal(512ul << 20, tree.Stats.LargestFreeBlock);
+        tree.Validate();
+    }
+
     // ---- construction ----
 
     [Fact]
