@@ -101,6 +101,37 @@ public class BuddyTreeTests
     }
 
     [Theory]
+    [InlineData(8ul)]
+    [InlineData(15ul)]
+    public void New_CapacityOfOneMinBlock_ServesOneBlock(ulong capacity)
+    {
+        var tree = new BuddyTree(capacity, 8);
+        Assert.Equal(2ul, tree.Stats.MetadataBytes);
+        Assert.Equal(0ul, tree.Allocate(1));
+        Assert.False(tree.TryAllocate(1, 1, out _));
+        Assert.Equal(8ul, tree.SizeOf(0));
+        tree.Validate();
+        tree.Free(0);
+        Assert.Throws<ArgumentException>(() => tree.Free(0));
+        Assert.Equal(8ul, tree.Stats.LargestFreeBlock);
+    }
+
+    [Fact]
+    public void New_CapacityNearTopOfULong_ServesWithoutOverflow()
+    {
+        var tree = new BuddyTree(ulong.MaxValue, 1UL << 40); // 2^24 - 1 blocks of 1 TiB
+        Assert.Equal(1UL << 63, tree.Stats.LargestFreeBlock);
+        Assert.Equal(0ul, tree.Allocate(1UL << 63));
+        Assert.Equal(1UL << 63, tree.Allocate(1UL << 62));
+        ulong last = tree.Allocate(1);
+        Assert.True(last < ulong.MaxValue - (1UL << 40) + 1);
+        tree.Validate();
+        tree.Free(last);
+        tree.Free(0);
+        Assert.Equal(1UL << 63, tree.Stats.LargestFreeBlock);
+    }
+
+    [Theory]
     [InlineData(0ul)]
     [InlineData(3ul)]
     [InlineData(24ul)]
