@@ -29,7 +29,7 @@ namespace BuddySystem;
 /// <para><b>Cost.</b> Construction fills the tree level by level: linear in the tree size, never in the capacity.
 /// Allocate and Free each walk down from the root to the block's node (Free along the offset's path, where the seed
 /// climbs from the leaf), then climb back, stopping as soon as an ancestor's value does not change: O(tree height) ≤ 30
-/// steps, no GC allocations. Only the levels below the block's order are never touched, so large blocks are cheap.</para>
+/// steps, no GC allocations. The levels below a block's order are never touched, so larger blocks take fewer steps.</para>
 /// <para><b>Misuse.</b> <see cref="Free(ulong)"/> checks, before changing anything, that the offset starts a live
 /// allocation; an interior offset, a never-allocated or already freed offset, or one out of range throws
 /// <see cref="ArgumentException"/> naming it, and the tree is unchanged. (buddy2.c frees the enclosing block of an interior
