@@ -12,6 +12,7 @@ internal static class Program
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(ReplayCommand.Create());
+        root.Subcommands.Add(MapCommand.Create());
         root.Subcommands.Add(SoakCommand.Create());
         root.Subcommands.Add(StressCommand.Create());
         return root.Parse(args).Invoke();

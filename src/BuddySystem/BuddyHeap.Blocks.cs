@@ -93,7 +93,7 @@ public sealed unsafe partial class BuddyHeap
     private static HeapBlock ToBlock(byte state, ulong address, ulong regionEnd, ulong baseAddress)
     {
         BlockState kind = ClassifyState(state);
-        int order = state & OrderMask;
+        int order = kind == BlockState.Unknown ? 0 : OrderOfState(state);
         ulong size = (ulong)MinBlockSize << order;
         if (kind == BlockState.Unknown || (address & (size - 1)) != 0 || size > regionEnd - address)
         {
@@ -103,11 +103,15 @@ public sealed unsafe partial class BuddyHeap
         return new HeapBlock(address - baseAddress, order, size, kind);
     }
 
-    /// <summary>Maps a side-table state byte (without its order bits) to a <see cref="BlockState"/>; one case per state the heap writes.</summary>
+    /// <summary>
+    /// Maps a side-table state byte to a <see cref="BlockState"/>; one case per state the heap writes (a new state adds a
+    /// case here and in <see cref="OrderOfState"/>). Anything else, including 0, is <see cref="BlockState.Unknown"/>.
+    /// </summary>
     internal static BlockState ClassifyState(byte state) => (state & ~OrderMask) switch
     {
         StateFree => BlockState.Free,
         StateAllocated => BlockState.Allocated,
+        _ when state != 0 && IsCachedState(state) => BlockState.Cached,
         _ => BlockState.Unknown,
     };
 }

@@ -8,7 +8,7 @@ public unsafe class HeapSnapshotTests
     public void Of_OneSmallAllocation_ShowsTheSplitChain()
     {
         using var region = new TestRegion(256, 256);
-        using var heap = new BuddyHeap();
+        using var heap = new BuddyHeap(BuddyHeapOptions.Eager);
         heap.AddRegion(region.Pointer, 256);
         heap.Allocate(new Layout(10, 8));
 
@@ -116,15 +116,35 @@ public unsafe class HeapSnapshotTests
     }
 
     [Fact]
-    public void Of_LockedHeap_ReadsTheEngine()
+    public void Of_EagerLockedHeap_ReadsTheEngine()
     {
-        using var heap = LockedHeap.Create(4096);
+        using var heap = LockedHeap.Create(4096, options: BuddyHeapOptions.Eager);
         void* block = heap.Allocate(new Layout(1000, 8));
 
         HeapSnapshot snapshot = HeapSnapshot.Of(heap);
 
         Assert.Equal([new HeapBlock(0, 6, 1024, BlockState.Allocated), new HeapBlock(1024, 6, 1024, BlockState.Free), new HeapBlock(2048, 7, 2048, BlockState.Free)], snapshot.Blocks);
         heap.Deallocate(block, new Layout(1000, 8));
+        Assert.Equal([new HeapBlock(0, 8, 4096, BlockState.Free)], HeapSnapshot.Of(heap).Blocks);
+    }
+
+    [Fact]
+    public void Of_LazyLockedHeap_ShowsCachedBlocksUntilTrim()
+    {
+        using var heap = LockedHeap.Create(4096);
+        void* block = heap.Allocate(new Layout(1000, 8));
+        heap.Deallocate(block, new Layout(1000, 8));
+
+        HeapSnapshot snapshot = HeapSnapshot.Of(heap);
+        HeapStats stats = heap.Stats;
+
+        // The lazy layer parks freed (and batch-refilled) blocks unmerged: they show as cached, and count as free bytes.
+        Assert.Contains(snapshot.Blocks, b => b.State == BlockState.Cached);
+        Assert.Equal(stats.CachedBytes, snapshot.CachedBytes);
+        Assert.Equal(stats.FreeBytes, snapshot.FreeBytes);
+        Assert.Equal(4096ul, snapshot.FreeBytes);
+        Assert.Equal(stats.FreeBlocksByOrder, snapshot.FreeBlocksByOrder);
+        heap.Trim();
         Assert.Equal([new HeapBlock(0, 8, 4096, BlockState.Free)], HeapSnapshot.Of(heap).Blocks);
     }
 
@@ -141,7 +161,8 @@ public unsafe class HeapSnapshotTests
     [Theory]
     [InlineData(0x80 | 3, BlockState.Free)]
     [InlineData(0x40 | 5, BlockState.Allocated)]
-    [InlineData(0x20 | 1, BlockState.Unknown)]
+    [InlineData(0x20 | 1, BlockState.Cached)]
+    [InlineData(0x10 | 1, BlockState.Unknown)]
     [InlineData(0x00, BlockState.Unknown)]
     public void ClassifyState_StateByte_MapsToBlockState(int state, BlockState expected)
     {

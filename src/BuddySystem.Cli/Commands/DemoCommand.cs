@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using BuddySystem.Collections;
+using BuddySystem.Diagnostics;
 using Spectre.Console;
 
 namespace BuddySystem.Cli.Commands;
@@ -17,12 +18,28 @@ internal static class DemoCommand
     internal static Command Create()
     {
         var command = new Command("demo", "Run the tutorial's dynamic_allocating_test on an 8 MiB LockedHeap and print the heap's stats.");
-        command.SetAction(_ => Run(Console.Out));
+        var mapOption = new Option<FileInfo?>("--map") { Description = "Also draw the heap while the vec is live: FILE.svg or FILE.png (see `buddy map`)." };
+        command.Options.Add(mapOption);
+        command.SetAction(result =>
+        {
+            FileInfo? map = result.GetValue(mapOption);
+            HeapSnapshot? snapshot = null;
+            int exit = Run(Console.Out, map == null ? null : heap => snapshot = HeapSnapshot.Of(heap));
+            if (map != null && snapshot != null)
+            {
+                MapCommand.Save(snapshot, MapCommand.DemoSource, "buddy demo --map " + map.Name, map);
+                Console.WriteLine($"map: {map.FullName}");
+            }
+
+            return exit;
+        });
         return command;
     }
 
     /// <summary>Runs the test, writing the tutorial's six lines and a stats table; returns the exit code.</summary>
-    internal static unsafe int Run(TextWriter output)
+    /// <param name="output">Where the lines go.</param>
+    /// <param name="inspect">Called with the heap while the vec is live (when the stats are written), e.g. to snapshot it.</param>
+    internal static unsafe int Run(TextWriter output, Action<LockedHeap>? inspect = null)
     {
         using var region = new NativeRegion(KernelHeapSize, KernelHeapSize);
         var engine = new BuddyHeap();
@@ -68,6 +85,7 @@ internal static class DemoCommand
             }
 
             WriteStats(output, heap.Stats, "heap while vec is live");
+            inspect?.Invoke(heap);
         }
 
         heap.Validate();

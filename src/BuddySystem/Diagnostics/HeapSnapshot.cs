@@ -63,6 +63,7 @@ public sealed class HeapSnapshot
                     break;
                 case BlockState.Cached:
                     CachedBytes += block.Size;
+                    FreeBytes += block.Size;
                     break;
                 default:
                     UnknownBytes += block.Size;
@@ -91,13 +92,13 @@ public sealed class HeapSnapshot
     /// <summary>From offset 0 to the end of the last block: <see cref="TotalBytes"/> plus any gaps between regions.</summary>
     public ulong SpanBytes { get; }
 
-    /// <summary>Bytes in free blocks on the buddy lists (cached blocks are not counted here).</summary>
+    /// <summary>Bytes in free blocks, including those parked in lazy caches (as <see cref="HeapStats.FreeBytes"/> counts them).</summary>
     public ulong FreeBytes { get; }
 
     /// <summary>Bytes in allocated blocks.</summary>
     public ulong AllocatedBytes { get; }
 
-    /// <summary>Bytes in blocks parked in lazy caches.</summary>
+    /// <summary>Bytes in blocks parked in lazy caches: free, but not merged and not on the buddy lists (a part of <see cref="FreeBytes"/>).</summary>
     public ulong CachedBytes { get; }
 
     /// <summary>Bytes whose state the snapshot could not read (0 for a healthy heap).</summary>
@@ -158,5 +159,17 @@ public sealed class HeapSnapshot
     {
         ArgumentNullException.ThrowIfNull(heap);
         return heap.WithHeap(Of);
+    }
+
+    /// <summary>Takes a snapshot of an offset allocator's blocks; offsets are the tree's own. Must not overlap a call on the tree.</summary>
+    /// <param name="tree">The tree to read.</param>
+    /// <returns>The snapshot, with <see cref="BaseAddress"/> 0 and one order per tree level.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="tree"/> is null.</exception>
+    public static HeapSnapshot Of(BuddyTree tree)
+    {
+        ArgumentNullException.ThrowIfNull(tree);
+        var blocks = new List<HeapBlock>();
+        tree.CollectBlocks(blocks);
+        return new HeapSnapshot(blocks, tree.MinBlockSize, tree.OrderCount);
     }
 }

@@ -1,0 +1,110 @@
+using BuddySystem.Cli.Commands;
+using BuddySystem.Cli.Maps;
+using BuddySystem.Diagnostics;
+
+namespace BuddySystem.Tests;
+
+public class HeapMapTests
+{
+    [Fact]
+    public void Render_SixtyFourByteHeap_DrawsEveryBlockAndTheWholeTree()
+    {
+        var snapshot = new HeapSnapshot(
+            [new HeapBlock(0, 0, 16, BlockState.Allocated), new HeapBlock(16, 0, 16, BlockState.Free), new HeapBlock(32, 1, 32, BlockState.Free)],
+            16,
+            3);
+
+        string svg = SvgMapWriter.Write(HeapMapRenderer.Render(snapshot, "test"));
+
+        Assert.Contains("Buddy tree, all 3 orders", svg, StringComparison.Ordinal);
+        Assert.Contains("nothing is aggregated", svg, StringComparison.Ordinal);
+        Assert.DoesNotContain("Aggregated:", svg, StringComparison.Ordinal);
+        // One row of 64 B over 1024 px: the allocated 16 B block is 256 px wide (less a 1 px gap) at the strip's start.
+        Assert.Contains($"width=\"255\" height=\"48\" fill=\"{MapPalette.For(BlockState.Allocated, 0)}\"", svg, StringComparison.Ordinal);
+        Assert.Contains("16 B used", svg, StringComparison.Ordinal);
+        Assert.Contains("32 B free", svg, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Render_GiBHeapWithSixteenByteBlocks_AggregatesAndSaysSo()
+    {
+        // 64 blocks of 16 B at offset 0 (every other one allocated), then the split chain 1 KiB, 2 KiB, … 512 MiB.
+        var blocks = new List<HeapBlock>();
+        for (ulong i = 0; i < 64; i++)
+        {
+            blocks.Add(new HeapBlock(i * 16, 0, 16, i % 2 == 0 ? BlockState.Allocated : BlockState.Free));
+        }
+
+        for (int order = 6; order < 26; order++)
+        {
+            ulong size = 16UL << order;
+            blocks.Add(new HeapBlock(size, order, size, BlockState.Free));
+        }
+
+        var snapshot = new HeapSnapshot(blocks, 16, 27);
+        Assert.Equal(1UL << 30, snapshot.SpanBytes);
+
+        string svg = SvgMapWriter.Write(HeapMapRenderer.Render(snapshot, "test"));
+
+        Assert.Contains("64 rows of 16 MiB", svg, StringComparison.Ordinal);
+        Assert.Contains("1 px = 16 KiB", svg, StringComparison.Ordinal);
+        Assert.Contains("Aggregated: 1 pixels hold blocks smaller than a pixel (16 KiB)", svg, StringComparison.Ordinal);
+        Assert.Contains("the top 9 of 27 orders", svg, StringComparison.Ordinal);
+        // The one aggregated pixel (offsets 0 to 16 KiB, blocks up to 8 KiB) holds 512 allocated bytes: a bar of 1/32 of the 5 px row.
+        Assert.Contains($"width=\"1\" height=\"0.16\" fill=\"{MapPalette.For(BlockState.Allocated, 0)}\"", svg, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Write_Png_IsAPngTwiceTheSceneSize()
+    {
+        var snapshot = new HeapSnapshot([new HeapBlock(0, 2, 64, BlockState.Free)], 16, 3);
+        MapScene scene = HeapMapRenderer.Render(snapshot, "test");
+        using var stream = new MemoryStream();
+
+        PngMapWriter.Write(scene, stream);
+
+        byte[] png = stream.ToArray();
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
+        int width = (png[16] << 24) | (png[17] << 16) | (png[18] << 8) | png[19];
+        Assert.Equal((int)(scene.Width * 2), width);
+    }
+
+    [Theory]
+    [InlineData(16UL, "16 B")]
+    [InlineData(8UL << 20, "8 MiB")]
+    [InlineData((8UL << 20) - 2048, "8190 KiB")]
+    [InlineData(1UL << 30, "1 GiB")]
+    [InlineData((3UL << 30) + 16, "≈ 3 GiB")]
+    public void Long_Bytes_NeverRoundsToAnExactLookingSize(ulong bytes, string expected)
+    {
+        Assert.Equal(expected, ByteText.Long(bytes));
+    }
+
+    [Fact]
+    public void Save_UnknownExtension_Throws()
+    {
+        var snapshot = new HeapSnapshot([new HeapBlock(0, 0, 16, BlockState.Free)], 16, 1);
+        Assert.Throws<ArgumentException>(() => MapCommand.Save(snapshot, "test", null, new FileInfo(Path.Combine(Path.GetTempPath(), "map.gif"))));
+    }
+
+    [Fact]
+    public void Save_DemoHeap_WritesAnSvgShowingTheVecBlock()
+    {
+        HeapSnapshot? snapshot = null;
+        Assert.Equal(0, DemoCommand.Run(TextWriter.Null, heap => snapshot = HeapSnapshot.Of(heap)));
+        Assert.NotNull(snapshot);
+        string path = Path.Combine(Path.GetTempPath(), $"buddy-map-{Guid.NewGuid():n}.svg");
+        try
+        {
+            MapCommand.Save(snapshot, MapCommand.DemoSource, "buddy map", new FileInfo(path));
+            string svg = File.ReadAllText(path);
+            Assert.StartsWith("<svg", svg, StringComparison.Ordinal);
+            Assert.Contains("allocated 2 KiB in 1 block ", svg, StringComparison.Ordinal);
+            Assert.Equal(1, snapshot.LiveBlocks);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
