@@ -93,7 +93,7 @@ public sealed unsafe partial class BuddyHeap
     private static HeapBlock ToBlock(byte state, ulong address, ulong regionEnd, ulong baseAddress)
     {
         BlockState kind = ClassifyState(state);
-        int order = state & OrderMask;
+        int order = OrderOfState(state);
         ulong size = (ulong)MinBlockSize << order;
         if (kind == BlockState.Unknown || (address & (size - 1)) != 0 || size > regionEnd - address)
         {
@@ -108,6 +108,7 @@ public sealed unsafe partial class BuddyHeap
     {
         StateFree => BlockState.Free,
         StateAllocated => BlockState.Allocated,
+        _ when IsCachedState(state) => BlockState.Cached,
         _ => BlockState.Unknown,
     };
 }
