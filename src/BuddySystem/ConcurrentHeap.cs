@@ -131,6 +131,11 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                 if (block == null && ReturnCachesForRetryLocked(CurrentCacheOrNull()))
                 {
                     block = _core.Allocate(layout);
+                    if (block == null)
+                    {
+                        // The core counted both tries as failures; this call returns null once (found by the misuse matrix).
+                        _failedAllocations--;
+                    }
                 }
 
                 return block;
@@ -316,10 +321,12 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                     cached += cache.CachedBytes();
                 }
 
+                // A thread's counters go negative when it frees blocks the core counted (a block the core allocated in
+                // Reallocate, freed through a thread cache): add them signed, never clamp them (found by buddy soak).
                 return core with
                 {
-                    UserBytes = core.UserBytes + (ulong)Math.Max(0, userBytes),
-                    AllocatedBytes = core.AllocatedBytes + (ulong)Math.Max(0, allocatedBytes),
+                    UserBytes = (ulong)((long)core.UserBytes + userBytes),
+                    AllocatedBytes = (ulong)((long)core.AllocatedBytes + allocatedBytes),
                     FreeBytes = core.FreeBytes + cached,
                     CachedBytes = core.CachedBytes + cached,
                     LiveBlocks = core.LiveBlocks + live,
