@@ -11,6 +11,7 @@ internal static class Program
         var root = new RootCommand("buddy — the rCore tutorial's buddy-system heap in C#: demo, bench, replay and more.");
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(MapCommand.Create());
+        root.Subcommands.Add(ExploreCommand.Create());
         root.Subcommands.Add(SoakCommand.Create());
         root.Subcommands.Add(StressCommand.Create());
         return root.Parse(args).Invoke();
