@@ -10,6 +10,8 @@ internal static class Program
     {
         var root = new RootCommand("buddy — the rCore tutorial's buddy-system heap in C#: demo, bench, replay and more.");
         root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(ReplayCommand.Create());
         root.Subcommands.Add(MapCommand.Create());
         root.Subcommands.Add(ExploreCommand.Create());
         root.Subcommands.Add(SoakCommand.Create());

@@ -111,10 +111,16 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(size, MinBlockSize);
         var heap = new BuddyHeap(options ?? BuddyHeapOptions.Default);
-        var region = new NativeRegion(size, BitOperations.RoundUpToPowerOf2(size) == size ? size : (nuint)1 << Orders.FloorLog2(size));
-        heap.AddRegion(region.Pointer, region.Size);
-        heap._ownedRegions.Add(region);
+        heap.AddOwnedRegion(size);
         return heap;
+    }
+
+    /// <summary>Adds a new native region of <paramref name="size"/> bytes aligned so that it starts as one block; freed on dispose.</summary>
+    internal void AddOwnedRegion(nuint size)
+    {
+        var region = new NativeRegion(size, BitOperations.RoundUpToPowerOf2(size) == size ? size : (nuint)1 << Orders.FloorLog2(size));
+        AddRegion(region.Pointer, region.Size);
+        _ownedRegions.Add(region);
     }
 
     /// <summary>
@@ -384,7 +390,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
     /// Checks that <paramref name="ptr"/> is a live block whose size <paramref name="layout"/> maps to, and returns its
     /// order. Throws, naming the address, before anything changes.
     /// </summary>
-    private int CheckLiveBlock(void* ptr, Layout layout, out int index)
+    internal int CheckLiveBlock(void* ptr, Layout layout, out int index)
     {
         ulong address = (ulong)ptr;
         if (ptr == null)
@@ -557,7 +563,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void ThrowIfDisposed()
+    internal void ThrowIfDisposed()
     {
         if (_disposed)
         {
@@ -620,10 +626,47 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
         return ref regions[index];
     }
 
-    /// <summary>Binary search for the region holding <paramref name="address"/>; -1 when none does.</summary>
-    private int FindRegion(ulong address)
+    /// <summary>
+    /// The state byte of the granule at <paramref name="address"/>, or null when the address is not 16-aligned inside a
+    /// region. Reads the region table without writing the heap, so thread-safe fronts may call it without their lock;
+    /// <paramref name="hint"/> is the caller's own guess of the region index, updated on a miss.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal byte* StateSlot(ulong address, ref int hint)
     {
         Region[] regions = _regions;
+        int last = hint;
+        if ((uint)last < (uint)regions.Length)
+        {
+            ref Region region = ref regions[last];
+            ulong offset = address - region.Start;
+            if (offset < region.End - region.Start)
+            {
+                return (offset & ((ulong)MinBlockSize - 1)) == 0 ? region.States + (offset >> MinShift) : null;
+            }
+        }
+
+        return StateSlotSlow(regions, address, ref hint);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static byte* StateSlotSlow(Region[] regions, ulong address, ref int hint)
+    {
+        int index = FindRegion(regions, address);
+        if (index < 0 || (address & ((ulong)MinBlockSize - 1)) != 0)
+        {
+            return null;
+        }
+
+        hint = index;
+        return regions[index].States + ((address - regions[index].Start) >> MinShift);
+    }
+
+    /// <summary>Binary search for the region holding <paramref name="address"/>; -1 when none does.</summary>
+    private int FindRegion(ulong address) => FindRegion(_regions, address);
+
+    private static int FindRegion(Region[] regions, ulong address)
+    {
         int low = 0;
         int high = regions.Length - 1;
         while (low <= high)

@@ -24,11 +24,12 @@ namespace BuddySystem;
 /// <para><b>Metadata.</b> One byte per node, 2 × <c>NextPowerOfTwo(capacity / MinBlockSize)</c> bytes in all, reported by
 /// <see cref="BuddyTreeStats.MetadataBytes"/>: 2 MiB for 8 MiB with 8-byte blocks (capacity / 4: the seed's 1.25× in
 /// total), 512 KiB for 1 GiB with 4 KiB pages, 32 MiB for 1 TiB with 64 KiB blocks. No other metadata is needed: the
-/// allocated node of an offset is the first node with value 0 on the way up from its leaf. The tree is limited to
-/// 2^29 leaves (1 GiB of metadata).</para>
+/// allocated node of an offset is the first node on the offset's path with value 0 whose child on the path is not 0.
+/// The tree is limited to 2^29 leaves (1 GiB of metadata).</para>
 /// <para><b>Cost.</b> Construction fills the tree level by level: linear in the tree size, never in the capacity.
-/// Allocate descends from the root and Free climbs from a leaf, each followed by a climb that stops as soon as an
-/// ancestor's value does not change: O(tree height) ≤ 30 steps, no GC allocations.</para>
+/// Allocate and Free each walk down from the root to the block's node (Free along the offset's path, where the seed
+/// climbs from the leaf), then climb back, stopping as soon as an ancestor's value does not change: O(tree height) ≤ 30
+/// steps, no GC allocations. Only the levels below the block's order are never touched, so large blocks are cheap.</para>
 /// <para><b>Misuse.</b> <see cref="Free(ulong)"/> checks, before changing anything, that the offset starts a live
 /// allocation; an interior offset, a never-allocated or already freed offset, or one out of range throws
 /// <see cref="ArgumentException"/> naming it, and the tree is unchanged. (buddy2.c frees the enclosing block of an interior
@@ -165,8 +166,8 @@ public sealed partial class BuddyTree
     }
 
     /// <summary>
-    /// Frees the allocation starting at <paramref name="offset"/>, found as the seed does by climbing from the leaf to the
-    /// allocated node; the block merges with its buddy for as long as the buddy is wholly free.
+    /// Frees the allocation starting at <paramref name="offset"/>; no size is needed: the allocated node is found on the
+    /// offset's path, as the seed does. The block merges with its buddy for as long as the buddy is wholly free.
     /// </summary>
     /// <param name="offset">An offset returned by <see cref="TryAllocate"/> or <see cref="Allocate"/> and not freed since.</param>
     /// <exception cref="ArgumentException"><paramref name="offset"/> is out of range, inside a block rather than at its start,
@@ -315,8 +316,11 @@ public sealed partial class BuddyTree
 
     /// <summary>
     /// Finds the allocated node whose block starts at <paramref name="offset"/> and returns its order; throws, naming the
-    /// offset, when there is none. The allocated node is the first node with value 0 on the way up from the offset's leaf:
-    /// below an allocated node every value is still the wholly-free one, and above a free leaf every value is at least 1.
+    /// offset, when there is none. On the offset's path from the root, the nodes above its allocated node hold values of
+    /// at least 1, or 0 when their whole range is used (and then so do both their children); the allocated node holds 0
+    /// while its children keep their wholly-free values. So the allocated node is the first 0 on the path whose child on
+    /// the path is not 0. The seed finds the same node by climbing from the leaf; walking down instead touches the hot top
+    /// of the tree and stops at the allocated node, instead of starting at the cold bottom level.
     /// </summary>
     private int FindLiveBlock(ulong offset, out nuint index)
     {
@@ -331,17 +335,29 @@ public sealed partial class BuddyTree
         }
 
         ref byte nodes = ref MemoryMarshal.GetArrayDataReference(_nodes);
-        index = _leafCount + (nuint)(offset >> _minShift);
-        int order = 0;
-        while (Unsafe.Add(ref nodes, index) != 0)
+        ulong unit = offset >> _minShift;
+        index = 1;
+        int order = _treeOrder;
+        while (true)
         {
-            if (index == 1)
+            if (order == 0)
             {
-                ThrowHelper.ThrowArgument($"Offset {Describe(offset)} is not the start of a live allocation: no allocation covers it (never allocated, or already freed).", nameof(offset));
+                if (Unsafe.Add(ref nodes, index) != 0)
+                {
+                    ThrowHelper.ThrowArgument($"Offset {Describe(offset)} is not the start of a live allocation: no allocation covers it (never allocated, or already freed).", nameof(offset));
+                }
+
+                break;
             }
 
-            index >>= 1;
-            order++;
+            nuint child = (index << 1) + (nuint)((unit >> (order - 1)) & 1);
+            if (Unsafe.Add(ref nodes, index) == 0 && Unsafe.Add(ref nodes, child) != 0)
+            {
+                break;
+            }
+
+            index = child;
+            order--;
         }
 
         ulong start = (ulong)(index - (_leafCount >> order)) << (order + _minShift);

@@ -7,7 +7,7 @@ namespace BuddySystem;
 /// <remarks>
 /// <para>Every call takes one lock (<see cref="Lock"/>) around the engine call, so it costs one uncontended
 /// lock/unlock more than <see cref="BuddyHeap"/> and serialises threads. For many threads use
-/// <c>ConcurrentHeap</c>, whose per-thread caches take the lock once per batch.</para>
+/// <see cref="ConcurrentHeap"/>, whose per-thread caches take the lock once per batch.</para>
 /// <para>When an allocation fails, the rescue callback (if any) runs once under the lock with the heap and the failed
 /// layout; it may add regions. The allocation is then retried once.</para>
 /// <para>Thread safety: every member is safe from any thread. The rescue callback must not call back into this heap.</para>

@@ -154,4 +154,30 @@ public unsafe class BuddyMemoryPoolTests
         var error = Assert.Throws<ArgumentException>(() => new BuddyMemoryPool(heap));
         Assert.Equal("allocator", error.ParamName);
     }
+
+    [Fact]
+    public void Rent_OverPinnedArrayRegion_BufferIsAlsoAnArraySegment()
+    {
+        var region = new PinnedArrayRegion(1 << 20, 1 << 20);
+        Assert.Equal(0, (nint)region.Pointer & ((1 << 20) - 1));
+        var engine = new BuddyHeap();
+        engine.AddRegion(region.Pointer, (nuint)region.Size);
+        using var heap = new LockedHeap(engine);
+        using var pool = new BuddyMemoryPool(heap, region);
+        IMemoryOwner<byte> owner = pool.Rent(3000);
+        owner.Memory.Span.Fill(7);
+        Assert.True(MemoryMarshal.TryGetArray((ReadOnlyMemory<byte>)owner.Memory.Slice(100, 50), out ArraySegment<byte> segment));
+        Assert.Equal(50, segment.Count);
+        Assert.All(segment, b => Assert.Equal(7, b));
+        fixed (byte* span = owner.Memory.Span)
+        fixed (byte* array = &segment.Array![segment.Offset])
+        {
+            Assert.Equal((nint)span + 100, (nint)array);
+        }
+
+        ReadOnlyMemory<byte> earlier = owner.Memory;
+        owner.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => MemoryMarshal.TryGetArray(earlier, out _));
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+    }
 }

@@ -473,11 +473,8 @@ public class BuddyTreeTests
         int minShift = BitOperations.TrailingZeroCount(minBlock);
         ulong units = capacity >> minShift;
         int treeUnits = (int)BitOperations.RoundUpToPowerOf2(units);
-        var used = new ulong[Math.Max(1, treeUnits / 64)];
-        for (ulong unit = units; unit < (ulong)treeUnits; unit++)
-        {
-            used[unit / 64] |= 1UL << (int)(unit % 64); // the model's view: space beyond the capacity is never free
-        }
+        var used = new UnitBitmap(treeUnits);
+        used.Mark((int)units, treeUnits - (int)units, true); // space beyond the capacity is never free
 
         var live = new Dictionary<ulong, (ulong Size, ulong Align, ulong Block)>();
         var liveOffsets = new List<ulong>();
@@ -496,12 +493,12 @@ public class BuddyTreeTests
                 int blockUnits = (int)(block >> minShift);
                 if (tree.TryAllocate(size, align, out ulong offset))
                 {
-                    if (offset % block != 0 || offset + block > capacity || !IsFree(used, (int)(offset >> minShift), blockUnits))
+                    if (offset % block != 0 || offset + block > capacity || !used.IsFree((int)(offset >> minShift), blockUnits))
                     {
                         Assert.Fail($"op {op}: block {offset}+{block} is misaligned, passes the capacity {capacity}, or overlaps a live block");
                     }
 
-                    Mark(used, (int)(offset >> minShift), blockUnits, true);
+                    used.Mark((int)(offset >> minShift), blockUnits, true);
                     live.Add(offset, (size, align, block));
                     liveOffsets.Add(offset);
                     allocatedModel += block;
@@ -509,7 +506,7 @@ public class BuddyTreeTests
                 else
                 {
                     failures++;
-                    if (blockUnits <= treeUnits && HasAlignedFreeRun(used, treeUnits, blockUnits))
+                    if (used.HasAlignedFreeRun(blockUnits))
                     {
                         Assert.Fail($"op {op}: allocation of block {block} failed though an aligned free run exists");
                     }
@@ -545,7 +542,7 @@ public class BuddyTreeTests
                         break;
                 }
 
-                Mark(used, (int)(offset >> minShift), (int)(block >> minShift), false);
+                used.Mark((int)(offset >> minShift), (int)(block >> minShift), false);
                 allocatedModel -= block;
             }
             else
@@ -579,79 +576,5 @@ public class BuddyTreeTests
         Assert.Equal(units << minShift, end.FreeBytes);
         ulong largest = 1UL << (Orders.FloorLog2(units) + minShift);
         Assert.Equal(largest, end.LargestFreeBlock);
-    }
-
-    private static bool IsFree(ulong[] used, int first, int count)
-    {
-        for (int unit = first; unit < first + count; unit++)
-        {
-            if ((used[unit / 64] & (1UL << (unit % 64))) != 0)
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    private static void Mark(ulong[] used, int first, int count, bool value)
-    {
-        for (int unit = first; unit < first + count; unit++)
-        {
-            if (value)
-            {
-                used[unit / 64] |= 1UL << (unit % 64);
-            }
-            else
-            {
-                used[unit / 64] &= ~(1UL << (unit % 64));
-            }
-        }
-    }
-
-    /// <summary>Whether some run of <paramref name="count"/> (a power of two) units, aligned to its size, is wholly free.</summary>
-    private static bool HasAlignedFreeRun(ulong[] used, int treeUnits, int count)
-    {
-        if (count >= 64)
-        {
-            int words = count / 64;
-            for (int first = 0; first < used.Length; first += words)
-            {
-                if (used.AsSpan(first, words).IndexOfAnyExcept(0UL) < 0)
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
-
-        // Fold each aligned group of `count` bits into its lowest bit; a group is free when that bit is 0.
-        ulong groupStarts = 0;
-        for (int bit = 0; bit < 64; bit += count)
-        {
-            groupStarts |= 1UL << bit;
-        }
-
-        if (treeUnits < 64)
-        {
-            groupStarts &= (1UL << treeUnits) - 1;
-        }
-
-        foreach (ulong word in used)
-        {
-            ulong folded = word;
-            for (int shift = 1; shift < count; shift <<= 1)
-            {
-                folded |= folded >> shift;
-            }
-
-            if ((folded & groupStarts) != groupStarts)
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 }

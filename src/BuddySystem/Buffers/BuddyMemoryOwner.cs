@@ -13,14 +13,20 @@ internal sealed unsafe class BuddyMemoryOwner : MemoryManager<byte>
     private readonly BuddyMemoryPool _pool;
     private readonly int _length;
 
+    // The pinned array the block lies in, when the pool's heap is over a PinnedArrayRegion; null for native memory.
+    private readonly byte[]? _array;
+    private readonly int _arrayOffset;
+
     // An integer so Dispose can claim the block atomically.
     private nint _block;
 
-    internal BuddyMemoryOwner(BuddyMemoryPool pool, byte* block, int length)
+    internal BuddyMemoryOwner(BuddyMemoryPool pool, byte* block, int length, ArraySegment<byte> segment)
     {
         _pool = pool;
         _block = (nint)block;
         _length = length;
+        _array = segment.Array;
+        _arrayOffset = segment.Offset;
     }
 
     public override Memory<byte> Memory
@@ -55,6 +61,13 @@ internal sealed unsafe class BuddyMemoryOwner : MemoryManager<byte>
 
         // Native memory never moves: the handle only carries the address.
         return new MemoryHandle(block + elementIndex);
+    }
+
+    protected override bool TryGetArray(out ArraySegment<byte> segment)
+    {
+        _ = Block;
+        segment = _array is null ? default : new ArraySegment<byte>(_array, _arrayOffset, _length);
+        return _array is not null;
     }
 
     public override void Unpin()

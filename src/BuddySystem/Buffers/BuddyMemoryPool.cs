@@ -19,6 +19,10 @@ namespace BuddySystem.Buffers;
 /// <see cref="ObjectDisposedException"/>. A forgotten owner keeps its block until the heap is disposed (there is no
 /// finalizer, so renting costs no finalization work). Disposing the pool stops <see cref="Rent"/>; buffers already rented stay
 /// valid. A heap the pool created itself (<see cref="Create"/>) is disposed when the pool and every buffer are.</para>
+/// <para><b>Where the bytes live.</b> By default in the heap's native memory: buffers are not arrays, so
+/// <see cref="System.Runtime.InteropServices.MemoryMarshal.TryGetArray{T}"/> fails on them. Over a heap whose region is a
+/// <see cref="PinnedArrayRegion"/> (the constructor that takes one) the buffers are segments of that pinned array as well,
+/// which Kestrel's socket transport requires for multi-segment sends.</para>
 /// <para><b>Thread safety.</b> Every member is safe from any thread, given a thread-safe allocator (<see cref="LockedHeap"/>
 /// or another allocator documented as safe from any thread).</para>
 /// </remarks>
@@ -29,6 +33,7 @@ public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
 
     private readonly IAllocator _allocator;
     private readonly IDisposable? _ownedAllocator;
+    private readonly PinnedArrayRegion? _arrayRegion;
     private readonly int _defaultBufferSize;
     private readonly int _maxBufferSize;
 
@@ -44,11 +49,26 @@ public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
     /// <exception cref="ArgumentException"><paramref name="allocator"/> is a <see cref="BuddyHeap"/>, which is single-threaded (wrap it in <see cref="LockedHeap"/>).</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is not positive.</exception>
     public BuddyMemoryPool(IAllocator allocator, BuddyMemoryPoolOptions? options = null)
-        : this(allocator, options, owned: null)
+        : this(allocator, options, owned: null, arrayRegion: null)
     {
     }
 
-    private BuddyMemoryPool(IAllocator allocator, BuddyMemoryPoolOptions? options, IDisposable? owned)
+    /// <summary>
+    /// Creates a pool over <paramref name="allocator"/> whose memory lies in <paramref name="arrayRegion"/>, so that every
+    /// buffer is also an array segment (<see cref="System.Runtime.InteropServices.MemoryMarshal.TryGetArray{T}"/> succeeds).
+    /// Kestrel's socket transport needs that: it sends multi-segment buffers as lists of array segments.
+    /// </summary>
+    /// <param name="allocator">A thread-safe allocator serving blocks from <paramref name="arrayRegion"/>. It must outlive every buffer.</param>
+    /// <param name="arrayRegion">The pinned array the allocator's region lies in. A block outside it is handed out as plain memory.</param>
+    /// <param name="options">Sizes; defaults when null.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="allocator"/> or <paramref name="arrayRegion"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="allocator"/> is a <see cref="BuddyHeap"/>, which is single-threaded.</exception>
+    public BuddyMemoryPool(IAllocator allocator, PinnedArrayRegion arrayRegion, BuddyMemoryPoolOptions? options = null)
+        : this(allocator, options, owned: null, arrayRegion: arrayRegion ?? throw new ArgumentNullException(nameof(arrayRegion)))
+    {
+    }
+
+    private BuddyMemoryPool(IAllocator allocator, BuddyMemoryPoolOptions? options, IDisposable? owned, PinnedArrayRegion? arrayRegion)
     {
         ArgumentNullException.ThrowIfNull(allocator);
         if (allocator is BuddyHeap)
@@ -74,6 +94,7 @@ public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
         _defaultBufferSize = Math.Min(BlockSizeFor(options.DefaultBufferSize), _maxBufferSize);
         _allocator = allocator;
         _ownedAllocator = owned;
+        _arrayRegion = arrayRegion;
     }
 
     /// <summary>Creates a pool over a new <see cref="LockedHeap"/> of <paramref name="heapSize"/> bytes that the pool owns.</summary>
@@ -85,7 +106,7 @@ public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
         LockedHeap heap = LockedHeap.Create(heapSize);
         try
         {
-            return new BuddyMemoryPool(heap, options, heap);
+            return new BuddyMemoryPool(heap, options, heap, arrayRegion: null);
         }
         catch
         {
@@ -144,7 +165,9 @@ public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
         }
 
         Interlocked.Increment(ref _rented);
-        return new BuddyMemoryOwner(this, (byte*)block, size);
+        ArraySegment<byte> segment = default;
+        _arrayRegion?.TryGetSegment(block, size, out segment);
+        return new BuddyMemoryOwner(this, (byte*)block, size, segment);
     }
 
     /// <summary>Takes a block back from an owner; called once per owner.</summary>

@@ -1,0 +1,161 @@
+using System.Globalization;
+using System.Text.Json;
+using Spectre.Console;
+
+namespace BuddySystem.Cli.Bench;
+
+/// <summary>Renders bench results: one terminal table per workload, and the JSON file.</summary>
+internal static class BenchReport
+{
+    /// <summary>The reference for ratios: mimalloc when it ran for the case, otherwise glibc.</summary>
+    public static BenchResult? Reference(IReadOnlyList<BenchResult> results, string workload, string param) =>
+        results.FirstOrDefault(r => r.Workload == workload && r.Param == param && r.Allocator == "mimalloc")
+        ?? results.FirstOrDefault(r => r.Workload == workload && r.Param == param && r.Allocator == "glibc");
+
+    /// <summary>Writes a table per workload: rows are allocators, a column per parameter with ns/op and the ratio.</summary>
+    public static void WriteTables(IAnsiConsole console, BenchOptions options, IReadOnlyList<BenchResult> results)
+    {
+        foreach (string workload in options.Workloads)
+        {
+            var cases = WorkloadCase.For(workload).ToList();
+            console.MarkupLine($"[bold]{workload}[/]: {Markup.Escape(Caption(workload))}");
+            var table = new Table().Border(TableBorder.Rounded);
+            table.AddColumn("allocator");
+            foreach (WorkloadCase c in cases)
+            {
+                string header = c.Param.Length == 0 ? (workload == "W6" ? "ns/op" : "ns/op (ratio)") : $"{ParamName(workload)}={c.Param}";
+                table.AddColumn(new TableColumn(Markup.Escape(header)).RightAligned());
+            }
+
+            if (workload == "W5")
+            {
+                table.AddColumn(new TableColumn("Mops/s (1 / 2 threads)").RightAligned());
+            }
+
+            if (workload == "W6")
+            {
+                table.AddColumn(new TableColumn("efficiency").RightAligned());
+            }
+
+            table.AddColumn(new TableColumn("failed").RightAligned());
+            foreach (BenchAllocatorEntry allocator in options.Allocators)
+            {
+                if (!allocator.Runs(workload))
+                {
+                    continue;
+                }
+
+                var cells = new List<string> { allocator.Id };
+                if (allocator.Unavailable is { } why)
+                {
+                    cells.Add($"[grey]not available: {Markup.Escape(why)}[/]");
+                    while (cells.Count < table.Columns.Count)
+                    {
+                        cells.Add("");
+                    }
+
+                    table.AddRow(cells.ToArray());
+                    continue;
+                }
+
+                var rows = cases.Select(c => results.FirstOrDefault(r => r.Workload == workload && r.Param == c.Param && r.Allocator == allocator.Id)).ToList();
+                foreach (BenchResult? row in rows)
+                {
+                    BenchResult? reference = row is null ? null : Reference(results, row.Workload, row.Param);
+                    cells.Add(row is null ? "" : workload == "W6" ? Number(row.NsPerOp) : $"{Number(row.NsPerOp)} ({Ratio(row, reference)})");
+                }
+
+                if (workload == "W5")
+                {
+                    cells.Add(string.Join(" / ", rows.Select(r => r?.OpsPerSec is { } ops ? (ops / 1e6).ToString("0.0", CultureInfo.InvariantCulture) : "-")));
+                }
+
+                if (workload == "W6")
+                {
+                    cells.Add(rows[0]?.Efficiency is { } e ? e.ToString("P1", CultureInfo.InvariantCulture) : "-");
+                }
+
+                cells.Add(rows.Sum(r => r?.Failed ?? 0).ToString("N0", CultureInfo.InvariantCulture));
+                table.AddRow(cells.ToArray());
+            }
+
+            console.Write(table);
+        }
+
+        string referenceId = results.Any(r => r.Allocator == "mimalloc") ? "mimalloc" : "glibc";
+        console.MarkupLine($"[grey]cells: ns/op (ratio = ns/op ÷ {referenceId}'s ns/op for the same case); lower is faster. Median of {options.Runs} runs; W6 is one run of {options.Scale.W6Rounds} rounds.[/]");
+    }
+
+    /// <summary>Writes <c>{"machine", "runtime", "results": [...]}</c> (DESIGN.md §5, issue 4), plus the unavailable allocators.</summary>
+    public static void WriteJson(string path, BenchOptions options, IReadOnlyList<BenchResult> results)
+    {
+        using var stream = File.Create(path);
+        using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        json.WriteStartObject();
+        json.WriteString("machine", BenchMachine.Describe());
+        json.WriteString("runtime", BenchMachine.Runtime);
+        json.WriteBoolean("quick", ReferenceEquals(options.Scale, BenchScale.Quick));
+        json.WriteNumber("runs", options.Runs);
+        json.WriteStartArray("results");
+        foreach (BenchResult r in results)
+        {
+            json.WriteStartObject();
+            json.WriteString("workload", r.Workload);
+            json.WriteString("param", r.Param);
+            json.WriteString("allocator", r.Allocator);
+            json.WriteNumber("ns_per_op", Math.Round(r.NsPerOp, 3));
+            json.WriteNumber("ops", r.Ops);
+            json.WriteNumber("failed", r.Failed);
+            if (r.OpsPerSec is { } opsPerSec)
+            {
+                json.WriteNumber("ops_per_sec", Math.Round(opsPerSec));
+            }
+
+            if (r.Efficiency is { } efficiency)
+            {
+                json.WriteNumber("efficiency", Math.Round(efficiency, 4));
+            }
+
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+        json.WriteStartObject("unavailable");
+        foreach (BenchAllocatorEntry allocator in options.Allocators)
+        {
+            if (allocator.Unavailable is { } why)
+            {
+                json.WriteString(allocator.Id, why);
+            }
+        }
+
+        json.WriteEndObject();
+        json.WriteEndObject();
+    }
+
+    /// <summary>"12.3", "1,234", "0.85".</summary>
+    public static string Number(double value) =>
+        double.IsNaN(value) ? "-" : value >= 1000 ? value.ToString("N0", CultureInfo.InvariantCulture) : value.ToString(value >= 100 ? "0" : value >= 10 ? "0.0" : "0.00", CultureInfo.InvariantCulture);
+
+    private static string Ratio(BenchResult row, BenchResult? reference) =>
+        reference is null || reference.NsPerOp <= 0 ? "-" : $"{(row.NsPerOp / reference.NsPerOp).ToString("0.00", CultureInfo.InvariantCulture)}×";
+
+    private static string ParamName(string workload) => workload switch
+    {
+        "W2" => "size",
+        "W4" => "n",
+        "W5" => "threads",
+        _ => "",
+    };
+
+    private static string Caption(string workload) => workload switch
+    {
+        "W1" => "allocate 16 B and free it at once, 10M times; ns per pair",
+        "W2" => "allocate 8 MiB / size blocks, free in order; ns per pair",
+        "W3" => "random sizes 8 B..64 KiB, live set ≤ 10 000; ns per op",
+        "W4" => "free n × 16 B blocks in random order; ns per free",
+        "W5" => "W3 on 1 and 2 threads sharing one heap; ns per op (wall)",
+        "W6" => "heap efficiency until the first failed allocation (talc's method)",
+        _ => "",
+    };
+}

@@ -1,0 +1,12 @@
+namespace BuddySystem.Cli.Bench;
+
+/// <summary>One row of the bench: the median of the runs of one workload case on one allocator.</summary>
+/// <param name="Workload">W1..W6.</param>
+/// <param name="Param">The size (W2), n (W4) or threads (W5); "" otherwise.</param>
+/// <param name="Allocator">The allocator's stable id.</param>
+/// <param name="NsPerOp">Median nanoseconds per operation.</param>
+/// <param name="Ops">Operations per run.</param>
+/// <param name="Failed">Failed allocations in the median run (W6: rounds ended by a failure).</param>
+/// <param name="OpsPerSec">W5: total operations per second of the median run.</param>
+/// <param name="Efficiency">W6: mean live requested bytes at the first failure / heap size.</param>
+internal sealed record BenchResult(string Workload, string Param, string Allocator, double NsPerOp, long Ops, long Failed, double? OpsPerSec = null, double? Efficiency = null);

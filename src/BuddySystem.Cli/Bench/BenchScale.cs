@@ -1,0 +1,16 @@
+namespace BuddySystem.Cli.Bench;
+
+/// <summary>How many operations each workload runs: the full counts of DESIGN.md §5, or the quick ones for CI.</summary>
+/// <param name="W1Pairs">W1 allocate/free pairs.</param>
+/// <param name="W2Repetitions">W2 repetitions of (allocate 8 MiB / s blocks, free them).</param>
+/// <param name="W3Ops">W3 operations.</param>
+/// <param name="W5OpsPerThread">W5 operations per thread.</param>
+/// <param name="W6Rounds">W6 rounds.</param>
+internal sealed record BenchScale(long W1Pairs, int W2Repetitions, int W3Ops, int W5OpsPerThread, int W6Rounds)
+{
+    /// <summary>DESIGN.md §5 to the letter.</summary>
+    public static BenchScale Full { get; } = new(10_000_000, 20, W3Ops: 2_000_000, W5OpsPerThread: 2_000_000, W6Rounds: 300);
+
+    /// <summary>The same shapes (sizes, n, seeds, live cap) with a tenth of the operations: seconds, for CI.</summary>
+    public static BenchScale Quick { get; } = new(1_000_000, 2, W3Ops: 200_000, W5OpsPerThread: 200_000, W6Rounds: 30);
+}

@@ -1,0 +1,14 @@
+using System.Diagnostics;
+
+namespace BuddySystem.Cli.Bench;
+
+/// <summary>One timed run of one workload case on one allocator.</summary>
+/// <param name="Ops">Operations timed (pairs for W1/W2, frees for W4, ops for W3/W5/W6).</param>
+/// <param name="ElapsedTicks">Stopwatch ticks of the timed part.</param>
+/// <param name="Failed">Allocations that returned null (for W6: rounds ended by a failed allocation).</param>
+/// <param name="Efficiency">W6 only: mean live requested bytes at the first failure / heap size.</param>
+internal readonly record struct Measurement(long Ops, long ElapsedTicks, long Failed, double Efficiency = double.NaN)
+{
+    /// <summary>Nanoseconds per operation.</summary>
+    public double NsPerOp => Ops == 0 ? double.NaN : ElapsedTicks * (1e9 / Stopwatch.Frequency) / Ops;
+}

@@ -1,0 +1,263 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Numerics;
+using System.Text.Json;
+using BuddySystem.Cli.Bench;
+using BuddySystem.Cli.Replay;
+using BuddySystem.Cli.Traces;
+using Spectre.Console;
+
+namespace BuddySystem.Cli.Commands;
+
+/// <summary>
+/// <c>buddy replay TRACE</c>: replays an allocation trace (DESIGN.md §5) on several allocators, checking every block's
+/// contents, and reports speed, failures, peaks and the arena footprint.
+/// </summary>
+internal static class ReplayCommand
+{
+    private static readonly string[] s_defaultAllocators = ["buddy-heap", "locked-heap", "glibc", "mimalloc"];
+
+    internal static Command Create(IAnsiConsole? console = null)
+    {
+        var trace = new Argument<string>("trace") { Description = "The trace file: 'a <id> <size> <align>', 'f <id>', 'r <id> <newsize>' lines, plain or gzip." };
+        var allocators = new Option<string[]>("--allocator", "-a")
+        {
+            Description = $"An allocator to replay on; repeat for several (default: {string.Join(", ", s_defaultAllocators)}). Known: {string.Join(", ", BenchAllocators.All.Select(a => a.Id))}.",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var heapSize = new Option<string?>("--heap-size")
+        {
+            Description = "Arena size, a power of two, with an optional K/M/G suffix (default: the next power of two of twice the trace's peak of live buddy-block bytes, at least 1M).",
+        };
+        var runs = new Option<int>("--runs") { Description = "Timed passes per allocator; the median is reported.", DefaultValueFactory = _ => 5 };
+        var json = new Option<string?>("--json") { Description = "Write the results as JSON to this file." };
+        var command = new Command("replay", "Replay an allocation trace on several allocators, verifying every block's contents.")
+        {
+            trace, allocators, heapSize, runs, json,
+        };
+        command.SetAction(result => Run(
+            console ?? AnsiConsole.Console,
+            result.GetValue(trace)!,
+            result.GetValue(allocators),
+            result.GetValue(heapSize),
+            result.GetValue(runs),
+            result.GetValue(json)));
+        return command;
+    }
+
+    internal static int Run(IAnsiConsole console, string tracePath, string[]? allocatorIds, string? heapSizeText, int runs, string? jsonPath)
+    {
+        var allocators = new List<BenchAllocatorEntry>();
+        string[] ids = BenchCommand.Split(allocatorIds).ToArray();
+        foreach (string id in ids.Length == 0 ? s_defaultAllocators : ids)
+        {
+            BenchAllocatorEntry? entry = BenchAllocators.Find(id);
+            if (entry is null)
+            {
+                return BenchCommand.Fail(console, $"unknown allocator '{id}' (known: {string.Join(", ", BenchAllocators.All.Select(a => a.Id))})");
+            }
+
+            if (!allocators.Contains(entry))
+            {
+                allocators.Add(entry);
+            }
+        }
+
+        ulong? heapSize = null;
+        if (heapSizeText is not null)
+        {
+            if (!TryParseSize(heapSizeText, out ulong parsed) || !BitOperations.IsPow2(parsed) || parsed < 4096)
+            {
+                return BenchCommand.Fail(console, $"--heap-size '{heapSizeText}' must be a power of two of at least 4K (e.g. 64M)");
+            }
+
+            heapSize = parsed;
+        }
+
+        if (runs < 1)
+        {
+            return BenchCommand.Fail(console, "--runs must be at least 1");
+        }
+
+        if (!File.Exists(tracePath))
+        {
+            return BenchCommand.Fail(console, $"trace '{tracePath}' not found");
+        }
+
+        CompiledTrace compiled;
+        var results = new List<(BenchAllocatorEntry Allocator, ReplayPass Pass)>();
+        try
+        {
+            compiled = null!;
+            ulong arena = 0;
+            BenchProgress.Create(console)
+                .AutoClear(false)
+                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .Start(context =>
+                {
+                    ProgressTask reading = context.AddTask("reading trace", maxValue: 1);
+                    reading.IsIndeterminate = true;
+                    compiled = CompiledTrace.Compile(TraceReader.Read(tracePath), tracePath, n => reading.Description = $"reading trace: {n:N0} ops");
+                    reading.IsIndeterminate = false;
+                    reading.Value = 1;
+                    arena = heapSize ?? compiled.DefaultHeapSize;
+                    foreach (BenchAllocatorEntry allocator in allocators.Where(a => a.Unavailable is null))
+                    {
+                        double total = (double)compiled.Steps.Length * (runs + 1);
+                        ProgressTask task = context.AddTask(allocator.Id, maxValue: Math.Max(total, 1));
+                        ReplayPass verified = allocator.Replay(compiled, (nuint)arena, verify: true, done => task.Value = done);
+                        var timed = new List<ReplayPass>();
+                        for (int run = 0; run < runs; run++)
+                        {
+                            timed.Add(allocator.Replay(compiled, (nuint)arena, verify: false, null));
+                            task.Value = (double)compiled.Steps.Length * (run + 2);
+                        }
+
+                        ReplayPass median = timed.OrderBy(p => p.NsPerOp).ElementAt(timed.Count / 2);
+                        results.Add((allocator, verified with { ElapsedTicks = median.ElapsedTicks, Ops = median.Ops }));
+                        task.Value = total;
+                    }
+                });
+
+            heapSize = arena;
+        }
+        catch (TraceFormatException e)
+        {
+            return BenchCommand.Fail(console, e.Message);
+        }
+        catch (ReplayVerificationException e)
+        {
+            console.MarkupLine($"[red]verification failed:[/] {Markup.Escape(e.Message)}");
+            return 1;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or OutOfMemoryException)
+        {
+            return BenchCommand.Fail(console, $"cannot replay '{tracePath}': {e.Message}");
+        }
+
+        WriteTable(console, compiled, heapSize.Value, allocators, results);
+        if (jsonPath is not null)
+        {
+            try
+            {
+                WriteJson(jsonPath, tracePath, compiled, heapSize.Value, allocators, results);
+                console.MarkupLine($"wrote [bold]{Markup.Escape(jsonPath)}[/]");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return BenchCommand.Fail(console, $"cannot write '{jsonPath}': {e.Message}");
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>Parses "4096", "64K", "32M", "1G" (binary units).</summary>
+    internal static bool TryParseSize(string text, out ulong bytes)
+    {
+        bytes = 0;
+        string trimmed = text.Trim();
+        if (trimmed.Length == 0)
+        {
+            return false;
+        }
+
+        int shift = char.ToUpperInvariant(trimmed[^1]) switch { 'K' => 10, 'M' => 20, 'G' => 30, _ => 0 };
+        string digits = shift == 0 ? trimmed : trimmed[..^1];
+        if (!ulong.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out ulong value) || value > ulong.MaxValue >> shift)
+        {
+            return false;
+        }
+
+        bytes = value << shift;
+        return true;
+    }
+
+    private static void WriteTable(IAnsiConsole console, CompiledTrace trace, ulong heapSize, List<BenchAllocatorEntry> allocators, List<(BenchAllocatorEntry Allocator, ReplayPass Pass)> results)
+    {
+        var table = new Table().Border(TableBorder.Rounded)
+            .Title($"replay {Markup.Escape(Path.GetFileName(trace.Source))}: {trace.Steps.Length:N0} ops, arena {Bytes(heapSize)}");
+        table.AddColumn("allocator");
+        table.AddColumn(new TableColumn("ns/op").RightAligned());
+        table.AddColumn(new TableColumn("failed").RightAligned());
+        table.AddColumn(new TableColumn("peak requested").RightAligned());
+        table.AddColumn(new TableColumn("peak allocated").RightAligned());
+        table.AddColumn(new TableColumn("footprint").RightAligned());
+        table.AddColumn("verified");
+        foreach (BenchAllocatorEntry allocator in allocators)
+        {
+            if (allocator.Unavailable is { } why)
+            {
+                table.AddRow(allocator.Id, $"[grey]not available: {Markup.Escape(why)}[/]", "", "", "", "", "");
+                continue;
+            }
+
+            ReplayPass pass = results.First(r => r.Allocator == allocator).Pass;
+            table.AddRow(
+                allocator.Id,
+                BenchReport.Number(pass.NsPerOp),
+                pass.Failed.ToString("N0", CultureInfo.InvariantCulture),
+                Bytes(pass.PeakUserBytes),
+                pass.PeakAllocatedBytes == 0 ? "n/a" : Bytes(pass.PeakAllocatedBytes),
+                allocator.IsArena ? Bytes(pass.FootprintBytes) : "n/a",
+                pass.Verified ? "[green]yes[/]" : "no");
+        }
+
+        console.Write(table);
+        console.MarkupLine($"[grey]trace peak: {Bytes(trace.PeakUserBytes)} requested, {Bytes(trace.PeakBuddyBlockBytes)} in buddy blocks; ns/op is the median of the timed passes (no fills); peaks and footprint come from the verified pass.[/]");
+    }
+
+    private static void WriteJson(string path, string tracePath, CompiledTrace trace, ulong heapSize, List<BenchAllocatorEntry> allocators, List<(BenchAllocatorEntry Allocator, ReplayPass Pass)> results)
+    {
+        using var stream = File.Create(path);
+        using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        json.WriteStartObject();
+        json.WriteString("trace", tracePath);
+        json.WriteNumber("ops", trace.Steps.Length);
+        json.WriteNumber("heap_size", heapSize);
+        json.WriteString("machine", BenchMachine.Describe());
+        json.WriteStartArray("results");
+        foreach ((BenchAllocatorEntry allocator, ReplayPass pass) in results)
+        {
+            json.WriteStartObject();
+            json.WriteString("allocator", allocator.Id);
+            json.WriteNumber("ns_per_op", Math.Round(pass.NsPerOp, 3));
+            json.WriteNumber("failed", pass.Failed);
+            json.WriteNumber("peak_user_bytes", pass.PeakUserBytes);
+            if (pass.PeakAllocatedBytes != 0)
+            {
+                json.WriteNumber("peak_allocated_bytes", pass.PeakAllocatedBytes);
+            }
+            else
+            {
+                json.WriteNull("peak_allocated_bytes");
+            }
+
+            if (allocator.IsArena)
+            {
+                json.WriteNumber("footprint_bytes", pass.FootprintBytes);
+            }
+
+            json.WriteBoolean("verified", pass.Verified);
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+        json.WriteStartObject("unavailable");
+        foreach (BenchAllocatorEntry allocator in allocators.Where(a => a.Unavailable is not null))
+        {
+            json.WriteString(allocator.Id, allocator.Unavailable);
+        }
+
+        json.WriteEndObject();
+        json.WriteEndObject();
+    }
+
+    private static string Bytes(ulong bytes) => bytes switch
+    {
+        >= 1UL << 30 => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1UL << 30):0.##} GiB"),
+        >= 1UL << 20 => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1UL << 20):0.##} MiB"),
+        >= 1UL << 10 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024.0:0.##} KiB"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{bytes} B"),
+    };
+}

@@ -1,0 +1,84 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace BuddySystem;
+
+public sealed unsafe partial class ConcurrentHeap
+{
+    /// <summary>
+    /// One thread's caches for one heap, and that thread's share of the counters. Only the owning thread touches the
+    /// caches, except under the heap's lock once the owner has exited (or the heap is disposed).
+    /// </summary>
+    private sealed class ThreadCache
+    {
+        public readonly ConcurrentHeap Heap;
+        public readonly Thread Owner;
+
+        /// <summary>The per-order caches, in a pinned array so the fast path indexes them without bounds checks.</summary>
+        public readonly BuddyHeap.OrderCache* Caches;
+
+        /// <summary>The owner's guess of the region of its next block.</summary>
+        public int LastRegion;
+
+        // Deltas of this thread's calls; a block freed on another thread than the one that allocated it makes one negative.
+        public long Allocations;
+        public long LiveBlocks;
+        public long AllocatedBytes;
+        public long UserBytes;
+
+        private readonly BuddyHeap.OrderCache[] _cacheArray;
+        private readonly int _maxCachedOrder;
+
+        public ThreadCache(ConcurrentHeap heap, BuddyHeapOptions options)
+        {
+            Heap = heap;
+            Owner = Thread.CurrentThread;
+            _maxCachedOrder = options.LazyCaches ? options.MaxCachedOrder : -1;
+            _cacheArray = GC.AllocateArray<BuddyHeap.OrderCache>(BuddyHeapOptions.MaxCachedOrderLimit + 1, pinned: true);
+            Caches = (BuddyHeap.OrderCache*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_cacheArray));
+            for (int order = 0; order <= _maxCachedOrder; order++)
+            {
+                Caches[order].Initialize(options.CapacityOf(order, BuddyHeap.MinShift));
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void CountAllocation(int order, nuint userSize)
+        {
+            Allocations++;
+            LiveBlocks++;
+            AllocatedBytes += (long)BuddyHeap.MinBlockSize << order;
+            UserBytes += (long)userSize;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void CountFree(int order, nuint userSize)
+        {
+            LiveBlocks--;
+            AllocatedBytes -= (long)BuddyHeap.MinBlockSize << order;
+            UserBytes -= (long)userSize;
+        }
+
+        /// <summary>Bytes parked in these caches (read racily from another thread: a snapshot).</summary>
+        public ulong CachedBytes()
+        {
+            ulong bytes = 0;
+            for (int order = 0; order <= _maxCachedOrder; order++)
+            {
+                bytes += (ulong)Volatile.Read(ref Caches[order].Count) * ((ulong)BuddyHeap.MinBlockSize << order);
+            }
+
+            return bytes;
+        }
+
+        /// <summary>Forgets every cached block (the heap is disposed, or the blocks went back to the core).</summary>
+        public void Clear()
+        {
+            for (int order = 0; order <= _maxCachedOrder; order++)
+            {
+                Caches[order].Head = null;
+                Caches[order].Count = 0;
+            }
+        }
+    }
+}

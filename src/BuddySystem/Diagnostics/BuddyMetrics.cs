@@ -1,0 +1,123 @@
+using System.Diagnostics.Metrics;
+
+namespace BuddySystem.Diagnostics;
+
+/// <summary>
+/// Publishes registered heaps on the <see cref="Meter"/> named <c>BuddySystem</c>, for <c>dotnet-counters</c>,
+/// OpenTelemetry or a <see cref="MeterListener"/>.
+/// </summary>
+/// <remarks>
+/// <para><b>Instruments</b>, each tagged <c>buddy.heap.name</c>: observable gauges <c>buddy.heap.allocated</c> (bytes in live
+/// blocks), <c>buddy.heap.total</c> (bytes under management), <c>buddy.heap.largest_free_block</c> (unit <c>By</c>), and
+/// observable counters <c>buddy.heap.allocations</c> and <c>buddy.heap.failures</c> (allocations served and refused since the
+/// heap was created).</para>
+/// <para><b>Cost.</b> Nothing is added to any allocation path: the instruments are observable, so a heap is read only when a
+/// listener polls, through its <see cref="IHeapStatsSource.Stats"/> (O(free blocks) for <see cref="BuddyHeap"/>). One
+/// snapshot serves all five instruments of a poll. With no listener, registering is the only cost.</para>
+/// <para><b>Bounds.</b> At most <see cref="MaxRegistrations"/> heaps at once. A registration holds its heap weakly, so a
+/// forgotten registration does not keep a heap alive; it is dropped once the heap is collected or disposed.</para>
+/// <para>Thread safety: every member is safe from any thread. The heap's <c>Stats</c> is read on the listener's thread,
+/// so register only heaps whose <c>Stats</c> is thread-safe (<see cref="LockedHeap"/>), or poll from the heap's own thread.</para>
+/// </remarks>
+public static class BuddyMetrics
+{
+    /// <summary>The meter's name: <c>BuddySystem</c> (<c>dotnet-counters monitor --counters BuddySystem</c>).</summary>
+    public const string MeterName = "BuddySystem";
+
+    /// <summary>The tag naming the heap on every measurement: <c>buddy.heap.name</c>.</summary>
+    public const string HeapNameTag = "buddy.heap.name";
+
+    /// <summary>Heaps that may be registered at once.</summary>
+    public const int MaxRegistrations = 1024;
+
+    private static readonly Lock s_lock = new();
+    private static readonly List<HeapRegistration> s_registrations = [];
+    private static readonly Meter s_meter = CreateMeter();
+
+    /// <summary>The meter the instruments belong to.</summary>
+    public static Meter Meter => s_meter;
+
+    /// <summary>Publishes <paramref name="heap"/> under <paramref name="name"/> until the returned registration is disposed.</summary>
+    /// <param name="heap">The heap; held weakly. Its <c>Stats</c> must be safe to read from the listener's thread.</param>
+    /// <param name="name">The value of the <c>buddy.heap.name</c> tag.</param>
+    /// <returns>Dispose it to stop publishing the heap; disposing twice is harmless.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="heap"/> or <paramref name="name"/> is null.</exception>
+    /// <exception cref="InvalidOperationException"><see cref="MaxRegistrations"/> heaps are registered already.</exception>
+    public static IDisposable Register(IHeapStatsSource heap, string name)
+    {
+        ArgumentNullException.ThrowIfNull(heap);
+        ArgumentNullException.ThrowIfNull(name);
+        var registration = new HeapRegistration(heap, name);
+        lock (s_lock)
+        {
+            if (s_registrations.Count >= MaxRegistrations)
+            {
+                s_registrations.RemoveAll(r => !r.IsAlive);
+                if (s_registrations.Count >= MaxRegistrations)
+                {
+                    ThrowHelper.ThrowInvalidOperation($"BuddyMetrics holds {MaxRegistrations} heaps already; dispose registrations that are no longer needed.");
+                }
+            }
+
+            s_registrations.Add(registration);
+        }
+
+        return registration;
+    }
+
+    /// <summary>Heaps registered now (including ones collected or disposed but not yet noticed by a poll).</summary>
+    public static int RegisteredHeaps
+    {
+        get
+        {
+            lock (s_lock)
+            {
+                return s_registrations.Count;
+            }
+        }
+    }
+
+    internal static void Unregister(HeapRegistration registration)
+    {
+        lock (s_lock)
+        {
+            s_registrations.Remove(registration);
+        }
+    }
+
+    private static Meter CreateMeter()
+    {
+        var meter = new Meter(MeterName);
+        meter.CreateObservableGauge("buddy.heap.allocated", () => Observe(0, static s => (long)s.AllocatedBytes), "By", "Bytes in live blocks: requested bytes plus internal fragmentation.");
+        meter.CreateObservableGauge("buddy.heap.total", () => Observe(1, static s => (long)s.TotalBytes), "By", "Bytes under the heap's management.");
+        meter.CreateObservableGauge("buddy.heap.largest_free_block", () => Observe(2, static s => (long)s.LargestFreeBlock), "By", "The largest block the heap can hand out now.");
+        meter.CreateObservableCounter("buddy.heap.allocations", () => Observe(3, static s => s.Allocations), "{allocation}", "Allocations served since the heap was created.");
+        meter.CreateObservableCounter("buddy.heap.failures", () => Observe(4, static s => s.FailedAllocations), "{allocation}", "Allocations refused (null returned) since the heap was created.");
+        return meter;
+    }
+
+    private static List<Measurement<long>> Observe(int instrument, Func<HeapStats, long> read)
+    {
+        HeapRegistration[] registrations;
+        lock (s_lock)
+        {
+            registrations = [.. s_registrations];
+        }
+
+        var measurements = new List<Measurement<long>>(registrations.Length);
+        foreach (HeapRegistration registration in registrations)
+        {
+            HeapStats? stats = registration.Snapshot(instrument);
+            if (stats is null)
+            {
+                // The heap was collected or disposed: stop asking.
+                Unregister(registration);
+                continue;
+            }
+
+            measurements.Add(new Measurement<long>(read(stats), registration.Tags));
+        }
+
+        return measurements;
+    }
+}
