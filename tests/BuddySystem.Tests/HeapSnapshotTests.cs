@@ -172,29 +172,6 @@ public unsafe class HeapSnapshotTests
     }
 
     [Fact]
-    public void TryFindBlock_EveryGranule_FindsItsBlock()
-    {
-        using var region = new TestRegion(1024, 1024);
-        using var heap = new BuddyHeap(BuddyHeapOptions.Eager);
-        heap.AddRegion(region.Pointer, 1024);
-        heap.Allocate(new Layout(16, 8));
-        heap.Allocate(new Layout(100, 8));
-        HeapSnapshot snapshot = HeapSnapshot.Of(heap);
-        ulong baseAddress = snapshot.BaseAddress;
-
-        foreach (HeapBlock block in snapshot.Blocks)
-        {
-            for (ulong offset = block.Offset; offset < block.End; offset += 8)
-            {
-                Assert.True(heap.TryFindBlock(baseAddress + offset, baseAddress, out HeapBlock found), $"offset {offset} in {block}, found {found}");
-                Assert.Equal(block, found);
-            }
-        }
-
-        Assert.False(heap.TryFindBlock(baseAddress + 1024, baseAddress, out _));
-    }
-
-    [Fact]
     public void Constructor_OverlappingBlocks_Throws()
     {
         Assert.Throws<ArgumentException>(() => new HeapSnapshot([new HeapBlock(0, 1, 32, BlockState.Free), new HeapBlock(16, 0, 16, BlockState.Free)], 16, 2));
