@@ -29,7 +29,7 @@ internal static class BenchReport
 
             if (workload == "W5")
             {
-                table.AddColumn(new TableColumn("Mops/s (1 / 2 threads)").RightAligned());
+                table.AddColumn(new TableColumn("Mops/s 1 / 2 threads (scaling)").RightAligned());
             }
 
             if (workload == "W6")
@@ -67,7 +67,7 @@ internal static class BenchReport
 
                 if (workload == "W5")
                 {
-                    cells.Add(string.Join(" / ", rows.Select(r => r?.OpsPerSec is { } ops ? (ops / 1e6).ToString("0.0", CultureInfo.InvariantCulture) : "-")));
+                    cells.Add(Throughput(rows));
                 }
 
                 if (workload == "W6")
@@ -147,7 +147,7 @@ internal static class BenchReport
             header.AddRange(cases.Select(c => c.Param.Length == 0 ? "ns/op" : $"{ParamName(workload)} = {c.Param}"));
             if (workload == "W5")
             {
-                header.Add("Mops/s (1 / 2 threads)");
+                header.Add("Mops/s 1 / 2 threads (scaling)");
             }
 
             if (workload == "W6")
@@ -172,7 +172,7 @@ internal static class BenchReport
                 cells.AddRange(rows.Select(row => row is null ? "" : workload == "W6" ? Number(row.NsPerOp) : $"{Number(row.NsPerOp)} ({Ratio(row, Reference(results, row.Workload, row.Param))})"));
                 if (workload == "W5")
                 {
-                    cells.Add(string.Join(" / ", rows.Select(r => r?.OpsPerSec is { } ops ? (ops / 1e6).ToString("0.0", CultureInfo.InvariantCulture) : "-")));
+                    cells.Add(Throughput(rows));
                 }
 
                 if (workload == "W6")
@@ -186,6 +186,15 @@ internal static class BenchReport
         }
 
         File.WriteAllText(path, text.ToString());
+    }
+
+    // W5: total Mops/s on 1 and 2 threads and the scaling (2-thread throughput ÷ 1-thread).
+    private static string Throughput(List<BenchResult?> rows)
+    {
+        string mops = string.Join(" / ", rows.Select(r => r?.OpsPerSec is { } ops ? (ops / 1e6).ToString("0.0", CultureInfo.InvariantCulture) : "-"));
+        return rows is [{ OpsPerSec: { } one }, { OpsPerSec: { } two }] && one > 0
+            ? $"{mops} ({(two / one).ToString("0.00", CultureInfo.InvariantCulture)}×)"
+            : mops;
     }
 
     /// <summary>"12.3", "1,234", "0.85".</summary>
