@@ -153,7 +153,7 @@ internal static class HeapMapRenderer
         double pxPerByte = StripWidth / rowBytes;
         double rowHeight = rows == 1 ? 48 : Math.Clamp(Math.Floor(320.0 / rows), 5, 24);
         const double rowGap = 1;
-        string scale = pxPerByte >= 1 ? $"1 px = {N(1 / pxPerByte)} B, {ByteText.Long(snapshot.MinBlockSize)} = {N(snapshot.MinBlockSize * pxPerByte)} px" : $"1 px = {ByteText.Long((ulong)(1 / pxPerByte))}";
+        string scale = pxPerByte > 1 ? $"1 B = {N(pxPerByte)} px" : $"1 px = {ByteText.Long((ulong)Math.Round(1 / pxPerByte))}";
         string wrap = rows == 1 ? "one row" : $"{rows} rows of {ByteText.Long(rowBytes)}, read like text: left to right, then down";
         scene.Text(20, y, $"Memory map: every block at its offset and size ({wrap}; {scale})", 14, MapPalette.Text, bold: true);
         y += 14;
