@@ -110,7 +110,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             {
                 orderCache->Head = block->Next;
                 orderCache->Count--;
-                *_core.StateSlot((ulong)block, ref cache.LastRegion) = (byte)(BuddyHeap.StateAllocated | order);
+                *cache.StateOf((ulong)block) = (byte)(BuddyHeap.StateAllocated | order);
                 cache.CountAllocation(order, layout.Size);
                 return block;
             }
@@ -131,6 +131,11 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                 if (block == null && ReturnCachesForRetryLocked(CurrentCacheOrNull()))
                 {
                     block = _core.Allocate(layout);
+                    if (block == null)
+                    {
+                        // The core counted both tries as failures; this call returns null once (found by the misuse matrix).
+                        _failedAllocations--;
+                    }
                 }
 
                 return block;
@@ -153,7 +158,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         BuddyHeap.CachedBlock* taken = orderCache->Head;
         orderCache->Head = taken->Next;
         orderCache->Count--;
-        *_core.StateSlot((ulong)taken, ref cache.LastRegion) = (byte)(BuddyHeap.StateAllocated | order);
+        *cache.StateOf((ulong)taken) = (byte)(BuddyHeap.StateAllocated | order);
         cache.CountAllocation(order, layout.Size);
         return taken;
     }
@@ -174,8 +179,11 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         ThreadCache? cache = t_cache;
         if (order <= _maxCachedOrder && cache != null && cache.Heap == this)
         {
-            byte* state = _core.StateSlot((ulong)ptr, ref cache.LastRegion);
-            if (state != null && *state == (byte)(BuddyHeap.StateAllocated | order))
+            // The region the thread used last, copied into its cache: no load through the core on the fast path.
+            ulong offset = (ulong)ptr - cache.HotStart;
+            byte* state = cache.HotStates + (offset >> BuddyHeap.MinShift);
+            if (offset < cache.HotLength && (offset & ((ulong)BuddyHeap.MinBlockSize - 1)) == 0 &&
+                *state == (byte)(BuddyHeap.StateAllocated | order))
             {
                 BuddyHeap.OrderCache* orderCache = cache.Caches + order;
                 if (orderCache->Count < orderCache->Capacity)
@@ -218,7 +226,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                 _core.FlushCache(orderCache, order, orderCache->Capacity >> 1);
             }
 
-            *_core.StateSlot((ulong)ptr, ref cache.LastRegion) = (byte)(BuddyHeap.StateCached | order);
+            *cache.StateOf((ulong)ptr) = (byte)(BuddyHeap.StateCached | order);
             ((BuddyHeap.CachedBlock*)ptr)->Next = orderCache->Head;
             orderCache->Head = (BuddyHeap.CachedBlock*)ptr;
             orderCache->Count++;
@@ -313,10 +321,12 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                     cached += cache.CachedBytes();
                 }
 
+                // A thread's counters go negative when it frees blocks the core counted (a block the core allocated in
+                // Reallocate, freed through a thread cache): add them signed, never clamp them (found by buddy soak).
                 return core with
                 {
-                    UserBytes = core.UserBytes + (ulong)Math.Max(0, userBytes),
-                    AllocatedBytes = core.AllocatedBytes + (ulong)Math.Max(0, allocatedBytes),
+                    UserBytes = (ulong)((long)core.UserBytes + userBytes),
+                    AllocatedBytes = (ulong)((long)core.AllocatedBytes + allocatedBytes),
                     FreeBytes = core.FreeBytes + cached,
                     CachedBytes = core.CachedBytes + cached,
                     LiveBlocks = core.LiveBlocks + live,

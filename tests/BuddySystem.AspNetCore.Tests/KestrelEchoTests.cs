@@ -19,13 +19,19 @@ public class KestrelEchoTests(ITestOutputHelper output)
     private const int Requests = 1_000;
     private const int MaxBody = 1 << 20;
 
-    [Fact]
-    public async Task Kestrel_1000EchoRequestsUpTo1MiB_ServedFromBuddyHeapAndIdleAfterShutdown()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Kestrel_1000EchoRequestsUpTo1MiB_ServedFromBuddyHeapAndIdleAfterShutdown(bool concurrentHeap)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
-        builder.Services.AddBuddyMemoryPool(options => options.HeapSize = 64L << 20);
+        builder.Services.AddBuddyMemoryPool(options =>
+        {
+            options.HeapSize = 64L << 20;
+            options.UseConcurrentHeap = concurrentHeap;
+        });
         await using WebApplication app = builder.Build();
         app.MapPost("/echo", static (HttpContext context) =>
             context.Request.BodyReader.CopyToAsync(context.Response.BodyWriter, context.RequestAborted));
@@ -60,13 +66,20 @@ public class KestrelEchoTests(ITestOutputHelper output)
         await app.StopAsync();
         HeapStats after = factory.Heap.Stats;
 
-        output.WriteLine($"{Requests} requests, {bytesEchoed} bytes echoed; heap: {during.Allocations} allocations, {during.FailedAllocations} failed, {factory.PoolsCreated} pools; after stop {after.AllocatedBytes} bytes allocated");
+        output.WriteLine($"{factory.Allocator.GetType().Name}: {Requests} requests, {bytesEchoed} bytes echoed; heap: {during.Allocations} allocations, {during.FailedAllocations} failed, {factory.PoolsCreated} pools; after stop {after.AllocatedBytes} bytes allocated");
         Assert.True(bytesEchoed > 20L << 20, $"echoed {bytesEchoed} bytes");
         Assert.True(factory.PoolsCreated > 0, "Kestrel asked the factory for its pools");
         Assert.True(during.Allocations > 1_000, $"the heap served the I/O: {during.Allocations} allocations");
         Assert.Equal(0ul, after.AllocatedBytes);
         Assert.Equal(0, after.LiveBlocks);
-        factory.Heap.Validate();
+        if (factory.Allocator is LockedHeap locked)
+        {
+            locked.Validate();
+        }
+        else
+        {
+            Assert.IsType<ConcurrentHeap>(factory.Allocator).Validate();
+        }
     }
 
     [Fact]

@@ -319,6 +319,34 @@ public class FrameAllocatorTests
         Assert.Equal(1ul, frames.AllocatedFrames);
     }
 
+    [Fact]
+    public void Validate_CorruptedCount_ThrowsHeapCorruption()
+    {
+        var frames = new FrameAllocator();
+        frames.AddFrames(0, 64);
+        frames.Allocate(4);
+        frames.Validate();
+        typeof(FrameAllocator).GetField("_allocatedFrames", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!
+            .SetValue(frames, 5UL);
+        var error = Assert.Throws<HeapCorruptionException>(frames.Validate);
+        Assert.StartsWith(HeapCorruptionException.Prefix, error.Message, StringComparison.Ordinal);
+        Assert.Contains("4 frames", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_UnmergedFreeBuddies_ThrowsHeapCorruption()
+    {
+        var frames = new FrameAllocator();
+        frames.AddFrames(0, 2);
+        frames.Allocate(1);
+        frames.Validate();
+        var blocks = (Dictionary<ulong, ushort>)typeof(FrameAllocator)
+            .GetField("_blocks", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(frames)!;
+        blocks[0] = blocks[1]; // frame 0 looks free of order 0 beside its free buddy at 1
+        var error = Assert.Throws<HeapCorruptionException>(frames.Validate);
+        Assert.StartsWith(HeapCorruptionException.Prefix, error.Message, StringComparison.Ordinal);
+    }
+
     // ---- model-based random run ----
 
     /// <summary>

@@ -10,6 +10,7 @@ internal sealed unsafe class HeapTarget : IDisposable
     private readonly Action _validate;
     private readonly Func<HeapStats> _stats;
     private readonly Action<nint, nuint>? _addRegion;
+    private DescribeAddress? _describe;
 
     private HeapTarget(string name, IAllocator allocator, IDisposable owner, Action validate, Func<HeapStats> stats, Action<nint, nuint>? addRegion, bool threadSafe)
     {
@@ -23,10 +24,16 @@ internal sealed unsafe class HeapTarget : IDisposable
     }
 
     /// <summary>The engine names <see cref="Create"/> accepts.</summary>
-    internal static IReadOnlyList<string> Names { get; } = ["buddy-heap", "locked-heap"];
+    /// <remarks><c>buddy-heap</c> runs the default options (lazy caches), <c>buddy-heap-eager</c> the tutorial's algorithm;
+    /// <c>buddy-tree</c> and <c>frame-allocator</c> are the offset and frame engines behind <see cref="BuddyTreeAllocator"/>
+    /// and <see cref="FrameAllocatorHeap"/>.</remarks>
+    internal static IReadOnlyList<string> Names { get; } = ["buddy-heap", "buddy-heap-eager", "locked-heap", "concurrent-heap", "buddy-tree", "frame-allocator"];
+
+    /// <summary>The engines that implement the pointer heap contract themselves (regions, dispose, misuse exceptions).</summary>
+    internal static IReadOnlyList<string> PointerHeapNames { get; } = ["buddy-heap", "buddy-heap-eager", "locked-heap", "concurrent-heap"];
 
     /// <summary>The engine names that are safe from many threads (for <c>buddy stress</c>).</summary>
-    internal static IReadOnlyList<string> ThreadSafeNames { get; } = ["locked-heap"];
+    internal static IReadOnlyList<string> ThreadSafeNames { get; } = ["locked-heap", "concurrent-heap"];
 
     internal string Name { get; }
 
@@ -39,16 +46,34 @@ internal sealed unsafe class HeapTarget : IDisposable
     /// <summary>Builds the engine called <paramref name="name"/> over a new native region of <paramref name="size"/> bytes.</summary>
     internal static HeapTarget Create(string name, nuint size) => name switch
     {
-        "buddy-heap" => FromBuddyHeap(BuddyHeap.Create(size)),
+        "buddy-heap" => FromBuddyHeap(BuddyHeap.Create(size), name),
+        "buddy-heap-eager" => FromBuddyHeap(BuddyHeap.Create(size, BuddyHeapOptions.Eager), name),
         "locked-heap" => FromLockedHeap(LockedHeap.Create(size)),
+        "concurrent-heap" => FromConcurrentHeap(ConcurrentHeap.Create(size)),
+        "buddy-tree" => FromBuddyTree(new BuddyTreeAllocator(size)),
+        "frame-allocator" => FromFrames(new FrameAllocatorHeap(size)),
         _ => throw new ArgumentException($"Unknown engine '{name}'; expected one of: {string.Join(", ", Names)}.", nameof(name)),
     };
 
-    private static HeapTarget FromBuddyHeap(BuddyHeap heap)
-        => new("buddy-heap", heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: false);
+    private static HeapTarget FromBuddyHeap(BuddyHeap heap, string name)
+        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: false);
 
     private static HeapTarget FromLockedHeap(LockedHeap heap)
         => new("locked-heap", heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true);
+
+    private static HeapTarget FromConcurrentHeap(ConcurrentHeap heap)
+        => new("concurrent-heap", heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true);
+
+    private static HeapTarget FromFrames(FrameAllocatorHeap frames)
+        => new("frame-allocator", frames, frames, frames.Frames.Validate, () => frames.Stats, addRegion: null, threadSafe: false) { _describe = frames.Describe };
+
+    private static HeapTarget FromBuddyTree(BuddyTreeAllocator tree)
+        => new("buddy-tree", tree, tree, tree.Tree.Validate, () => tree.Stats, addRegion: null, threadSafe: false) { _describe = address => ThrowHelperHex(tree.OffsetOf(address)) };
+
+    /// <summary>How the engine's misuse messages name <paramref name="address"/>: the address, or the tree's offset.</summary>
+    internal string Describe(void* address) => _describe?.Invoke(address) ?? ThrowHelperHex((ulong)address);
+
+    private static string ThrowHelperHex(ulong value) => "0x" + value.ToString("x", System.Globalization.CultureInfo.InvariantCulture);
 
     internal void Validate() => _validate();
 
@@ -66,4 +91,6 @@ internal sealed unsafe class HeapTarget : IDisposable
     }
 
     public void Dispose() => _owner.Dispose();
+
+    private delegate string DescribeAddress(void* address);
 }

@@ -88,6 +88,13 @@ public class HeapModelTests
 
     [Theory]
     [InlineData("buddy-heap")]
+    [InlineData("buddy-heap-eager")]
     [InlineData("locked-heap")]
+    [InlineData("concurrent-heap")]
     public void RandomOperations_AgainstModel_AgreeAndValidate(string engine) => SampleEngine(engine, addRegions: true);
+
+    [Theory]
+    [InlineData("buddy-tree")]
+    [InlineData("frame-allocator")]
+    public void RandomOperations_OffsetEngines_AgreeAndValidate(string engine) => SampleEngine(engine, addRegions: false);
 }

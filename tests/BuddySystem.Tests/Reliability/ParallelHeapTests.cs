@@ -35,5 +35,6 @@ public class ParallelHeapTests
 
     [Theory]
     [InlineData("locked-heap")]
+    [InlineData("concurrent-heap")]
     public void ParallelOperations_AgainstModel_AreLinearizable(string engine) => SampleEngine(engine);
 }
