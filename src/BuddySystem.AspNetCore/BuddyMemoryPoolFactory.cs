@@ -8,7 +8,7 @@ namespace BuddySystem.AspNetCore;
 
 /// <summary>
 /// Kestrel's source of connection buffers, backed by one BuddySystem heap: every pool it creates is a
-/// <see cref="BuddyMemoryPool"/> over the same <see cref="LockedHeap"/>.
+/// <see cref="BuddyMemoryPool"/> over the same thread-safe heap (<see cref="LockedHeap"/> or <see cref="ConcurrentHeap"/>).
 /// </summary>
 /// <remarks>
 /// <para>The heap's region is a <see cref="PinnedArrayRegion"/>, not native memory: Kestrel's socket transport sends a
@@ -27,6 +27,7 @@ public sealed class BuddyMemoryPoolFactory : IMemoryPoolFactory<byte>, IDisposab
     private readonly BuddyMemoryPoolOptions _poolOptions;
     private readonly PinnedArrayRegion _region;
     private readonly IDisposable? _metrics;
+    private readonly IDisposable _heap;
     private int _pools;
 
     /// <summary>Creates the factory and its heap.</summary>
@@ -44,13 +45,27 @@ public sealed class BuddyMemoryPoolFactory : IMemoryPoolFactory<byte>, IDisposab
         // Aligned so the largest buffers (1 MiB by default) are whole blocks from the start of the region.
         int size = (int)settings.HeapSize;
         _region = new PinnedArrayRegion(size, Math.Min(1 << 20, 1 << System.Numerics.BitOperations.Log2((uint)size)));
-        var engine = new BuddyHeap();
         unsafe
         {
-            engine.AddRegion(_region.Pointer, (nuint)size);
+            if (settings.UseConcurrentHeap)
+            {
+                var heap = new ConcurrentHeap();
+                heap.AddRegion(_region.Pointer, (nuint)size);
+                _heap = heap;
+                Allocator = heap;
+                Heap = heap;
+            }
+            else
+            {
+                var engine = new BuddyHeap();
+                engine.AddRegion(_region.Pointer, (nuint)size);
+                var heap = new LockedHeap(engine);
+                _heap = heap;
+                Allocator = heap;
+                Heap = heap;
+            }
         }
 
-        Heap = new LockedHeap(engine);
         if (settings.MetricsName is not null)
         {
             _metrics = BuddyMetrics.Register(Heap, settings.MetricsName);
@@ -60,8 +75,12 @@ public sealed class BuddyMemoryPoolFactory : IMemoryPoolFactory<byte>, IDisposab
     /// <summary>The largest <see cref="BuddyMemoryPoolFactoryOptions.HeapSize"/>: 1 GiB, since the heap is one pinned array.</summary>
     public const long MaxHeapSize = 1L << 30;
 
-    /// <summary>The heap every pool rents from (its <see cref="LockedHeap.Stats"/> show what Kestrel holds).</summary>
-    public LockedHeap Heap { get; }
+    /// <summary>The heap every pool rents from: a <see cref="LockedHeap"/>, or a <see cref="ConcurrentHeap"/> when
+    /// <see cref="BuddyMemoryPoolFactoryOptions.UseConcurrentHeap"/> is set.</summary>
+    public IAllocator Allocator { get; }
+
+    /// <summary>The same heap's accounting: its <see cref="IHeapStatsSource.Stats"/> show what Kestrel holds.</summary>
+    public IHeapStatsSource Heap { get; }
 
     /// <summary>Pools created so far.</summary>
     public int PoolsCreated => Volatile.Read(ref _pools);
@@ -72,13 +91,13 @@ public sealed class BuddyMemoryPoolFactory : IMemoryPoolFactory<byte>, IDisposab
     public MemoryPool<byte> Create(MemoryPoolOptions? options = null)
     {
         Interlocked.Increment(ref _pools);
-        return new BuddyMemoryPool(Heap, _region, _poolOptions);
+        return new BuddyMemoryPool(Allocator, _region, _poolOptions);
     }
 
     /// <summary>Frees the heap. Call it only after Kestrel stopped; calling it again is harmless.</summary>
     public void Dispose()
     {
         _metrics?.Dispose();
-        Heap.Dispose();
+        _heap.Dispose();
     }
 }

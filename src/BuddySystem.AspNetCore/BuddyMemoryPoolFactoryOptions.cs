@@ -3,7 +3,7 @@ using BuddySystem.Buffers;
 namespace BuddySystem.AspNetCore;
 
 /// <summary>Settings of <see cref="BuddyMemoryPoolFactory"/>.</summary>
-/// <remarks>Defaults: a 64 MiB heap, pools with <see cref="BuddyMemoryPoolOptions"/> defaults (4 KiB segments, buffers up to 1 MiB),
+/// <remarks>Defaults: a 64 MiB <see cref="LockedHeap"/>, pools with <see cref="BuddyMemoryPoolOptions"/> defaults (4 KiB segments, buffers up to 1 MiB),
 /// heap name <c>kestrel</c> in metrics.</remarks>
 public sealed class BuddyMemoryPoolFactoryOptions
 {
@@ -12,6 +12,10 @@ public sealed class BuddyMemoryPoolFactoryOptions
     /// heap for the connections you expect. When it is full, the rent that failed throws <see cref="HeapExhaustedException"/>
     /// and Kestrel aborts that connection; the others go on.</remarks>
     public long HeapSize { get; set; } = 64L << 20;
+
+    /// <summary>Whether the heap is a <see cref="BuddySystem.ConcurrentHeap"/> (per-thread caches, lock-free for small blocks)
+    /// instead of a <see cref="LockedHeap"/> (one lock per rent and return). Default <see langword="false"/>.</summary>
+    public bool UseConcurrentHeap { get; set; }
 
     /// <summary>Buffer sizes of the pools the factory creates.</summary>
     public BuddyMemoryPoolOptions Pool { get; set; } = new();

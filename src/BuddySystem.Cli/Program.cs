@@ -13,6 +13,7 @@ internal static class Program
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(ReplayCommand.Create());
         root.Subcommands.Add(MapCommand.Create());
+        root.Subcommands.Add(ExploreCommand.Create());
         root.Subcommands.Add(SoakCommand.Create());
         root.Subcommands.Add(StressCommand.Create());
         root.Subcommands.Add(CrashTestCommand.Create());

@@ -27,54 +27,6 @@ public sealed unsafe partial class BuddyHeap
         }
     }
 
-    /// <summary>
-    /// Appends the blocks in [<paramref name="from"/>, <paramref name="to"/>) to <paramref name="blocks"/>;
-    /// <paramref name="from"/> must start a block (any range aligned to a block that covers it does).
-    /// </summary>
-    internal void CollectBlocks(ulong from, ulong to, ulong baseAddress, List<HeapBlock> blocks)
-    {
-        ThrowIfDisposed();
-        int index = FindRegion(from);
-        if (index >= 0)
-        {
-            Region region = _regions[index];
-            CollectBlocks(in region, from, Math.Min(to, region.End), baseAddress, blocks);
-        }
-    }
-
-    /// <summary>The block that holds <paramref name="address"/>; false when the address lies outside every region.</summary>
-    /// <remarks>
-    /// O(orders): the holding block starts at the address rounded down to its own size, and every candidate below that
-    /// order lies inside the block, where the side table is 0; so the first candidate with a state is the block.
-    /// </remarks>
-    internal bool TryFindBlock(ulong address, ulong baseAddress, out HeapBlock block)
-    {
-        ThrowIfDisposed();
-        int index = FindRegion(address);
-        if (index >= 0)
-        {
-            Region region = _regions[index];
-            for (int order = 0; order <= MaxOrder; order++)
-            {
-                ulong start = address & ~(((ulong)MinBlockSize << order) - 1);
-                if (start < region.Start)
-                {
-                    break;
-                }
-
-                byte state = region.States[(start - region.Start) >> MinShift];
-                if (state != 0)
-                {
-                    block = ToBlock(state, start, region.End, baseAddress);
-                    return start + block.Size > address;
-                }
-            }
-        }
-
-        block = default;
-        return false;
-    }
-
     private static void CollectBlocks(in Region region, ulong from, ulong to, ulong baseAddress, List<HeapBlock> blocks)
     {
         ulong address = from;

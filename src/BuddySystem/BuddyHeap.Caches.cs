@@ -134,12 +134,86 @@ public sealed unsafe partial class BuddyHeap
             cache->Count = keep;
         }
 
+        // Returned in chunks, each merged level by level: blocks of the chunk that are buddies of each other merge without
+        // touching a free list, so a run of neighbours (what a batch refill cut) goes back as one block.
+        nint* chunk = stackalloc nint[FlushChunk];
         while (rest != null)
         {
-            CachedBlock* next = rest->Next;
-            ref Region region = ref RegionOf((ulong)rest);
-            FreeAndMerge((ulong)rest, order, in region);
-            rest = next;
+            int count = 0;
+            while (rest != null && count < FlushChunk)
+            {
+                chunk[count++] = (nint)rest;
+                rest = rest->Next;
+            }
+
+            ReturnMerged(chunk, count, order);
+        }
+    }
+
+    /// <summary>Blocks a flush handles at once (a stack buffer of their addresses).</summary>
+    private const int FlushChunk = 64;
+
+    /// <summary>
+    /// Transient state of a block being returned by <see cref="ReturnMerged"/>: free and allocated bits both set, a
+    /// combination no other code path writes, and it never outlives the call.
+    /// </summary>
+    private const byte StatePending = StateFree | StateAllocated;
+
+    /// <summary>
+    /// Returns cached blocks of <paramref name="order"/> to the buddy lists. All are first marked pending; then, one order at
+    /// a time, a pending block whose buddy is pending too merges with it without any list operation, one whose buddy is on
+    /// a free list unlinks it and merges, and the others are pushed. The result is the same fully merged heap as freeing
+    /// them one by one.
+    /// </summary>
+    private void ReturnMerged(nint* blocks, int count, int order)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            ref Region region = ref RegionOf((ulong)blocks[i]);
+            region.States[((ulong)blocks[i] - region.Start) >> MinShift] = (byte)(StatePending | order);
+        }
+
+        for (int level = order; count > 0; level++)
+        {
+            int next = 0;
+            ulong size = (ulong)MinBlockSize << level;
+            for (int i = 0; i < count; i++)
+            {
+                ulong address = (ulong)blocks[i];
+                ref Region region = ref RegionOf(address);
+                byte* states = region.States;
+                ulong start = region.Start;
+                ref byte state = ref states[(address - start) >> MinShift];
+                if (state != (byte)(StatePending | level))
+                {
+                    continue; // merged into its buddy earlier in this level
+                }
+
+                ulong buddy = address ^ size;
+                if (level < MaxOrder && buddy >= start && buddy + size <= region.End)
+                {
+                    ref byte buddyState = ref states[(buddy - start) >> MinShift];
+                    if (buddyState == (byte)(StatePending | level) || buddyState == (byte)(StateFree | level))
+                    {
+                        if (buddyState == (byte)(StateFree | level))
+                        {
+                            Unlink((FreeBlock*)buddy, level);
+                        }
+
+                        state = 0;
+                        buddyState = 0;
+                        ulong parent = address & ~size;
+                        states[(parent - start) >> MinShift] = (byte)(StatePending | (level + 1));
+                        blocks[next++] = (nint)parent;
+                        continue;
+                    }
+                }
+
+                state = (byte)(StateFree | level);
+                Push((FreeBlock*)address, level);
+            }
+
+            count = next;
         }
     }
 

@@ -693,6 +693,9 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
         return regions[index].States + ((address - regions[index].Start) >> MinShift);
     }
 
+    /// <summary>A copy of region <paramref name="index"/> (its bounds and side table), for fronts that keep a hot region.</summary>
+    internal Region RegionAt(int index) => _regions[index];
+
     /// <summary>Binary search for the region holding <paramref name="address"/>; -1 when none does.</summary>
     private int FindRegion(ulong address) => FindRegion(_regions, address);
 

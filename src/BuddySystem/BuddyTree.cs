@@ -29,7 +29,7 @@ namespace BuddySystem;
 /// <para><b>Cost.</b> Construction fills the tree level by level: linear in the tree size, never in the capacity.
 /// Allocate and Free each walk down from the root to the block's node (Free along the offset's path, where the seed
 /// climbs from the leaf), then climb back, stopping as soon as an ancestor's value does not change: O(tree height) ≤ 30
-/// steps, no GC allocations. Only the levels below the block's order are never touched, so large blocks are cheap.</para>
+/// steps, no GC allocations. The levels below a block's order are never touched, so larger blocks take fewer steps.</para>
 /// <para><b>Misuse.</b> <see cref="Free(ulong)"/> checks, before changing anything, that the offset starts a live
 /// allocation; an interior offset, a never-allocated or already freed offset, or one out of range throws
 /// <see cref="ArgumentException"/> naming it, and the tree is unchanged. (buddy2.c frees the enclosing block of an interior
@@ -137,7 +137,7 @@ public sealed partial class BuddyTree
         for (int nodeOrder = _treeOrder; nodeOrder > order; nodeOrder--)
         {
             nuint left = index << 1;
-            index = left + (GoRight(Unsafe.Add(ref nodes, left), Unsafe.Add(ref nodes, left + 1), need) ? 1u : 0u);
+            index = left + RightChild(Unsafe.Add(ref nodes, left), Unsafe.Add(ref nodes, left + 1), need);
         }
 
         Unsafe.Add(ref nodes, index) = 0;
@@ -259,19 +259,22 @@ public sealed partial class BuddyTree
         }
     }
 
-    /// <summary>Whether the walk down goes to the right child, given both children's values and the value needed.</summary>
+    /// <summary>1 when the walk down goes to the right child, 0 for the left, given both children's values and the value
+    /// needed. Written as flag arithmetic rather than branches: which child wins is data-dependent, and a mispredicted
+    /// branch per level costs more than the compares.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool GoRight(int left, int right, int need)
+    private uint RightChild(int left, int right, int need)
     {
+        uint leftFails = left < need ? 1u : 0u;
         switch (_placement)
         {
             case BuddyPlacement.RightFirst:
-                return right >= need;
+                return right >= need ? 1u : 0u;
             case BuddyPlacement.LeftFirst:
-                return left < need;
+                return leftFails;
             default:
                 // Best fit: the child whose largest free block is the smallest that still fits; a tie goes left.
-                return left < need || (right >= need && right < left);
+                return leftFails | ((right >= need ? 1u : 0u) & (right < left ? 1u : 0u));
         }
     }
 

@@ -17,8 +17,10 @@ public sealed unsafe partial class ConcurrentHeap
         /// <summary>The per-order caches, in a pinned array so the fast path indexes them without bounds checks.</summary>
         public readonly BuddyHeap.OrderCache* Caches;
 
-        /// <summary>The owner's guess of the region of its next block.</summary>
-        public int LastRegion;
+        /// <summary>The region the owner used last (its bounds and side table), so the fast path needs no load through the core.</summary>
+        public ulong HotStart;
+        public ulong HotLength;
+        public byte* HotStates;
 
         // Deltas of this thread's calls; a block freed on another thread than the one that allocated it makes one negative.
         public long Allocations;
@@ -27,6 +29,8 @@ public sealed unsafe partial class ConcurrentHeap
         public long UserBytes;
 
         private readonly BuddyHeap.OrderCache[] _cacheArray;
+        private byte[]? _hotTable; // keeps HotStates' pinned array alive
+        private int _lastRegion;
         private readonly int _maxCachedOrder;
 
         public ThreadCache(ConcurrentHeap heap, BuddyHeapOptions options)
@@ -40,6 +44,26 @@ public sealed unsafe partial class ConcurrentHeap
             {
                 Caches[order].Initialize(options.CapacityOf(order, BuddyHeap.MinShift));
             }
+        }
+
+        /// <summary>The state byte of a block known to start in some region of the heap.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public byte* StateOf(ulong block)
+        {
+            ulong offset = block - HotStart;
+            return offset < HotLength ? HotStates + (offset >> BuddyHeap.MinShift) : StateOfCold(block);
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private byte* StateOfCold(ulong block)
+        {
+            byte* state = Heap._core.StateSlot(block, ref _lastRegion);
+            BuddyHeap.Region region = Heap._core.RegionAt(_lastRegion);
+            _hotTable = region.StateTable;
+            HotStates = region.States;
+            HotStart = region.Start;
+            HotLength = region.End - region.Start;
+            return state;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

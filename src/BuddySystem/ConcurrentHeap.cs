@@ -117,7 +117,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             {
                 orderCache->Head = block->Next;
                 orderCache->Count--;
-                *_core.StateSlot((ulong)block, ref cache.LastRegion) = (byte)(BuddyHeap.StateAllocated | order);
+                *cache.StateOf((ulong)block) = (byte)(BuddyHeap.StateAllocated | order);
                 cache.CountAllocation(order, layout.Size);
                 return block;
             }
@@ -165,7 +165,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         BuddyHeap.CachedBlock* taken = orderCache->Head;
         orderCache->Head = taken->Next;
         orderCache->Count--;
-        *_core.StateSlot((ulong)taken, ref cache.LastRegion) = (byte)(BuddyHeap.StateAllocated | order);
+        *cache.StateOf((ulong)taken) = (byte)(BuddyHeap.StateAllocated | order);
         cache.CountAllocation(order, layout.Size);
         return taken;
     }
@@ -186,8 +186,11 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         ThreadCache? cache = t_cache;
         if (order <= _maxCachedOrder && cache != null && cache.Heap == this)
         {
-            byte* state = _core.StateSlot((ulong)ptr, ref cache.LastRegion);
-            if (state != null && *state == (byte)(BuddyHeap.StateAllocated | order))
+            // The region the thread used last, copied into its cache: no load through the core on the fast path.
+            ulong offset = (ulong)ptr - cache.HotStart;
+            byte* state = cache.HotStates + (offset >> BuddyHeap.MinShift);
+            if (offset < cache.HotLength && (offset & ((ulong)BuddyHeap.MinBlockSize - 1)) == 0 &&
+                *state == (byte)(BuddyHeap.StateAllocated | order))
             {
                 BuddyHeap.OrderCache* orderCache = cache.Caches + order;
                 if (orderCache->Count < orderCache->Capacity)
@@ -230,7 +233,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                 _core.FlushCache(orderCache, order, orderCache->Capacity >> 1);
             }
 
-            *_core.StateSlot((ulong)ptr, ref cache.LastRegion) = (byte)(BuddyHeap.StateCached | order);
+            *cache.StateOf((ulong)ptr) = (byte)(BuddyHeap.StateCached | order);
             ((BuddyHeap.CachedBlock*)ptr)->Next = orderCache->Head;
             orderCache->Head = (BuddyHeap.CachedBlock*)ptr;
             orderCache->Count++;

@@ -1,3 +1,5 @@
+using BuddySystem.Internals;
+
 namespace BuddySystem;
 
 /// <summary>
@@ -5,16 +7,18 @@ namespace BuddySystem;
 /// callback its <c>LockedHeapWithRescue</c>.
 /// </summary>
 /// <remarks>
-/// <para>Every call takes one lock (<see cref="Lock"/>) around the engine call, so it costs one uncontended
-/// lock/unlock more than <see cref="BuddyHeap"/> and serialises threads. For many threads use
+/// <para>Every call takes one spin lock around the engine call (as the crate's <c>LockedHeap</c> does with <c>spin::Mutex</c>):
+/// one compare-exchange and one release store more than <see cref="BuddyHeap"/>; waiters spin briefly, then yield and
+/// sleep. It serialises threads. For many threads use
 /// <see cref="ConcurrentHeap"/>, whose per-thread caches take the lock once per batch.</para>
 /// <para>When an allocation fails, the rescue callback (if any) runs once under the lock with the heap and the failed
 /// layout; it may add regions. The allocation is then retried once.</para>
-/// <para>Thread safety: every member is safe from any thread. The rescue callback must not call back into this heap.</para>
+/// <para>Thread safety: every member is safe from any thread. The lock is not reentrant: the rescue callback and a <see cref="WithHeap{TResult}"/> action must not call back into this heap (that would deadlock).</para>
 /// </remarks>
 public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IDisposable
 {
-    private readonly Lock _lock = new();
+    // Not readonly: the gate is a mutable struct used in place.
+    private SpinGate _gate;
     private readonly BuddyHeap _heap;
     private readonly Action<BuddyHeap, Layout>? _rescue;
 
@@ -42,7 +46,8 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IDisposabl
     /// <returns>The block, or <see langword="null"/> when even after the rescue no block is large enough.</returns>
     public void* Allocate(Layout layout)
     {
-        lock (_lock)
+        _gate.Enter();
+        try
         {
             void* block = _heap.Allocate(layout);
             if (block == null && _rescue != null)
@@ -53,6 +58,10 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IDisposabl
 
             return block;
         }
+        finally
+        {
+            _gate.Exit();
+        }
     }
 
     /// <summary>Frees a block, with the checks of <see cref="BuddyHeap.Deallocate"/>.</summary>
@@ -60,9 +69,14 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IDisposabl
     /// <param name="layout">The layout it was allocated with.</param>
     public void Deallocate(void* ptr, Layout layout)
     {
-        lock (_lock)
+        _gate.Enter();
+        try
         {
             _heap.Deallocate(ptr, layout);
+        }
+        finally
+        {
+            _gate.Exit();
         }
     }
 
@@ -73,9 +87,14 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IDisposabl
     /// <returns>The block's address, or <see langword="null"/> when it could not move (the old block stays live).</returns>
     public void* Reallocate(void* ptr, Layout layout, nuint newSize)
     {
-        lock (_lock)
+        _gate.Enter();
+        try
         {
             return _heap.Reallocate(ptr, layout, newSize);
+        }
+        finally
+        {
+            _gate.Exit();
         }
     }
 
@@ -84,9 +103,14 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IDisposabl
     /// <param name="size">Bytes.</param>
     public void AddRegion(void* start, nuint size)
     {
-        lock (_lock)
+        _gate.Enter();
+        try
         {
             _heap.AddRegion(start, size);
+        }
+        finally
+        {
+            _gate.Exit();
         }
     }
 
@@ -95,9 +119,14 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IDisposabl
     {
         get
         {
-            lock (_lock)
+            _gate.Enter();
+            try
             {
                 return _heap.Stats;
+            }
+            finally
+            {
+                _gate.Exit();
             }
         }
     }
@@ -105,18 +134,28 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IDisposabl
     /// <inheritdoc cref="BuddyHeap.Trim"/>
     public void Trim()
     {
-        lock (_lock)
+        _gate.Enter();
+        try
         {
             _heap.Trim();
+        }
+        finally
+        {
+            _gate.Exit();
         }
     }
 
     /// <inheritdoc cref="BuddyHeap.Validate"/>
     public void Validate()
     {
-        lock (_lock)
+        _gate.Enter();
+        try
         {
             _heap.Validate();
+        }
+        finally
+        {
+            _gate.Exit();
         }
     }
 
@@ -127,18 +166,28 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IDisposabl
     public TResult WithHeap<TResult>(Func<BuddyHeap, TResult> action)
     {
         ArgumentNullException.ThrowIfNull(action);
-        lock (_lock)
+        _gate.Enter();
+        try
         {
             return action(_heap);
+        }
+        finally
+        {
+            _gate.Exit();
         }
     }
 
     /// <summary>Disposes the engine (and the memory it owns). Calling it again is harmless.</summary>
     public void Dispose()
     {
-        lock (_lock)
+        _gate.Enter();
+        try
         {
             _heap.Dispose();
+        }
+        finally
+        {
+            _gate.Exit();
         }
     }
 }

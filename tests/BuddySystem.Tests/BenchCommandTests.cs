@@ -10,10 +10,11 @@ public class BenchCommandTests
     {
         string json = Path.Combine(Path.GetTempPath(), $"bench-{Guid.NewGuid():N}.json");
         string png = Path.ChangeExtension(json, ".png");
+        string markdown = Path.ChangeExtension(json, ".md");
         var output = new StringWriter();
         try
         {
-            int exit = BenchCommand.Run(BenchTestConsole.Create(output), ["W1,W4", "W6"], ["buddy-heap", "glibc"], 1, quick: true, json, png);
+            int exit = BenchCommand.Run(BenchTestConsole.Create(output), ["W1,W4", "W6"], ["buddy-heap", "glibc"], 1, quick: true, json, png, markdown);
 
             Assert.Equal(0, exit);
             using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
@@ -44,11 +45,16 @@ public class BenchCommandTests
             byte[] header = File.ReadAllBytes(png)[..8];
             Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A }, header);
             Assert.Contains("W4", output.ToString(), StringComparison.Ordinal);
+            string tables = File.ReadAllText(markdown);
+            Assert.Contains("| allocator | n = 1024 | n = 8192 | n = 32768 | n = 65536 | failed |", tables, StringComparison.Ordinal);
+            Assert.Contains("| glibc | ", tables, StringComparison.Ordinal);
+            Assert.Contains("(1.00×)", tables, StringComparison.Ordinal);
         }
         finally
         {
             File.Delete(json);
             File.Delete(png);
+            File.Delete(markdown);
         }
     }
 

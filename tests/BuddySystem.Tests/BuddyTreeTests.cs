@@ -10,6 +10,19 @@ public class BuddyTreeTests
 {
     private static string Dec(ulong value) => value.ToString(CultureInfo.InvariantCulture);
 
+    [Fact]
+    public void Readme_Example_ServesAndFrees()
+    {
+        var tree = new BuddyTree(capacity: 1UL << 30, minBlock: 4096);
+        ulong vertices = tree.Allocate(200_000);
+        bool ok = tree.TryAllocate(64 << 10, align: 1 << 16, out ulong uniforms);
+        tree.Free(vertices);
+        Assert.True(ok);
+        Assert.Equal(0ul, uniforms % (1 << 16));
+        Assert.Equal(512ul << 20, tree.Stats.LargestFreeBlock);
+        tree.Validate();
+    }
+
     // ---- construction ----
 
     [Fact]
@@ -85,6 +98,37 @@ public class BuddyTreeTests
         Assert.Equal(new ulong[] { 0, 8, 16, 24, 32 }, offsets.Order());
         Assert.Equal(0ul, tree.Stats.LargestFreeBlock);
         tree.Validate();
+    }
+
+    [Theory]
+    [InlineData(8ul)]
+    [InlineData(15ul)]
+    public void New_CapacityOfOneMinBlock_ServesOneBlock(ulong capacity)
+    {
+        var tree = new BuddyTree(capacity, 8);
+        Assert.Equal(2ul, tree.Stats.MetadataBytes);
+        Assert.Equal(0ul, tree.Allocate(1));
+        Assert.False(tree.TryAllocate(1, 1, out _));
+        Assert.Equal(8ul, tree.SizeOf(0));
+        tree.Validate();
+        tree.Free(0);
+        Assert.Throws<ArgumentException>(() => tree.Free(0));
+        Assert.Equal(8ul, tree.Stats.LargestFreeBlock);
+    }
+
+    [Fact]
+    public void New_CapacityNearTopOfULong_ServesWithoutOverflow()
+    {
+        var tree = new BuddyTree(ulong.MaxValue, 1UL << 40); // 2^24 - 1 blocks of 1 TiB
+        Assert.Equal(1UL << 63, tree.Stats.LargestFreeBlock);
+        Assert.Equal(0ul, tree.Allocate(1UL << 63));
+        Assert.Equal(1UL << 63, tree.Allocate(1UL << 62));
+        ulong last = tree.Allocate(1);
+        Assert.True(last < ulong.MaxValue - (1UL << 40) + 1);
+        tree.Validate();
+        tree.Free(last);
+        tree.Free(0);
+        Assert.Equal(1UL << 63, tree.Stats.LargestFreeBlock);
     }
 
     [Theory]
@@ -200,6 +244,37 @@ public class BuddyTreeTests
         var tree = new BuddyTree(64, 8, BuddyPlacement.LeftFirst);
         Assert.Equal(0ul, tree.Allocate(3));
         Assert.Equal(8ul, tree.Allocate(3));
+    }
+
+    [Fact]
+    public void TryAllocateAndFree_SteadyState_NoGcAllocations()
+    {
+        var tree = new BuddyTree(1 << 20);
+        var live = new ulong[1000];
+        var rng = new SplitMix64(0xA110C);
+        int count = 0;
+        long before = 0;
+        for (int op = 0; op < 40_000; op++)
+        {
+            if (op == 20_000)
+            {
+                before = GC.GetAllocatedBytesForCurrentThread();
+            }
+
+            if (count == 0 || (count < live.Length && rng.Next(2) == 0))
+            {
+                Assert.True(tree.TryAllocate(1 + rng.Next(512), 8, out live[count]));
+                count++;
+            }
+            else
+            {
+                int index = (int)rng.Next((ulong)count);
+                tree.Free(live[index]);
+                live[index] = live[--count];
+            }
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
     // ---- placement ----

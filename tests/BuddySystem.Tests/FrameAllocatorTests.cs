@@ -319,6 +319,78 @@ public class FrameAllocatorTests
         Assert.Equal(1ul, frames.AllocatedFrames);
     }
 
+    [Fact]
+    public void Validate_CorruptedCount_ThrowsHeapCorruption()
+    {
+        var frames = new FrameAllocator();
+        frames.AddFrames(0, 64);
+        frames.Allocate(4);
+        frames.Validate();
+        typeof(FrameAllocator).GetField("_allocatedFrames", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!
+            .SetValue(frames, 5UL);
+        var error = Assert.Throws<HeapCorruptionException>(frames.Validate);
+        Assert.StartsWith(HeapCorruptionException.Prefix, error.Message, StringComparison.Ordinal);
+        Assert.Contains("4 frames", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_UnmergedFreeBuddies_ThrowsHeapCorruption()
+    {
+        var frames = new FrameAllocator();
+        frames.AddFrames(0, 2);
+        frames.Allocate(1);
+        frames.Validate();
+        var blocks = (Dictionary<ulong, ushort>)typeof(FrameAllocator)
+            .GetField("_blocks", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(frames)!;
+        blocks[0] = blocks[1]; // frame 0 looks free of order 0 beside its free buddy at 1
+        var error = Assert.Throws<HeapCorruptionException>(frames.Validate);
+        Assert.StartsWith(HeapCorruptionException.Prefix, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AllocateAndDeallocate_SteadyState_NoGcAllocations()
+    {
+        var frames = new FrameAllocator();
+        frames.AddFrames(0, 1 << 16);
+        var live = new ulong[512];
+        var counts = new ulong[512];
+
+        void Churn()
+        {
+            var rng = new SplitMix64(0xA110C);
+            int count = 0;
+            for (int op = 0; op < 20_000; op++)
+            {
+                if (count == 0 || (count < live.Length && rng.Next(2) == 0))
+                {
+                    ulong frameCount = 1 + rng.Next(64);
+                    live[count] = frames.Allocate(frameCount)!.Value;
+                    counts[count++] = frameCount;
+                }
+                else
+                {
+                    int index = (int)rng.Next((ulong)count);
+                    frames.Deallocate(live[index], counts[index]);
+                    live[index] = live[--count];
+                    counts[index] = counts[count];
+                }
+            }
+
+            while (count > 0)
+            {
+                count--;
+                frames.Deallocate(live[count], counts[count]);
+            }
+        }
+
+        Churn();
+        Churn(); // the map, the heaps and the sweep list have grown to the working set
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Churn();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        frames.Validate();
+    }
+
     // ---- model-based random run ----
 
     /// <summary>

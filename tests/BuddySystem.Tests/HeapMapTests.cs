@@ -107,4 +107,74 @@ public class HeapMapTests
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public void Replayed_TracePrefix_MatchesTheOperationsReplayed()
+    {
+        string trace = Path.Combine(Path.GetTempPath(), $"buddy-map-{Guid.NewGuid():n}.trace");
+        File.WriteAllText(trace, "# test\na 1 100 8\na 2 16 8\nf 1\na 3 5000 8\n");
+        try
+        {
+            (HeapSnapshot snapshot, string source) = MapCommand.Replayed(null, new FileInfo(trace), 3, "4KiB", eager: true);
+
+            // After a 1, a 2, f 1 on an eager 4 KiB heap: block 2 (16 B) is live, everything else merged back around it.
+            Assert.Equal(1, snapshot.LiveBlocks);
+            Assert.Equal(16ul, snapshot.AllocatedBytes);
+            Assert.Equal(4096ul, snapshot.TotalBytes);
+            Assert.Contains("3 ops", source, StringComparison.Ordinal);
+
+            (HeapSnapshot all, string allSource) = MapCommand.Replayed(null, new FileInfo(trace), 10, "4KiB", eager: true);
+            Assert.Contains("1 failed", allSource, StringComparison.Ordinal);
+            Assert.Equal(1, all.LiveBlocks);
+        }
+        finally
+        {
+            File.Delete(trace);
+        }
+    }
+
+    [Fact]
+    public void Replayed_W3Prefix_HasTheStreamsLiveBlocks()
+    {
+        var stream = new BuddySystem.Cli.Workloads.W3Stream(BuddySystem.Cli.Workloads.W3Stream.DefaultSeed);
+        for (int i = 0; i < 500; i++)
+        {
+            stream.Next();
+        }
+
+        (HeapSnapshot snapshot, _) = MapCommand.Replayed("W3", null, 500, null, eager: false);
+
+        Assert.Equal(stream.Live, snapshot.LiveBlocks);
+        Assert.Equal(32ul << 20, snapshot.TotalBytes);
+    }
+
+    [Theory]
+    [InlineData("4096", 4096UL)]
+    [InlineData("64B", 64UL)]
+    [InlineData("512KiB", 512UL << 10)]
+    [InlineData("32M", 32UL << 20)]
+    [InlineData("1GiB", 1UL << 30)]
+    public void TryParse_Sizes_Parse(string text, ulong expected)
+    {
+        Assert.True(ByteSize.TryParse(text, out ulong bytes));
+        Assert.Equal(expected, bytes);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("KiB")]
+    [InlineData("12 parsecs")]
+    [InlineData("99999999999999999999G")]
+    public void TryParse_Nonsense_Fails(string text)
+    {
+        Assert.False(ByteSize.TryParse(text, out _));
+    }
+
+    [Fact]
+    public void Replayed_BothSources_Throws()
+    {
+        Assert.Throws<ArgumentException>(() => MapCommand.Replayed("W3", new FileInfo("x"), 1, null, false));
+        Assert.Throws<ArgumentException>(() => MapCommand.Replayed("W9", null, 1, null, false));
+        Assert.Throws<ArgumentException>(() => MapCommand.Replayed("W3", null, 1, "8", false));
+    }
 }

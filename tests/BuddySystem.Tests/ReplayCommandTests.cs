@@ -65,7 +65,8 @@ public sealed class ReplayCommandTests : IDisposable
         string trace = WriteTrace(GeneratedTrace(5000), gzip: true);
         string json = Path.Combine(_directory, "r.json");
         var output = new StringWriter();
-        int exit = ReplayCommand.Run(BenchTestConsole.Create(output), trace, ["buddy-heap", "glibc,native-memory"], null, 1, json);
+        string markdown = Path.Combine(_directory, "r.md");
+        int exit = ReplayCommand.Run(BenchTestConsole.Create(output), trace, ["buddy-heap", "glibc,native-memory"], null, 1, json, markdown);
 
         Assert.Equal(0, exit);
         using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
@@ -90,6 +91,7 @@ public sealed class ReplayCommandTests : IDisposable
         Assert.InRange(results[0].GetProperty("footprint_bytes").GetInt64(), 1, root.GetProperty("heap_size").GetInt64());
         Assert.Equal(JsonValueKind.Null, results[2].GetProperty("peak_allocated_bytes").ValueKind);
         Assert.False(results[1].TryGetProperty("footprint_bytes", out _));
+        Assert.Contains("| native-memory | ", File.ReadAllText(markdown), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -134,6 +136,18 @@ public sealed class ReplayCommandTests : IDisposable
         int exit = ReplayCommand.Run(BenchTestConsole.Create(output), trace, ["buddy-heap"], null, 1, null);
         Assert.Equal(2, exit);
         Assert.Contains(message, output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Run_AbsurdSizes_CountsThemAsFailedWithoutCrashing()
+    {
+        string trace = WriteTrace("a 1 18446744073709551615 16\na 2 100 16\nr 2 18446744073709551000\na 3 0 16\nr 3 0\nf 1\nf 2\nf 3\n");
+        string json = Path.Combine(_directory, "r.json");
+        int exit = ReplayCommand.Run(BenchTestConsole.Create(new StringWriter()), trace, ["buddy-heap", "buddy-tree", "glibc", "native-memory"], "1M", 1, json);
+        Assert.Equal(0, exit);
+        using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
+        Assert.Equal(CompiledTrace.MaxDefaultHeapSize, CompiledTrace.Compile(TraceReader.Read(trace), trace).DefaultHeapSize);
+        Assert.All(document.RootElement.GetProperty("results").EnumerateArray(), r => Assert.Equal(2, r.GetProperty("failed").GetInt64()));
     }
 
     [Theory]

@@ -82,7 +82,7 @@ internal static class BenchRunner
                     median.NsPerOp,
                     median.Ops,
                     median.Failed,
-                    workload == "W5" ? median.Ops / (median.NsPerOp * median.Ops / 1e9) : null,
+                    workload == "W5" ? 1e9 / median.NsPerOp : null,
                     workload == "W6" ? median.Efficiency : null);
             }
         }

@@ -23,7 +23,8 @@ internal readonly unsafe struct GlibcAllocator : IBenchAllocator
     {
         if (align <= MallocAlign)
         {
-            return (nuint)Libc.Realloc((void*)block, newSize);
+            // realloc(p, 0) frees p and returns null in glibc, which would read as a failure with p still live.
+            return (nuint)Libc.Realloc((void*)block, Math.Max(newSize, 1));
         }
 
         // realloc does not keep an alignment above malloc's own: move by hand.

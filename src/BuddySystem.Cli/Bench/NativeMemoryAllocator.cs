@@ -45,7 +45,8 @@ internal readonly unsafe struct NativeMemoryAllocator : IBenchAllocator
     {
         try
         {
-            return (nuint)(align <= MallocAlign ? NativeMemory.Realloc((void*)block, newSize) : NativeMemory.AlignedRealloc((void*)block, newSize, align));
+            // A zero size could free the block on some C runtimes; ask for one byte so the block stays live either way.
+            return (nuint)(align <= MallocAlign ? NativeMemory.Realloc((void*)block, Math.Max(newSize, 1)) : NativeMemory.AlignedRealloc((void*)block, newSize, align));
         }
         catch (OutOfMemoryException)
         {

@@ -1,5 +1,8 @@
 using System.CommandLine;
+using System.Globalization;
 using BuddySystem.Cli.Maps;
+using BuddySystem.Cli.Traces;
+using BuddySystem.Cli.Workloads;
 using BuddySystem.Diagnostics;
 
 namespace BuddySystem.Cli.Commands;
@@ -17,24 +20,106 @@ internal static class MapCommand
             Description = "The picture to write: FILE.svg or FILE.png.",
             DefaultValueFactory = _ => new FileInfo("heap-map.svg"),
         };
+        var workloadOption = new Option<string?>("--workload") { Description = "Draw the heap after a prefix of this workload (W3 of DESIGN.md §5)." };
+        var traceOption = new Option<FileInfo?>("--trace") { Description = "Draw the heap after a prefix of this allocation trace (plain or gzip)." };
+        var opsOption = new Option<int>("--ops") { Description = "How many operations of the workload or trace to replay.", DefaultValueFactory = _ => 2000 };
+        var heapOption = new Option<string?>("--heap") { Description = "Heap size for --workload or --trace, e.g. 64B, 512KiB, 32MiB, 1GiB (default: 32MiB for W3, 512KiB for a trace)." };
+        var eagerOption = new Option<bool>("--eager") { Description = "Turn the lazy caches off: every free merges at once, as in the tutorial." };
         var command = new Command("map", "Draw a heap (after the demo by default) as SVG or PNG: buddy tree, memory map, buddyinfo and fragmentation indices.");
         command.Options.Add(outOption);
+        command.Options.Add(workloadOption);
+        command.Options.Add(traceOption);
+        command.Options.Add(opsOption);
+        command.Options.Add(heapOption);
+        command.Options.Add(eagerOption);
         command.SetAction(result =>
         {
             FileInfo output = result.GetValue(outOption)!;
-            HeapSnapshot? snapshot = null;
-            int exit = DemoCommand.Run(TextWriter.Null, heap => snapshot = HeapSnapshot.Of(heap));
-            if (exit != 0 || snapshot == null)
+            string? workload = result.GetValue(workloadOption);
+            FileInfo? trace = result.GetValue(traceOption);
+            string commandLine = "buddy " + string.Join(' ', result.Tokens.Select(t => t.Value));
+            try
             {
-                Console.Error.WriteLine("buddy map: the demo failed; run `buddy demo` to see why.");
+                (HeapSnapshot snapshot, string source) = workload == null && trace == null
+                    ? (DemoSnapshot(), DemoSource)
+                    : Replayed(workload, trace, result.GetValue(opsOption), result.GetValue(heapOption), result.GetValue(eagerOption));
+                Save(snapshot, source, commandLine, output);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException or Traces.TraceFormatException)
+            {
+                Console.Error.WriteLine($"buddy map: {e.Message}");
                 return 1;
             }
 
-            Save(snapshot, DemoSource, "buddy map --out " + output.Name, output);
             Console.WriteLine($"map: {output.FullName}");
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The demo's heap while its vec is live.</summary>
+    internal static HeapSnapshot DemoSnapshot()
+    {
+        HeapSnapshot? snapshot = null;
+        int exit = DemoCommand.Run(TextWriter.Null, heap => snapshot = HeapSnapshot.Of(heap));
+        return exit == 0 && snapshot != null ? snapshot : throw new InvalidDataException("the demo failed; run `buddy demo` to see why.");
+    }
+
+    /// <summary>Replays <paramref name="ops"/> operations of W3 or of a trace on a fresh heap and snapshots it.</summary>
+    /// <exception cref="ArgumentException">Both or neither source, an unknown workload, a bad size or count.</exception>
+    internal static (HeapSnapshot Snapshot, string Source) Replayed(string? workload, FileInfo? trace, int ops, string? heapText, bool eager)
+    {
+        if ((workload == null) == (trace == null))
+        {
+            throw new ArgumentException("give either --workload or --trace, not both.");
+        }
+
+        if (workload != null && !workload.Equals("W3", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ArgumentException($"unknown workload '{workload}': only W3 replays operation by operation.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(ops);
+        ulong heapBytes = workload != null ? 32UL << 20 : 512UL << 10;
+        if (heapText != null && !ByteSize.TryParse(heapText, out heapBytes))
+        {
+            throw new ArgumentException($"cannot read the heap size '{heapText}': write e.g. 4096, 64B, 512KiB, 32MiB or 1GiB.");
+        }
+
+        if (heapBytes < 16)
+        {
+            throw new ArgumentException($"a heap of {heapBytes} bytes is smaller than the smallest block (16 bytes).");
+        }
+
+        using var replay = new HeapReplay(heapBytes, eager ? BuddyHeapOptions.Eager : BuddyHeapOptions.Default);
+        int done = 0;
+        if (workload != null)
+        {
+            var stream = new W3Stream(W3Stream.DefaultSeed);
+            for (; done < ops; done++)
+            {
+                replay.Apply(stream.Next());
+            }
+        }
+        else
+        {
+            foreach (TraceOp op in TraceReader.Read(trace!.FullName))
+            {
+                if (done == ops)
+                {
+                    break;
+                }
+
+                replay.Apply(op);
+                done++;
+            }
+        }
+
+        string failed = replay.FailedAllocations == 0 ? string.Empty : string.Create(CultureInfo.InvariantCulture, $", {replay.FailedAllocations:N0} failed");
+        string name = workload != null ? "W3" : trace!.Name;
+        string mode = eager ? "eager" : "lazy caches";
+        string source = string.Create(CultureInfo.InvariantCulture, $"{name}, {done:N0} ops{failed}, on a {ByteText.Long(heapBytes)} BuddyHeap ({mode})");
+        return (HeapSnapshot.Of(replay.Heap), source);
     }
 
     /// <summary>What the demo's map shows, for its title.</summary>

@@ -153,7 +153,7 @@ internal static class HeapMapRenderer
         double pxPerByte = StripWidth / rowBytes;
         double rowHeight = rows == 1 ? 48 : Math.Clamp(Math.Floor(320.0 / rows), 5, 24);
         const double rowGap = 1;
-        string scale = pxPerByte >= 1 ? $"1 px = {N(1 / pxPerByte)} B, {ByteText.Long(snapshot.MinBlockSize)} = {N(snapshot.MinBlockSize * pxPerByte)} px" : $"1 px = {ByteText.Long((ulong)(1 / pxPerByte))}";
+        string scale = pxPerByte > 1 ? $"1 B = {N(pxPerByte)} px" : $"1 px = {ByteText.Long((ulong)Math.Round(1 / pxPerByte))}";
         string wrap = rows == 1 ? "one row" : $"{rows} rows of {ByteText.Long(rowBytes)}, read like text: left to right, then down";
         scene.Text(20, y, $"Memory map: every block at its offset and size ({wrap}; {scale})", 14, MapPalette.Text, bold: true);
         y += 14;
@@ -201,7 +201,13 @@ internal static class HeapMapRenderer
                 double rowY = top + (row * (rowHeight + rowGap));
                 if (wholeRows > 0)
                 {
-                    scene.Rect(StripX, rowY, StripWidth, (wholeRows * (rowHeight + rowGap)) - rowGap, fill);
+                    double height = (wholeRows * (rowHeight + rowGap)) - rowGap;
+                    scene.Rect(StripX, rowY, StripWidth, height, fill);
+                    if (height >= 14)
+                    {
+                        scene.Text(StripX + (StripWidth / 2), rowY + (height / 2) + 4, BlockLabel(block), 11, MapPalette.LabelOn(shade), MapTextAnchor.Middle);
+                    }
+
                     cursor += wholeRows * rowBytes;
                     continue;
                 }
@@ -212,7 +218,7 @@ internal static class HeapMapRenderer
                 scene.Rect(x, rowY, width >= 3 ? width - 1 : width, rowHeight, fill);
                 if (width >= 56 && rowHeight >= 14)
                 {
-                    scene.Text(x + (width / 2), rowY + (rowHeight / 2) + 4, $"{ByteText.Long(block.Size)} {(block.State == BlockState.Allocated ? "used" : block.State.ToString().ToLowerInvariant())}", 11, MapPalette.LabelOn(shade), MapTextAnchor.Middle);
+                    scene.Text(x + (width / 2), rowY + (rowHeight / 2) + 4, BlockLabel(block), 11, MapPalette.LabelOn(shade), MapTextAnchor.Middle);
                 }
 
                 cursor = segmentEnd;
@@ -331,6 +337,9 @@ internal static class HeapMapRenderer
 
         return block.Offset <= start && block.End >= start + size ? NodeKind.Inside : NodeKind.Split;
     }
+
+    private static string BlockLabel(HeapBlock block)
+        => $"{ByteText.Long(block.Size)} {(block.State == BlockState.Allocated ? "used" : block.State.ToString().ToLowerInvariant())}";
 
     private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 

@@ -39,7 +39,19 @@ internal sealed class CompiledTrace
     /// blocks already include internal fragmentation (up to 2×); the second factor of two leaves room for external
     /// fragmentation (free blocks that cannot merge). Failed allocations are still counted and reported, never hidden.
     /// </summary>
-    public ulong DefaultHeapSize => Math.Max(1UL << 20, BitOperations.RoundUpToPowerOf2(Math.Max(PeakBuddyBlockBytes, 1) * 2));
+    /// <remarks>Capped at <see cref="MaxDefaultHeapSize"/> (1 GiB): a larger arena must be asked for with --heap-size.</remarks>
+    public ulong DefaultHeapSize => PeakBuddyBlockBytes >= MaxDefaultHeapSize / 2
+        ? MaxDefaultHeapSize
+        : Math.Max(1UL << 20, BitOperations.RoundUpToPowerOf2(Math.Max(PeakBuddyBlockBytes, 1) * 2));
+
+    /// <summary>The largest arena the default picks (the pages of the arena are touched before replay).</summary>
+    public const ulong MaxDefaultHeapSize = 1UL << 30;
+
+    /// <summary>
+    /// Requests above this (256 TiB, beyond any x64 address space) are counted as failed allocations without calling the
+    /// allocator: some allocators' layout checks would throw on sizes near 2^64, and none could serve them.
+    /// </summary>
+    public const ulong MaxRequestSize = 1UL << 48;
 
     /// <summary>Reads and checks a trace; semantic errors throw <see cref="TraceFormatException"/> naming the line.</summary>
     /// <param name="ops">The trace's operations (from <see cref="TraceReader"/>).</param>
@@ -65,8 +77,8 @@ internal sealed class CompiledTrace
                     int slot = freeSlots.Count > 0 ? freeSlots.Pop() : slots++;
                     live[op.Id] = (slot, op.Size, op.Align, op.Line);
                     steps.Add(new TraceStep(op.Kind, slot, op.Id, (nuint)op.Size, (nuint)op.Align, op.Line));
-                    userBytes += op.Size;
-                    blockBytes += BuddyBlock(op.Size, op.Align);
+                    userBytes = SaturatingAdd(userBytes, op.Size);
+                    blockBytes = SaturatingAdd(blockBytes, BuddyBlock(op.Size, op.Align));
                     break;
 
                 case TraceOpKind.Free:
@@ -85,8 +97,8 @@ internal sealed class CompiledTrace
                     var block = Live(live, op, source);
                     live[op.Id] = (block.Slot, op.Size, block.Align, block.Line);
                     steps.Add(new TraceStep(op.Kind, block.Slot, op.Id, (nuint)op.Size, (nuint)block.Align, op.Line));
-                    userBytes = userBytes - block.Size + op.Size;
-                    blockBytes = blockBytes - BuddyBlock(block.Size, block.Align) + BuddyBlock(op.Size, block.Align);
+                    userBytes = SaturatingAdd(userBytes - block.Size, op.Size);
+                    blockBytes = SaturatingAdd(blockBytes - BuddyBlock(block.Size, block.Align), BuddyBlock(op.Size, block.Align));
                     break;
                 }
             }
@@ -113,6 +125,9 @@ internal sealed class CompiledTrace
 
         return block;
     }
+
+    // Absurd traces (sizes near 2^64) must not wrap the peaks round to small numbers.
+    private static ulong SaturatingAdd(ulong a, ulong b) => a > ulong.MaxValue - b ? ulong.MaxValue : a + b;
 
     // Saturates for requests no heap could serve, so the peak stays meaningful (and huge) rather than wrapping.
     private static ulong BuddyBlock(ulong size, ulong align)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Traces;
@@ -33,7 +34,7 @@ internal static unsafe class TraceReplayer
             {
                 case TraceOpKind.Allocate:
                 {
-                    nuint block = allocator.Allocate(step.Size, step.Align);
+                    nuint block = Allocate(ref allocator, step.Size, step.Align);
                     failed += block == 0 ? 1 : 0;
                     blocks[slot] = block;
                     sizes[slot] = step.Size;
@@ -52,7 +53,7 @@ internal static unsafe class TraceReplayer
                 default:
                 {
                     nuint old = blocks[slot];
-                    nuint moved = old == 0 ? allocator.Allocate(step.Size, step.Align) : allocator.Reallocate(old, sizes[slot], step.Align, step.Size);
+                    nuint moved = old == 0 ? Allocate(ref allocator, step.Size, step.Align) : Reallocate(ref allocator, old, sizes[slot], step.Align, step.Size);
                     if (moved == 0)
                     {
                         failed++;
@@ -103,7 +104,7 @@ internal static unsafe class TraceReplayer
             switch (step.Kind)
             {
                 case TraceOpKind.Allocate:
-                    block = allocator.Allocate(step.Size, step.Align);
+                    block = Allocate(ref allocator, step.Size, step.Align);
                     failed += block == 0 ? 1 : 0;
                     break;
                 case TraceOpKind.Free:
@@ -115,7 +116,7 @@ internal static unsafe class TraceReplayer
                     blocks[slot] = 0;
                     continue;
                 default:
-                    block = old == 0 ? allocator.Allocate(step.Size, step.Align) : allocator.Reallocate(old, sizes[slot], step.Align, step.Size);
+                    block = old == 0 ? Allocate(ref allocator, step.Size, step.Align) : Reallocate(ref allocator, old, sizes[slot], step.Align, step.Size);
                     if (block == 0)
                     {
                         failed++;
@@ -180,6 +181,15 @@ internal static unsafe class TraceReplayer
             regionStart == 0 ? 0 : highest - regionStart,
             Verified: true);
     }
+
+    // Requests no address space could hold fail here, identically for every allocator (see CompiledTrace.MaxRequestSize).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static nuint Allocate<T>(ref T allocator, nuint size, nuint align)
+        where T : struct, IBenchAllocator => size > CompiledTrace.MaxRequestSize ? 0 : allocator.Allocate(size, align);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static nuint Reallocate<T>(ref T allocator, nuint block, nuint size, nuint align, nuint newSize)
+        where T : struct, IBenchAllocator => newSize > CompiledTrace.MaxRequestSize ? 0 : allocator.Reallocate(block, size, align, newSize);
 
     /// <summary>The 8-byte fill pattern of block <paramref name="id"/>: the SplitMix64 finaliser of the id, never zero.</summary>
     internal static ulong Pattern(ulong id)

@@ -188,6 +188,28 @@ public sealed unsafe class Vec<T> : IDisposable, IEnumerable<T> where T : unmana
         return new Span<T>(_items, _count);
     }
 
+    /// <summary>The room past <see cref="Count"/> up to <see cref="Capacity"/> (<c>spare_capacity_mut</c>); its contents are unspecified.</summary>
+    /// <returns>A span of <c>Capacity - Count</c> items; valid until the vector grows or is disposed.</returns>
+    public Span<T> SpareCapacity()
+    {
+        ThrowIfDisposed();
+        return new Span<T>(_items + _count, _capacity - _count);
+    }
+
+    /// <summary>Counts <paramref name="count"/> more items as written into <see cref="SpareCapacity"/> (a checked <c>set_len(len + count)</c>).</summary>
+    /// <param name="count">Items written; 0 ≤ count ≤ Capacity - Count.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is negative or more than the spare capacity.</exception>
+    public void CommitSpare(int count)
+    {
+        ThrowIfDisposed();
+        if ((uint)count > (uint)(_capacity - _count))
+        {
+            throw new ArgumentOutOfRangeException(nameof(count), count, "More items than the spare capacity holds.");
+        }
+
+        _count += count;
+    }
+
     /// <summary>An enumerator over the items that allocates nothing on the GC heap.</summary>
     /// <returns>The enumerator.</returns>
     public Span<T>.Enumerator GetEnumerator() => AsSpan().GetEnumerator();
