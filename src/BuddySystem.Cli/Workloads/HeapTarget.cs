@@ -26,7 +26,7 @@ internal sealed unsafe class HeapTarget : IDisposable
 
     /// <summary>The engine names <see cref="Create"/> accepts.</summary>
     /// <remarks><c>buddy-heap</c> runs the default options (lazy caches), <c>buddy-heap-eager</c> the tutorial's algorithm;
-    /// <c>buddy-tree</c> and <c>frame-allocator</c> are the offset and frame engines behind <see cref="BuddyTreeAllocator"/>
+    /// <c>buddy-tree</c> and <c>frame-allocator</c> are the offset and frame engines behind <see cref="BuddyTreeHeap"/>
     /// and <see cref="FrameAllocatorHeap"/>.</remarks>
     /// <c>buddy-heap-hardened</c> runs every check of <see cref="HeapHardeningOptions"/>, reporting corruption by throwing.
     internal static IReadOnlyList<string> Names { get; } = ["buddy-heap", "buddy-heap-eager", "buddy-heap-hardened", "locked-heap", "concurrent-heap", "buddy-tree", "frame-allocator"];
@@ -60,7 +60,7 @@ internal sealed unsafe class HeapTarget : IDisposable
         "buddy-heap-hardened" => FromBuddyHeap(BuddyHeap.Create(size, BuddyHeapOptions.Default with { Hardening = ThrowingHardening }), name),
         "locked-heap" => FromLockedHeap(LockedHeap.Create(size)),
         "concurrent-heap" => FromConcurrentHeap(ConcurrentHeap.Create(size)),
-        "buddy-tree" => FromBuddyTree(new BuddyTreeAllocator(size)),
+        "buddy-tree" => FromBuddyTree(new BuddyTreeHeap(size)),
         "frame-allocator" => FromFrames(new FrameAllocatorHeap(size)),
         _ => throw new ArgumentException($"Unknown engine '{name}'; expected one of: {string.Join(", ", Names)}.", nameof(name)),
     };
@@ -80,7 +80,7 @@ internal sealed unsafe class HeapTarget : IDisposable
     private static HeapTarget FromFrames(FrameAllocatorHeap frames)
         => new("frame-allocator", frames, frames, frames.Frames.Validate, () => frames.Stats, addRegion: null, threadSafe: false) { _describe = frames.Describe };
 
-    private static HeapTarget FromBuddyTree(BuddyTreeAllocator tree)
+    private static HeapTarget FromBuddyTree(BuddyTreeHeap tree)
         => new("buddy-tree", tree, tree, tree.Tree.Validate, () => tree.Stats, addRegion: null, threadSafe: false) { _describe = address => ThrowHelperHex(tree.OffsetOf(address)) };
 
     /// <summary>How the engine's misuse messages name <paramref name="address"/>: the address, or the tree's offset.</summary>
