@@ -201,17 +201,6 @@ public sealed unsafe partial class BuddyHeap
         }
     }
 
-    /// <summary>A cache that is full takes a block: return half of it to the buddy lists, then park the block.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ParkInFullCache(OrderCache* cache, int order, byte* state, ulong address)
-    {
-        FlushCache(cache, order, cache->Capacity >> 1);
-        *state = (byte)(StateCached | order);
-        ((CachedBlock*)address)->Next = cache->Head;
-        cache->Head = (CachedBlock*)address;
-        cache->Count++;
-    }
-
     /// <summary>One order's cache: a LIFO stack linked through the blocks' first word, with its bound.</summary>
     internal struct OrderCache
     {
