@@ -1,0 +1,49 @@
+using BuddySystem.Internals;
+
+namespace BuddySystem.Cli.Bench;
+
+/// <summary><c>concurrent-heap</c>: <see cref="ConcurrentHeap"/> (per-thread caches over a locked <see cref="BuddyHeap"/> core) over one region aligned to its size.</summary>
+internal readonly unsafe struct ConcurrentHeapAllocator : IBenchAllocator
+{
+    private readonly ConcurrentHeap _heap;
+    private readonly NativeRegion _region;
+
+    private ConcurrentHeapAllocator(ConcurrentHeap heap, NativeRegion region)
+    {
+        _heap = heap;
+        _region = region;
+    }
+
+    public static bool IsThreadSafe => true;
+
+    public static bool IsArena => true;
+
+    public nuint RegionStart => _region.Address;
+
+    /// <summary>The heap's accounting (for tests and reports; exact when other threads are quiet).</summary>
+    public HeapStats Stats => _heap.Stats;
+
+    /// <summary>A concurrent heap over a fresh region of <paramref name="heapSize"/> bytes aligned to <paramref name="heapSize"/>.</summary>
+    public static ConcurrentHeapAllocator Create(nuint heapSize)
+    {
+        var region = new NativeRegion(heapSize, heapSize, touchPages: true);
+        var heap = new ConcurrentHeap();
+        heap.AddRegion(region.Pointer, region.Size);
+        return new ConcurrentHeapAllocator(heap, region);
+    }
+
+    public nuint Allocate(nuint size, nuint align) => (nuint)_heap.Allocate(new Layout(size, align));
+
+    public void Free(nuint block, nuint size, nuint align) => _heap.Deallocate((void*)block, new Layout(size, align));
+
+    public nuint Reallocate(nuint block, nuint size, nuint align, nuint newSize) =>
+        (nuint)_heap.Reallocate((void*)block, new Layout(size, align), newSize);
+
+    public nuint BlockSize(nuint block, nuint size, nuint align) => BuddyHeap.MinBlockSize << Orders.OrderFor(size, align, BuddyHeap.MinShift);
+
+    public void Dispose()
+    {
+        _heap.Dispose();
+        _region.Dispose();
+    }
+}
