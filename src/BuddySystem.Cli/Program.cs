@@ -16,6 +16,7 @@ internal static class Program
         root.Subcommands.Add(ExploreCommand.Create());
         root.Subcommands.Add(SoakCommand.Create());
         root.Subcommands.Add(StressCommand.Create());
+        root.Subcommands.Add(CrashTestCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

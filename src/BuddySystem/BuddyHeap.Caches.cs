@@ -187,6 +187,11 @@ public sealed unsafe partial class BuddyHeap
                         state = 0;
                         buddyState = 0;
                         ulong parent = address & ~size;
+                        if (_hardening != null)
+                        {
+                            PoisonMergedLinks(parent + size); // hardening hook: the upper half's link is now inside the block
+                        }
+
                         states[(parent - start) >> MinShift] = (byte)(StatePending | (level + 1));
                         blocks[next++] = (nint)parent;
                         continue;

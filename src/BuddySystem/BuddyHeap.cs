@@ -93,6 +93,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
         _cacheArray = GC.AllocateArray<OrderCache>(BuddyHeapOptions.MaxCachedOrderLimit + 1, pinned: true);
         _caches = (OrderCache*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_cacheArray));
         _maxCachedOrder = options.LazyCaches ? options.MaxCachedOrder : -1;
+        _hardening = HardeningState.For(options); // hardening hook (BuddyHeap.Hardening.cs)
         for (int order = 0; order <= _maxCachedOrder; order++)
         {
             _caches[order].Initialize(options.CapacityOf(order, MinShift));
@@ -191,6 +192,11 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
             Push((FreeBlock*)cursor, order);
             cursor += (ulong)MinBlockSize << order;
         }
+
+        if (_hardening != null)
+        {
+            PoisonNewRegion(first); // hardening hook (BuddyHeap.Hardening.cs)
+        }
     }
 
     /// <summary>
@@ -203,6 +209,11 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
     /// <remarks>With lazy caches, a cached order pops its cache (O(1)); an empty cache is refilled with one batch.</remarks>
     public void* Allocate(Layout layout)
     {
+        if (_hardening != null)
+        {
+            return HardenedAllocate(layout); // hardening hook (BuddyHeap.Hardening.cs)
+        }
+
         // Fast path: pop the order's cache. A disposed heap has no cache (_maxCachedOrder = -1), so the slow path throws.
         int order = Orders.OrderFor(layout.Size, layout.Align, MinShift);
         if (order <= _maxCachedOrder)
@@ -325,6 +336,12 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
     /// <remarks>With lazy caches a block of a cached order is parked in its cache, unmerged; the checks are the same.</remarks>
     public void Deallocate(void* ptr, Layout layout)
     {
+        if (_hardening != null)
+        {
+            HardenedDeallocate(ptr, layout); // hardening hook (BuddyHeap.Hardening.cs)
+            return;
+        }
+
         // Fast path: the pointer is 16-aligned inside the last region used and its state byte says "allocated, of exactly
         // the order the layout maps to". That one comparison is the whole misuse check; anything else (null, another
         // region, a double free, a wrong layout, a disposed heap) takes the slow path, which finds out which and throws.
@@ -453,6 +470,10 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
             buddyState = 0;
             address &= ~size;
             order++;
+            if (_hardening != null)
+            {
+                PoisonMergedLinks(address + size); // hardening hook: the upper half's links are now inside the block
+            }
         }
 
         states[(address - start) >> MinShift] = (byte)(StateFree | order);
@@ -472,6 +493,11 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     public void* Reallocate(void* ptr, Layout layout, nuint newSize)
     {
+        if (_hardening != null)
+        {
+            return HardenedReallocate(ptr, layout, newSize); // hardening hook (BuddyHeap.Hardening.cs)
+        }
+
         ThrowIfDisposed();
         var newLayout = new Layout(newSize, layout.Align);
         int order = CheckLiveBlock(ptr, layout, out _);
@@ -547,6 +573,11 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
         if (_disposed)
         {
             return;
+        }
+
+        if (_hardening != null)
+        {
+            ReportLeaks(); // hardening hook (BuddyHeap.Hardening.cs)
         }
 
         _disposed = true;

@@ -40,6 +40,11 @@ public sealed record BuddyHeapOptions
     /// <summary>The most bytes one order's cache holds (an order's cache holds at least 2 blocks whatever this says).</summary>
     public int CacheBytesPerOrder { get; init; } = 64 * 1024;
 
+    /// <summary>Opt-in checks against write-after-free, overflows and leaks; <see langword="null"/> (the default) for none.</summary>
+    /// <remarks>See <see cref="HeapHardeningOptions"/> for what is checked and what it costs. Used by <see cref="BuddyHeap"/>
+    /// and <see cref="LockedHeap"/>; <see cref="ConcurrentHeap"/> rejects it.</remarks>
+    public HeapHardeningOptions? Hardening { get; init; }
+
     /// <summary>Throws when a field is out of its range.</summary>
     internal void Validate()
     {

@@ -56,10 +56,17 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// <param name="options">The per-thread cache bounds; <see langword="null"/> for <see cref="BuddyHeapOptions.Default"/>.
     /// With <see cref="BuddyHeapOptions.LazyCaches"/> off every call takes the lock (a <see cref="LockedHeap"/> that merges eagerly).</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
+    /// <exception cref="ArgumentException"><see cref="BuddyHeapOptions.Hardening"/> is set: hardened mode needs a <see cref="BuddyHeap"/> or <see cref="LockedHeap"/>.</exception>
     public ConcurrentHeap(BuddyHeapOptions? options = null)
     {
         _options = options ?? BuddyHeapOptions.Default;
         _options.Validate();
+        if (_options.Hardening != null)
+        {
+            // The per-thread caches hand out and take back blocks without the core's hardened paths.
+            ThrowHelper.ThrowArgument("Hardened mode (BuddyHeapOptions.Hardening) is available with BuddyHeap and LockedHeap, not ConcurrentHeap.", nameof(options));
+        }
+
         _core = new BuddyHeap(BuddyHeapOptions.Eager);
         _maxCachedOrder = _options.LazyCaches ? _options.MaxCachedOrder : -1;
     }

@@ -45,6 +45,7 @@ public sealed partial class FrameAllocator
     private readonly PriorityQueue<ulong, ulong>[] _freeByOrder;
     private readonly long[] _freeCount;
     private ulong _nonEmptyOrders;
+    private readonly List<ulong> _sweepScratch = [];
     private readonly List<(ulong Start, ulong End)> _ranges = [];
     private ulong _totalFrames;
     private ulong _allocatedFrames;
@@ -283,7 +284,8 @@ public sealed partial class FrameAllocator
     private void SweepStale(int order)
     {
         PriorityQueue<ulong, ulong> queue = _freeByOrder[order];
-        var starts = new List<ulong>(queue.Count);
+        List<ulong> starts = _sweepScratch;
+        starts.Clear();
         foreach ((ulong start, _) in queue.UnorderedItems)
         {
             if (IsFree(start, order))

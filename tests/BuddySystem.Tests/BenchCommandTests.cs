@@ -1,4 +1,5 @@
 using System.Text.Json;
+using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Commands;
 
 namespace BuddySystem.Tests;
@@ -10,10 +11,11 @@ public class BenchCommandTests
     {
         string json = Path.Combine(Path.GetTempPath(), $"bench-{Guid.NewGuid():N}.json");
         string png = Path.ChangeExtension(json, ".png");
+        string markdown = Path.ChangeExtension(json, ".md");
         var output = new StringWriter();
         try
         {
-            int exit = BenchCommand.Run(BenchTestConsole.Create(output), ["W1,W4", "W6"], ["buddy-heap", "glibc"], 1, quick: true, json, png);
+            int exit = BenchCommand.Run(BenchTestConsole.Create(output), ["W1,W4", "W6"], ["buddy-heap", "glibc"], 1, quick: true, json, png, markdown);
 
             Assert.Equal(0, exit);
             using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
@@ -44,11 +46,16 @@ public class BenchCommandTests
             byte[] header = File.ReadAllBytes(png)[..8];
             Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A }, header);
             Assert.Contains("W4", output.ToString(), StringComparison.Ordinal);
+            string tables = File.ReadAllText(markdown);
+            Assert.Contains("| allocator | n = 1024 | n = 8192 | n = 32768 | n = 65536 | failed |", tables, StringComparison.Ordinal);
+            Assert.Contains("| glibc | ", tables, StringComparison.Ordinal);
+            Assert.Contains("(1.00×)", tables, StringComparison.Ordinal);
         }
         finally
         {
             File.Delete(json);
             File.Delete(png);
+            File.Delete(markdown);
         }
     }
 
@@ -82,5 +89,33 @@ public class BenchCommandTests
         int exit = BenchCommand.Run(BenchTestConsole.Create(output), [workload], [allocator], 1, quick: true, null, null);
         Assert.Equal(2, exit);
         Assert.Contains(message, output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Run_MimallocMissing_RowSaysSoAndRatiosFallBackToGlibc()
+    {
+        var missing = new BenchAllocatorEntry<GlibcAllocator>("mimalloc", "stands in for a missing library", GlibcAllocator.Create, () => "libmimalloc.so.2 not found (test)");
+        var options = new BenchOptions(["W1"], [BenchAllocators.Find("glibc")!, missing], 1, BenchScale.Quick, null, null);
+        var output = new StringWriter();
+        var console = BenchTestConsole.Create(output);
+
+        List<BenchResult> results = BenchRunner.Run(options, console);
+        BenchReport.WriteTables(console, options, results);
+
+        Assert.Equal("glibc", Assert.Single(results).Allocator);
+        Assert.Contains("not available: libmimalloc.so.2 not found (test)", output.ToString(), StringComparison.Ordinal);
+        Assert.Contains("(1.00×)", output.ToString(), StringComparison.Ordinal);
+        Assert.Contains("÷ glibc's ns/op", output.ToString(), StringComparison.Ordinal);
+        string json = Path.Combine(Path.GetTempPath(), $"bench-{Guid.NewGuid():N}.json");
+        try
+        {
+            BenchReport.WriteJson(json, options, results);
+            using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
+            Assert.Equal("libmimalloc.so.2 not found (test)", document.RootElement.GetProperty("unavailable").GetProperty("mimalloc").GetString());
+        }
+        finally
+        {
+            File.Delete(json);
+        }
     }
 }

@@ -75,6 +75,35 @@ public class BuddyMemoryPoolPipeTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Heaps))]
+    public void Rent_ManyThreadsAtOnce_EveryBufferPrivateAndHeapIdleAfter(string kind)
+    {
+        using IDisposable owner = kind == "LockedHeap" ? LockedHeap.Create(8 << 20) : ConcurrentHeap.Create(8 << 20);
+        using var pool = new BuddyMemoryPool((IAllocator)owner);
+        long corrupted = 0;
+        Parallel.For(0, 8, worker =>
+        {
+            var random = new Random(worker);
+            for (int i = 0; i < 5_000; i++)
+            {
+                using System.Buffers.IMemoryOwner<byte> buffer = pool.Rent(random.Next(-1, 20_000));
+                Span<byte> span = buffer.Memory.Span;
+                span.Fill((byte)worker);
+
+                // Another thread writing into this block would show up here.
+                if (span.IndexOfAnyExcept((byte)worker) >= 0)
+                {
+                    Interlocked.Increment(ref corrupted);
+                }
+            }
+        });
+
+        Assert.Equal(0, corrupted);
+        Assert.Equal(0, pool.RentedBuffers);
+        Assert.Equal(0ul, ((IHeapStatsSource)owner).Stats.AllocatedBytes);
+    }
+
     internal static byte PatternAt(long position) => (byte)(position ^ (position >> 8) ^ (position >> 16) ^ (position >> 24));
 
     private static void Fill(Span<byte> span, long position)

@@ -246,6 +246,37 @@ public class BuddyTreeTests
         Assert.Equal(8ul, tree.Allocate(3));
     }
 
+    [Fact]
+    public void TryAllocateAndFree_SteadyState_NoGcAllocations()
+    {
+        var tree = new BuddyTree(1 << 20);
+        var live = new ulong[1000];
+        var rng = new SplitMix64(0xA110C);
+        int count = 0;
+        long before = 0;
+        for (int op = 0; op < 40_000; op++)
+        {
+            if (op == 20_000)
+            {
+                before = GC.GetAllocatedBytesForCurrentThread();
+            }
+
+            if (count == 0 || (count < live.Length && rng.Next(2) == 0))
+            {
+                Assert.True(tree.TryAllocate(1 + rng.Next(512), 8, out live[count]));
+                count++;
+            }
+            else
+            {
+                int index = (int)rng.Next((ulong)count);
+                tree.Free(live[index]);
+                live[index] = live[--count];
+            }
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
     // ---- placement ----
 
     [Theory]

@@ -347,6 +347,50 @@ public class FrameAllocatorTests
         Assert.StartsWith(HeapCorruptionException.Prefix, error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void AllocateAndDeallocate_SteadyState_NoGcAllocations()
+    {
+        var frames = new FrameAllocator();
+        frames.AddFrames(0, 1 << 16);
+        var live = new ulong[512];
+        var counts = new ulong[512];
+
+        void Churn()
+        {
+            var rng = new SplitMix64(0xA110C);
+            int count = 0;
+            for (int op = 0; op < 20_000; op++)
+            {
+                if (count == 0 || (count < live.Length && rng.Next(2) == 0))
+                {
+                    ulong frameCount = 1 + rng.Next(64);
+                    live[count] = frames.Allocate(frameCount)!.Value;
+                    counts[count++] = frameCount;
+                }
+                else
+                {
+                    int index = (int)rng.Next((ulong)count);
+                    frames.Deallocate(live[index], counts[index]);
+                    live[index] = live[--count];
+                    counts[index] = counts[count];
+                }
+            }
+
+            while (count > 0)
+            {
+                count--;
+                frames.Deallocate(live[count], counts[count]);
+            }
+        }
+
+        Churn();
+        Churn(); // the map, the heaps and the sweep list have grown to the working set
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Churn();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        frames.Validate();
+    }
+
     // ---- model-based random run ----
 
     /// <summary>

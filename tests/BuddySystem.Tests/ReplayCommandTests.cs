@@ -65,7 +65,8 @@ public sealed class ReplayCommandTests : IDisposable
         string trace = WriteTrace(GeneratedTrace(5000), gzip: true);
         string json = Path.Combine(_directory, "r.json");
         var output = new StringWriter();
-        int exit = ReplayCommand.Run(BenchTestConsole.Create(output), trace, ["buddy-heap", "glibc,native-memory"], null, 1, json);
+        string markdown = Path.Combine(_directory, "r.md");
+        int exit = ReplayCommand.Run(BenchTestConsole.Create(output), trace, ["buddy-heap", "glibc,native-memory"], null, 1, json, markdown);
 
         Assert.Equal(0, exit);
         using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
@@ -90,6 +91,7 @@ public sealed class ReplayCommandTests : IDisposable
         Assert.InRange(results[0].GetProperty("footprint_bytes").GetInt64(), 1, root.GetProperty("heap_size").GetInt64());
         Assert.Equal(JsonValueKind.Null, results[2].GetProperty("peak_allocated_bytes").ValueKind);
         Assert.False(results[1].TryGetProperty("footprint_bytes", out _));
+        Assert.Contains("| native-memory | ", File.ReadAllText(markdown), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -76,7 +76,8 @@ internal static class BenchPlot
         plot.Grid.XAxisStyle.MajorLineStyle.Width = 0;
         plot.Title(string.Create(CultureInfo.InvariantCulture, $"buddy bench: ns per operation, log scale (lower is faster)\n{subtitle}"));
         plot.YLabel("ns / op");
-        plot.ShowLegend(Alignment.UpperLeft);
-        plot.SavePng(path, Math.Max(1000, cases.Count * groupWidth * 14 + 200), 650);
+        // Outside the data area, so no bar hides behind it.
+        plot.ShowLegend(Edge.Right);
+        plot.SavePng(path, Math.Max(1100, cases.Count * groupWidth * 14 + 350), 650);
     }
 }

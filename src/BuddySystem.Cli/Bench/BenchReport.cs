@@ -29,7 +29,7 @@ internal static class BenchReport
 
             if (workload == "W5")
             {
-                table.AddColumn(new TableColumn("Mops/s (1 / 2 threads)").RightAligned());
+                table.AddColumn(new TableColumn("Mops/s 1 / 2 threads (scaling)").RightAligned());
             }
 
             if (workload == "W6")
@@ -67,7 +67,7 @@ internal static class BenchReport
 
                 if (workload == "W5")
                 {
-                    cells.Add(string.Join(" / ", rows.Select(r => r?.OpsPerSec is { } ops ? (ops / 1e6).ToString("0.0", CultureInfo.InvariantCulture) : "-")));
+                    cells.Add(Throughput(rows));
                 }
 
                 if (workload == "W6")
@@ -131,6 +131,70 @@ internal static class BenchReport
 
         json.WriteEndObject();
         json.WriteEndObject();
+    }
+
+    /// <summary>Writes the tables as Markdown (for docs/benchmarks.md): a table per workload, ns/op with the ratio.</summary>
+    public static void WriteMarkdown(string path, BenchOptions options, IReadOnlyList<BenchResult> results)
+    {
+        var text = new System.Text.StringBuilder();
+        string referenceId = results.Any(r => r.Allocator == "mimalloc") ? "mimalloc" : "glibc";
+        text.AppendLine(CultureInfo.InvariantCulture, $"Machine: {BenchMachine.Describe()}; {BenchMachine.Runtime}; {(ReferenceEquals(options.Scale, BenchScale.Quick) ? "quick" : "full")} scale, median of {options.Runs} runs. Cells: ns/op (ratio to {referenceId} in the same run; lower is faster).");
+        foreach (string workload in options.Workloads)
+        {
+            var cases = WorkloadCase.For(workload).ToList();
+            text.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"**{workload}**: {Caption(workload)}").AppendLine();
+            var header = new List<string> { "allocator" };
+            header.AddRange(cases.Select(c => c.Param.Length == 0 ? "ns/op" : $"{ParamName(workload)} = {c.Param}"));
+            if (workload == "W5")
+            {
+                header.Add("Mops/s 1 / 2 threads (scaling)");
+            }
+
+            if (workload == "W6")
+            {
+                header.Add("efficiency");
+            }
+
+            header.Add("failed");
+            text.AppendLine("| " + string.Join(" | ", header) + " |");
+            text.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", header.Count)));
+            foreach (BenchAllocatorEntry allocator in options.Allocators.Where(a => a.Runs(workload)))
+            {
+                var cells = new List<string> { allocator.Id };
+                if (allocator.Unavailable is { } why)
+                {
+                    cells.Add($"not available: {why}");
+                    text.AppendLine("| " + string.Join(" | ", cells) + " |");
+                    continue;
+                }
+
+                var rows = cases.Select(c => results.FirstOrDefault(r => r.Workload == workload && r.Param == c.Param && r.Allocator == allocator.Id)).ToList();
+                cells.AddRange(rows.Select(row => row is null ? "" : workload == "W6" ? Number(row.NsPerOp) : $"{Number(row.NsPerOp)} ({Ratio(row, Reference(results, row.Workload, row.Param))})"));
+                if (workload == "W5")
+                {
+                    cells.Add(Throughput(rows));
+                }
+
+                if (workload == "W6")
+                {
+                    cells.Add(rows[0]?.Efficiency is { } e ? e.ToString("P1", CultureInfo.InvariantCulture) : "-");
+                }
+
+                cells.Add(rows.Sum(r => r?.Failed ?? 0).ToString("N0", CultureInfo.InvariantCulture));
+                text.AppendLine("| " + string.Join(" | ", cells) + " |");
+            }
+        }
+
+        File.WriteAllText(path, text.ToString());
+    }
+
+    // W5: total Mops/s on 1 and 2 threads and the scaling (2-thread throughput ÷ 1-thread).
+    private static string Throughput(List<BenchResult?> rows)
+    {
+        string mops = string.Join(" / ", rows.Select(r => r?.OpsPerSec is { } ops ? (ops / 1e6).ToString("0.0", CultureInfo.InvariantCulture) : "-"));
+        return rows is [{ OpsPerSec: { } one }, { OpsPerSec: { } two }] && one > 0
+            ? $"{mops} ({(two / one).ToString("0.00", CultureInfo.InvariantCulture)}×)"
+            : mops;
     }
 
     /// <summary>"12.3", "1,234", "0.85".</summary>

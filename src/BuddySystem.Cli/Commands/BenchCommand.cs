@@ -33,10 +33,11 @@ internal static class BenchCommand
         var quick = new Option<bool>("--quick") { Description = "Fewer operations, same shapes (for CI): seconds instead of minutes." };
         var json = new Option<string?>("--json") { Description = "Write the results as JSON to this file." };
         var plot = new Option<string?>("--plot") { Description = "Draw ns/op per workload and allocator to this PNG file." };
+        var markdown = new Option<string?>("--markdown") { Description = "Write the tables as Markdown to this file (for docs/benchmarks.md)." };
 
         var command = new Command("bench", "Run the workloads W1-W6 (DESIGN.md §5) on the buddy heaps and on glibc, NativeMemory and mimalloc; print ns/op and ratios.")
         {
-            workloads, allocators, runs, quick, json, plot,
+            workloads, allocators, runs, quick, json, plot, markdown,
         };
         command.SetAction(result => Run(
             console ?? AnsiConsole.Console,
@@ -45,11 +46,12 @@ internal static class BenchCommand
             result.GetValue(runs),
             result.GetValue(quick),
             result.GetValue(json),
-            result.GetValue(plot)));
+            result.GetValue(plot),
+            result.GetValue(markdown)));
         return command;
     }
 
-    internal static int Run(IAnsiConsole console, string[]? workloadNames, string[]? allocatorIds, int runs, bool quick, string? jsonPath, string? plotPath)
+    internal static int Run(IAnsiConsole console, string[]? workloadNames, string[]? allocatorIds, int runs, bool quick, string? jsonPath, string? plotPath, string? markdownPath = null)
     {
         var workloads = new List<string>();
         foreach (string name in Split(workloadNames))
@@ -102,6 +104,12 @@ internal static class BenchCommand
             {
                 BenchReport.WriteJson(jsonPath, options, results);
                 console.MarkupLine($"wrote [bold]{Markup.Escape(jsonPath)}[/]");
+            }
+
+            if (markdownPath is not null)
+            {
+                BenchReport.WriteMarkdown(markdownPath, options, results);
+                console.MarkupLine($"wrote [bold]{Markup.Escape(markdownPath)}[/]");
             }
 
             if (plotPath is not null)

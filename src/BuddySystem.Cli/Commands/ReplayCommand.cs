@@ -31,9 +31,10 @@ internal static class ReplayCommand
         };
         var runs = new Option<int>("--runs") { Description = "Timed passes per allocator; the median is reported.", DefaultValueFactory = _ => 5 };
         var json = new Option<string?>("--json") { Description = "Write the results as JSON to this file." };
+        var markdown = new Option<string?>("--markdown") { Description = "Write the table as Markdown to this file (for docs/benchmarks.md)." };
         var command = new Command("replay", "Replay an allocation trace on several allocators, verifying every block's contents.")
         {
-            trace, allocators, heapSize, runs, json,
+            trace, allocators, heapSize, runs, json, markdown,
         };
         command.SetAction(result => Run(
             console ?? AnsiConsole.Console,
@@ -41,11 +42,12 @@ internal static class ReplayCommand
             result.GetValue(allocators),
             result.GetValue(heapSize),
             result.GetValue(runs),
-            result.GetValue(json)));
+            result.GetValue(json),
+            result.GetValue(markdown)));
         return command;
     }
 
-    internal static int Run(IAnsiConsole console, string tracePath, string[]? allocatorIds, string? heapSizeText, int runs, string? jsonPath)
+    internal static int Run(IAnsiConsole console, string tracePath, string[]? allocatorIds, string? heapSizeText, int runs, string? jsonPath, string? markdownPath = null)
     {
         var allocators = new List<BenchAllocatorEntry>();
         string[] ids = BenchCommand.Split(allocatorIds).ToArray();
@@ -136,17 +138,23 @@ internal static class ReplayCommand
         }
 
         WriteTable(console, compiled, heapSize.Value, allocators, results);
-        if (jsonPath is not null)
+        try
         {
-            try
+            if (jsonPath is not null)
             {
                 WriteJson(jsonPath, tracePath, compiled, heapSize.Value, allocators, results);
                 console.MarkupLine($"wrote [bold]{Markup.Escape(jsonPath)}[/]");
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+
+            if (markdownPath is not null)
             {
-                return BenchCommand.Fail(console, $"cannot write '{jsonPath}': {e.Message}");
+                WriteMarkdown(markdownPath, tracePath, compiled, heapSize.Value, allocators, results);
+                console.MarkupLine($"wrote [bold]{Markup.Escape(markdownPath)}[/]");
             }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return BenchCommand.Fail(console, $"cannot write the output: {e.Message}");
         }
 
         return 0;
@@ -251,6 +259,26 @@ internal static class ReplayCommand
 
         json.WriteEndObject();
         json.WriteEndObject();
+    }
+
+    private static void WriteMarkdown(string path, string tracePath, CompiledTrace trace, ulong heapSize, List<BenchAllocatorEntry> allocators, List<(BenchAllocatorEntry Allocator, ReplayPass Pass)> results)
+    {
+        var text = new System.Text.StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"`{tracePath}`: {trace.Steps.Length:N0} operations, arena {Bytes(heapSize)}; trace peak {Bytes(trace.PeakUserBytes)} requested, {Bytes(trace.PeakBuddyBlockBytes)} in buddy blocks. {BenchMachine.Describe()}.");
+        text.AppendLine().AppendLine("| allocator | ns/op | failed | peak requested | peak allocated | footprint | verified |").AppendLine("|---|---|---|---|---|---|---|");
+        foreach (BenchAllocatorEntry allocator in allocators)
+        {
+            if (allocator.Unavailable is { } why)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"| {allocator.Id} | not available: {why} | | | | | |");
+                continue;
+            }
+
+            ReplayPass pass = results.First(r => r.Allocator == allocator).Pass;
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {allocator.Id} | {BenchReport.Number(pass.NsPerOp)} | {pass.Failed:N0} | {Bytes(pass.PeakUserBytes)} | {(pass.PeakAllocatedBytes == 0 ? "n/a" : Bytes(pass.PeakAllocatedBytes))} | {(allocator.IsArena ? Bytes(pass.FootprintBytes) : "n/a")} | {(pass.Verified ? "yes" : "no")} |");
+        }
+
+        File.WriteAllText(path, text.ToString());
     }
 
     private static string Bytes(ulong bytes) => bytes switch

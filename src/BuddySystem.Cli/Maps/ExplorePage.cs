@@ -49,7 +49,7 @@ canvas { display: block; }
 <body>
 <h1>buddy explore: /*TITLE*/</h1>
 <div class="muted">Every step replays one line of the trace on a real BuddyHeap (a = allocate id size align, f = free id, r = reallocate id size).
-The memory map shows every block at its offset; the blocks the step created are outlined in black. Keys: ← → step, space play/pause.</div>
+The memory map shows every block at its offset; the blocks the step created (by a split or a merge) flash yellow and stay outlined in black. Keys: ← → step, space play/pause.</div>
 <div id="controls">
   <button id="first" title="first step">|◀</button>
   <button id="back" title="one step back">◀</button>
@@ -147,10 +147,18 @@ The memory map shows every block at its offset; the blocks the step created are 
     }
     if (cur > 0) {
       const a = R.added[cur - 1];
+      // A step forward flashes the blocks it created (the halves of a split, the block a merge made) for 400 ms.
+      const age = performance.now() - flashStart, glow = flashStep === cur && age < 400 ? 0.7 * (1 - age / 400) : 0;
       ctx.strokeStyle = "#000"; ctx.lineWidth = 2;
-      for (let i = 0; i < a.length; i += 3) segments(a[i], size(a[i + 1]), (x, y, w, h) => ctx.strokeRect(x + 1, y + 1, Math.max(w - 2, 1), Math.max(h - 2, 1)));
+      ctx.fillStyle = "rgba(255, 214, 0, " + glow + ")";
+      for (let i = 0; i < a.length; i += 3) segments(a[i], size(a[i + 1]), (x, y, w, h) => {
+        if (glow > 0) ctx.fillRect(x, y, w, h);
+        ctx.strokeRect(x + 1, y + 1, Math.max(w - 2, 1), Math.max(h - 2, 1));
+      });
+      if (glow > 0 && !flashQueued) { flashQueued = true; requestAnimationFrame(() => { flashQueued = false; drawMap(); }); }
     }
   }
+  let flashStart = 0, flashStep = -1, flashQueued = false;
 
   // --- buddyinfo table ---
   const head = $("buddyinfo").tHead, body = $("buddyinfo").tBodies[0];
@@ -226,7 +234,12 @@ The memory map shows every block at its offset; the blocks the step created are 
     drawMap();
     drawCharts();
   }
-  function show(n) { seek(n); render(); }
+  function show(n) {
+    const from = cur;
+    seek(n);
+    if (cur === from + 1) { flashStep = cur; flashStart = performance.now(); }
+    render();
+  }
   function remember() { try { history.replaceState(null, "", "#step=" + cur); } catch (e) { /* file: URLs may refuse; the page still works */ } }
 
   // --- controls ---

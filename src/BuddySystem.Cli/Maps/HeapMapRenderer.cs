@@ -201,7 +201,13 @@ internal static class HeapMapRenderer
                 double rowY = top + (row * (rowHeight + rowGap));
                 if (wholeRows > 0)
                 {
-                    scene.Rect(StripX, rowY, StripWidth, (wholeRows * (rowHeight + rowGap)) - rowGap, fill);
+                    double height = (wholeRows * (rowHeight + rowGap)) - rowGap;
+                    scene.Rect(StripX, rowY, StripWidth, height, fill);
+                    if (height >= 14)
+                    {
+                        scene.Text(StripX + (StripWidth / 2), rowY + (height / 2) + 4, BlockLabel(block), 11, MapPalette.LabelOn(shade), MapTextAnchor.Middle);
+                    }
+
                     cursor += wholeRows * rowBytes;
                     continue;
                 }
@@ -212,7 +218,7 @@ internal static class HeapMapRenderer
                 scene.Rect(x, rowY, width >= 3 ? width - 1 : width, rowHeight, fill);
                 if (width >= 56 && rowHeight >= 14)
                 {
-                    scene.Text(x + (width / 2), rowY + (rowHeight / 2) + 4, $"{ByteText.Long(block.Size)} {(block.State == BlockState.Allocated ? "used" : block.State.ToString().ToLowerInvariant())}", 11, MapPalette.LabelOn(shade), MapTextAnchor.Middle);
+                    scene.Text(x + (width / 2), rowY + (rowHeight / 2) + 4, BlockLabel(block), 11, MapPalette.LabelOn(shade), MapTextAnchor.Middle);
                 }
 
                 cursor = segmentEnd;
@@ -331,6 +337,9 @@ internal static class HeapMapRenderer
 
         return block.Offset <= start && block.End >= start + size ? NodeKind.Inside : NodeKind.Split;
     }
+
+    private static string BlockLabel(HeapBlock block)
+        => $"{ByteText.Long(block.Size)} {(block.State == BlockState.Allocated ? "used" : block.State.ToString().ToLowerInvariant())}";
 
     private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 

@@ -64,11 +64,11 @@ internal static unsafe class SoakRun
                 }
                 else
                 {
-                    CheckPlacement(block, layout, op);
+                    CheckPlacement(block, layout, target.BlockSize(layout), op);
                     ulong cookie = rng.Next() | 1;
                     BlockPattern.Fill(block, layout.Size, cookie);
                     live[count++] = new Live { Address = (nint)block, Size = layout.Size, Align = layout.Align, Cookie = cookie };
-                    allocatedModel += BlockSize(layout);
+                    allocatedModel += target.BlockSize(layout);
                     userModel += layout.Size;
                     allocations++;
                     peak = Math.Max(peak, count);
@@ -81,7 +81,7 @@ internal static unsafe class SoakRun
                 checkedBytes += CheckContents(victim, victim.Size, op, "free");
                 heap.Deallocate((void*)victim.Address, new Layout(victim.Size, victim.Align));
                 live[index] = live[--count];
-                allocatedModel -= BlockSize(new Layout(victim.Size, victim.Align));
+                allocatedModel -= target.BlockSize(new Layout(victim.Size, victim.Align));
                 userModel -= victim.Size;
                 frees++;
             }
@@ -102,10 +102,10 @@ internal static unsafe class SoakRun
                 else
                 {
                     var newLayout = new Layout(newSize, block.Align);
-                    CheckPlacement(moved, newLayout, op);
+                    CheckPlacement(moved, newLayout, target.BlockSize(newLayout), op);
                     var kept = block with { Address = (nint)moved };
                     checkedBytes += CheckContents(kept, Math.Min(block.Size, newSize) & ~(nuint)7, op, "reallocated");
-                    allocatedModel = allocatedModel - BlockSize(oldLayout) + BlockSize(newLayout);
+                    allocatedModel = allocatedModel - target.BlockSize(oldLayout) + target.BlockSize(newLayout);
                     userModel = userModel - block.Size + newSize;
                     block.Address = (nint)moved;
                     block.Size = newSize;
@@ -136,7 +136,7 @@ internal static unsafe class SoakRun
         CheckAccounting(target, 0, 0, 0, operations);
         if (largestAtStart != 0)
         {
-            var whole = new Layout((nuint)largestAtStart, 1);
+            Layout whole = target.WholeBlock(largestAtStart);
             void* block = heap.Allocate(whole);
             if (block == null)
             {
@@ -159,13 +159,13 @@ internal static unsafe class SoakRun
         return new Layout(size, align);
     }
 
-    /// <summary>The block size a buddy engine hands out for <paramref name="layout"/>: max(next power of two, align, 16).</summary>
-    internal static ulong BlockSize(Layout layout)
-        => Math.Max(Math.Max(BitOperations.RoundUpToPowerOf2((ulong)layout.Size), (ulong)layout.Align), (ulong)BuddyHeap.MinBlockSize);
+    /// <summary>The block size a buddy engine hands out for <paramref name="layout"/>: max(next power of two, align, 16),
+    /// of the size plus <paramref name="overhead"/> bytes (what a hardened heap adds to each request).</summary>
+    internal static ulong BlockSize(Layout layout, int overhead = 0)
+        => Math.Max(Math.Max(BitOperations.RoundUpToPowerOf2((ulong)layout.Size + (ulong)overhead), (ulong)layout.Align), (ulong)BuddyHeap.MinBlockSize);
 
-    private static void CheckPlacement(byte* block, Layout layout, long op)
+    private static void CheckPlacement(byte* block, Layout layout, ulong blockSize, long op)
     {
-        ulong blockSize = BlockSize(layout);
         if ((ulong)block % blockSize != 0)
         {
             throw new SoakFailureException($"operation {op}: block {Hex(block)} for {layout} is not aligned to its block size {blockSize}.");

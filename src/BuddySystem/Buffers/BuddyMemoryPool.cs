@@ -23,8 +23,8 @@ namespace BuddySystem.Buffers;
 /// <see cref="System.Runtime.InteropServices.MemoryMarshal.TryGetArray{T}"/> fails on them. Over a heap whose region is a
 /// <see cref="PinnedArrayRegion"/> (the constructor that takes one) the buffers are segments of that pinned array as well,
 /// which Kestrel's socket transport requires for multi-segment sends.</para>
-/// <para><b>Thread safety.</b> Every member is safe from any thread, given a thread-safe allocator (<see cref="LockedHeap"/>
-/// or another allocator documented as safe from any thread).</para>
+/// <para><b>Thread safety.</b> Every member is safe from any thread, given a thread-safe allocator (<see cref="LockedHeap"/>,
+/// <see cref="ConcurrentHeap"/>, or another allocator documented as safe from any thread).</para>
 /// </remarks>
 public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
 {
@@ -43,7 +43,7 @@ public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
     private int _disposed;
 
     /// <summary>Creates a pool over <paramref name="allocator"/>, which stays the caller's.</summary>
-    /// <param name="allocator">A thread-safe allocator, such as <see cref="LockedHeap"/>. It must outlive every buffer rented from the pool.</param>
+    /// <param name="allocator">A thread-safe allocator, such as <see cref="LockedHeap"/> or <see cref="ConcurrentHeap"/>. It must outlive every buffer rented from the pool.</param>
     /// <param name="options">Sizes; defaults when null.</param>
     /// <exception cref="ArgumentNullException"><paramref name="allocator"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="allocator"/> is a <see cref="BuddyHeap"/>, which is single-threaded (wrap it in <see cref="LockedHeap"/>).</exception>
@@ -81,9 +81,7 @@ public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.MaxBufferSize, nameof(options) + "." + nameof(options.MaxBufferSize));
 
         // Rounded down to a power of two so that rounding any accepted request up never passes it.
-        ulong max = BitOperations.RoundUpToPowerOf2((uint)options.MaxBufferSize) == (uint)options.MaxBufferSize
-            ? (ulong)options.MaxBufferSize
-            : 1UL << BitOperations.Log2((uint)options.MaxBufferSize);
+        ulong max = 1UL << BitOperations.Log2((uint)options.MaxBufferSize);
         if (allocator is IHeapStatsSource source && source.Stats.TotalBytes != 0)
         {
             // Honest: never promise a block larger than the heap itself.

@@ -8,7 +8,8 @@ namespace BuddySystem.Collections;
 /// A hash table from <typeparamref name="TKey"/> to <typeparamref name="TValue"/> in memory from an
 /// <see cref="IAllocator"/>: Rust's <c>std::collections::HashMap&lt;K, V&gt;</c>.
 /// </summary>
-/// <typeparam name="TKey">An unmanaged key type compared with <see cref="IEquatable{T}"/> (no boxing).</typeparam>
+/// <typeparam name="TKey">An unmanaged key type compared with <see cref="IEquatable{T}"/> (no boxing); it should override
+/// <see cref="object.GetHashCode"/>, as the primitive types do, or the runtime's slow field-by-field hash is used.</typeparam>
 /// <typeparam name="TValue">An unmanaged value type.</typeparam>
 /// <remarks>
 /// <para><b>Design.</b> Open addressing with linear probing over one block of slots, a power of two in number. Each slot

@@ -32,10 +32,8 @@ public static class BuddyMetrics
 
     private static readonly Lock s_lock = new();
     private static readonly List<HeapRegistration> s_registrations = [];
+    // Created on first use of this class, so a process that never registers a heap has no meter at all.
     private static readonly Meter s_meter = CreateMeter();
-
-    /// <summary>The meter the instruments belong to.</summary>
-    public static Meter Meter => s_meter;
 
     /// <summary>Publishes <paramref name="heap"/> under <paramref name="name"/> until the returned registration is disposed.</summary>
     /// <param name="heap">The heap; held weakly. Its <c>Stats</c> must be safe to read from the listener's thread.</param>

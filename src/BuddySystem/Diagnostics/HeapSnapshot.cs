@@ -161,6 +161,21 @@ public sealed class HeapSnapshot
         return heap.WithHeap(Of);
     }
 
+    /// <summary>
+    /// Takes a snapshot of <paramref name="heap"/>'s core under its lock; blocks parked in threads' caches show as
+    /// <see cref="BlockState.Cached"/>. Exact when no other thread is using the heap; otherwise a block that a thread is
+    /// changing on the lock-free path at that moment may show as <see cref="BlockState.Unknown"/>.
+    /// </summary>
+    /// <param name="heap">The heap to read.</param>
+    /// <returns>The snapshot.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="heap"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    public static HeapSnapshot Of(ConcurrentHeap heap)
+    {
+        ArgumentNullException.ThrowIfNull(heap);
+        return heap.ReadCore(Of);
+    }
+
     /// <summary>Takes a snapshot of an offset allocator's blocks; offsets are the tree's own. Must not overlap a call on the tree.</summary>
     /// <param name="tree">The tree to read.</param>
     /// <returns>The snapshot, with <see cref="BaseAddress"/> 0 and one order per tree level.</returns>

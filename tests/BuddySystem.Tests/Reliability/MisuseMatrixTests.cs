@@ -26,8 +26,8 @@ public unsafe class MisuseMatrixTests
             foreach (string engine in HeapTarget.PointerHeapNames)
             {
                 rows.Add(engine, 16, 8);   // smaller block
-                rows.Add(engine, 65, 8);   // larger block by size
-                rows.Add(engine, 64, 128); // larger block by alignment
+                rows.Add(engine, 129, 8);  // larger block by size
+                rows.Add(engine, 64, 256); // larger block by alignment
             }
 
             return rows;
@@ -161,6 +161,7 @@ public unsafe class MisuseMatrixTests
         HeapTarget target = NewHeap(engine, out byte* block);
         using (target)
         {
+            Assert.NotEqual(target.BlockSize(s_layout), target.BlockSize(new Layout((nuint)size, (nuint)align)));
             HeapStats before = target.Stats;
             var error = Assert.Throws<ArgumentException>(() => target.Allocator.Deallocate(block, new Layout((nuint)size, (nuint)align)));
             Assert.Contains(Hex(block), error.Message, StringComparison.Ordinal);

@@ -7,14 +7,14 @@ namespace BuddySystem.Cli.Workloads;
 /// </summary>
 /// <remarks>The tree does not count requested bytes; this adapter does, so <see cref="Stats"/> can report
 /// <see cref="HeapStats.UserBytes"/>. Misuse messages name the offset (address − region start), as the tree does.</remarks>
-internal sealed unsafe class BuddyTreeAllocator : IAllocator, IHeapStatsSource, IDisposable
+internal sealed unsafe class BuddyTreeHeap : IAllocator, IHeapStatsSource, IDisposable
 {
     private readonly NativeRegion _region;
     private readonly ulong _base;
     private ulong _userBytes;
     private long _failedAllocations;
 
-    internal BuddyTreeAllocator(nuint capacity)
+    internal BuddyTreeHeap(nuint capacity)
     {
         _region = new NativeRegion(capacity, capacity);
         _base = (ulong)_region.Pointer;

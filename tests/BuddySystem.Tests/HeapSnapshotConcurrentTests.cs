@@ -1,0 +1,37 @@
+using BuddySystem.Diagnostics;
+
+namespace BuddySystem.Tests;
+
+public unsafe class HeapSnapshotConcurrentTests
+{
+    [Fact]
+    public void Of_ConcurrentHeap_ShowsLiveAndThreadCachedBlocks()
+    {
+        using var heap = ConcurrentHeap.Create(1 << 16);
+        var blocks = new List<nint>();
+        for (int i = 0; i < 10; i++)
+        {
+            blocks.Add((nint)heap.Allocate(new Layout(40, 8)));
+        }
+
+        heap.Deallocate((void*)blocks[0], new Layout(40, 8));
+
+        HeapSnapshot snapshot = HeapSnapshot.Of(heap);
+        HeapStats stats = heap.Stats;
+
+        Assert.Equal(9, snapshot.LiveBlocks);
+        Assert.Equal(9ul * 64, snapshot.AllocatedBytes);
+        Assert.Equal(stats.FreeBytes, snapshot.FreeBytes);
+        Assert.Equal(stats.FreeBlocksByOrder, snapshot.FreeBlocksByOrder);
+        Assert.Equal(0ul, snapshot.UnknownBytes);
+        Assert.Contains(snapshot.Blocks, b => b.Offset == (ulong)blocks[0] - snapshot.BaseAddress && b.State == BlockState.Cached);
+        ulong expected = 0;
+        foreach (HeapBlock block in snapshot.Blocks)
+        {
+            Assert.Equal(expected, block.Offset);
+            expected = block.End;
+        }
+
+        Assert.Equal(1ul << 16, expected);
+    }
+}
