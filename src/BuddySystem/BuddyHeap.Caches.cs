@@ -104,48 +104,29 @@ public sealed unsafe partial class BuddyHeap
     }
 
     /// <summary>
-    /// Keeps the newest <paramref name="keep"/> blocks of a cache (they are the likeliest to be in the CPU's cache) and
-    /// returns the rest to the buddy lists, merging each.
+    /// Returns all but <paramref name="keep"/> blocks of a cache to the buddy lists, merging: the most recently parked
+    /// ones, because a singly linked stack reaches them without walking over the others.
     /// </summary>
     internal void FlushCache(OrderCache* cache, int order, int keep)
     {
-        CachedBlock* rest;
-        if (keep <= 0)
-        {
-            rest = cache->Head;
-            cache->Head = null;
-            cache->Count = 0;
-        }
-        else
-        {
-            if (cache->Count <= keep)
-            {
-                return;
-            }
-
-            CachedBlock* last = cache->Head;
-            for (int i = 1; i < keep; i++)
-            {
-                last = last->Next;
-            }
-
-            rest = last->Next;
-            last->Next = null;
-            cache->Count = keep;
-        }
-
-        // Returned in chunks, each merged level by level: blocks of the chunk that are buddies of each other merge without
-        // touching a free list, so a run of neighbours (what a batch refill cut) goes back as one block.
+        // The surplus is popped off the head in one pass, so the blocks kept are never walked. Returned in chunks, each
+        // merged level by level: blocks of the chunk that are buddies of each other merge without touching a free list,
+        // so a run of neighbours (what a batch refill cut) goes back as one block.
+        int surplus = cache->Count - Math.Max(keep, 0);
         nint* chunk = stackalloc nint[FlushChunk];
-        while (rest != null)
+        while (surplus > 0)
         {
+            CachedBlock* head = cache->Head;
             int count = 0;
-            while (rest != null && count < FlushChunk)
+            while (count < FlushChunk && count < surplus)
             {
-                chunk[count++] = (nint)rest;
-                rest = rest->Next;
+                chunk[count++] = (nint)head;
+                head = head->Next;
             }
 
+            cache->Head = head;
+            cache->Count -= count;
+            surplus -= count;
             ReturnMerged(chunk, count, order);
         }
     }
@@ -167,9 +148,12 @@ public sealed unsafe partial class BuddyHeap
     /// </summary>
     private void ReturnMerged(nint* blocks, int count, int order)
     {
+        // One region (the usual case): no region lookup per block.
+        Region[] regions = _regions;
+        bool single = regions.Length == 1;
         for (int i = 0; i < count; i++)
         {
-            ref Region region = ref RegionOf((ulong)blocks[i]);
+            ref Region region = ref single ? ref regions[0] : ref RegionOf((ulong)blocks[i]);
             region.States[((ulong)blocks[i] - region.Start) >> MinShift] = (byte)(StatePending | order);
         }
 
@@ -180,7 +164,7 @@ public sealed unsafe partial class BuddyHeap
             for (int i = 0; i < count; i++)
             {
                 ulong address = (ulong)blocks[i];
-                ref Region region = ref RegionOf(address);
+                ref Region region = ref single ? ref regions[0] : ref RegionOf(address);
                 byte* states = region.States;
                 ulong start = region.Start;
                 ref byte state = ref states[(address - start) >> MinShift];
@@ -220,17 +204,6 @@ public sealed unsafe partial class BuddyHeap
 
             count = next;
         }
-    }
-
-    /// <summary>A cache that is full takes a block: return its older half to the buddy lists, then park the block.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ParkInFullCache(OrderCache* cache, int order, byte* state, ulong address)
-    {
-        FlushCache(cache, order, cache->Capacity >> 1);
-        *state = (byte)(StateCached | order);
-        ((CachedBlock*)address)->Next = cache->Head;
-        cache->Head = (CachedBlock*)address;
-        cache->Count++;
     }
 
     /// <summary>One order's cache: a LIFO stack linked through the blocks' first word, with its bound.</summary>

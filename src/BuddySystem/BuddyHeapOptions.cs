@@ -6,8 +6,8 @@ namespace BuddySystem;
 /// <remarks>
 /// <para>With <see cref="LazyCaches"/> on (the default), a freed block of a small order is parked in a per-order cache
 /// instead of being merged with its buddy at once, and an allocation of that order pops the cache; an empty cache is
-/// refilled in one batch (one larger block cut into many blocks of the order), a full one returns its older half to the
-/// buddy lists, merging. This is the lazy buddy of Barkley and Lee (1989) and what Linux does with its per-CPU page
+/// refilled in one batch (one larger block cut into many blocks of the order); while a cache is full, further frees of its
+/// order are merged into the buddy lists at once. This is the lazy buddy of Barkley and Lee (1989) and what Linux does with its per-CPU page
 /// lists. <see cref="BuddyHeap.Trim"/> returns every cached block, after which the heap is merged exactly as the eager
 /// algorithm would have left it.</para>
 /// <para>The bound: the cache of order k holds at most <c>max(2, min(CacheCapacity, CacheBytesPerOrder / blockSize(k)))</c>

@@ -12,7 +12,7 @@ namespace BuddySystem;
 /// <see cref="BuddyHeapOptions.MaxCachedOrder"/>, bounds as in <see cref="BuddyHeapOptions"/>, per thread). An allocation of a
 /// cached order pops the calling thread's cache without any lock or atomic instruction; an empty cache is refilled under
 /// the core's lock with one batch (one larger block cut into many). A free parks the block in the calling thread's cache
-/// (whichever thread allocated it: a free from another thread is an ordinary free); a full cache returns its older half to
+/// (whichever thread allocated it: a free from another thread is an ordinary free); a full cache returns half of its blocks to
 /// the core under the lock, merging. Larger orders go straight to the core under the lock. The core is an eager
 /// <see cref="BuddyHeap"/>; every block's state lives in its side table, which is how frees are checked exactly.</para>
 /// <para><b>Checks on the fast path.</b> A free is taken lock-free only when the pointer is 16-aligned inside a region and its

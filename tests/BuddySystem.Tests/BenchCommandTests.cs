@@ -1,4 +1,5 @@
 using System.Text.Json;
+using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Commands;
 
 namespace BuddySystem.Tests;
@@ -88,5 +89,33 @@ public class BenchCommandTests
         int exit = BenchCommand.Run(BenchTestConsole.Create(output), [workload], [allocator], 1, quick: true, null, null);
         Assert.Equal(2, exit);
         Assert.Contains(message, output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Run_MimallocMissing_RowSaysSoAndRatiosFallBackToGlibc()
+    {
+        var missing = new BenchAllocatorEntry<GlibcAllocator>("mimalloc", "stands in for a missing library", GlibcAllocator.Create, () => "libmimalloc.so.2 not found (test)");
+        var options = new BenchOptions(["W1"], [BenchAllocators.Find("glibc")!, missing], 1, BenchScale.Quick, null, null);
+        var output = new StringWriter();
+        var console = BenchTestConsole.Create(output);
+
+        List<BenchResult> results = BenchRunner.Run(options, console);
+        BenchReport.WriteTables(console, options, results);
+
+        Assert.Equal("glibc", Assert.Single(results).Allocator);
+        Assert.Contains("not available: libmimalloc.so.2 not found (test)", output.ToString(), StringComparison.Ordinal);
+        Assert.Contains("(1.00×)", output.ToString(), StringComparison.Ordinal);
+        Assert.Contains("÷ glibc's ns/op", output.ToString(), StringComparison.Ordinal);
+        string json = Path.Combine(Path.GetTempPath(), $"bench-{Guid.NewGuid():N}.json");
+        try
+        {
+            BenchReport.WriteJson(json, options, results);
+            using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
+            Assert.Equal("libmimalloc.so.2 not found (test)", document.RootElement.GetProperty("unavailable").GetProperty("mimalloc").GetString());
+        }
+        finally
+        {
+            File.Delete(json);
+        }
     }
 }

@@ -8,6 +8,7 @@ internal static class BenchAllocators
     public static IReadOnlyList<BenchAllocatorEntry> All { get; } =
     [
         new BenchAllocatorEntry<BuddyHeapAllocator>("buddy-heap", "BuddyHeap, no lock", BuddyHeapAllocator.Create),
+        new BenchAllocatorEntry<BuddyHeapEagerAllocator>("buddy-heap-eager", "BuddyHeap with eager merging (no lazy caches)", BuddyHeapEagerAllocator.Create),
         new BenchAllocatorEntry<HardenedHeapAllocator>("buddy-heap-hardened", "BuddyHeap with hardened mode (poison, canary, footer)", HardenedHeapAllocator.Create),
         new BenchAllocatorEntry<LockedHeapAllocator>("locked-heap", "LockedHeap: BuddyHeap behind a lock", LockedHeapAllocator.Create),
         new BenchAllocatorEntry<ConcurrentHeapAllocator>("concurrent-heap", "ConcurrentHeap: per-thread caches over a locked BuddyHeap", ConcurrentHeapAllocator.Create),
