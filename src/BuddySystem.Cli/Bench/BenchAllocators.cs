@@ -8,8 +8,8 @@ internal static class BenchAllocators
     public static IReadOnlyList<BenchAllocatorEntry> All { get; } =
     [
         new BenchAllocatorEntry<BuddyHeapAllocator>("buddy-heap", "BuddyHeap, no lock", BuddyHeapAllocator.Create),
-        new BenchAllocatorEntry<BuddyHeapEagerAllocator>("buddy-heap-eager", "BuddyHeap with eager merging (no lazy caches)", BuddyHeapEagerAllocator.Create),
-        new BenchAllocatorEntry<HardenedHeapAllocator>("buddy-heap-hardened", "BuddyHeap with hardened mode (poison, canary, footer)", HardenedHeapAllocator.Create),
+        new BenchAllocatorEntry<BuddyHeapAllocator>("buddy-heap-eager", "BuddyHeap with eager merging (no lazy caches)", BuddyHeapAllocator.CreateEager),
+        new BenchAllocatorEntry<BuddyHeapAllocator>("buddy-heap-hardened", "BuddyHeap with hardened mode (poison, canary, footer)", BuddyHeapAllocator.CreateHardened),
         new BenchAllocatorEntry<LockedHeapAllocator>("locked-heap", "LockedHeap: BuddyHeap behind a lock", LockedHeapAllocator.Create),
         new BenchAllocatorEntry<ConcurrentHeapAllocator>("concurrent-heap", "ConcurrentHeap: per-thread caches over a locked BuddyHeap", ConcurrentHeapAllocator.Create),
         new BenchAllocatorEntry<BuddyTreeAllocator>("buddy-tree", "BuddyTree: the seed's segment tree, offsets into one region", BuddyTreeAllocator.Create),
