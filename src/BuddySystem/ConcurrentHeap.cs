@@ -53,13 +53,13 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     private long _failedAllocations;
 
     /// <summary>Creates an empty heap; give it memory with <see cref="AddRegion"/>.</summary>
-    /// <param name="options">The per-thread cache bounds; <see langword="null"/> for <see cref="BuddyHeapOptions.Default"/>.
+    /// <param name="options">The per-thread cache bounds; <see langword="null"/> for <see cref="BuddyHeapOptions.ConcurrentDefault"/>.
     /// With <see cref="BuddyHeapOptions.LazyCaches"/> off every call takes the lock (a <see cref="LockedHeap"/> that merges eagerly).</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
     /// <exception cref="ArgumentException"><see cref="BuddyHeapOptions.Hardening"/> is set: hardened mode needs a <see cref="BuddyHeap"/> or <see cref="LockedHeap"/>.</exception>
     public ConcurrentHeap(BuddyHeapOptions? options = null)
     {
-        _options = options ?? BuddyHeapOptions.Default;
+        _options = options ?? BuddyHeapOptions.ConcurrentDefault;
         _options.Validate();
         if (_options.Hardening != null)
         {
@@ -73,7 +73,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
 
     /// <summary>Creates a heap over a new native region of <paramref name="size"/> bytes (see <see cref="BuddyHeap.Create"/>).</summary>
     /// <param name="size">Bytes to manage; at least <see cref="BuddyHeap.MinBlockSize"/>.</param>
-    /// <param name="options">The per-thread cache bounds; <see langword="null"/> for the defaults.</param>
+    /// <param name="options">The per-thread cache bounds; <see langword="null"/> for <see cref="BuddyHeapOptions.ConcurrentDefault"/>.</param>
     /// <returns>A heap that owns its memory; disposing it frees the memory.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is too small or an option is out of range.</exception>
     public static ConcurrentHeap Create(nuint size, BuddyHeapOptions? options = null)
