@@ -134,6 +134,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
     /// <param name="size">Bytes in the region.</param>
     /// <exception cref="ArgumentNullException"><paramref name="start"/> is null.</exception>
     /// <exception cref="ArgumentException">The region wraps around the address space, holds no whole 16-byte granule,
+    /// is larger than one side table can describe (about 32 GiB; add such memory as several regions),
     /// or overlaps a region already added (the message names the addresses); the heap is unchanged.</exception>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     /// <remarks>Metadata for the region (one byte per 16 bytes) is allocated on the pinned object heap.</remarks>
@@ -151,11 +152,18 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
             ThrowHelper.ThrowArgument($"Region {ThrowHelper.Hex(raw)} of {size} bytes wraps around the address space.", nameof(size));
         }
 
-        ulong first = (raw + MinBlockSize - 1) & ~(ulong)(MinBlockSize - 1);
+        // A start in the last 15 bytes of the address space would round up past 2^64 to 0.
+        ulong first = raw > ulong.MaxValue - (MinBlockSize - 1) ? ulong.MaxValue : (raw + MinBlockSize - 1) & ~(ulong)(MinBlockSize - 1);
         ulong end = (raw + size) & ~(ulong)(MinBlockSize - 1);
         if (end <= first)
         {
             ThrowHelper.ThrowArgument($"Region {ThrowHelper.Hex(raw)} of {size} bytes holds no aligned {MinBlockSize}-byte block.", nameof(size));
+        }
+
+        if ((end - first) >> MinShift > (ulong)Array.MaxLength)
+        {
+            // The side table of one region is one array; larger memory can be added as several adjacent regions.
+            ThrowHelper.ThrowArgument($"Region {ThrowHelper.Hex(raw)} of {size} bytes is larger than one region can be ({(ulong)Array.MaxLength << MinShift} bytes); add it in pieces.", nameof(size));
         }
 
         int insertAt = 0;

@@ -137,12 +137,10 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                 void* block = _core.Allocate(layout);
                 if (block == null && ReturnCachesForRetryLocked(CurrentCacheOrNull()))
                 {
+                    // The core counted the first try as a failure; the call as a whole fails at most once, and not at all
+                    // when the retry succeeds (found by the misuse matrix and a review).
+                    _failedAllocations--;
                     block = _core.Allocate(layout);
-                    if (block == null)
-                    {
-                        // The core counted both tries as failures; this call returns null once (found by the misuse matrix).
-                        _failedAllocations--;
-                    }
                 }
 
                 return block;
@@ -260,7 +258,15 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             order = _core.CheckLiveBlock(ptr, layout, out _);
             if (order > _maxCachedOrder)
             {
-                return _core.Reallocate(ptr, layout, newSize);
+                void* resized = _core.Reallocate(ptr, layout, newSize);
+                if (resized == null && ReturnCachesForRetryLocked(CurrentCacheOrNull()))
+                {
+                    // As in Allocate: memory parked in thread caches must not make a reallocation fail.
+                    _failedAllocations--;
+                    resized = _core.Reallocate(ptr, layout, newSize);
+                }
+
+                return resized;
             }
         }
 
@@ -332,7 +338,8 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                 // Reallocate, freed through a thread cache): add them signed, never clamp them (found by buddy soak).
                 return core with
                 {
-                    UserBytes = (ulong)((long)core.UserBytes + userBytes),
+                    // A free may name any size of the same block size, so the sum can dip below zero: floor it, as BuddyHeap does.
+                    UserBytes = (ulong)Math.Max(0, (long)core.UserBytes + userBytes),
                     AllocatedBytes = (ulong)((long)core.AllocatedBytes + allocatedBytes),
                     FreeBytes = core.FreeBytes + cached,
                     CachedBytes = core.CachedBytes + cached,

@@ -5,6 +5,8 @@ namespace BuddySystem;
 public sealed record HeapStats
 {
     /// <summary>Sum of the requested sizes of live blocks (as passed to Allocate, Reallocate and Deallocate).</summary>
+    /// <remarks>The heaps store no requested size: a block may be freed with any layout of the same block size, and the
+    /// size passed to Deallocate is what is subtracted. The figure is exact when frees pass the size used to allocate.</remarks>
     public ulong UserBytes { get; init; }
 
     /// <summary>Sum of the block sizes of live blocks: <see cref="UserBytes"/> plus internal fragmentation.</summary>

@@ -282,4 +282,24 @@ public abstract unsafe class BuddyHeapTests
         using var heap = BuddyHeap.Create(8 << 20, Options);
         Assert.Equal((8ul << 20) / 16, heap.Stats.MetadataBytes);
     }
+
+    [Fact]
+    public void AddRegion_StartInLast15BytesOfAddressSpace_ThrowsArgumentAndChangesNothing()
+    {
+        using var heap = new BuddyHeap();
+        Assert.Throws<ArgumentException>(() => heap.AddRegion((void*)0xFFFFFFFFFFFFFFF1, 0));
+        Assert.Throws<ArgumentException>(() => heap.AddRegion((void*)0xFFFFFFFFFFFFFFF1, 14));
+        Assert.Equal(0ul, heap.Stats.TotalBytes);
+        heap.Validate();
+    }
+
+    [Fact]
+    public void AddRegion_LargerThanOneSideTable_ThrowsArgumentWithoutTouchingMemory()
+    {
+        using var heap = new BuddyHeap();
+        // Nothing is read or written at the address: the size check comes before any metadata is built.
+        var error = Assert.Throws<ArgumentException>(() => heap.AddRegion((void*)0x10000000000, (nuint)1 << 36));
+        Assert.Contains("add it in pieces", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0ul, heap.Stats.TotalBytes);
+    }
 }

@@ -238,4 +238,54 @@ public unsafe class ConcurrentHeapTests
         heap.Validate();
         Assert.Equal(1, heap.Stats.FailedAllocations);
     }
+
+    [Fact]
+    public void Stats_FreeWithLargerSizeOfSameBlock_UserBytesDoesNotWrap()
+    {
+        using var heap = ConcurrentHeap.Create(1 << 20);
+        void* block = heap.Allocate(new Layout(1, 1));
+        heap.Deallocate(block, new Layout(16, 1));
+        HeapStats stats = heap.Stats;
+        Assert.Equal(0, stats.LiveBlocks);
+        Assert.Equal(0ul, stats.UserBytes);
+    }
+
+    [Fact]
+    public void Allocate_RetrySucceedsAfterReturningCaches_CountsNoFailure()
+    {
+        using var heap = ConcurrentHeap.Create(256 << 10);
+        void* parked = heap.Allocate(new Layout(64 << 10, 1));
+        heap.Deallocate(parked, new Layout(64 << 10, 1)); // parked in this thread's cache, so the core cannot merge the whole heap
+        void* whole = heap.Allocate(new Layout(256 << 10, 1));
+        Assert.True(whole != null);
+        Assert.Equal(0, heap.Stats.FailedAllocations);
+        heap.Deallocate(whole, new Layout(256 << 10, 1));
+        heap.Validate();
+    }
+
+    [Fact]
+    public void Reallocate_LargeBlockWhileMemoryIsCached_ReturnsCachesAndSucceeds()
+    {
+        using var heap = ConcurrentHeap.Create(512 << 10);
+        var large = new Layout(128 << 10, 1);
+        byte* block = (byte*)heap.Allocate(large);
+        block[0] = 42;
+        var parked = new List<nint>();
+        for (int i = 0; i < 4; i++)
+        {
+            parked.Add((nint)heap.Allocate(new Layout(64 << 10, 1)));
+        }
+
+        foreach (nint p in parked)
+        {
+            heap.Deallocate((void*)p, new Layout(64 << 10, 1));
+        }
+
+        byte* grown = (byte*)heap.Reallocate(block, large, 256 << 10);
+        Assert.True(grown != null);
+        Assert.Equal(42, grown[0]);
+        Assert.Equal(0, heap.Stats.FailedAllocations);
+        heap.Deallocate(grown, new Layout(256 << 10, 1));
+        heap.Validate();
+    }
 }
