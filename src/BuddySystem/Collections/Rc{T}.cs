@@ -26,15 +26,7 @@ public sealed unsafe class Rc<T> : IDisposable where T : unmanaged
     public Rc(IAllocator allocator, T value)
     {
         ArgumentNullException.ThrowIfNull(allocator);
-        Layout layout = Layout.Of<RcBox<T>>();
-        var box = (RcBox<T>*)allocator.Allocate(layout);
-        if (box == null)
-        {
-            throw HeapExhaustedException.For(allocator, layout);
-        }
-
-        box->Strong = 1;
-        box->Value = value;
+        RcBox<T>* box = RcBox<T>.Create(allocator, value);
         _allocator = allocator;
         _box = box;
     }
