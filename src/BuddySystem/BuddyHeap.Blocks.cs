@@ -13,6 +13,10 @@ public sealed unsafe partial class BuddyHeap
     /// <summary>Bytes under management (the regions, without gaps between them).</summary>
     internal ulong ManagedBytes => _totalBytes;
 
+    /// <summary>The heap's own counters, read in O(1) (for fronts that add their threads' counters to them).</summary>
+    internal (ulong UserBytes, ulong AllocatedBytes, long LiveBlocks, long Allocations, long FailedAllocations) Counters
+        => (_userBytes, _allocatedBytes, _liveBlocks, _allocations, _failedAllocations);
+
     /// <summary>
     /// Appends every block of every region to <paramref name="blocks"/> in address order, offsets counted from
     /// <paramref name="baseAddress"/>. Reads the side tables only: no list, link or counter is touched.

@@ -215,11 +215,31 @@ public sealed unsafe partial class BuddyHeap
         /// <summary>Blocks on the stack.</summary>
         public int Count;
 
-        /// <summary>The bound: a push onto a full cache first returns half of it.</summary>
+        /// <summary>The bound: a free finding the cache full goes to the buddy lists instead (a single heap) or flushes half the
+        /// cache first (a thread cache of <see cref="ConcurrentHeap"/>, on its locked path).</summary>
         public int Capacity;
 
         /// <summary>log2 of the blocks one refill cuts at most (half the capacity, rounded down to a power of two).</summary>
         public int BatchShift;
+
+        /// <summary>Parks <paramref name="block"/> on top of the stack (the caller checked the bound).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Push(void* block)
+        {
+            ((CachedBlock*)block)->Next = Head;
+            Head = (CachedBlock*)block;
+            Count++;
+        }
+
+        /// <summary>Takes the most recently parked block; the stack must not be empty.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public CachedBlock* Pop()
+        {
+            CachedBlock* block = Head;
+            Head = block->Next;
+            Count--;
+            return block;
+        }
 
         /// <summary>Sets the bound and the batch size of an empty cache.</summary>
         public void Initialize(int capacity)

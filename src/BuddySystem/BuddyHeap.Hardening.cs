@@ -111,14 +111,7 @@ public sealed unsafe partial class BuddyHeap
             return ptr;
         }
 
-        void* moved = HardenedAllocate(newLayout);
-        if (moved != null)
-        {
-            Buffer.MemoryCopy(ptr, moved, newSize, Math.Min(layout.Size, newSize));
-            HardenedDeallocate(ptr, layout);
-        }
-
-        return moved;
+        return Moves.AllocateCopyFree(this, ptr, layout, newSize);
     }
 
     /// <summary>
@@ -155,7 +148,7 @@ public sealed unsafe partial class BuddyHeap
         }
     }
 
-    /// <summary>Hardening hook of <see cref="AddRegion"/>: poison every block of the new region past its links.</summary>
+    /// <summary>Hardening hook of <see cref="AddRegion(void*, nuint)"/>: poison every block of the new region past its links.</summary>
     private void PoisonNewRegion(ulong first)
     {
         HeapHardeningOptions options = _hardening!.Options;

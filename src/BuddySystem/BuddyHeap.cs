@@ -34,7 +34,7 @@ namespace BuddySystem;
 /// that the block is allocated, and that the layout maps to the block's size; otherwise it throws and the heap is unchanged.</para>
 /// <para><b>Thread safety.</b> None: use one thread at a time, or wrap it in <see cref="LockedHeap"/>.</para>
 /// </remarks>
-public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDisposable
+public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IExhaustionInfoSource, IDisposable
 {
     /// <summary>log2 of <see cref="MinBlockSize"/>.</summary>
     internal const int MinShift = 4;
@@ -71,6 +71,9 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
     private long _failedAllocations;
 
     private readonly List<IDisposable> _ownedRegions = [];
+
+    // Region owners added with the owning AddRegion overloads: referenced here so the GC keeps their memory while the heap uses it.
+    private readonly List<object> _rootedRegions = [];
     private bool _disposed;
 
     /// <summary>Creates an empty heap with the default options (lazy caches on); give it memory with <see cref="AddRegion(void*, nuint)"/>.</summary>
@@ -137,7 +140,11 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
     /// is larger than one side table can describe (about 32 GiB; add such memory as several regions),
     /// or overlaps a region already added (the message names the addresses); the heap is unchanged.</exception>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
-    /// <remarks>Metadata for the region (one byte per 16 bytes) is allocated on the pinned object heap.</remarks>
+    /// <remarks><para>Metadata for the region (one byte per 16 bytes) is allocated on the pinned object heap.</para>
+    /// <para>The heap keeps only the address: nothing keeps the memory's owner alive. For a <see cref="NativeRegion"/> or a
+    /// <see cref="PinnedArrayRegion"/> use <see cref="AddRegion(NativeRegion)"/> or <see cref="AddRegion(PinnedArrayRegion)"/>,
+    /// which root the owner; with this overload a region the GC collects (its finalizer, or the array) frees memory the heap
+    /// still hands out.</para></remarks>
     public void AddRegion(void* start, nuint size)
     {
         ThrowIfDisposed();
@@ -207,6 +214,31 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
         }
     }
 
+    /// <summary>Adds all of <paramref name="region"/> and keeps the region object reachable until the heap is disposed.</summary>
+    /// <param name="region">Native memory; it stays the caller's to dispose, after the heap (or its finalizer frees it once
+    /// neither the heap nor the caller references it).</param>
+    /// <exception cref="ArgumentNullException"><paramref name="region"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The region or the heap was disposed.</exception>
+    /// <exception cref="ArgumentException">As for <see cref="AddRegion(void*, nuint)"/>.</exception>
+    public void AddRegion(NativeRegion region)
+    {
+        ArgumentNullException.ThrowIfNull(region);
+        AddRegion(region.Pointer, region.Size);
+        _rootedRegions.Add(region);
+    }
+
+    /// <summary>Adds all of <paramref name="region"/> and keeps its pinned array reachable until the heap is disposed.</summary>
+    /// <param name="region">A region of a pinned array.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="region"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    /// <exception cref="ArgumentException">As for <see cref="AddRegion(void*, nuint)"/>.</exception>
+    public void AddRegion(PinnedArrayRegion region)
+    {
+        ArgumentNullException.ThrowIfNull(region);
+        AddRegion(region.Pointer, (nuint)region.Size);
+        _rootedRegions.Add(region);
+    }
+
     /// <summary>
     /// Allocates a block of max(next power of two of <see cref="Layout.Size"/>, <see cref="Layout.Align"/>, 16) bytes,
     /// aligned to its size.
@@ -227,11 +259,9 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
         if (order <= _maxCachedOrder)
         {
             OrderCache* cache = _caches + order;
-            CachedBlock* block = cache->Head;
-            if (block != null)
+            if (cache->Head != null)
             {
-                cache->Head = block->Next;
-                cache->Count--;
+                CachedBlock* block = cache->Pop();
                 MarkAllocated((ulong)block, order);
                 _userBytes += layout.Size;
                 return block;
@@ -278,9 +308,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
                 return null;
             }
 
-            CachedBlock* block = cache->Head;
-            cache->Head = block->Next;
-            cache->Count--;
+            CachedBlock* block = cache->Pop();
             MarkAllocated((ulong)block, order);
             return block;
         }
@@ -399,14 +427,11 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
             if (cache->Count < cache->Capacity)
             {
                 *state = (byte)(StateCached | order);
-                ((CachedBlock*)address)->Next = cache->Head;
-                cache->Head = (CachedBlock*)address;
-                cache->Count++;
+                cache->Push((void*)address);
                 return;
             }
 
-            // A full cache lets the block through to the buddy lists: a run of frees then costs what the eager
-            // algorithm costs (measured: flushing half and parking was slower for random and in-order frees alike).
+            // A full cache lets the block through to the buddy lists: a run of frees then costs what the eager algorithm costs.
         }
 
         FreeAndMerge(address, order, in region);
@@ -507,7 +532,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
         }
 
         ThrowIfDisposed();
-        var newLayout = new Layout(newSize, layout.Align);
+        _ = new Layout(newSize, layout.Align); // validates the new size with the alignment before anything changes
         int order = CheckLiveBlock(ptr, layout, out _);
         if (Orders.OrderFor(newSize, layout.Align, MinShift) == order)
         {
@@ -515,67 +540,189 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
             return ptr;
         }
 
-        void* moved = Allocate(newLayout);
-        if (moved != null)
-        {
-            Buffer.MemoryCopy(ptr, moved, newSize, Math.Min(layout.Size, newSize));
-            Deallocate(ptr, layout);
-        }
-
-        return moved;
+        return Moves.AllocateCopyFree(this, ptr, layout, newSize);
     }
 
     /// <summary>A snapshot of the heap's accounting, including the free blocks per order (<c>/proc/buddyinfo</c>).</summary>
-    /// <remarks>Costs O(free blocks); not for hot paths. <see cref="HeapStats.FreeBlocksByOrder"/> and
-    /// <see cref="HeapStats.LargestFreeBlock"/> count the buddy lists only; cached blocks are in <see cref="HeapStats.CachedBytes"/>
-    /// (and in <see cref="HeapStats.FreeBytes"/>).</remarks>
+    /// <remarks>Costs O(free blocks + cached blocks × orders); not for hot paths. <see cref="HeapStats.FreeBlocksByOrder"/>
+    /// and <see cref="HeapStats.LargestFreeBlock"/> describe the free blocks as an allocation can obtain them now: cached
+    /// blocks counted as the blocks they merge into (what <see cref="Trim"/>, which a failing allocation runs, would leave).
+    /// The cached bytes are also in <see cref="HeapStats.CachedBytes"/> and in <see cref="HeapStats.FreeBytes"/>.</remarks>
     public HeapStats Stats
     {
         get
         {
             ThrowIfDisposed();
             var byOrder = new long[MaxOrder + 1];
-            ulong free = 0;
-            ulong largest = 0;
-            int highest = 0;
-            for (int order = 0; order <= MaxOrder; order++)
+            CountFreeLists(byOrder);
+            var cached = new List<nint>[MaxOrder + 1];
+            for (int order = 0; order <= _maxCachedOrder; order++)
             {
-                for (FreeBlock* block = _heads[order]; block != null; block = block->Next)
-                {
-                    byOrder[order]++;
-                }
-
-                if (byOrder[order] != 0)
-                {
-                    ulong size = (ulong)MinBlockSize << order;
-                    free += size * (ulong)byOrder[order];
-                    largest = size;
-                    highest = order;
-                }
+                CollectCached(_caches + order, order, cached);
             }
 
-            ulong cached = CachedBytesInCaches();
-            int orders = _totalBytes == 0 ? 0 : Math.Max(highest, Orders.FloorLog2(_totalBytes) - MinShift) + 1;
-            return new HeapStats
-            {
-                UserBytes = _userBytes,
-                AllocatedBytes = _allocatedBytes,
-                TotalBytes = _totalBytes,
-                FreeBytes = free + cached,
-                CachedBytes = cached,
-                MetadataBytes = _metadataBytes,
-                LargestFreeBlock = largest,
-                LiveBlocks = _liveBlocks,
-                Allocations = _allocations,
-                FailedAllocations = _failedAllocations,
-                MinBlockSize = MinBlockSize,
-                FreeBlocksByOrder = byOrder.AsSpan(0, orders).ToArray(),
-            };
+            MergeCachedInto(byOrder, cached);
+            return StatsOf(byOrder, CachedBytesInCaches(), _userBytes, _allocatedBytes, _liveBlocks, _allocations, _failedAllocations);
         }
     }
 
+    /// <summary>Counts the blocks of every buddy list into <paramref name="byOrder"/>.</summary>
+    internal void CountFreeLists(long[] byOrder)
+    {
+        for (int order = 0; order <= MaxOrder; order++)
+        {
+            for (FreeBlock* block = _heads[order]; block != null; block = block->Next)
+            {
+                byOrder[order]++;
+            }
+        }
+    }
+
+    /// <summary>Appends the blocks of one cache to <paramref name="cached"/>[<paramref name="order"/>].</summary>
+    internal static void CollectCached(OrderCache* cache, int order, List<nint>?[] cached)
+    {
+        if (cache->Head == null)
+        {
+            return;
+        }
+
+        List<nint> list = cached[order] ??= [];
+        for (CachedBlock* block = cache->Head; block != null; block = block->Next)
+        {
+            list.Add((nint)block);
+        }
+    }
+
+    /// <summary>
+    /// Adds cached blocks to the free-list counts <paramref name="byOrder"/> as the blocks they would merge into, without
+    /// changing the heap: per order, a cached block whose buddy is cached too or free in a buddy list merges with it and
+    /// goes on as one block of the next order; the others stay. The result is what returning them all would leave (a full
+    /// merge does not depend on the order of the frees). Returns the highest order that holds a block afterwards, -1 for none.
+    /// </summary>
+    internal int MergeCachedInto(long[]? byOrder, List<nint>?[] cached)
+    {
+        int highest = _nonEmptyOrders == 0 ? -1 : 63 - BitOperations.LeadingZeroCount(_nonEmptyOrders);
+        var pending = new HashSet<nint>();
+        var next = new HashSet<nint>();
+        for (int level = 0; level <= MaxOrder; level++)
+        {
+            if (level < cached.Length && cached[level] is { } atLevel)
+            {
+                pending.UnionWith(atLevel);
+            }
+
+            if (pending.Count == 0)
+            {
+                continue;
+            }
+
+            ulong size = (ulong)MinBlockSize << level;
+            foreach (nint block in pending)
+            {
+                ulong address = (ulong)block;
+                ulong buddy = address ^ size;
+                ref Region region = ref RegionOf(address);
+                bool inRegion = level < MaxOrder && buddy >= region.Start && buddy + size <= region.End;
+                if (inRegion && pending.Contains((nint)buddy))
+                {
+                    if (address < buddy)
+                    {
+                        next.Add((nint)address);
+                    }
+
+                    continue;
+                }
+
+                if (inRegion && region.States[(buddy - region.Start) >> MinShift] == (byte)(StateFree | level))
+                {
+                    if (byOrder != null)
+                    {
+                        byOrder[level]--;
+                    }
+
+                    next.Add((nint)(address & ~size));
+                    continue;
+                }
+
+                if (byOrder != null)
+                {
+                    byOrder[level]++;
+                }
+
+                highest = Math.Max(highest, level);
+            }
+
+            (pending, next) = (next, pending);
+            next.Clear();
+        }
+
+        return highest;
+    }
+
+    /// <summary>Builds the stats record from the merged free-block counts and the counters.</summary>
+    internal HeapStats StatsOf(long[] byOrder, ulong cached, ulong userBytes, ulong allocatedBytes, long liveBlocks, long allocations, long failed)
+    {
+        ulong listed = 0;
+        ulong largest = 0;
+        int highest = 0;
+        for (int order = 0; order <= MaxOrder; order++)
+        {
+            if (byOrder[order] != 0)
+            {
+                ulong size = (ulong)MinBlockSize << order;
+                listed += size * (ulong)byOrder[order];
+                largest = size;
+                highest = order;
+            }
+        }
+
+        int orders = _totalBytes == 0 ? 0 : Math.Max(highest, Orders.FloorLog2(_totalBytes) - MinShift) + 1;
+        return new HeapStats
+        {
+            UserBytes = userBytes,
+            AllocatedBytes = allocatedBytes,
+            TotalBytes = _totalBytes,
+            FreeBytes = listed,
+            CachedBytes = cached,
+            MetadataBytes = _metadataBytes,
+            LargestFreeBlock = largest,
+            LiveBlocks = liveBlocks,
+            Allocations = allocations,
+            FailedAllocations = failed,
+            MinBlockSize = MinBlockSize,
+            FreeBlocksByOrder = byOrder.AsSpan(0, orders).ToArray(),
+        };
+    }
+
+    /// <summary>
+    /// What a failed allocation reports (<see cref="HeapExhaustedException.For"/>) without walking the buddy lists: the free
+    /// bytes from the counters and the largest block an allocation can obtain (the highest non-empty list, or what the
+    /// cached blocks merge into).
+    /// </summary>
+    (ulong FreeBytes, ulong LargestFreeBlock) IExhaustionInfoSource.ExhaustionInfo()
+    {
+        ThrowIfDisposed();
+        int highest;
+        if (CachedBytesInCaches() == 0)
+        {
+            highest = _nonEmptyOrders == 0 ? -1 : 63 - BitOperations.LeadingZeroCount(_nonEmptyOrders);
+        }
+        else
+        {
+            var cached = new List<nint>[MaxOrder + 1];
+            for (int order = 0; order <= _maxCachedOrder; order++)
+            {
+                CollectCached(_caches + order, order, cached);
+            }
+
+            highest = MergeCachedInto(null, cached);
+        }
+
+        return (_totalBytes - _allocatedBytes, highest < 0 ? 0 : (ulong)MinBlockSize << highest);
+    }
+
     /// <summary>Frees the metadata and any region the heap owns (see <see cref="Create"/>). Later calls throw <see cref="ObjectDisposedException"/>.</summary>
-    /// <remarks>Calling it more than once is harmless. Memory added with <see cref="AddRegion"/> stays the caller's.</remarks>
+    /// <remarks>Calling it more than once is harmless. Memory added with <see cref="AddRegion(void*, nuint)"/> stays the caller's.</remarks>
     public void Dispose()
     {
         if (_disposed)
@@ -600,6 +747,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IDi
         }
 
         _ownedRegions.Clear();
+        _rootedRegions.Clear();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -6,8 +6,9 @@ namespace BuddySystem;
 public sealed unsafe partial class ConcurrentHeap
 {
     /// <summary>
-    /// One thread's caches for one heap, and that thread's share of the counters. Only the owning thread touches the
-    /// caches, except under the heap's lock once the owner has exited (or the heap is disposed).
+    /// One thread's caches for one heap, and that thread's share of the counters. The owning thread changes them inside its
+    /// busy window (lock-free) or under the heap's lock; any other thread only under the lock, with the cache paused or its
+    /// owner exited.
     /// </summary>
     private sealed class ThreadCache
     {
@@ -28,6 +29,11 @@ public sealed unsafe partial class ConcurrentHeap
         public long AllocatedBytes;
         public long UserBytes;
 
+        // The handshake with pausers (see ConcurrentHeap's remarks): _busy is written by the owner only, _paused under the lock.
+        private int _busy;
+        private int _paused;
+        private long _allocationsAtLastLook;
+
         private readonly BuddyHeap.OrderCache[] _cacheArray;
         private byte[]? _hotTable; // keeps HotStates' pinned array alive
         private int _lastRegion;
@@ -44,6 +50,43 @@ public sealed unsafe partial class ConcurrentHeap
             {
                 Caches[order].Initialize(options.CapacityOf(order, BuddyHeap.MinShift));
             }
+        }
+
+        /// <summary>Opens the owner's lock-free window; the owner then reads <see cref="IsPaused"/> before touching the caches.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void EnterBusy() => Volatile.Write(ref _busy, 1);
+
+        /// <summary>Closes the owner's lock-free window, publishing what it changed.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void ExitBusy() => Volatile.Write(ref _busy, 0);
+
+        /// <summary>Whether another thread holds the cache paused: the owner must take the locked path.</summary>
+        public bool IsPaused
+        {
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            get => Volatile.Read(ref _paused) != 0;
+        }
+
+        /// <summary>Sets or clears the paused flag; under the heap's lock.</summary>
+        public void SetPaused(bool paused) => Volatile.Write(ref _paused, paused ? 1 : 0);
+
+        /// <summary>Waits until the owner is outside its lock-free window (after a process-wide barrier following <see cref="SetPaused"/>).</summary>
+        public void WaitUntilIdle()
+        {
+            var spinner = default(SpinWait);
+            while (Volatile.Read(ref _busy) != 0)
+            {
+                spinner.SpinOnce();
+            }
+        }
+
+        /// <summary>Whether the owner has allocated nothing since the previous call (for trimming after a full collection).</summary>
+        public bool IsIdleSinceLastLook()
+        {
+            long allocations = Volatile.Read(ref Allocations);
+            bool idle = allocations == _allocationsAtLastLook;
+            _allocationsAtLastLook = allocations;
+            return idle;
         }
 
         /// <summary>The state byte of a block known to start in some region of the heap.</summary>

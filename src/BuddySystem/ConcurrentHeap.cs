@@ -10,26 +10,35 @@ namespace BuddySystem;
 /// <remarks>
 /// <para><b>Design.</b> Each thread that uses the heap gets its own bounded LIFO cache per small order (orders up to
 /// <see cref="BuddyHeapOptions.MaxCachedOrder"/>, bounds as in <see cref="BuddyHeapOptions"/>, per thread). An allocation of a
-/// cached order pops the calling thread's cache without any lock or atomic instruction; an empty cache is refilled under
-/// the core's lock with one batch (one larger block cut into many). A free parks the block in the calling thread's cache
-/// (whichever thread allocated it: a free from another thread is an ordinary free); a full cache returns half of its blocks to
-/// the core under the lock, merging. Larger orders go straight to the core under the lock. The core is an eager
-/// <see cref="BuddyHeap"/>; every block's state lives in its side table, which is how frees are checked exactly.</para>
-/// <para><b>Checks on the fast path.</b> A free is taken lock-free only when the pointer is 16-aligned inside a region and its
-/// side-table state byte says "allocated, of exactly the order the layout maps to". Everything else goes under the lock,
-/// where <see cref="BuddyHeap.Deallocate"/>'s checks run and throw, naming the address, before anything changes: null, an
-/// address outside every region, an interior address, a double free, a layout of another block size. A double free is
-/// detected exactly when the second free happens after the first one in the program's order (same thread, or ordered by
-/// any synchronisation); two frees of one block racing on two threads at the same moment are not guaranteed to be caught,
-/// because the fast path reads and writes the state byte without an atomic instruction.</para>
-/// <para><b>Bounds and reclaiming.</b> A thread's caches hold at most the per-order bounds of the options (255 KiB with the
-/// defaults). The caches of threads that have exited are returned to the core by <see cref="Trim"/>, by <see cref="Stats"/>,
-/// <see cref="Validate"/>, when a new thread first uses the heap, and before an allocation would fail. The caches of live
-/// threads are never touched by another thread: <see cref="Trim"/> returns the calling thread's own caches.</para>
-/// <para><b>Thread safety.</b> Every member is safe from any thread, except that <see cref="Validate"/> and an exact
-/// <see cref="Stats"/> need the other threads to be quiet, and <see cref="Dispose"/> must not race with other calls.</para>
+/// cached order pops the calling thread's cache without any lock; an empty cache is refilled under the core's lock with one
+/// batch (one larger block cut into many). A free parks the block in the calling thread's cache (whichever thread allocated
+/// it: a free from another thread is an ordinary free); a full cache returns half of its blocks to the core under the lock,
+/// merging. Larger orders go straight to the core under the lock. The core is an eager <see cref="BuddyHeap"/>; every
+/// block's state lives in its side table, which is how frees are checked exactly.</para>
+/// <para><b>Checks on the fast path.</b> A free is taken lock-free only when the pointer is 16-aligned inside a region and a
+/// compare-exchange turns its side-table state byte from "allocated, of exactly the order the layout maps to" into "cached".
+/// Everything else goes under the lock, where <see cref="BuddyHeap.Deallocate"/>'s checks run and throw, naming the address,
+/// before anything changes: null, an address outside every region, an interior address, a double free, a layout of another
+/// block size. Because the state changes by compare-exchange on both paths, of two frees of one block racing on two threads
+/// exactly one succeeds and the other throws.</para>
+/// <para><b>Reaching into other threads' caches.</b> A thread's fast path runs between two plain stores to a flag of its
+/// cache ("busy") and first reads a second flag ("paused"). Under the lock, another thread pauses caches by setting their
+/// paused flags, issuing one process-wide memory barrier (<see cref="Interlocked.MemoryBarrierProcessWide"/>) and waiting
+/// until none is busy; from then until it resumes them, their owners take the locked path, so the caches can be read or
+/// emptied safely (an asymmetric Dekker handshake: the owners pay no atomic instruction for it). That is how an
+/// allocation that would fail, <see cref="Trim"/>, <see cref="Stats"/>, <see cref="Validate"/> and <see cref="Dispose"/>
+/// see every thread's cache.</para>
+/// <para><b>Bounds and reclaiming.</b> A thread's caches hold at most the sum of the per-order bounds of the options (about
+/// 1.5 MiB with <see cref="BuddyHeapOptions.ConcurrentDefault"/>). No cached byte is stranded: an allocation that would fail
+/// and <see cref="Trim"/> return the caches of every thread, live or exited, to the core; exited threads' caches are also
+/// returned when a new thread first uses the heap and by <see cref="Stats"/>; and after each full (generation 2) garbage
+/// collection the caches of threads that have not allocated since the previous one are returned (as
+/// <c>ArrayPool&lt;T&gt;.Shared</c> trims on its Gen2 callback).</para>
+/// <para><b>Thread safety.</b> Every member is safe from any thread. <see cref="Dispose"/> waits for calls in progress on the
+/// fast paths and makes every later call throw <see cref="ObjectDisposedException"/>; blocks still held by other threads
+/// become invalid with the memory (their owners must not use them after disposing the heap).</para>
 /// </remarks>
-public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource, IDisposable
+public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource, IExhaustionInfoSource, IDisposable
 {
     // The cache of the heap this thread used last: one thread-static read finds it on the fast path.
     [ThreadStatic]
@@ -43,7 +52,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
 
     // -1 when the thread caches are off or the heap is disposed: every call then goes under the lock.
     private int _maxCachedOrder;
-    private bool _disposed;
+    private volatile bool _disposed;
 
     // Counters folded in from the caches of exited threads, and failures of cached orders; under the lock.
     private long _retiredAllocations;
@@ -52,7 +61,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     private long _retiredUserBytes;
     private long _failedAllocations;
 
-    /// <summary>Creates an empty heap; give it memory with <see cref="AddRegion"/>.</summary>
+    /// <summary>Creates an empty heap; give it memory with <see cref="AddRegion(void*, nuint)"/>.</summary>
     /// <param name="options">The per-thread cache bounds; <see langword="null"/> for <see cref="BuddyHeapOptions.ConcurrentDefault"/>.
     /// With <see cref="BuddyHeapOptions.LazyCaches"/> off every call takes the lock (a <see cref="LockedHeap"/> that merges eagerly).</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
@@ -69,6 +78,10 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
 
         _core = new BuddyHeap(BuddyHeapOptions.Eager);
         _maxCachedOrder = _options.LazyCaches ? _options.MaxCachedOrder : -1;
+        if (_maxCachedOrder >= 0)
+        {
+            Gen2Trimmer.Start(this);
+        }
     }
 
     /// <summary>Creates a heap over a new native region of <paramref name="size"/> bytes (see <see cref="BuddyHeap.Create"/>).</summary>
@@ -88,23 +101,46 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     public BuddyHeapOptions Options => _options;
 
     /// <summary>Adds memory under the lock; see <see cref="BuddyHeap.AddRegion(void*, nuint)"/>.</summary>
-    /// <param name="start">First byte; must stay valid until the heap is disposed.</param>
+    /// <param name="start">First byte; must stay valid until the heap is disposed (nothing keeps its owner alive).</param>
     /// <param name="size">Bytes.</param>
     public void AddRegion(void* start, nuint size)
     {
         lock (_lock)
         {
+            ThrowIfDisposed();
             _core.AddRegion(start, size);
+        }
+    }
+
+    /// <summary>Adds all of <paramref name="region"/> under the lock and keeps it reachable; see <see cref="BuddyHeap.AddRegion(NativeRegion)"/>.</summary>
+    /// <param name="region">Native memory, the caller's to dispose after the heap.</param>
+    public void AddRegion(NativeRegion region)
+    {
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            _core.AddRegion(region);
+        }
+    }
+
+    /// <summary>Adds all of <paramref name="region"/> under the lock and keeps its array reachable; see <see cref="BuddyHeap.AddRegion(PinnedArrayRegion)"/>.</summary>
+    /// <param name="region">A region of a pinned array.</param>
+    public void AddRegion(PinnedArrayRegion region)
+    {
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            _core.AddRegion(region);
         }
     }
 
     /// <summary>Allocates a block as <see cref="BuddyHeap.Allocate"/> does; safe from any thread.</summary>
     /// <param name="layout">Size and alignment wanted.</param>
-    /// <returns>The block; <see langword="null"/> when no free block is large enough (after returning the calling thread's
-    /// caches and those of exited threads to the core).</returns>
+    /// <returns>The block; <see langword="null"/> when no free block is large enough, even after returning every thread's
+    /// cached blocks to the core.</returns>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
-    /// <remarks>Fast path (a cached order whose cache is not empty): one thread-static read, a pop, one side-table write and
-    /// four counter updates in the thread's own cache; no lock, no atomic instruction.</remarks>
+    /// <remarks>Fast path (a cached order whose cache is not empty): one thread-static read, the busy/paused handshake, a pop,
+    /// one side-table write and four counter updates in the thread's own cache; no lock, no atomic instruction.</remarks>
     public void* Allocate(Layout layout)
     {
         int order = Orders.OrderFor(layout.Size, layout.Align, BuddyHeap.MinShift);
@@ -112,15 +148,17 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         if (order <= _maxCachedOrder && cache != null && cache.Heap == this)
         {
             BuddyHeap.OrderCache* orderCache = cache.Caches + order;
-            BuddyHeap.CachedBlock* block = orderCache->Head;
-            if (block != null)
+            cache.EnterBusy();
+            if (!cache.IsPaused && orderCache->Head != null)
             {
-                orderCache->Head = block->Next;
-                orderCache->Count--;
+                BuddyHeap.CachedBlock* block = orderCache->Pop();
                 *cache.StateOf((ulong)block) = (byte)(BuddyHeap.StateAllocated | order);
                 cache.CountAllocation(order, layout.Size);
+                cache.ExitBusy();
                 return block;
             }
+
+            cache.ExitBusy();
         }
 
         return AllocateSlow(layout, order);
@@ -135,10 +173,10 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             {
                 ThrowIfDisposed();
                 void* block = _core.Allocate(layout);
-                if (block == null && ReturnCachesForRetryLocked(CurrentCacheOrNull()))
+                if (block == null && ReturnCachesForRetryLocked())
                 {
                     // The core counted the first try as a failure; the call as a whole fails at most once, and not at all
-                    // when the retry succeeds (found by the misuse matrix and a review).
+                    // when the retry succeeds.
                     _failedAllocations--;
                     block = _core.Allocate(layout);
                 }
@@ -153,19 +191,17 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             ThrowIfDisposed();
             if (orderCache->Head == null && !_core.RefillCache(orderCache, order) &&
-                !(ReturnCachesForRetryLocked(cache) && _core.RefillCache(orderCache, order)))
+                !(ReturnCachesForRetryLocked() && _core.RefillCache(orderCache, order)))
             {
                 _failedAllocations++;
                 return null;
             }
-        }
 
-        BuddyHeap.CachedBlock* taken = orderCache->Head;
-        orderCache->Head = taken->Next;
-        orderCache->Count--;
-        *cache.StateOf((ulong)taken) = (byte)(BuddyHeap.StateAllocated | order);
-        cache.CountAllocation(order, layout.Size);
-        return taken;
+            BuddyHeap.CachedBlock* taken = orderCache->Pop();
+            *cache.StateOf((ulong)taken) = (byte)(BuddyHeap.StateAllocated | order);
+            cache.CountAllocation(order, layout.Size);
+            return taken;
+        }
     }
 
     /// <summary>Frees a block with the checks of <see cref="BuddyHeap.Deallocate"/>; safe from any thread, whichever thread allocated it.</summary>
@@ -174,10 +210,11 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// <exception cref="ArgumentNullException"><paramref name="ptr"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="ptr"/> is outside every region or not the start of a block, or
     /// <paramref name="layout"/> maps to another block size; the heap is unchanged.</exception>
-    /// <exception cref="InvalidOperationException">The block is not allocated (a double free); the heap is unchanged.</exception>
+    /// <exception cref="InvalidOperationException">The block is not allocated (a double free, also when two threads free it
+    /// at once: exactly one of them succeeds); the heap is unchanged.</exception>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
-    /// <remarks>Fast path: the side-table state byte must equal "allocated, of the layout's order" (see the class remarks),
-    /// then the block is pushed on the calling thread's cache; no lock unless the cache is full.</remarks>
+    /// <remarks>Fast path: one compare-exchange on the side-table state byte ("allocated, of the layout's order" to "cached",
+    /// see the class remarks), then the block is pushed on the calling thread's cache; no lock unless the cache is full.</remarks>
     public void Deallocate(void* ptr, Layout layout)
     {
         int order = Orders.OrderFor(layout.Size, layout.Align, BuddyHeap.MinShift);
@@ -186,20 +223,21 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             // The region the thread used last, copied into its cache: no load through the core on the fast path.
             ulong offset = (ulong)ptr - cache.HotStart;
-            byte* state = cache.HotStates + (offset >> BuddyHeap.MinShift);
-            if (offset < cache.HotLength && (offset & ((ulong)BuddyHeap.MinBlockSize - 1)) == 0 &&
-                *state == (byte)(BuddyHeap.StateAllocated | order))
+            BuddyHeap.OrderCache* orderCache = cache.Caches + order;
+            if (offset < cache.HotLength && (offset & ((ulong)BuddyHeap.MinBlockSize - 1)) == 0 && orderCache->Count < orderCache->Capacity)
             {
-                BuddyHeap.OrderCache* orderCache = cache.Caches + order;
-                if (orderCache->Count < orderCache->Capacity)
+                byte* state = cache.HotStates + (offset >> BuddyHeap.MinShift);
+                byte allocated = (byte)(BuddyHeap.StateAllocated | order);
+                cache.EnterBusy();
+                if (!cache.IsPaused && Interlocked.CompareExchange(ref *state, (byte)(BuddyHeap.StateCached | order), allocated) == allocated)
                 {
-                    *state = (byte)(BuddyHeap.StateCached | order);
-                    ((BuddyHeap.CachedBlock*)ptr)->Next = orderCache->Head;
-                    orderCache->Head = (BuddyHeap.CachedBlock*)ptr;
-                    orderCache->Count++;
+                    orderCache->Push(ptr);
                     cache.CountFree(order, layout.Size);
+                    cache.ExitBusy();
                     return;
                 }
+
+                cache.ExitBusy();
             }
         }
 
@@ -226,18 +264,22 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             ThrowIfDisposed();
             _core.CheckLiveBlock(ptr, layout, out _);
+            byte* state = cache.StateOf((ulong)ptr);
+            byte allocated = (byte)(BuddyHeap.StateAllocated | order);
+            if (Interlocked.CompareExchange(ref *state, (byte)(BuddyHeap.StateCached | order), allocated) != allocated)
+            {
+                // Another thread's lock-free free took the block between the check and here: this one is the double free.
+                _core.CheckLiveBlock(ptr, layout, out _);
+            }
+
             if (orderCache->Count >= orderCache->Capacity)
             {
                 _core.FlushCache(orderCache, order, orderCache->Capacity >> 1);
             }
 
-            *cache.StateOf((ulong)ptr) = (byte)(BuddyHeap.StateCached | order);
-            ((BuddyHeap.CachedBlock*)ptr)->Next = orderCache->Head;
-            orderCache->Head = (BuddyHeap.CachedBlock*)ptr;
-            orderCache->Count++;
+            orderCache->Push(ptr);
+            cache.CountFree(order, layout.Size);
         }
-
-        cache.CountFree(order, layout.Size);
     }
 
     /// <summary>Resizes a block as <see cref="BuddyHeap.Reallocate"/> does (in place when the block size stays); safe from any thread.</summary>
@@ -250,16 +292,16 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     public void* Reallocate(void* ptr, Layout layout, nuint newSize)
     {
-        var newLayout = new Layout(newSize, layout.Align);
-        int order;
+        _ = new Layout(newSize, layout.Align); // validates the new size with the alignment before anything changes
+        ThreadCache? cache = _maxCachedOrder >= 0 ? CurrentCache() : null;
         lock (_lock)
         {
             ThrowIfDisposed();
-            order = _core.CheckLiveBlock(ptr, layout, out _);
+            int order = _core.CheckLiveBlock(ptr, layout, out _);
             if (order > _maxCachedOrder)
             {
                 void* resized = _core.Reallocate(ptr, layout, newSize);
-                if (resized == null && ReturnCachesForRetryLocked(CurrentCacheOrNull()))
+                if (resized == null && ReturnCachesForRetryLocked())
                 {
                     // As in Allocate: memory parked in thread caches must not make a reallocation fail.
                     _failedAllocations--;
@@ -268,48 +310,50 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
 
                 return resized;
             }
+
+            if (Orders.OrderFor(newSize, layout.Align, BuddyHeap.MinShift) == order)
+            {
+                cache!.UserBytes += (long)newSize - (long)layout.Size;
+                return ptr;
+            }
         }
 
-        if (Orders.OrderFor(newSize, layout.Align, BuddyHeap.MinShift) == order)
-        {
-            ThreadCache cache = CurrentCache();
-            cache.UserBytes += (long)newSize - (long)layout.Size;
-            return ptr;
-        }
-
-        void* moved = Allocate(newLayout);
-        if (moved != null)
-        {
-            Buffer.MemoryCopy(ptr, moved, newSize, Math.Min(layout.Size, newSize));
-            Deallocate(ptr, layout);
-        }
-
-        return moved;
+        return Moves.AllocateCopyFree(this, ptr, layout, newSize);
     }
 
     /// <summary>
-    /// Returns the calling thread's cached blocks and the caches of exited threads to the core, merging. With no live block
-    /// and no other live thread holding a cache, the heap is then fully merged.
+    /// Returns every thread's cached blocks (live threads and exited ones) to the core, merging. With no live block the heap
+    /// is then fully merged.
     /// </summary>
-    /// <remarks>The caches of other live threads are left alone (they belong to those threads; each may call Trim itself).</remarks>
+    /// <remarks>Pauses the other threads' caches for the moment it takes (see the class remarks); they refill on their next
+    /// allocation.</remarks>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     public void Trim()
     {
-        ThreadCache? cache = CurrentCacheOrNull();
         lock (_lock)
         {
             ThrowIfDisposed();
             ReclaimExitedLocked();
-            if (cache != null)
+            PauseLocked(_caches);
+            try
             {
-                ReturnAllLocked(cache);
+                foreach (ThreadCache cache in _caches)
+                {
+                    ReturnAllLocked(cache);
+                }
+            }
+            finally
+            {
+                ResumeLocked(_caches);
             }
         }
     }
 
     /// <summary>A snapshot of the accounting: the core's buddy lists plus every thread's cache and counters.</summary>
-    /// <remarks>Reads other threads' counters without stopping them, so it is exact only when they are quiet. Returns the
-    /// caches of exited threads first. <see cref="HeapStats.FreeBlocksByOrder"/> counts the core's buddy lists.</remarks>
+    /// <remarks>Consistent within one read: every thread's cache is paused while it is read (see the class remarks), so the
+    /// figures are those of one moment and <c>AllocatedBytes + FreeBytes == TotalBytes</c>. Returns the caches of exited threads
+    /// first. <see cref="HeapStats.FreeBlocksByOrder"/> and <see cref="HeapStats.LargestFreeBlock"/> count the cached blocks
+    /// of every thread as the blocks they merge into, since an allocation that would fail returns them all.</remarks>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     public HeapStats Stats
     {
@@ -319,34 +363,50 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             {
                 ThrowIfDisposed();
                 ReclaimExitedLocked();
-                HeapStats core = _core.Stats;
-                long allocations = _retiredAllocations;
-                long live = _retiredLiveBlocks;
-                long allocatedBytes = _retiredAllocatedBytes;
-                long userBytes = _retiredUserBytes;
-                ulong cached = 0;
-                foreach (ThreadCache cache in _caches)
+                PauseLocked(_caches);
+                try
                 {
-                    allocations += Volatile.Read(ref cache.Allocations);
-                    live += Volatile.Read(ref cache.LiveBlocks);
-                    allocatedBytes += Volatile.Read(ref cache.AllocatedBytes);
-                    userBytes += Volatile.Read(ref cache.UserBytes);
-                    cached += cache.CachedBytes();
+                    var byOrder = new long[BuddyHeap.MaxOrder + 1];
+                    _core.CountFreeLists(byOrder);
+                    _core.MergeCachedInto(byOrder, CollectCachedLocked());
+                    Totals totals = SumCountersLocked();
+                    HeapStats merged = _core.StatsOf(byOrder, totals.CachedBytes, 0, 0, 0, 0, 0);
+                    ulong allocated = merged.TotalBytes - Math.Min(merged.TotalBytes, merged.FreeBytes);
+                    return merged with
+                    {
+                        AllocatedBytes = allocated,
+                        UserBytes = (ulong)Math.Clamp(totals.UserBytes, 0, (long)allocated),
+                        LiveBlocks = Math.Clamp(totals.LiveBlocks, 0, (long)(allocated >> BuddyHeap.MinShift)),
+                        Allocations = totals.Allocations,
+                        FailedAllocations = totals.FailedAllocations,
+                    };
                 }
-
-                // A thread's counters go negative when it frees blocks the core counted (a block the core allocated in
-                // Reallocate, freed through a thread cache): add them signed, never clamp them (found by buddy soak).
-                return core with
+                finally
                 {
-                    // A free may name any size of the same block size, so the sum can dip below zero: floor it, as BuddyHeap does.
-                    UserBytes = (ulong)Math.Max(0, (long)core.UserBytes + userBytes),
-                    AllocatedBytes = (ulong)((long)core.AllocatedBytes + allocatedBytes),
-                    FreeBytes = core.FreeBytes + cached,
-                    CachedBytes = core.CachedBytes + cached,
-                    LiveBlocks = core.LiveBlocks + live,
-                    Allocations = core.Allocations + allocations,
-                    FailedAllocations = core.FailedAllocations + _failedAllocations,
-                };
+                    ResumeLocked(_caches);
+                }
+            }
+        }
+    }
+
+    (ulong FreeBytes, ulong LargestFreeBlock) IExhaustionInfoSource.ExhaustionInfo()
+    {
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            PauseLocked(_caches);
+            try
+            {
+                // A failed allocation has just returned every cache, so the caches walked here are short; no buddy list is walked.
+                int highest = _core.MergeCachedInto(null, CollectCachedLocked());
+                Totals totals = SumCountersLocked();
+                ulong total = _core.ManagedBytes;
+                ulong free = total - (ulong)Math.Clamp(totals.AllocatedBytes, 0, (long)total);
+                return (free, highest < 0 ? 0 : (ulong)BuddyHeap.MinBlockSize << highest);
+            }
+            finally
+            {
+                ResumeLocked(_caches);
             }
         }
     }
@@ -355,7 +415,8 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// Checks every invariant of <see cref="BuddyHeap.Validate"/> on the core, plus every thread's caches (each cached block
     /// marked cached of its order, counts and bounds), and that the side table's allocated blocks match all counters.
     /// </summary>
-    /// <remarks>Call it while no other thread uses the heap. Returns the caches of exited threads first.</remarks>
+    /// <remarks>Safe while other threads use the heap: their caches are paused while it runs. Returns the caches of exited
+    /// threads first.</remarks>
     /// <exception cref="HeapCorruptionException">An invariant does not hold.</exception>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     public void Validate()
@@ -364,25 +425,33 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             ThrowIfDisposed();
             ReclaimExitedLocked();
-            var cachedByOrder = new long[BuddyHeapOptions.MaxCachedOrderLimit + 1];
-            long live = _retiredLiveBlocks;
-            long allocatedBytes = _retiredAllocatedBytes;
-            foreach (ThreadCache cache in _caches)
+            PauseLocked(_caches);
+            try
             {
-                for (int order = 0; order <= _maxCachedOrder; order++)
+                var cachedByOrder = new long[BuddyHeapOptions.MaxCachedOrderLimit + 1];
+                foreach (ThreadCache cache in _caches)
                 {
-                    cachedByOrder[order] += _core.CheckCache(cache.Caches + order, order);
+                    for (int order = 0; order <= _maxCachedOrder; order++)
+                    {
+                        cachedByOrder[order] += _core.CheckCache(cache.Caches + order, order);
+                    }
                 }
 
-                live += cache.LiveBlocks;
-                allocatedBytes += cache.AllocatedBytes;
+                Totals totals = SumCountersLocked();
+                (_, ulong coreAllocated, long coreLive, _, _) = _core.Counters;
+                _core.ValidateCore(cachedByOrder, (ulong)(totals.AllocatedBytes - (long)coreAllocated), totals.LiveBlocks - coreLive);
             }
-
-            _core.ValidateCore(cachedByOrder, (ulong)allocatedBytes, live);
+            finally
+            {
+                ResumeLocked(_caches);
+            }
         }
     }
 
-    /// <summary>Frees the core and the memory it owns. Must not race with other calls; calling it again is harmless.</summary>
+    /// <summary>
+    /// Frees the core and the memory it owns. Calls in progress on other threads' lock-free paths are waited for; every later
+    /// call on any thread throws <see cref="ObjectDisposedException"/>. Calling it again is harmless.
+    /// </summary>
     public void Dispose()
     {
         lock (_lock)
@@ -394,6 +463,9 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
 
             _disposed = true;
             _maxCachedOrder = -1;
+
+            // Paused for good: an owner that read the old bound takes the locked path and finds the heap disposed.
+            PauseLocked(_caches);
             foreach (ThreadCache cache in _caches)
             {
                 cache.Clear();
@@ -402,8 +474,6 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             _caches.Clear();
             _core.Dispose();
         }
-
-        _cacheOfThread.Dispose();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -430,9 +500,9 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             ThrowIfDisposed();
             ReclaimExitedLocked();
             _caches.Add(cache);
+            _cacheOfThread.Value = cache;
         }
 
-        _cacheOfThread.Value = cache;
         t_cache = cache;
         return cache;
     }
@@ -446,11 +516,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             return cache;
         }
 
-        if (_disposed)
-        {
-            return null;
-        }
-
+        ThrowIfDisposed();
         cache = _cacheOfThread.Value;
         if (cache != null)
         {
@@ -460,17 +526,157 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         return cache;
     }
 
-    /// <summary>Before failing an allocation: returns exited threads' caches and the caller's own; true when anything came back.</summary>
-    private bool ReturnCachesForRetryLocked(ThreadCache? cache)
+    /// <summary>
+    /// Pauses <paramref name="caches"/> (their owners take the locked path until <see cref="ResumeLocked"/>) and waits until
+    /// no owner is inside a lock-free step, so the caches and their counters may be read or changed under the lock.
+    /// </summary>
+    private static void PauseLocked(List<ThreadCache> caches)
     {
-        bool returned = ReclaimExitedLocked();
-        if (cache != null && cache.CachedBytes() != 0)
+        if (caches.Count == 0)
         {
-            ReturnAllLocked(cache);
-            returned = true;
+            return;
         }
 
-        return returned;
+        foreach (ThreadCache cache in caches)
+        {
+            cache.SetPaused(true);
+        }
+
+        // Makes each owner's "busy" store visible here, or makes the owner see "paused": the other half of the handshake
+        // costs the owners two plain stores and a load.
+        Interlocked.MemoryBarrierProcessWide();
+        foreach (ThreadCache cache in caches)
+        {
+            cache.WaitUntilIdle();
+        }
+    }
+
+    private static void ResumeLocked(List<ThreadCache> caches)
+    {
+        foreach (ThreadCache cache in caches)
+        {
+            cache.SetPaused(false);
+        }
+    }
+
+    /// <summary>The blocks of every (paused) cache, by order.</summary>
+    private List<nint>?[] CollectCachedLocked()
+    {
+        var cached = new List<nint>?[BuddyHeapOptions.MaxCachedOrderLimit + 1];
+        foreach (ThreadCache cache in _caches)
+        {
+            for (int order = 0; order <= _maxCachedOrder; order++)
+            {
+                BuddyHeap.CollectCached(cache.Caches + order, order, cached);
+            }
+        }
+
+        return cached;
+    }
+
+    /// <summary>The core's counters plus every (paused) cache's and the retired ones.</summary>
+    private Totals SumCountersLocked()
+    {
+        (ulong coreUser, ulong coreAllocated, long coreLive, long coreAllocations, long coreFailed) = _core.Counters;
+        var totals = new Totals
+        {
+            UserBytes = (long)coreUser + _retiredUserBytes,
+            AllocatedBytes = (long)coreAllocated + _retiredAllocatedBytes,
+            LiveBlocks = coreLive + _retiredLiveBlocks,
+            Allocations = coreAllocations + _retiredAllocations,
+            FailedAllocations = coreFailed + _failedAllocations,
+        };
+        foreach (ThreadCache cache in _caches)
+        {
+            totals.UserBytes += cache.UserBytes;
+            totals.AllocatedBytes += cache.AllocatedBytes;
+            totals.LiveBlocks += cache.LiveBlocks;
+            totals.Allocations += cache.Allocations;
+            totals.CachedBytes += cache.CachedBytes();
+        }
+
+        return totals;
+    }
+
+    /// <summary>
+    /// Before failing an allocation: returns the caches of exited threads and of every live thread (paused meanwhile) to the
+    /// core; true when any block came back.
+    /// </summary>
+    private bool ReturnCachesForRetryLocked()
+    {
+        bool returned = ReclaimExitedLocked();
+        ulong cached = 0;
+        foreach (ThreadCache cache in _caches)
+        {
+            cached += cache.CachedBytes();
+        }
+
+        if (cached == 0)
+        {
+            return returned;
+        }
+
+        PauseLocked(_caches);
+        try
+        {
+            foreach (ThreadCache cache in _caches)
+            {
+                ReturnAllLocked(cache);
+            }
+        }
+        finally
+        {
+            ResumeLocked(_caches);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Called after a full garbage collection: returns the caches of threads that have not allocated since the previous
+    /// call. Skips the round when the lock is taken, so the finalizer thread never waits on the heap.
+    /// </summary>
+    internal void TrimIdle()
+    {
+        if (!_lock.TryEnter())
+        {
+            return;
+        }
+
+        try
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            ReclaimExitedLocked();
+            var idle = new List<ThreadCache>();
+            foreach (ThreadCache cache in _caches)
+            {
+                if (cache.IsIdleSinceLastLook() && cache.CachedBytes() != 0)
+                {
+                    idle.Add(cache);
+                }
+            }
+
+            PauseLocked(idle);
+            try
+            {
+                foreach (ThreadCache cache in idle)
+                {
+                    ReturnAllLocked(cache);
+                }
+            }
+            finally
+            {
+                ResumeLocked(idle);
+            }
+        }
+        finally
+        {
+            _lock.Exit();
+        }
     }
 
     /// <summary>Returns the caches of threads that have exited to the core and folds their counters in; true when there were any.</summary>
@@ -499,11 +705,57 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         return any;
     }
 
+    /// <summary>Returns one cache's blocks to the core; its owner has exited or is paused.</summary>
     private void ReturnAllLocked(ThreadCache cache)
     {
         for (int order = 0; order <= _maxCachedOrder; order++)
         {
             _core.FlushCache(cache.Caches + order, order, 0);
+        }
+    }
+
+    /// <summary>Counters summed over the core, the retired threads and every cache.</summary>
+    private struct Totals
+    {
+        public long UserBytes;
+        public long AllocatedBytes;
+        public long LiveBlocks;
+        public long Allocations;
+        public long FailedAllocations;
+        public ulong CachedBytes;
+    }
+
+    /// <summary>
+    /// Calls <see cref="TrimIdle"/> after every generation 2 collection: an object whose finalizer re-registers itself
+    /// survives into generation 2, so it is finalized once per full collection (the pattern of the runtime's
+    /// <c>Gen2GcCallback</c>, which <c>ArrayPool&lt;T&gt;.Shared</c> trims on). Holds the heap weakly; stops when the heap
+    /// is collected or disposed.
+    /// </summary>
+    private sealed class Gen2Trimmer
+    {
+        private readonly WeakReference<ConcurrentHeap> _heap;
+
+        private Gen2Trimmer(ConcurrentHeap heap) => _heap = new WeakReference<ConcurrentHeap>(heap);
+
+        public static void Start(ConcurrentHeap heap) => _ = new Gen2Trimmer(heap);
+
+        ~Gen2Trimmer()
+        {
+            if (!_heap.TryGetTarget(out ConcurrentHeap? heap) || heap._disposed)
+            {
+                return;
+            }
+
+            try
+            {
+                heap.TrimIdle();
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+
+            GC.ReRegisterForFinalize(this);
         }
     }
 }

@@ -59,8 +59,16 @@ public sealed class HeapExhaustedException : OutOfMemoryException
     /// <param name="allocator">The allocator that returned null.</param>
     /// <param name="layout">The request it could not serve.</param>
     /// <returns>The exception to throw.</returns>
+    /// <remarks>The engines of this library answer from their counters and free-list masks, without walking a list under
+    /// their lock; other allocators are asked for their <see cref="IHeapStatsSource.Stats"/>.</remarks>
     public static HeapExhaustedException For(IAllocator allocator, Layout layout)
     {
+        if (allocator is IExhaustionInfoSource engine)
+        {
+            (ulong free, ulong largest) = engine.ExhaustionInfo();
+            return new HeapExhaustedException(layout.Size, layout.Align, free, largest);
+        }
+
         if (allocator is IHeapStatsSource source)
         {
             HeapStats stats = source.Stats;
@@ -76,4 +84,11 @@ public sealed class HeapExhaustedException : OutOfMemoryException
             $"{free} bytes free, largest free block {largest} bytes";
         return $"BuddySystem: cannot allocate {size} bytes aligned to {align}: {heap}.";
     }
+}
+
+/// <summary>An engine that can say, cheaply, what a failed allocation should report.</summary>
+internal interface IExhaustionInfoSource
+{
+    /// <summary>Free bytes and the largest block an allocation can obtain now; O(orders), no list walk.</summary>
+    (ulong FreeBytes, ulong LargestFreeBlock) ExhaustionInfo();
 }

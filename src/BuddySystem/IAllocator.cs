@@ -34,17 +34,5 @@ public unsafe interface IAllocator
     /// <returns>The block's new address, holding the first <c>min(old, new)</c> bytes of the old one; or
     /// <see langword="null"/> when no block could be found, in which case the old block is untouched and still live.</returns>
     /// <remarks>The default allocates a new block, copies, and frees the old one. Engines override it to resize in place where they can.</remarks>
-    void* Reallocate(void* ptr, Layout layout, nuint newSize)
-    {
-        var newLayout = new Layout(newSize, layout.Align);
-        void* moved = Allocate(newLayout);
-        if (moved != null)
-        {
-            nuint keep = Math.Min(layout.Size, newSize);
-            Buffer.MemoryCopy(ptr, moved, newSize, keep);
-            Deallocate(ptr, layout);
-        }
-
-        return moved;
-    }
+    void* Reallocate(void* ptr, Layout layout, nuint newSize) => Internals.Moves.AllocateCopyFree(this, ptr, layout, newSize);
 }

@@ -15,7 +15,7 @@ namespace BuddySystem;
 /// layout; it may add regions. The allocation is then retried once.</para>
 /// <para>Thread safety: every member is safe from any thread. The lock is not reentrant: the rescue callback and a <see cref="WithHeap{TResult}"/> action must not call back into this heap (that would deadlock).</para>
 /// </remarks>
-public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IDisposable
+public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IExhaustionInfoSource, IDisposable
 {
     // Not readonly: the gate is a mutable struct used in place.
     private SpinGate _gate;
@@ -24,7 +24,7 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IDisposabl
 
     /// <summary>Wraps <paramref name="heap"/>; from now on use it only through this object.</summary>
     /// <param name="heap">The engine. This object takes ownership: disposing it disposes the heap.</param>
-    /// <param name="rescue">Called under the lock when an allocation fails; may add memory with <see cref="BuddyHeap.AddRegion"/>.</param>
+    /// <param name="rescue">Called under the lock when an allocation fails; may add memory with <see cref="BuddyHeap.AddRegion(void*, nuint)"/>.</param>
     /// <exception cref="ArgumentNullException"><paramref name="heap"/> is null.</exception>
     public LockedHeap(BuddyHeap heap, Action<BuddyHeap, Layout>? rescue = null)
     {
@@ -98,7 +98,7 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IDisposabl
         }
     }
 
-    /// <summary>Adds a region under the lock; see <see cref="BuddyHeap.AddRegion"/>.</summary>
+    /// <summary>Adds a region under the lock; see <see cref="BuddyHeap.AddRegion(void*, nuint)"/>.</summary>
     /// <param name="start">First byte.</param>
     /// <param name="size">Bytes.</param>
     public void AddRegion(void* start, nuint size)
@@ -107,6 +107,49 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IDisposabl
         try
         {
             _heap.AddRegion(start, size);
+        }
+        finally
+        {
+            _gate.Exit();
+        }
+    }
+
+    /// <summary>Adds all of <paramref name="region"/> under the lock and keeps it reachable; see <see cref="BuddyHeap.AddRegion(NativeRegion)"/>.</summary>
+    /// <param name="region">Native memory, the caller's to dispose after the heap.</param>
+    public void AddRegion(NativeRegion region)
+    {
+        _gate.Enter();
+        try
+        {
+            _heap.AddRegion(region);
+        }
+        finally
+        {
+            _gate.Exit();
+        }
+    }
+
+    /// <summary>Adds all of <paramref name="region"/> under the lock and keeps its array reachable; see <see cref="BuddyHeap.AddRegion(PinnedArrayRegion)"/>.</summary>
+    /// <param name="region">A region of a pinned array.</param>
+    public void AddRegion(PinnedArrayRegion region)
+    {
+        _gate.Enter();
+        try
+        {
+            _heap.AddRegion(region);
+        }
+        finally
+        {
+            _gate.Exit();
+        }
+    }
+
+    (ulong FreeBytes, ulong LargestFreeBlock) IExhaustionInfoSource.ExhaustionInfo()
+    {
+        _gate.Enter();
+        try
+        {
+            return ((IExhaustionInfoSource)_heap).ExhaustionInfo();
         }
         finally
         {

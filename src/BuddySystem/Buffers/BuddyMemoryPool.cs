@@ -18,7 +18,8 @@ namespace BuddySystem.Buffers;
 /// and safe from several threads at once, and any later use of the owner's memory throws
 /// <see cref="ObjectDisposedException"/>. A forgotten owner keeps its block until the heap is disposed (there is no
 /// finalizer, so renting costs no finalization work). Disposing the pool stops <see cref="Rent"/>; buffers already rented stay
-/// valid. A heap the pool created itself (<see cref="Create"/>) is disposed when the pool and every buffer are.</para>
+/// valid. Disposing an owner after its allocator was disposed (by a <c>BuddyMemoryPoolFactory</c> whose host stopped first)
+/// does nothing and does not throw. A heap the pool created itself (<see cref="Create"/>) is disposed when the pool and every buffer are.</para>
 /// <para><b>Where the bytes live.</b> By default in the heap's native memory: buffers are not arrays, so
 /// <see cref="System.Runtime.InteropServices.MemoryMarshal.TryGetArray{T}"/> fails on them. Over a heap whose region is a
 /// <see cref="PinnedArrayRegion"/> (the constructor that takes one) the buffers are segments of that pinned array as well,
@@ -169,11 +170,17 @@ public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
     }
 
     /// <summary>Takes a block back from an owner; called once per owner.</summary>
+    /// <remarks>A late return, after the allocator was disposed (a host that stopped before every buffer came back), is
+    /// harmless: the block went with the heap's memory, so there is nothing to give back.</remarks>
     internal void Return(byte* block, int size)
     {
         try
         {
             _allocator.Deallocate(block, new Layout((nuint)size, MinBufferSize));
+        }
+        catch (ObjectDisposedException)
+        {
+            // The heap is gone and its memory with it; the owner's Dispose stays quiet.
         }
         finally
         {
