@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using BuddySystem.Internals;
 
 namespace BuddySystem;
@@ -733,16 +734,18 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// </summary>
     private sealed class Gen2Trimmer
     {
-        private readonly WeakReference<ConcurrentHeap> _heap;
+        // A raw weak handle, not a WeakReference: that is finalizable itself and would die with this object.
+        private GCHandle _heap;
 
-        private Gen2Trimmer(ConcurrentHeap heap) => _heap = new WeakReference<ConcurrentHeap>(heap);
+        private Gen2Trimmer(ConcurrentHeap heap) => _heap = GCHandle.Alloc(heap, GCHandleType.Weak);
 
         public static void Start(ConcurrentHeap heap) => _ = new Gen2Trimmer(heap);
 
         ~Gen2Trimmer()
         {
-            if (!_heap.TryGetTarget(out ConcurrentHeap? heap) || heap._disposed)
+            if (_heap.Target is not ConcurrentHeap heap || heap._disposed)
             {
+                _heap.Free();
                 return;
             }
 
@@ -752,6 +755,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             }
             catch (ObjectDisposedException)
             {
+                _heap.Free();
                 return;
             }
 

@@ -1,0 +1,374 @@
+using BuddySystem.Buffers;
+
+namespace BuddySystem.Tests;
+
+/// <summary>Issue 11: no memory stranded in live threads' caches, stats that tell the truth, exact checks under races.</summary>
+public unsafe class CacheTruthTests
+{
+    private static readonly Layout Small = new(16, 8);
+
+    /// <summary>Runs <paramref name="setup"/> on a new thread that then stays alive until the returned event is set.</summary>
+    private static (Thread Thread, ManualResetEventSlim Release) KeepAliveAfter(Action setup)
+    {
+        var ready = new ManualResetEventSlim();
+        var release = new ManualResetEventSlim();
+        var thread = new Thread(() =>
+        {
+            setup();
+            ready.Set();
+            release.Wait();
+        });
+        thread.Start();
+        ready.Wait();
+        return (thread, release);
+    }
+
+    [Fact]
+    public void Allocate_WholeHeapWhileALiveThreadCachesABlock_Succeeds()
+    {
+        using var heap = ConcurrentHeap.Create(1 << 20);
+        (Thread thread, ManualResetEventSlim release) = KeepAliveAfter(() => heap.Deallocate(heap.Allocate(Small), Small));
+        try
+        {
+            void* all = heap.Allocate(new Layout(1 << 20, 8));
+            Assert.True(all != null);
+            heap.Deallocate(all, new Layout(1 << 20, 8));
+            heap.Trim();
+            Assert.Equal(0ul, heap.Stats.CachedBytes);
+            Assert.Equal(1ul << 20, heap.Stats.LargestFreeBlock);
+            heap.Validate();
+        }
+        finally
+        {
+            release.Set();
+            thread.Join();
+        }
+    }
+
+    [Fact]
+    public void Allocate_FourLiveThreadsHoldingCaches_EveryRequestThatFitsSucceeds()
+    {
+        using var heap = ConcurrentHeap.Create(1 << 22);
+        var threads = new List<(Thread, ManualResetEventSlim)>();
+        for (int t = 0; t < 4; t++)
+        {
+            int seed = t;
+            threads.Add(KeepAliveAfter(() =>
+            {
+                var rng = new Random(seed);
+                var live = new List<(nint, Layout)>();
+                for (int i = 0; i < 2000; i++)
+                {
+                    var layout = new Layout((nuint)rng.Next(1, 60_000), 8);
+                    void* block = heap.Allocate(layout);
+                    if (block != null)
+                    {
+                        live.Add(((nint)block, layout));
+                    }
+
+                    if (live.Count > 20)
+                    {
+                        int k = rng.Next(live.Count);
+                        heap.Deallocate((void*)live[k].Item1, live[k].Item2);
+                        live.RemoveAt(k);
+                    }
+                }
+
+                foreach ((nint block, Layout layout) in live)
+                {
+                    heap.Deallocate((void*)block, layout);
+                }
+            }));
+        }
+
+        try
+        {
+            Assert.True(heap.Stats.CachedBytes > 0);
+            Assert.Equal(1ul << 22, heap.Stats.LargestFreeBlock);
+
+            // 0 live blocks: the whole heap as one block, then as 64 blocks of 64 KiB: every request that fits succeeds.
+            void* all = heap.Allocate(new Layout(1 << 22, 8));
+            Assert.True(all != null);
+            heap.Deallocate(all, new Layout(1 << 22, 8));
+            var pieces = new List<nint>();
+            for (int i = 0; i < 64; i++)
+            {
+                void* piece = heap.Allocate(new Layout(1 << 16, 8));
+                Assert.True(piece != null, $"piece {i}");
+                pieces.Add((nint)piece);
+            }
+
+            foreach (nint piece in pieces)
+            {
+                heap.Deallocate((void*)piece, new Layout(1 << 16, 8));
+            }
+
+            heap.Validate();
+        }
+        finally
+        {
+            foreach ((Thread thread, ManualResetEventSlim release) in threads)
+            {
+                release.Set();
+                thread.Join();
+            }
+        }
+    }
+
+    [Fact]
+    public void Gen2Collection_IdleLiveThreadsCache_IsReturned()
+    {
+        using var heap = ConcurrentHeap.Create(1 << 20);
+        (Thread thread, ManualResetEventSlim release) = KeepAliveAfter(() => heap.Deallocate(heap.Allocate(Small), Small));
+        try
+        {
+            Assert.True(heap.Stats.CachedBytes > 0);
+            for (int i = 0; i < 20 && heap.Stats.CachedBytes != 0; i++)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+            }
+
+            Assert.Equal(0ul, heap.Stats.CachedBytes);
+            heap.Validate();
+        }
+        finally
+        {
+            release.Set();
+            thread.Join();
+        }
+    }
+
+    [Fact]
+    public void Stats_AfterOneCachedFree_LargestFreeBlockIsWhatAllocateGets()
+    {
+        using var heap = BuddyHeap.Create(1 << 16);
+        heap.Deallocate(heap.Allocate(Small), Small);
+        HeapStats stats = heap.Stats;
+        Assert.Equal(1ul << 16, stats.LargestFreeBlock);
+        Assert.Equal(1L, stats.FreeBlocksByOrder[12]);
+        Assert.Equal(1L, stats.FreeBlocksByOrder.Sum());
+        Assert.True(heap.Allocate(new Layout(1 << 16, 8)) != null);
+    }
+
+    [Fact]
+    public void HeapExhaustedException_WhileBlocksAreCached_ReportsTheMergedLargestBlock()
+    {
+        using var heap = LockedHeap.Create(1 << 16);
+        var half = new Layout(1 << 15, 8);
+        void* live = heap.Allocate(half);
+        heap.Deallocate(heap.Allocate(Small), Small);
+        HeapExhaustedException e = HeapExhaustedException.For(heap, new Layout(1 << 16, 8));
+        Assert.Equal(1ul << 15, e.LargestFreeBlock);
+        Assert.Equal(1ul << 15, e.FreeBytes);
+        Assert.Equal(1ul << 15, heap.Stats.LargestFreeBlock);
+        heap.Deallocate(live, half);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Stats_RandomOperations_FreeBlocksByOrderIsWhatTrimLeaves(int seed)
+    {
+        using var heap = BuddyHeap.Create(1 << 18);
+        var rng = new Random(seed);
+        var live = new List<(nint, Layout)>();
+        for (int i = 0; i < 3000; i++)
+        {
+            if (live.Count > 0 && rng.Next(2) == 0)
+            {
+                int k = rng.Next(live.Count);
+                heap.Deallocate((void*)live[k].Item1, live[k].Item2);
+                live.RemoveAt(k);
+            }
+            else
+            {
+                var layout = new Layout((nuint)rng.Next(1, 3000), 8);
+                void* block = heap.Allocate(layout);
+                if (block != null)
+                {
+                    live.Add(((nint)block, layout));
+                }
+            }
+
+            if (i % 300 == 0)
+            {
+                HeapStats before = heap.Stats;
+                Assert.Equal(before.FreeBytes, before.FreeBlocksByOrder.Select((n, k) => (ulong)n << (k + 4)).Aggregate(0ul, (a, b) => a + b));
+                using var twin = BuddyHeap.Create(1 << 18);
+                heap.Trim();
+                HeapStats after = heap.Stats;
+                Assert.Equal(after.FreeBlocksByOrder, before.FreeBlocksByOrder);
+                Assert.Equal(after.LargestFreeBlock, before.LargestFreeBlock);
+            }
+        }
+    }
+
+    [Fact]
+    public void Stats_WhileBlocksMoveBetweenThreads_NeverNegativeNorWrapped()
+    {
+        using var heap = ConcurrentHeap.Create(1 << 22);
+        var queue = new System.Collections.Concurrent.BlockingCollection<nint>(1024);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(1.5));
+        var producer = new Thread(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                void* block = heap.Allocate(Small);
+                if (block != null)
+                {
+                    queue.Add((nint)block);
+                }
+            }
+
+            queue.CompleteAdding();
+        });
+        var consumer = new Thread(() =>
+        {
+            foreach (nint block in queue.GetConsumingEnumerable())
+            {
+                heap.Deallocate((void*)block, Small);
+            }
+        });
+        producer.Start();
+        consumer.Start();
+        string? bad = null;
+        while (producer.IsAlive && bad == null)
+        {
+            HeapStats s = heap.Stats;
+            if (s.LiveBlocks < 0 || s.AllocatedBytes > s.TotalBytes || s.UserBytes > s.AllocatedBytes || s.AllocatedBytes + s.FreeBytes != s.TotalBytes)
+            {
+                bad = s.ToString();
+            }
+        }
+
+        producer.Join();
+        consumer.Join();
+        Assert.Null(bad);
+        heap.Validate();
+    }
+
+    [Fact]
+    public void Deallocate_TwoThreadsRacingToFreeOneBlock_ExactlyOneSucceeds()
+    {
+        using var heap = ConcurrentHeap.Create(1 << 20);
+        const int Rounds = 3000;
+        nint target = 0;
+        int successes = 0;
+        int rejections = 0;
+        using var barrier = new Barrier(3);
+        Exception? unexpected = null;
+        void Racer()
+        {
+            heap.Deallocate(heap.Allocate(Small), Small); // a cache and a hot region, so the race is on the fast path
+            for (int round = 0; round < Rounds; round++)
+            {
+                barrier.SignalAndWait();
+                try
+                {
+                    heap.Deallocate((void*)Volatile.Read(ref target), Small);
+                    Interlocked.Increment(ref successes);
+                }
+                catch (InvalidOperationException)
+                {
+                    Interlocked.Increment(ref rejections);
+                }
+                catch (Exception e)
+                {
+                    unexpected = e;
+                }
+
+                barrier.SignalAndWait();
+            }
+        }
+
+        var a = new Thread(Racer);
+        var b = new Thread(Racer);
+        a.Start();
+        b.Start();
+        var mine = new List<nint>();
+        for (int round = 0; round < Rounds; round++)
+        {
+            // A block of its own each round (never reused), so a second success could only be the double free.
+            void* block = heap.Allocate(Small);
+            mine.Add((nint)block);
+            Volatile.Write(ref target, (nint)block);
+            barrier.SignalAndWait();
+            barrier.SignalAndWait();
+            Assert.Equal(round + 1, Volatile.Read(ref successes));
+        }
+
+        a.Join();
+        b.Join();
+        Assert.Null(unexpected);
+        Assert.Equal(Rounds, successes);
+        Assert.Equal(Rounds, rejections);
+        heap.Validate();
+    }
+
+    [Fact]
+    public void Dispose_WhileOtherThreadsAllocate_TheyOnlySeeObjectDisposed()
+    {
+        for (int round = 0; round < 10; round++)
+        {
+            var heap = ConcurrentHeap.Create(1 << 20);
+            Exception? unexpected = null;
+            var started = new CountdownEvent(2);
+            var workers = new Thread[2];
+            for (int t = 0; t < 2; t++)
+            {
+                workers[t] = new Thread(() =>
+                {
+                    var held = new Queue<nint>();
+                    try
+                    {
+                        started.Signal();
+                        while (true)
+                        {
+                            void* block = heap.Allocate(new Layout(64, 8));
+                            if (block != null)
+                            {
+                                held.Enqueue((nint)block);
+                            }
+
+                            if (held.Count > 32)
+                            {
+                                heap.Deallocate((void*)held.Dequeue(), new Layout(64, 8));
+                            }
+                        }
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                    }
+                    catch (Exception e)
+                    {
+                        unexpected = e;
+                    }
+                });
+                workers[t].Start();
+            }
+
+            started.Wait();
+            Thread.Sleep(20);
+            heap.Dispose();
+            foreach (Thread worker in workers)
+            {
+                worker.Join();
+            }
+
+            Assert.Null(unexpected);
+        }
+    }
+
+    [Fact]
+    public void OwnerDispose_AfterItsAllocatorWasDisposed_IsHarmless()
+    {
+        var heap = LockedHeap.Create(1 << 16);
+        using var pool = new BuddyMemoryPool(heap);
+        System.Buffers.IMemoryOwner<byte> owner = pool.Rent(100);
+        heap.Dispose();
+        owner.Dispose();
+        Assert.Equal(0, pool.RentedBuffers);
+    }
+}
