@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
+using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Maps;
 using BuddySystem.Cli.Traces;
-using BuddySystem.Cli.Workloads;
 using BuddySystem.Diagnostics;
 
 namespace BuddySystem.Cli.Commands;

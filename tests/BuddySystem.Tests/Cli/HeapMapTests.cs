@@ -136,7 +136,7 @@ public class HeapMapTests
     [Fact]
     public void Replayed_W3Prefix_HasTheStreamsLiveBlocks()
     {
-        var stream = new BuddySystem.Cli.Workloads.W3Stream(BuddySystem.Cli.Workloads.W3Stream.DefaultSeed);
+        var stream = new BuddySystem.Cli.Bench.W3Stream(BuddySystem.Cli.Bench.W3Stream.DefaultSeed);
         for (int i = 0; i < 500; i++)
         {
             stream.Next();
