@@ -172,17 +172,6 @@ public sealed class ReplayCommandTests : IDisposable
         Assert.Contains("line 3", error.Message, StringComparison.Ordinal);
     }
 
-    [Theory]
-    [InlineData("4096", 4096UL)]
-    [InlineData("64K", 65536UL)]
-    [InlineData("32m", 33554432UL)]
-    [InlineData("1G", 1073741824UL)]
-    public void TryParseSize_Suffixes_AreBinaryUnits(string text, ulong expected)
-    {
-        Assert.True(ReplayCommand.TryParseSize(text, out ulong bytes));
-        Assert.Equal(expected, bytes);
-    }
-
     /// <summary>A broken allocator: every block starts at the same address, so live blocks overlap.</summary>
     private readonly unsafe struct OverlappingAllocator(byte[] memory) : IBenchAllocator
     {
