@@ -33,7 +33,7 @@ namespace BuddySystem;
 /// 1.5 MiB with <see cref="BuddyHeapOptions.ConcurrentDefault"/>). No cached byte is stranded: an allocation that would fail
 /// and <see cref="Trim"/> return the caches of every thread, live or exited, to the core; exited threads' caches are also
 /// returned when a new thread first uses the heap and by <see cref="Stats"/>; and after each full (generation 2) garbage
-/// collection the caches of threads that have not allocated since the previous one are returned (as
+/// collection the caches of threads that have not allocated since the previous one are returned, when other threads did (as
 /// <c>ArrayPool&lt;T&gt;.Shared</c> trims on its Gen2 callback).</para>
 /// <para><b>Thread safety.</b> Every member is safe from any thread. <see cref="Dispose"/> waits for calls in progress on the
 /// fast paths and makes every later call throw <see cref="ObjectDisposedException"/>; blocks still held by other threads
@@ -61,6 +61,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     private long _retiredAllocatedBytes;
     private long _retiredUserBytes;
     private long _failedAllocations;
+    private long _allocationsAtLastTrim;
 
     /// <summary>Creates an empty heap; give it memory with <see cref="AddRegion(void*, nuint)"/>.</summary>
     /// <param name="options">The per-thread cache bounds; <see langword="null"/> for <see cref="BuddyHeapOptions.ConcurrentDefault"/>.
@@ -651,11 +652,14 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                 return;
             }
 
-            ReclaimExitedLocked();
+            // A heap nobody allocated from since the last look is left alone: nothing would gain from its cached bytes.
+            long allocations = SumCountersLocked().Allocations;
+            bool heapInUse = allocations != _allocationsAtLastTrim;
+            _allocationsAtLastTrim = allocations;
             var idle = new List<ThreadCache>();
             foreach (ThreadCache cache in _caches)
             {
-                if (cache.IsIdleSinceLastLook() && cache.CachedBytes() != 0)
+                if (cache.IsIdleSinceLastLook() && heapInUse && cache.CachedBytes() != 0)
                 {
                     idle.Add(cache);
                 }
