@@ -161,17 +161,17 @@ def load():
 
 def markdown(res):
     lines = [f"Machine: {res['machine']}. Load average before / after: {res['loadBefore']} / {res['loadAfter']}.",
-             f"Each point: a fresh server, `wrk -t2 -cC -d{res['duration']}s` POSTing to /echo; idle RSS after {res['idle']} s "
+             f"Each point: a fresh server (pools take turns per case), `wrk -t2 -cC -d{res['duration']}s` POSTing to /echo; idle RSS after {res['idle']} s "
              "without load, measured after the 256 KiB / 512-connection point; heap " + res["heap"] + ".", "",
-             "| case | pool | requests/s | × kestrel | p50 ms | p99 ms | × kestrel | errors | failed rents | peak RSS MiB | idle RSS MiB |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| case | pool | requests/s | × kestrel | p50 ms | p99 ms | × kestrel | errors | failed rents | peak RSS MiB | idle RSS MiB | load after |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     base = {p["case"]: p for p in res["points"] if p["pool"] == "kestrel"}
     for p in res["points"]:
         k = base.get(p["case"])
         rps_ratio = f"{p['rps'] / k['rps']:.2f}" if k and k["rps"] else "-"
         p99_ratio = f"{p['p99Ms'] / k['p99Ms']:.2f}" if k and k["p99Ms"] else "-"
         lines.append(f"| {p['case']} | {p['pool']} | {p['rps']:.0f} | {rps_ratio} | {p['p50Ms']:.2f} | {p['p99Ms']:.2f} | "
-                     f"{p99_ratio} | {p['errors']} | {p['failedRents']} | {p['peakRssMiB']} | {p.get('idleRssMiB', '')} |")
+                     f"{p99_ratio} | {p['errors']} | {p['failedRents']} | {p['peakRssMiB']} | {p.get('idleRssMiB', '')} | {p['load'].split()[0]} |")
     lines += ["", f"Overload: heap 8 MiB, 512 connections POSTing 256 KiB for {res['duration']} s, a checker fetching "
               "GET /bytes/262144 meanwhile (kestrel has no cap: a reference).", "",
               "| pool | requests/s | wrk errors | failed rents | checked: correct / corrupted / failed | peak RSS MiB | alive | validate | serves again | exit |",
@@ -200,14 +200,21 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     res = {"machine": machine(), "loadBefore": load(), "duration": a.duration, "idle": a.idle, "heap": a.heap,
            "points": [], "overload": []}
-    for pool in a.pools.split(","):
-        for body in (1 << 10, 256 << 10):
-            for connections in (64, 512):
-                idle = a.idle if body == 256 << 10 and connections == 512 else 0
-                p = point(pool, a.heap, a.port, body, connections, a.duration, idle)
-                print(f"{pool:18} {p['case']:12} {p['rps']:9.0f} req/s  p50 {p['p50Ms']:7.2f} ms  p99 {p['p99Ms']:7.2f} ms  "
-                      f"errors {p['errors']}  peak {p['peakRssMiB']} MiB  idle {p.get('idleRssMiB', '-')}  load {load()}", flush=True)
-                res["points"].append(p)
+    pools = a.pools.split(",")
+    cases = [(body, connections) for body in (1 << 10, 256 << 10) for connections in (64, 512)]
+    points = []
+    # Pools take turns at each case, in an order rotated per case, so a neighbour's build spreads over all pools
+    # instead of landing on the one that happens to run last.
+    for c, (body, connections) in enumerate(cases):
+        for i in range(len(pools)):
+            pool = pools[(i + c) % len(pools)]
+            idle = a.idle if body == 256 << 10 and connections == 512 else 0
+            p = point(pool, a.heap, a.port, body, connections, a.duration, idle)
+            p["load"] = load()
+            print(f"{pool:18} {p['case']:12} {p['rps']:9.0f} req/s  p50 {p['p50Ms']:7.2f} ms  p99 {p['p99Ms']:7.2f} ms  "
+                  f"errors {p['errors']}  peak {p['peakRssMiB']} MiB  idle {p.get('idleRssMiB', '-')}  load {p['load']}", flush=True)
+            points.append(p)
+    res["points"] = sorted(points, key=lambda p: (pools.index(p["pool"]), cases.index((p["body"], p["connections"]))))
     if not a.no_overload:
         for pool in a.pools.split(","):
             o = overload(pool, a.port, a.duration)
