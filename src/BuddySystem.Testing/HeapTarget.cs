@@ -12,6 +12,7 @@ internal sealed unsafe class HeapTarget : IDisposable
     private readonly Action<nint, nuint>? _addRegion;
     private DescribeAddress? _describe;
     private int _overhead;
+    private Func<Layout, ulong>? _blockSize;
 
     private HeapTarget(string name, IAllocator allocator, IDisposable owner, Action validate, Func<HeapStats> stats, Action<nint, nuint>? addRegion, bool threadSafe)
     {
@@ -32,7 +33,7 @@ internal sealed unsafe class HeapTarget : IDisposable
     internal static IReadOnlyList<string> Names { get; } = ["buddy-heap", "buddy-heap-eager", "buddy-heap-hardened", "locked-heap", "concurrent-heap", "buddy-tree", "frame-allocator"];
 
     /// <summary>The engines that implement the pointer heap contract themselves (regions, dispose, misuse exceptions).</summary>
-    internal static IReadOnlyList<string> PointerHeapNames { get; } = ["buddy-heap", "buddy-heap-eager", "buddy-heap-hardened", "locked-heap", "concurrent-heap"];
+    internal static IReadOnlyList<string> PointerHeapNames { get; } = ["buddy-heap", "buddy-heap-eager", "buddy-heap-hardened", "locked-heap", "concurrent-heap", "slab-heap"];
 
     /// <summary>The hardening the <c>buddy-heap-hardened</c> engine runs: every check, corruption thrown rather than fatal.</summary>
     internal static HeapHardeningOptions ThrowingHardening { get; } = new()
@@ -62,6 +63,7 @@ internal sealed unsafe class HeapTarget : IDisposable
         "concurrent-heap" => FromConcurrentHeap(ConcurrentHeap.Create(size)),
         "buddy-tree" => FromBuddyTree(new BuddyTreeHeap(size)),
         "frame-allocator" => FromFrames(new FrameAllocatorHeap(size)),
+        "slab-heap" => FromSlabHeap(SlabHeap.Create(size)),
         _ => throw new ArgumentException($"Unknown engine '{name}'; expected one of: {string.Join(", ", Names)}.", nameof(name)),
     };
 
@@ -69,6 +71,12 @@ internal sealed unsafe class HeapTarget : IDisposable
         => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: false)
         {
             _overhead = heap.RequestOverhead,
+        };
+
+    private static HeapTarget FromSlabHeap(SlabHeap heap)
+        => new("slab-heap", heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: false)
+        {
+            _blockSize = SlabHeap.BlockSizeFor,
         };
 
     private static HeapTarget FromLockedHeap(LockedHeap heap)
@@ -92,7 +100,7 @@ internal sealed unsafe class HeapTarget : IDisposable
     internal Layout WholeBlock(ulong blockSize) => new((nuint)blockSize - (nuint)_overhead, 1);
 
     /// <summary>The block size this engine hands out for <paramref name="layout"/> (hardened heaps add 16 bytes first).</summary>
-    internal ulong BlockSize(Layout layout) => BuddyHeap.BlockSizeOf(_overhead == 0 ? layout : new Layout(layout.Size + (nuint)_overhead, layout.Align));
+    internal ulong BlockSize(Layout layout) => _blockSize != null ? _blockSize(layout) : BuddyHeap.BlockSizeOf(_overhead == 0 ? layout : new Layout(layout.Size + (nuint)_overhead, layout.Align));
 
     internal void Validate() => _validate();
 
