@@ -7,6 +7,15 @@ public sealed partial class BuddyTree
     /// <summary>The number of orders the tree covers: 0 to the root's order.</summary>
     internal int OrderCount => _treeOrder + 1;
 
+    /// <summary>The node bytes, heap-ordered (root at 1, children of i at 2i and 2i + 1, index 0 unused), for the tree views.</summary>
+    internal ReadOnlySpan<byte> Nodes => _nodes;
+
+    /// <summary>The number of leaves: blocks of order 0 in the whole tree, a power of two.</summary>
+    internal ulong LeafCount => _leafCount;
+
+    /// <summary>The order of the root node.</summary>
+    internal int RootOrder => _treeOrder;
+
     /// <summary>
     /// Appends every block (free and allocated) to <paramref name="blocks"/> in offset order; reads the nodes only.
     /// Space beyond the usable end belongs to no block.
