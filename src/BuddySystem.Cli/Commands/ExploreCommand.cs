@@ -1,6 +1,7 @@
 using System.CommandLine;
 using BuddySystem.Cli.Maps;
 using BuddySystem.Cli.Traces;
+using BuddySystem.Cli.Text;
 
 namespace BuddySystem.Cli.Commands;
 
@@ -43,7 +44,7 @@ internal static class ExploreCommand
             FileInfo output = result.GetValue(outOption)!;
             int ops = result.GetValue(opsOption);
             string heapText = result.GetValue(heapOption)!;
-            if (!ByteSize.TryParse(heapText, out ulong heapBytes) || heapBytes < 16)
+            if (!ByteSize.TryParse(heapText, out ByteSize heapSize) || heapSize.Bytes < 16)
             {
                 Console.Error.WriteLine($"buddy explore: cannot use the heap size '{heapText}': write e.g. 64KiB, 512KiB or 8MiB (at least 16 bytes).");
                 return 1;
@@ -67,14 +68,14 @@ internal static class ExploreCommand
                     };
                     TreeRecording tree = tutorial
                         ? TreeRecording.Tutorial(placement)
-                        : TreeRecording.Record(TraceReader.Read(trace!.FullName), trace.Name, ops, heapBytes, BuddyHeap.MinBlockSize, placement);
+                        : TreeRecording.Record(TraceReader.Read(trace!.FullName), trace.Name, ops, heapSize.Bytes, BuddyHeap.MinBlockSize, placement);
                     File.WriteAllText(output.FullName, TreeExplorePage.Build(tree));
                     Console.WriteLine($"explore: {output.FullName} ({tree.Steps} steps on the segment tree, {new FileInfo(output.FullName).Length / 1024} KiB)");
                     return 0;
                 }
 
                 BuddyHeapOptions options = result.GetValue(eagerOption) ? BuddyHeapOptions.Eager : BuddyHeapOptions.Default;
-                ExploreRecording recording = ExploreRecording.Record(TraceReader.Read(trace!.FullName), trace.Name, ops, heapBytes, options);
+                ExploreRecording recording = ExploreRecording.Record(TraceReader.Read(trace!.FullName), trace.Name, ops, heapSize.Bytes, options);
                 File.WriteAllText(output.FullName, ExplorePage.Build(recording));
                 Console.WriteLine($"explore: {output.FullName} ({recording.Steps} steps, {new FileInfo(output.FullName).Length / 1024} KiB)");
                 return 0;

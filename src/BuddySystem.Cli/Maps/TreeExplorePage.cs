@@ -169,7 +169,7 @@ Keys: ← → step, space play/pause.</div>
   }
   const hidden = K + 1 - levels.length;
   $("tree-caption").textContent = "Root at the top (" + bytes(R.minBlock * LEAVES) + "), leaves of " + bytes(R.minBlock) + " at the bottom; " +
-    "labelled levels show the stored value and the block size it means" + (hidden > 0 ? "; " + hidden + " levels narrower than a pixel are left out" : "") +
+    "labelled levels show the stored value and the block size it means" + (hidden > 0 ? "; " + hidden + (hidden > 1 ? " levels" : " level") + " narrower than a pixel left out" : "") +
     (R.capacity < R.minBlock * LEAVES ? "; space past the capacity (" + bytes(R.capacity) + ") is never handed out" : "") + ".";
   $("placement").textContent = { RightFirst: "right child first, as the tutorial", LeftFirst: "left child first, as buddy2.c", BestFit: "best fit: the child whose largest free block is the smallest that fits" }[R.placement] || R.placement;
 
@@ -201,6 +201,13 @@ Keys: ← → step, space play/pause.</div>
     $("path-values").setAttribute("data-values", p.map((i) => nodes[i]).join(" "));
     explain(last);
     buddyinfo();
+    let f = action ? action[1] : 0;
+    while (f > 1 && !shown.has(f)) f = Math.floor(f / 2);
+    const focus = f > 0 ? shown.get(f) : null;
+    if (focus) {
+      const box = $("tree-box"), x = Number(focus.rect.getAttribute("x"));
+      if (x < box.scrollLeft || x > box.scrollLeft + box.clientWidth - 40) box.scrollLeft = Math.max(0, x - box.clientWidth / 2);
+    }
   }
 
   function explain(last) {

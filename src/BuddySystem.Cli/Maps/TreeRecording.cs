@@ -1,8 +1,6 @@
 using System.Globalization;
-using System.Numerics;
 using System.Text.Json;
 using BuddySystem.Cli.Traces;
-using BuddySystem.Internals;
 
 namespace BuddySystem.Cli.Maps;
 
@@ -54,8 +52,11 @@ internal sealed class TreeRecording
     private readonly List<TreeAction[]> _actions = [];
     private readonly List<byte[]> _checkpoints = [];
 
+    private readonly byte[] _before;
+
     private TreeRecording(string title, BuddyTree tree, byte[] initial)
     {
+        _before = new byte[initial.Length];
         Title = title;
         Tree = tree;
         Initial = initial;
@@ -191,30 +192,30 @@ internal sealed class TreeRecording
 
     private TreeAction AllocateOne(ulong size, ulong align)
     {
+        // The chosen node is known only afterwards, so keep the whole tree (at most 2^17 bytes) to read its path before.
+        Tree.Nodes.CopyTo(_before);
         if (!Tree.TryAllocate(size, Math.Max(align, 1), out ulong offset))
         {
-            return new TreeAction(true, 0, Orders.OrderFor(size, Math.Max(align, 1), BitOperations.Log2(Tree.MinBlockSize)), 0, []);
+            ulong wanted = Tree.BlockSizeFor(size, Math.Max(align, 1));
+            return new TreeAction(true, 0, wanted == 0 ? 64 : (int)ulong.Log2(wanted / Tree.MinBlockSize), 0, []);
         }
 
         int order = (int)ulong.Log2(Tree.SizeOf(offset) / Tree.MinBlockSize);
-        return Diff(true, offset, order);
+        return Diff(true, offset, order, PathValues(_before, NodeOf(offset, order)));
     }
 
     private TreeAction FreeOne(ulong offset)
     {
         int order = (int)ulong.Log2(Tree.SizeOf(offset) / Tree.MinBlockSize);
-        byte[] before = PathValues(NodeOf(offset, order));
+        byte[] before = PathValues(Tree.Nodes, NodeOf(offset, order));
         Tree.Free(offset);
         return Diff(false, offset, order, before);
     }
 
-    private TreeAction Diff(bool allocate, ulong offset, int order, byte[]? before = null)
+    private TreeAction Diff(bool allocate, ulong offset, int order, byte[] before)
     {
         int node = NodeOf(offset, order);
-        // An allocation's "before" is the node's wholly-free value and the ancestors' values recomputed from the node
-        // bytes as they were; reading them after the fact is exact because only the path changed.
-        before ??= PathBefore(node, order);
-        byte[] after = PathValues(node);
+        byte[] after = PathValues(Tree.Nodes, node);
         var changes = new List<TreeChange>();
         ReadOnlySpan<byte> nodes = Tree.Nodes;
         for (int i = 0, index = node, level = order; index >= 1; i++, index >>= 1, level++)
@@ -233,28 +234,8 @@ internal sealed class TreeRecording
         return new TreeAction(allocate, node, order, offset, changes);
     }
 
-    // The path's values before an allocation of `node`: the node was wholly free, and each ancestor combined its
-    // children as they were, where the child on the path is the previous entry and its sibling is unchanged.
-    private byte[] PathBefore(int node, int order)
+    private static byte[] PathValues(ReadOnlySpan<byte> nodes, int node)
     {
-        ReadOnlySpan<byte> nodes = Tree.Nodes;
-        var values = new List<byte> { (byte)(order + 1) };
-        byte child = (byte)(order + 1);
-        for (int index = node, level = order; index > 1; index >>= 1, level++)
-        {
-            byte sibling = nodes[index ^ 1];
-            byte left = (index & 1) == 0 ? child : sibling;
-            byte right = (index & 1) == 0 ? sibling : child;
-            child = BuddyTree.Combine(left, right, level);
-            values.Add(child);
-        }
-
-        return [.. values];
-    }
-
-    private byte[] PathValues(int node)
-    {
-        ReadOnlySpan<byte> nodes = Tree.Nodes;
         var values = new List<byte>();
         for (int index = node; index >= 1; index >>= 1)
         {

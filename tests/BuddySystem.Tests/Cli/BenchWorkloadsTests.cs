@@ -1,5 +1,4 @@
 using BuddySystem.Cli.Bench;
-using BuddySystem.Cli.Workloads;
 
 namespace BuddySystem.Tests;
 

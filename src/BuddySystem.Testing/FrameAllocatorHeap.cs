@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace BuddySystem.Cli.Workloads;
+namespace BuddySystem.Testing;
 
 /// <summary>
 /// Drives the frame-number engine <see cref="FrameAllocator"/> through the pointer contract, so the soak, fuzz and model

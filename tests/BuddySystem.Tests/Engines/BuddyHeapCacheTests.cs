@@ -114,7 +114,7 @@ public unsafe class BuddyHeapCacheTests
         const nuint size = 3 << 20; // two regions' worth of top blocks: 2 MiB and 1 MiB
         using var heap = BuddyHeap.Create(size);
         IReadOnlyList<long> fresh = heap.Stats.FreeBlocksByOrder;
-        var rng = new BuddySystem.Cli.Workloads.SplitMix64(7);
+        var rng = new BuddySystem.Testing.SplitMix64(7);
         var live = new List<(nint Block, Layout Layout)>();
         for (int i = 0; i < 20_000; i++)
         {

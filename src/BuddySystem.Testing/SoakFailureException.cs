@@ -1,4 +1,4 @@
-namespace BuddySystem.Cli.Workloads;
+namespace BuddySystem.Testing;
 
 /// <summary>A reliability workload saw the allocator break a promise: corrupted contents, a misaligned block, wrong accounting.</summary>
 internal sealed class SoakFailureException : Exception

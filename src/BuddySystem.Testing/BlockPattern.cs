@@ -1,4 +1,4 @@
-namespace BuddySystem.Cli.Workloads;
+namespace BuddySystem.Testing;
 
 /// <summary>
 /// Writes a block full of words derived from a per-block cookie and checks them later: a block that another block

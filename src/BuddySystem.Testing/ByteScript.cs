@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace BuddySystem.Cli.Workloads;
+namespace BuddySystem.Testing;
 
 /// <summary>
 /// Decodes arbitrary bytes into a sequence of heap operations and runs it on an engine with every check on: the

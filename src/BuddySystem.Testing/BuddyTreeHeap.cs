@@ -1,4 +1,4 @@
-namespace BuddySystem.Cli.Workloads;
+namespace BuddySystem.Testing;
 
 /// <summary>
 /// Drives the offset engine <see cref="BuddyTree"/> through the pointer contract, so the soak, fuzz and model workloads

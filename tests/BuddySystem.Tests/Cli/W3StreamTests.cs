@@ -1,4 +1,5 @@
-using BuddySystem.Cli.Workloads;
+using BuddySystem.Cli.Bench;
+using BuddySystem.Testing;
 
 namespace BuddySystem.Tests;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace BuddySystem.Cli.Workloads;
+namespace BuddySystem.Testing;
 
 /// <summary>What a <see cref="StressRun"/> did.</summary>
 internal readonly record struct StressResult(

@@ -1,4 +1,4 @@
-using BuddySystem.Cli.Workloads;
+using BuddySystem.Testing;
 
 namespace BuddySystem.Tests;
 
@@ -26,7 +26,7 @@ public unsafe class BuddyHeapRandomTests
                     continue;
                 }
 
-                ulong blockSize = Math.Max(Math.Max(System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)layout.Size), layout.Align), 16);
+                ulong blockSize = BuddyHeap.BlockSizeOf(layout);
                 Assert.Equal(0ul, (ulong)block % layout.Align);
                 Assert.Equal(0ul, (ulong)block % blockSize);
                 allocatedModel += blockSize;
@@ -42,7 +42,7 @@ public unsafe class BuddyHeapRandomTests
                 live.RemoveAt(live.Count - 1);
                 Check((byte*)victim.Address, victim.Layout.Size, victim.Pattern);
                 heap.Deallocate((void*)victim.Address, victim.Layout);
-                allocatedModel -= Math.Max(Math.Max(System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)victim.Layout.Size), victim.Layout.Align), 16);
+                allocatedModel -= BuddyHeap.BlockSizeOf(victim.Layout);
             }
 
             if (op % 1000 == 0)

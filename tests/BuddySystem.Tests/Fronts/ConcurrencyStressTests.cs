@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using BuddySystem.Cli.Workloads;
+using BuddySystem.Testing;
 
 namespace BuddySystem.Tests;
 

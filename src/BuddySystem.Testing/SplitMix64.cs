@@ -1,4 +1,4 @@
-namespace BuddySystem.Cli.Workloads;
+namespace BuddySystem.Testing;
 
 /// <summary>The SplitMix64 generator of DESIGN.md §5: every workload and random test draws from it, so a seed fixes a run.</summary>
 internal struct SplitMix64(ulong seed)

@@ -1,4 +1,4 @@
-namespace BuddySystem.Cli.Workloads;
+namespace BuddySystem.Testing;
 
 /// <summary>
 /// A pointer allocator under test together with the checks the reliability workloads (soak, stress, fuzz) run on it:
@@ -68,7 +68,7 @@ internal sealed unsafe class HeapTarget : IDisposable
     private static HeapTarget FromBuddyHeap(BuddyHeap heap, string name)
         => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: false)
         {
-            _overhead = heap.Options.Hardening is { CheckOverflow: true } ? BuddyHeap.HardeningOverhead : 0,
+            _overhead = heap.RequestOverhead,
         };
 
     private static HeapTarget FromLockedHeap(LockedHeap heap)
@@ -92,7 +92,7 @@ internal sealed unsafe class HeapTarget : IDisposable
     internal Layout WholeBlock(ulong blockSize) => new((nuint)blockSize - (nuint)_overhead, 1);
 
     /// <summary>The block size this engine hands out for <paramref name="layout"/> (hardened heaps add 16 bytes first).</summary>
-    internal ulong BlockSize(Layout layout) => SoakRun.BlockSize(layout, _overhead);
+    internal ulong BlockSize(Layout layout) => BuddyHeap.BlockSizeOf(_overhead == 0 ? layout : new Layout(layout.Size + (nuint)_overhead, layout.Align));
 
     internal void Validate() => _validate();
 

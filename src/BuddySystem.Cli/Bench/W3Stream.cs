@@ -1,4 +1,6 @@
-namespace BuddySystem.Cli.Workloads;
+using BuddySystem.Testing;
+
+namespace BuddySystem.Cli.Bench;
 
 /// <summary>
 /// The operation stream of workload W3 (DESIGN.md §5), reusable by <c>buddy bench</c> (W3, W5) and by anything that

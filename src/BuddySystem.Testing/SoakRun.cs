@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Numerics;
 
-namespace BuddySystem.Cli.Workloads;
+namespace BuddySystem.Testing;
 
 /// <summary>What a <see cref="SoakRun"/> did.</summary>
 internal readonly record struct SoakResult(
@@ -158,11 +158,6 @@ internal static unsafe class SoakRun
         nuint align = (nuint)1 << (int)rng.Next(6);
         return new Layout(size, align);
     }
-
-    /// <summary>The block size a buddy engine hands out for <paramref name="layout"/>: max(next power of two, align, 16),
-    /// of the size plus <paramref name="overhead"/> bytes (what a hardened heap adds to each request).</summary>
-    internal static ulong BlockSize(Layout layout, int overhead = 0)
-        => Math.Max(Math.Max(BitOperations.RoundUpToPowerOf2((ulong)layout.Size + (ulong)overhead), (ulong)layout.Align), (ulong)BuddyHeap.MinBlockSize);
 
     private static void CheckPlacement(byte* block, Layout layout, ulong blockSize, long op)
     {

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Numerics;
 using System.Reflection;
-using BuddySystem.Cli.Workloads;
 using BuddySystem.Internals;
+using BuddySystem.Testing;
 
 namespace BuddySystem.Tests;
 

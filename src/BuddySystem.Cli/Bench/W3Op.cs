@@ -1,4 +1,4 @@
-namespace BuddySystem.Cli.Workloads;
+namespace BuddySystem.Cli.Bench;
 
 /// <summary>
 /// One step of the W3 stream: allocate <see cref="Size"/> bytes (align 8) and append the block to the live list, or free
