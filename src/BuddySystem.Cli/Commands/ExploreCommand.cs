@@ -60,12 +60,7 @@ internal static class ExploreCommand
             {
                 if (tutorial || result.GetValue(allocatorOption) == "buddy-tree")
                 {
-                    BuddyPlacement placement = result.GetValue(placementOption) switch
-                    {
-                        "left-first" => BuddyPlacement.LeftFirst,
-                        "best-fit" => BuddyPlacement.BestFit,
-                        _ => BuddyPlacement.RightFirst,
-                    };
+                    BuddyPlacement placement = TreeRecording.ParsePlacement(result.GetValue(placementOption)!);
                     TreeRecording tree = tutorial
                         ? TreeRecording.Tutorial(placement)
                         : TreeRecording.Record(TraceReader.Read(trace!.FullName), trace.Name, ops, heapSize.Bytes, BuddyHeap.MinBlockSize, placement);

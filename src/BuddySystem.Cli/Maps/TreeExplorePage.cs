@@ -65,7 +65,7 @@ Keys: ← → step, space play/pause.</div>
 <div>step <b id="step" data-value="0">0</b> of <span id="steps"></span>: <span id="op"></span></div>
 <div id="explain"></div>
 <div class="legend"><span style="background:#7fc97f"></span>wholly free<span style="background:#d9f0d3"></span>partly free
-<span style="background:#e34a33"></span>allocated (the chosen node)<span style="background:#bdbdbd"></span>nothing free below
+<span style="background:#e34a33"></span>allocated (the chosen node)<span style="background:#bdbdbd"></span>nothing free below<span style="background:#f6d5cf"></span>inside an allocated block (stale values)
 <span style="background:#fff;outline:3px solid #ff7f00"></span>descended path<span style="background:#fff;outline:3px solid #1f78b4"></span>changed on the way back up</div>
 <div id="tree-box"><svg id="tree" xmlns="http://www.w3.org/2000/svg"></svg></div>
 <div class="muted" id="tree-caption"></div>
@@ -112,13 +112,19 @@ Keys: ← → step, space play/pause.</div>
   const hex = (n) => "0x" + n.toString(16);
   const offsetOf = (index) => (index - Math.pow(2, K - orderOf(index))) * R.minBlock * Math.pow(2, orderOf(index));
 
+  // An allocated node holds 0 while its children keep the values they had when it was free: they are inside its block.
+  const allocatedNode = (index) => nodes[index] === 0 && offsetOf(index) < R.capacity &&
+    (orderOf(index) === 0 || (nodes[2 * index] === orderOf(index) && nodes[2 * index + 1] === orderOf(index)));
+  function inside(index) {
+    for (let i = Math.floor(index / 2); i >= 1; i = Math.floor(i / 2)) if (allocatedNode(i)) return true;
+    return false;
+  }
   function color(index) {
     const order = orderOf(index), v = nodes[index];
+    if (offsetOf(index) >= R.capacity) return "#e6e6e6";
+    if (inside(index)) return "#f6d5cf";
     if (v === order + 1) return "#7fc97f";
-    if (v === 0) {
-      const leafOrAllocated = order === 0 || (nodes[2 * index] === order && nodes[2 * index + 1] === order);
-      return leafOrAllocated && offsetOf(index) < R.capacity ? "#e34a33" : "#bdbdbd";
-    }
+    if (v === 0) return allocatedNode(index) ? "#e34a33" : "#bdbdbd";
     return "#d9f0d3";
   }
 

@@ -80,6 +80,15 @@ internal sealed class TreeRecording
     /// <summary>The actions of each step (a reallocation is an allocation and a free).</summary>
     public IReadOnlyList<TreeAction[]> Actions => _actions;
 
+    /// <summary>The placement named on the command line: right-first, left-first or best-fit.</summary>
+    public static BuddyPlacement ParsePlacement(string name) => name switch
+    {
+        "left-first" => BuddyPlacement.LeftFirst,
+        "best-fit" => BuddyPlacement.BestFit,
+        "right-first" => BuddyPlacement.RightFirst,
+        _ => throw new ArgumentException($"unknown placement '{name}': right-first, left-first or best-fit.", nameof(name)),
+    };
+
     /// <summary>The built-in walk-through of the tutorial page: allocate, allocate, free, free with the merge, on 1 KiB of
     /// 16-byte blocks (64 leaves), placing right first as the seed does.</summary>
     public static TreeRecording Tutorial(BuddyPlacement placement = BuddyPlacement.RightFirst)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Numerics;
 using System.Text.RegularExpressions;
 using BuddySystem.Cli.Maps;
 using BuddySystem.Cli.Traces;
@@ -29,7 +30,7 @@ public class TreeExploreTests
             {
                 foreach (TreeChange change in action.Changes)
                 {
-                    int order = recording.Tree.RootOrder - (int)Math.Log2(change.Node);
+                    int order = recording.Tree.RootOrder - BitOperations.Log2((uint)change.Node);
                     if (change.Node == action.Node)
                     {
                         Assert.Equal(action.Allocate ? TreeRule.Taken : TreeRule.Restored, change.Rule);
@@ -37,7 +38,7 @@ public class TreeExploreTests
                     }
 
                     // Every changed ancestor lies on the chosen node's path, and its rule is the seed's.
-                    Assert.Equal(action.Node >> (int)(Math.Log2(action.Node) - Math.Log2(change.Node)), change.Node);
+                    Assert.Equal(action.Node >> (BitOperations.Log2((uint)action.Node) - BitOperations.Log2((uint)change.Node)), change.Node);
                     bool bothWhole = after[2 * change.Node] == order && after[(2 * change.Node) + 1] == order;
                     if (recording.Actions[step].Length == 1)
                     {
@@ -75,6 +76,23 @@ public class TreeExploreTests
         var error = Assert.Throws<TraceFormatException>(() => TreeRecording.Record(ops, "t", 10, 1024, 16, BuddyPlacement.RightFirst));
         Assert.Contains("t:2", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Map_OfTheTutorialTree_DrawsEveryNodeWithItsValue()
+    {
+        TreeRecording tutorial = TreeRecording.Record(TutorialPrefix(), "tutorial", 2, 1024, 16, BuddyPlacement.RightFirst);
+
+        string svg = SvgMapWriter.Write(HeapMapRenderer.Render(Diagnostics.HeapSnapshot.Of(tutorial.Tree), "tutorial", tree: tutorial.Tree));
+
+        // After a 128-byte and a 64-byte allocation on 1 KiB: the root still has 512 B free (value 6), its right child 256 B (5).
+        Assert.Contains("Segment tree (the seed&apos;s RightFirst BuddyTree), all 7 levels", svg, StringComparison.Ordinal);
+        Assert.Contains(">6 · 512B<", svg, StringComparison.Ordinal);
+        Assert.Contains(">5 · 256B<", svg, StringComparison.Ordinal);
+        Assert.Equal(6, tutorial.Tree.Nodes[1]);
+        Assert.Equal(5, tutorial.Tree.Nodes[3]);
+    }
+
+    private static TraceOp[] TutorialPrefix() => [new(TraceOpKind.Allocate, 1, 100, 16, 1), new(TraceOpKind.Allocate, 2, 40, 16, 2)];
 
     [ChromiumFact]
     public void Page_AtAStep_ShowsTheTreeOfTheReplay_AndTheDescendedPath()
