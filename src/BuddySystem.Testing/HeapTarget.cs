@@ -64,14 +64,6 @@ internal sealed unsafe class HeapTarget : IDisposable
             IsPointerHeap = true,
         };
 
-    /// <summary>A <see cref="SlabHeap"/> under test: its blocks are size-class objects or exact large blocks.</summary>
-    internal static HeapTarget Of(string name, SlabHeap heap)
-        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: false)
-        {
-            _blockSize = SlabHeap.BlockSizeFor,
-            IsPointerHeap = true,
-        };
-
     /// <summary>A <see cref="LockedHeap"/> under test.</summary>
     internal static HeapTarget Of(string name, LockedHeap heap)
         => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true) { IsPointerHeap = true };
