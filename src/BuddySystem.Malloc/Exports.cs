@@ -153,19 +153,6 @@ internal static unsafe class Exports
         return 0;
     }
 
-    /// <summary>Called when a thread exits (a pthread key destructor): its caches go back to the shared heap.</summary>
-    [UnmanagedCallersOnly(EntryPoint = "bm_thread_exit")]
-    private static void ThreadExit()
-    {
-        try
-        {
-            ProcessHeap.Heap.Trim();
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-    }
-
     /// <summary>pthread_atfork prepare: takes the heap's locks.</summary>
     [UnmanagedCallersOnly(EntryPoint = "bm_fork_prepare")]
     private static void ForkPrepare() => ProcessHeap.ForkPrepare();

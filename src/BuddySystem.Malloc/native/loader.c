@@ -26,7 +26,6 @@ extern void *bm_realloc(void *, size_t);
 extern void bm_free(void *);
 extern size_t bm_usable_size(void *);
 extern int bm_memalign(int kind, size_t align, size_t size, void **result);
-extern void bm_thread_exit(void);
 extern void bm_fork_prepare(void);
 extern void bm_fork_done(void);
 extern int bm_wants_report(void);
@@ -36,16 +35,7 @@ enum { NOT_STARTED, STARTING, READY, OFF };
 static _Atomic int state = NOT_STARTED;
 static uint64_t heap_start, heap_end;          /* written once before state becomes READY */
 static __thread int inside;                    /* this thread is in managed code: serve it from glibc */
-static __thread int thread_known;              /* the exit key is set for this thread */
-static pthread_key_t exit_key;
 static size_t (*libc_usable_size)(void *);
-
-static void on_thread_exit(void *unused) {
-    (void)unused;
-    inside = 1;
-    bm_thread_exit();
-    inside = 0;
-}
 
 static void report(void) {
     inside = 1;
@@ -63,7 +53,6 @@ static void start(void) {
     int ok = bm_init(&heap_start, &heap_end);
     if (ok) {
         libc_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
-        pthread_key_create(&exit_key, on_thread_exit);
         pthread_atfork(fork_prepare, fork_done, fork_done);
         if (bm_wants_report()) atexit(report);
     }
@@ -71,18 +60,16 @@ static void start(void) {
     atomic_store(&state, ok ? READY : OFF);
 }
 
+/* No pthread key destructor returns a thread's caches: the runtime detaches the thread first, and entering managed code
+ * from a later destructor fails fast. The caches of exited threads go back when a new thread first allocates, on an
+ * allocation that would fail, and on the --stats report (ConcurrentHeap reclaims them). */
+
 /* Runs after buddymalloc.so's own initialisers (it is a dependency), so the runtime may start. */
 __attribute__((constructor)) static void construct(void) { start(); }
 
 /* True when this call may enter the heap; marks the thread as inside until leave(). */
 static inline int enter(void) {
     if (UNLIKELY(inside) || UNLIKELY(atomic_load_explicit(&state, memory_order_acquire) != READY)) return 0;
-    if (UNLIKELY(!thread_known)) {
-        thread_known = 1;
-        inside = 1;
-        pthread_setspecific(exit_key, (void *)1);   /* may allocate: from glibc */
-        inside = 0;
-    }
     inside = 1;
     return 1;
 }
