@@ -188,3 +188,18 @@ public sealed class MallocTests(MallocLibraryFixture library)
         return (process.ExitCode, output.Result, error.Result);
     }
 }
+
+/// <summary><c>buddy run</c>: the program runs on the library and its exit code comes back.</summary>
+[Collection("malloc")]
+public sealed class RunCommandTests(MallocLibraryFixture library)
+{
+    [Fact]
+    public void Run_PassesTheExitCodeThroughAndPrintsStats()
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "buddy.dll");
+        var result = MallocTests.Run("dotnet", [dll, "run", "--stats", "--library", library.Library, "--", "/usr/bin/python3", "-c", "import sys; print(1); sys.exit(7)"], library.Work, null);
+        Assert.Equal(7, result.Exit);
+        Assert.Equal("1\n", result.Output);
+        Assert.Contains("buddymalloc: buddyinfo", result.Error, StringComparison.Ordinal);
+    }
+}
