@@ -1,4 +1,4 @@
-using BuddySystem.Cli.Workloads;
+using BuddySystem.Testing;
 using SharpFuzz;
 
 namespace BuddySystem.Fuzz;

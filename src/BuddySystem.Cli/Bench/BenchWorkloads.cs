@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using BuddySystem.Cli.Workloads;
+using BuddySystem.Testing;
 
 namespace BuddySystem.Cli.Bench;
 

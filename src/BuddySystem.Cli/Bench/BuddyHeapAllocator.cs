@@ -1,5 +1,3 @@
-using BuddySystem.Internals;
-
 namespace BuddySystem.Cli.Bench;
 
 /// <summary>
@@ -12,14 +10,11 @@ internal readonly unsafe struct BuddyHeapAllocator : IBenchAllocator
 {
     private readonly BuddyHeap _heap;
     private readonly NativeRegion _region;
-    private readonly nuint _overhead;
 
     private BuddyHeapAllocator(BuddyHeap heap, NativeRegion region)
     {
         _heap = heap;
         _region = region;
-        // Hardened mode stores a canary and footer after the user's bytes, so its blocks are larger.
-        _overhead = heap.Options.Hardening is null ? 0 : (nuint)BuddyHeap.HardeningOverhead;
     }
 
     public static bool IsThreadSafe => false;
@@ -55,7 +50,7 @@ internal readonly unsafe struct BuddyHeapAllocator : IBenchAllocator
         (nuint)_heap.Reallocate((void*)block, new Layout(size, align), newSize);
 
     public nuint BlockSize(nuint block, nuint size, nuint align)
-        => BuddyHeap.MinBlockSize << Orders.OrderFor(size + _overhead, align, BuddyHeap.MinShift);
+        => _heap.BlockSizeFor(new Layout(size, align));
 
     public void Dispose()
     {

@@ -35,7 +35,7 @@ internal readonly unsafe struct BuddyTreeAllocator : IBenchAllocator
     public nuint Reallocate(nuint block, nuint size, nuint align, nuint newSize)
     {
         // An offset allocator has no reallocate of its own: allocate, copy, free (the old block stays when it fails).
-        if (OrderOf(newSize, align) == OrderOf(size, align))
+        if (_tree.BlockSizeFor(newSize, align) == _tree.BlockSizeFor(size, align))
         {
             return block;
         }
@@ -53,6 +53,4 @@ internal readonly unsafe struct BuddyTreeAllocator : IBenchAllocator
     public nuint BlockSize(nuint block, nuint size, nuint align) => (nuint)_tree.SizeOf(block - _start);
 
     public void Dispose() => _region.Dispose();
-
-    private int OrderOf(nuint size, nuint align) => BuddySystem.Internals.Orders.OrderFor(size, align, System.Numerics.BitOperations.TrailingZeroCount(_tree.MinBlockSize));
 }

@@ -1,5 +1,3 @@
-using BuddySystem.Internals;
-
 namespace BuddySystem.Cli.Bench;
 
 /// <summary><c>locked-heap</c>: <see cref="LockedHeap"/> (a <see cref="BuddyHeap"/> behind a lock) over one region aligned to its size.</summary>
@@ -39,7 +37,7 @@ internal readonly unsafe struct LockedHeapAllocator : IBenchAllocator
     public nuint Reallocate(nuint block, nuint size, nuint align, nuint newSize) =>
         (nuint)_heap.Reallocate((void*)block, new Layout(size, align), newSize);
 
-    public nuint BlockSize(nuint block, nuint size, nuint align) => BuddyHeap.MinBlockSize << Orders.OrderFor(size, align, BuddyHeap.MinShift);
+    public nuint BlockSize(nuint block, nuint size, nuint align) => BuddyHeap.BlockSizeOf(new Layout(size, align));
 
     public void Dispose()
     {

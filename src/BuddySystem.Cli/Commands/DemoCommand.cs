@@ -3,6 +3,7 @@ using System.Globalization;
 using BuddySystem.Collections;
 using BuddySystem.Diagnostics;
 using Spectre.Console;
+using BuddySystem.Cli.Text;
 
 namespace BuddySystem.Cli.Commands;
 
@@ -116,17 +117,9 @@ internal static class DemoCommand
         for (int order = 0; order < stats.FreeBlocksByOrder.Count; order++)
         {
             ulong size = stats.MinBlockSize << order;
-            orders.AddRow(order.ToString(CultureInfo.InvariantCulture), FormatBytes(size), stats.FreeBlocksByOrder[order].ToString(CultureInfo.InvariantCulture));
+            orders.AddRow(order.ToString(CultureInfo.InvariantCulture), ByteSize.Long(size), stats.FreeBlocksByOrder[order].ToString(CultureInfo.InvariantCulture));
         }
 
         console.Write(orders);
     }
-
-    internal static string FormatBytes(ulong bytes) => bytes switch
-    {
-        >= 1UL << 30 when bytes % (1UL << 30) == 0 => $"{bytes >> 30} GiB",
-        >= 1UL << 20 when bytes % (1UL << 20) == 0 => $"{bytes >> 20} MiB",
-        >= 1UL << 10 when bytes % (1UL << 10) == 0 => $"{bytes >> 10} KiB",
-        _ => $"{bytes} B",
-    };
 }

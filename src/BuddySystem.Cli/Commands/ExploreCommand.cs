@@ -1,6 +1,7 @@
 using System.CommandLine;
 using BuddySystem.Cli.Maps;
 using BuddySystem.Cli.Traces;
+using BuddySystem.Cli.Text;
 
 namespace BuddySystem.Cli.Commands;
 
@@ -29,7 +30,7 @@ internal static class ExploreCommand
             FileInfo output = result.GetValue(outOption)!;
             int ops = result.GetValue(opsOption);
             string heapText = result.GetValue(heapOption)!;
-            if (!ByteSize.TryParse(heapText, out ulong heapBytes) || heapBytes < 16)
+            if (!ByteSize.TryParse(heapText, out ByteSize heapSize) || heapSize.Bytes < 16)
             {
                 Console.Error.WriteLine($"buddy explore: cannot use the heap size '{heapText}': write e.g. 64KiB, 512KiB or 8MiB (at least 16 bytes).");
                 return 1;
@@ -44,7 +45,7 @@ internal static class ExploreCommand
             try
             {
                 BuddyHeapOptions options = result.GetValue(eagerOption) ? BuddyHeapOptions.Eager : BuddyHeapOptions.Default;
-                ExploreRecording recording = ExploreRecording.Record(TraceReader.Read(trace.FullName), trace.Name, ops, heapBytes, options);
+                ExploreRecording recording = ExploreRecording.Record(TraceReader.Read(trace.FullName), trace.Name, ops, heapSize.Bytes, options);
                 File.WriteAllText(output.FullName, ExplorePage.Build(recording));
                 Console.WriteLine($"explore: {output.FullName} ({recording.Steps} steps, {new FileInfo(output.FullName).Length / 1024} KiB)");
                 return 0;

@@ -1,9 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
+using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Maps;
 using BuddySystem.Cli.Traces;
-using BuddySystem.Cli.Workloads;
 using BuddySystem.Diagnostics;
+using BuddySystem.Cli.Text;
 
 namespace BuddySystem.Cli.Commands;
 
@@ -81,9 +82,9 @@ internal static class MapCommand
 
         ArgumentOutOfRangeException.ThrowIfNegative(ops);
         ulong heapBytes = workload != null ? 32UL << 20 : 512UL << 10;
-        if (heapText != null && !ByteSize.TryParse(heapText, out heapBytes))
+        if (heapText != null)
         {
-            throw new ArgumentException($"cannot read the heap size '{heapText}': write e.g. 4096, 64B, 512KiB, 32MiB or 1GiB.");
+            heapBytes = ByteSize.TryParse(heapText, out ByteSize parsed) ? parsed.Bytes : throw new ArgumentException($"cannot read the heap size '{heapText}': write e.g. 4096, 64B, 512KiB, 32MiB or 1GiB.");
         }
 
         if (heapBytes < 16)
@@ -118,7 +119,7 @@ internal static class MapCommand
         string failed = replay.FailedAllocations == 0 ? string.Empty : string.Create(CultureInfo.InvariantCulture, $", {replay.FailedAllocations:N0} failed");
         string name = workload != null ? "W3" : trace!.Name;
         string mode = eager ? "eager" : "lazy caches";
-        string source = string.Create(CultureInfo.InvariantCulture, $"{name}, {done:N0} ops{failed}, on a {ByteText.Long(heapBytes)} BuddyHeap ({mode})");
+        string source = string.Create(CultureInfo.InvariantCulture, $"{name}, {done:N0} ops{failed}, on a {ByteSize.Long(heapBytes)} BuddyHeap ({mode})");
         return (HeapSnapshot.Of(replay.Heap), source);
     }
 

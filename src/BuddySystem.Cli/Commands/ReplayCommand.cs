@@ -6,6 +6,7 @@ using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Replay;
 using BuddySystem.Cli.Traces;
 using Spectre.Console;
+using BuddySystem.Cli.Text;
 
 namespace BuddySystem.Cli.Commands;
 
@@ -68,7 +69,7 @@ internal static class ReplayCommand
         ulong? heapSize = null;
         if (heapSizeText is not null)
         {
-            if (!TryParseSize(heapSizeText, out ulong parsed) || !BitOperations.IsPow2(parsed) || parsed < 4096)
+            if (!ByteSize.TryParse(heapSizeText, out ByteSize parsedSize) || parsedSize.Bytes is var parsed && (!BitOperations.IsPow2(parsed) || parsed < 4096))
             {
                 return BenchCommand.Fail(console, $"--heap-size '{heapSizeText}' must be a power of two of at least 4K (e.g. 64M)");
             }
@@ -160,31 +161,10 @@ internal static class ReplayCommand
         return 0;
     }
 
-    /// <summary>Parses "4096", "64K", "32M", "1G" (binary units).</summary>
-    internal static bool TryParseSize(string text, out ulong bytes)
-    {
-        bytes = 0;
-        string trimmed = text.Trim();
-        if (trimmed.Length == 0)
-        {
-            return false;
-        }
-
-        int shift = char.ToUpperInvariant(trimmed[^1]) switch { 'K' => 10, 'M' => 20, 'G' => 30, _ => 0 };
-        string digits = shift == 0 ? trimmed : trimmed[..^1];
-        if (!ulong.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out ulong value) || value > ulong.MaxValue >> shift)
-        {
-            return false;
-        }
-
-        bytes = value << shift;
-        return true;
-    }
-
     private static void WriteTable(IAnsiConsole console, CompiledTrace trace, ulong heapSize, List<BenchAllocatorEntry> allocators, List<(BenchAllocatorEntry Allocator, ReplayPass Pass)> results)
     {
         var table = new Table().Border(TableBorder.Rounded)
-            .Title($"replay {Markup.Escape(Path.GetFileName(trace.Source))}: {trace.Steps.Length:N0} ops, arena {Bytes(heapSize)}");
+            .Title($"replay {Markup.Escape(Path.GetFileName(trace.Source))}: {trace.Steps.Length:N0} ops, arena {ByteSize.Rounded(heapSize)}");
         table.AddColumn("allocator");
         table.AddColumn(new TableColumn("ns/op").RightAligned());
         table.AddColumn(new TableColumn("failed").RightAligned());
@@ -205,14 +185,14 @@ internal static class ReplayCommand
                 allocator.Id,
                 BenchReport.Number(pass.NsPerOp),
                 pass.Failed.ToString("N0", CultureInfo.InvariantCulture),
-                Bytes(pass.PeakUserBytes),
-                pass.PeakAllocatedBytes == 0 ? "n/a" : Bytes(pass.PeakAllocatedBytes),
-                allocator.IsArena ? Bytes(pass.FootprintBytes) : "n/a",
+                ByteSize.Rounded(pass.PeakUserBytes),
+                pass.PeakAllocatedBytes == 0 ? "n/a" : ByteSize.Rounded(pass.PeakAllocatedBytes),
+                allocator.IsArena ? ByteSize.Rounded(pass.FootprintBytes) : "n/a",
                 pass.Verified ? "[green]yes[/]" : "no");
         }
 
         console.Write(table);
-        console.MarkupLine($"[grey]trace peak: {Bytes(trace.PeakUserBytes)} requested, {Bytes(trace.PeakBuddyBlockBytes)} in buddy blocks; ns/op is the median of the timed passes (no fills); peaks and footprint come from the verified pass.[/]");
+        console.MarkupLine($"[grey]trace peak: {ByteSize.Rounded(trace.PeakUserBytes)} requested, {ByteSize.Rounded(trace.PeakBuddyBlockBytes)} in buddy blocks; ns/op is the median of the timed passes (no fills); peaks and footprint come from the verified pass.[/]");
     }
 
     private static void WriteJson(string path, string tracePath, CompiledTrace trace, ulong heapSize, List<BenchAllocatorEntry> allocators, List<(BenchAllocatorEntry Allocator, ReplayPass Pass)> results)
@@ -264,7 +244,7 @@ internal static class ReplayCommand
     private static void WriteMarkdown(string path, string tracePath, CompiledTrace trace, ulong heapSize, List<BenchAllocatorEntry> allocators, List<(BenchAllocatorEntry Allocator, ReplayPass Pass)> results)
     {
         var text = new System.Text.StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"`{tracePath}`: {trace.Steps.Length:N0} operations, arena {Bytes(heapSize)}; trace peak {Bytes(trace.PeakUserBytes)} requested, {Bytes(trace.PeakBuddyBlockBytes)} in buddy blocks. {BenchMachine.Describe()}.");
+        text.AppendLine(CultureInfo.InvariantCulture, $"`{tracePath}`: {trace.Steps.Length:N0} operations, arena {ByteSize.Rounded(heapSize)}; trace peak {ByteSize.Rounded(trace.PeakUserBytes)} requested, {ByteSize.Rounded(trace.PeakBuddyBlockBytes)} in buddy blocks. {BenchMachine.Describe()}.");
         text.AppendLine().AppendLine("| allocator | ns/op | failed | peak requested | peak allocated | footprint | verified |").AppendLine("|---|---|---|---|---|---|---|");
         foreach (BenchAllocatorEntry allocator in allocators)
         {
@@ -275,17 +255,9 @@ internal static class ReplayCommand
             }
 
             ReplayPass pass = results.First(r => r.Allocator == allocator).Pass;
-            text.AppendLine(CultureInfo.InvariantCulture, $"| {allocator.Id} | {BenchReport.Number(pass.NsPerOp)} | {pass.Failed:N0} | {Bytes(pass.PeakUserBytes)} | {(pass.PeakAllocatedBytes == 0 ? "n/a" : Bytes(pass.PeakAllocatedBytes))} | {(allocator.IsArena ? Bytes(pass.FootprintBytes) : "n/a")} | {(pass.Verified ? "yes" : "no")} |");
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {allocator.Id} | {BenchReport.Number(pass.NsPerOp)} | {pass.Failed:N0} | {ByteSize.Rounded(pass.PeakUserBytes)} | {(pass.PeakAllocatedBytes == 0 ? "n/a" : ByteSize.Rounded(pass.PeakAllocatedBytes))} | {(allocator.IsArena ? ByteSize.Rounded(pass.FootprintBytes) : "n/a")} | {(pass.Verified ? "yes" : "no")} |");
         }
 
         File.WriteAllText(path, text.ToString());
     }
-
-    private static string Bytes(ulong bytes) => bytes switch
-    {
-        >= 1UL << 30 => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1UL << 30):0.##} GiB"),
-        >= 1UL << 20 => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1UL << 20):0.##} MiB"),
-        >= 1UL << 10 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024.0:0.##} KiB"),
-        _ => string.Create(CultureInfo.InvariantCulture, $"{bytes} B"),
-    };
 }

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using BuddySystem.Cli.Workloads;
+using BuddySystem.Testing;
 
 namespace BuddySystem.Cli.Commands;
 

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using BuddySystem.Cli.Traces;
 using BuddySystem.Diagnostics;
+using BuddySystem.Cli.Text;
 
 namespace BuddySystem.Cli.Maps;
 
@@ -66,7 +67,7 @@ internal sealed class ExploreRecording
         using var replay = new HeapReplay(heapBytes, options);
         HeapSnapshot before = HeapSnapshot.Of(replay.Heap);
         string mode = options.LazyCaches ? "lazy caches" : "eager";
-        var recording = new ExploreRecording(string.Create(CultureInfo.InvariantCulture, $"{traceName} on a {ByteText.Long(heapBytes)} BuddyHeap ({mode})"), before);
+        var recording = new ExploreRecording(string.Create(CultureInfo.InvariantCulture, $"{traceName} on a {ByteSize.Long(heapBytes)} BuddyHeap ({mode})"), before);
         recording.AddSeries(before, replay);
         inspect?.Invoke(0, before);
         foreach (TraceOp op in trace)
@@ -246,7 +247,7 @@ internal sealed class ExploreRecording
             }
 
             current = block.State;
-            sizes.Add(ByteText.Long(block.Size));
+            sizes.Add(ByteSize.Long(block.Size));
         }
 
         if (sizes.Count != 0)

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Numerics;
 using BuddySystem.Diagnostics;
+using BuddySystem.Cli.Text;
 
 namespace BuddySystem.Cli.Maps;
 
@@ -50,10 +51,10 @@ internal static class HeapMapRenderer
     private static double Header(MapScene scene, HeapSnapshot snapshot, string source, ulong span)
     {
         scene.Text(20, 34, $"Buddy heap map: {source}", 20, MapPalette.Text, bold: true);
-        string cached = snapshot.CachedBytes != 0 ? $" ({ByteText.Long(snapshot.CachedBytes)} of it cached)" : string.Empty;
-        scene.Text(20, 58, $"{ByteText.Long(snapshot.TotalBytes)} managed in {N(snapshot.Blocks.Count)} blocks · allocated {ByteText.Long(snapshot.AllocatedBytes)} in {N(snapshot.LiveBlocks)} block{(snapshot.LiveBlocks == 1 ? string.Empty : "s")} · free {ByteText.Long(snapshot.FreeBytes)}{cached}, largest free block {ByteText.Long(snapshot.LargestFreeBlock)}", 13, MapPalette.Text);
+        string cached = snapshot.CachedBytes != 0 ? $" ({ByteSize.Long(snapshot.CachedBytes)} of it cached)" : string.Empty;
+        scene.Text(20, 58, $"{ByteSize.Long(snapshot.TotalBytes)} managed in {N(snapshot.Blocks.Count)} blocks · allocated {ByteSize.Long(snapshot.AllocatedBytes)} in {N(snapshot.LiveBlocks)} block{(snapshot.LiveBlocks == 1 ? string.Empty : "s")} · free {ByteSize.Long(snapshot.FreeBytes)}{cached}, largest free block {ByteSize.Long(snapshot.LargestFreeBlock)}", 13, MapPalette.Text);
         int top = snapshot.OrderCount - 1;
-        scene.Text(20, 76, $"A block of order k holds {ByteText.Long(snapshot.MinBlockSize)} × 2^k bytes (here order 0 = {ByteText.Long(snapshot.MinBlockSize)} … order {top} = {ByteText.Long(snapshot.MinBlockSize << top)}), starts at a multiple of its size, and its buddy is at offset XOR size.", 12, MapPalette.Muted);
+        scene.Text(20, 76, $"A block of order k holds {ByteSize.Long(snapshot.MinBlockSize)} × 2^k bytes (here order 0 = {ByteSize.Long(snapshot.MinBlockSize)} … order {top} = {ByteSize.Long(snapshot.MinBlockSize << top)}), starts at a multiple of its size, and its buddy is at offset XOR size.", 12, MapPalette.Muted);
 
         // Legend: one swatch per state present (allocated and free always), then the order shading.
         double x = 20;
@@ -117,7 +118,7 @@ internal static class HeapMapRenderer
             double nodeWidth = StripWidth / (1 << level);
             double rowY = y + (level * (rowHeight + rowGap)) + 2;
             int order = BitOperations.Log2(nodeSize) - BitOperations.Log2(snapshot.MinBlockSize);
-            scene.Text(LabelX, rowY + 12, $"{ByteText.Long(nodeSize)} · order {order}", 10, MapPalette.Muted, MapTextAnchor.End);
+            scene.Text(LabelX, rowY + 12, $"{ByteSize.Long(nodeSize)} · order {order}", 10, MapPalette.Muted, MapTextAnchor.End);
             for (ulong node = 0; node < (1UL << level); node++)
             {
                 ulong start = node * nodeSize;
@@ -129,7 +130,7 @@ internal static class HeapMapRenderer
                         scene.Rect(x, rowY, Math.Max(nodeWidth - 1, 1), rowHeight, MapPalette.For(block.State, shade));
                         if (nodeWidth >= 44)
                         {
-                            scene.Text(x + (nodeWidth / 2), rowY + 12, ByteText.Short(nodeSize), 10, MapPalette.LabelOn(shade), MapTextAnchor.Middle);
+                            scene.Text(x + (nodeWidth / 2), rowY + 12, ByteSize.Short(nodeSize), 10, MapPalette.LabelOn(shade), MapTextAnchor.Middle);
                         }
 
                         break;
@@ -153,8 +154,8 @@ internal static class HeapMapRenderer
         double pxPerByte = StripWidth / rowBytes;
         double rowHeight = rows == 1 ? 48 : Math.Clamp(Math.Floor(320.0 / rows), 5, 24);
         const double rowGap = 1;
-        string scale = pxPerByte > 1 ? $"1 B = {N(pxPerByte)} px" : $"1 px = {ByteText.Long((ulong)Math.Round(1 / pxPerByte))}";
-        string wrap = rows == 1 ? "one row" : $"{rows} rows of {ByteText.Long(rowBytes)}, read like text: left to right, then down";
+        string scale = pxPerByte > 1 ? $"1 B = {N(pxPerByte)} px" : $"1 px = {ByteSize.Long((ulong)Math.Round(1 / pxPerByte))}";
+        string wrap = rows == 1 ? "one row" : $"{rows} rows of {ByteSize.Long(rowBytes)}, read like text: left to right, then down";
         scene.Text(20, y, $"Memory map: every block at its offset and size ({wrap}; {scale})", 14, MapPalette.Text, bold: true);
         y += 14;
 
@@ -164,7 +165,7 @@ internal static class HeapMapRenderer
         for (int quarter = 0; quarter <= 4; quarter++)
         {
             double x = StripX + (quarter * StripWidth / 4);
-            string label = quarter == 0 ? "+0" : "+" + ByteText.Long(rowBytes * (ulong)quarter / 4);
+            string label = quarter == 0 ? "+0" : "+" + ByteSize.Long(rowBytes * (ulong)quarter / 4);
             scene.Text(x, axisY - 4, label, 10, MapPalette.Muted, quarter == 0 ? MapTextAnchor.Start : quarter == 4 ? MapTextAnchor.End : MapTextAnchor.Middle);
             scene.Line(x, axisY - 1, x, axisY + 3, MapPalette.Grid);
         }
@@ -242,7 +243,7 @@ internal static class HeapMapRenderer
         double y2 = top + stripHeight + 16;
         if (cells.Count != 0)
         {
-            scene.Text(20, y2, $"Aggregated: {N(cells.Count)} pixels hold blocks smaller than a pixel ({ByteText.Long(bytesPerPixel)}). Such a pixel is a small stacked bar: its height is split by the share of its bytes", 12, MapPalette.Text);
+            scene.Text(20, y2, $"Aggregated: {N(cells.Count)} pixels hold blocks smaller than a pixel ({ByteSize.Long(bytesPerPixel)}). Such a pixel is a small stacked bar: its height is split by the share of its bytes", 12, MapPalette.Text);
             scene.Text(20, y2 + 16, "allocated (bottom, dark red), cached (dark purple) and free (top, dark green).", 12, MapPalette.Text);
             y2 += 16;
         }
@@ -278,7 +279,7 @@ internal static class HeapMapRenderer
         {
             double center = StripX + (order * column) + (column / 2);
             scene.Text(center, rowY[0], order.ToString(CultureInfo.InvariantCulture), font, MapPalette.Text, MapTextAnchor.Middle);
-            scene.Text(center, rowY[1], column >= 44 ? ByteText.Long(snapshot.MinBlockSize << order) : ByteText.Short(snapshot.MinBlockSize << order), font, MapPalette.Muted, MapTextAnchor.Middle);
+            scene.Text(center, rowY[1], column >= 44 ? ByteSize.Long(snapshot.MinBlockSize << order) : ByteSize.Short(snapshot.MinBlockSize << order), font, MapPalette.Muted, MapTextAnchor.Middle);
             long free = snapshot.FreeBlocksByOrder[order];
             scene.Text(center, rowY[2], N(free), font + 1, free == 0 ? MapPalette.Muted : MapPalette.Text, MapTextAnchor.Middle, bold: free != 0);
 
@@ -339,7 +340,7 @@ internal static class HeapMapRenderer
     }
 
     private static string BlockLabel(HeapBlock block)
-        => $"{ByteText.Long(block.Size)} {(block.State == BlockState.Allocated ? "used" : block.State.ToString().ToLowerInvariant())}";
+        => $"{ByteSize.Long(block.Size)} {(block.State == BlockState.Allocated ? "used" : block.State.ToString().ToLowerInvariant())}";
 
     private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 

@@ -1,6 +1,6 @@
 using System.Globalization;
+using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Traces;
-using BuddySystem.Cli.Workloads;
 
 namespace BuddySystem.Cli.Maps;
 

@@ -1,6 +1,5 @@
 using System.Numerics;
 using BuddySystem.Cli.Traces;
-using BuddySystem.Internals;
 
 namespace BuddySystem.Cli.Replay;
 
@@ -48,8 +47,8 @@ internal sealed class CompiledTrace
     public const ulong MaxDefaultHeapSize = 1UL << 30;
 
     /// <summary>
-    /// Requests above this (256 TiB, beyond any x64 address space) are counted as failed allocations without calling the
-    /// allocator: some allocators' layout checks would throw on sizes near 2^64, and none could serve them.
+    /// Sizes and alignments above this (256 TiB, beyond any x64 address space) are rejected as bad input when the trace
+    /// is compiled: no allocator could serve them, and some allocators' layout checks would throw on sizes near 2^64.
     /// </summary>
     public const ulong MaxRequestSize = 1UL << 48;
 
@@ -66,6 +65,11 @@ internal sealed class CompiledTrace
         ulong userBytes = 0, blockBytes = 0, peakUser = 0, peakBlock = 0;
         foreach (TraceOp op in ops)
         {
+            if (op.Kind != TraceOpKind.Free && (op.Size > MaxRequestSize || op.Align > MaxRequestSize))
+            {
+                throw new TraceFormatException(source, op.Line, $"size {op.Size} or alignment {op.Align} is above {MaxRequestSize} (2^48), more than any address space holds");
+            }
+
             switch (op.Kind)
             {
                 case TraceOpKind.Allocate:
@@ -129,10 +133,6 @@ internal sealed class CompiledTrace
     // Absurd traces (sizes near 2^64) must not wrap the peaks round to small numbers.
     private static ulong SaturatingAdd(ulong a, ulong b) => a > ulong.MaxValue - b ? ulong.MaxValue : a + b;
 
-    // Saturates for requests no heap could serve, so the peak stays meaningful (and huge) rather than wrapping.
-    private static ulong BuddyBlock(ulong size, ulong align)
-    {
-        int order = Orders.OrderFor(size, align, BuddyHeap.MinShift);
-        return order >= 60 - BuddyHeap.MinShift ? 1UL << 60 : (ulong)BuddyHeap.MinBlockSize << order;
-    }
+    // Sizes are capped at MaxRequestSize when read, so every request has a buddy block.
+    private static ulong BuddyBlock(ulong size, ulong align) => BuddyHeap.BlockSizeOf(new Layout((nuint)size, (nuint)align));
 }

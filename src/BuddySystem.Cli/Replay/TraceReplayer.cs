@@ -182,14 +182,13 @@ internal static unsafe class TraceReplayer
             Verified: true);
     }
 
-    // Requests no address space could hold fail here, identically for every allocator (see CompiledTrace.MaxRequestSize).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static nuint Allocate<T>(ref T allocator, nuint size, nuint align)
-        where T : struct, IBenchAllocator => size > CompiledTrace.MaxRequestSize ? 0 : allocator.Allocate(size, align);
+        where T : struct, IBenchAllocator => allocator.Allocate(size, align);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static nuint Reallocate<T>(ref T allocator, nuint block, nuint size, nuint align, nuint newSize)
-        where T : struct, IBenchAllocator => newSize > CompiledTrace.MaxRequestSize ? 0 : allocator.Reallocate(block, size, align, newSize);
+        where T : struct, IBenchAllocator => allocator.Reallocate(block, size, align, newSize);
 
     /// <summary>The 8-byte fill pattern of block <paramref name="id"/>: the SplitMix64 finaliser of the id, never zero.</summary>
     internal static ulong Pattern(ulong id)

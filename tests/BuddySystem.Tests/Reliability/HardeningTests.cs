@@ -72,7 +72,7 @@ public unsafe class HardeningTests
         {
             var layout = new Layout((nuint)size, 8);
             byte* block = (byte*)heap.Allocate(layout);
-            ulong blockSize = System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)size + 16);
+            ulong blockSize = heap.BlockSizeFor(layout);
             if ((ulong)written >= blockSize - 8)
             {
                 written = (int)blockSize - 8; // the footer
@@ -95,7 +95,7 @@ public unsafe class HardeningTests
         using (var extra = new TestRegion(8192 + 5, 4096))
         {
             heap.AddRegion(extra.Pointer + 5, 8192);
-            var rng = new Cli.Workloads.SplitMix64(9);
+            var rng = new BuddySystem.Testing.SplitMix64(9);
             var live = new List<(nint, Layout)>();
             for (int i = 0; i < 20_000; i++)
             {

@@ -1,5 +1,5 @@
 using System.Globalization;
-using BuddySystem.Cli.Workloads;
+using BuddySystem.Testing;
 
 namespace BuddySystem.Tests.Reliability;
 
@@ -20,7 +20,7 @@ internal sealed class HeapModel(ulong totalBytes, int guaranteedBlocks)
     /// </summary>
     public int GuaranteedBlocks { get; private set; } = guaranteedBlocks;
 
-    public ulong AllocatedBytes => Blocks.Aggregate(0ul, (sum, layout) => sum + SoakRun.BlockSize(layout));
+    public ulong AllocatedBytes => Blocks.Aggregate(0ul, (sum, layout) => sum + BuddyHeap.BlockSizeOf(layout));
 
     public ulong UserBytes => Blocks.Aggregate(0ul, (sum, layout) => sum + layout.Size);
 

@@ -1,5 +1,5 @@
 using System.Globalization;
-using BuddySystem.Cli.Workloads;
+using BuddySystem.Testing;
 
 namespace BuddySystem.Tests.Reliability;
 
@@ -31,7 +31,7 @@ internal sealed unsafe class HeapUnderTest : IDisposable
     {
         byte* block = (byte*)Target.Allocator.Allocate(layout);
         Assert.True(block != null, $"{Target.Name}: {layout} returned null although the model guarantees room ({Live.Count} live blocks)");
-        Assert.Equal(0ul, (ulong)block % SoakRun.BlockSize(layout));
+        Assert.Equal(0ul, (ulong)block % BuddyHeap.BlockSizeOf(layout));
         BlockPattern.Fill(block, layout.Size, cookie);
         Live.Add(((nint)block, layout, cookie));
     }
@@ -69,7 +69,7 @@ internal sealed unsafe class HeapUnderTest : IDisposable
         byte* moved = (byte*)Target.Allocator.Reallocate((void*)address, layout, newSize);
         Assert.True(moved != null, $"{Target.Name}: reallocating {layout} to {newSize} returned null although the model guarantees room");
         var newLayout = new Layout(newSize, layout.Align);
-        Assert.Equal(0ul, (ulong)moved % SoakRun.BlockSize(newLayout));
+        Assert.Equal(0ul, (ulong)moved % BuddyHeap.BlockSizeOf(newLayout));
         AssertIntact((nint)moved, Math.Min(layout.Size, newSize) & ~(nuint)7, oldCookie);
         BlockPattern.Fill(moved, newSize, cookie);
         Live[index] = ((nint)moved, newLayout, cookie);
@@ -101,7 +101,7 @@ internal sealed unsafe class HeapUnderTest : IDisposable
         }
 
         // No two live blocks overlap: sorted by address, each ends before the next starts.
-        var sorted = Live.Select(b => (Start: (ulong)b.Address, End: (ulong)b.Address + SoakRun.BlockSize(b.Layout))).OrderBy(b => b.Start).ToList();
+        var sorted = Live.Select(b => (Start: (ulong)b.Address, End: (ulong)b.Address + BuddyHeap.BlockSizeOf(b.Layout))).OrderBy(b => b.Start).ToList();
         for (int i = 1; i < sorted.Count; i++)
         {
             Assert.True(sorted[i - 1].End <= sorted[i].Start, $"blocks at 0x{sorted[i - 1].Start:x} and 0x{sorted[i].Start:x} overlap");

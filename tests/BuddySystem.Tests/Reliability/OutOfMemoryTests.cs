@@ -1,5 +1,5 @@
-using BuddySystem.Cli.Workloads;
 using BuddySystem.Collections;
+using BuddySystem.Testing;
 
 namespace BuddySystem.Tests.Reliability;
 

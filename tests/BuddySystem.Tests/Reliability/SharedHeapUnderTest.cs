@@ -1,5 +1,5 @@
 using System.Globalization;
-using BuddySystem.Cli.Workloads;
+using BuddySystem.Testing;
 
 namespace BuddySystem.Tests.Reliability;
 

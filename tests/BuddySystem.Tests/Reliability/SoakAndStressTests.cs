@@ -1,5 +1,5 @@
 using BuddySystem.Cli.Commands;
-using BuddySystem.Cli.Workloads;
+using BuddySystem.Testing;
 
 namespace BuddySystem.Tests.Reliability;
 
