@@ -1,3 +1,4 @@
+using BuddySystem.Cli.Engines;
 using BuddySystem.Testing;
 using SharpFuzz;
 
@@ -16,7 +17,7 @@ internal static class Program
             // Replay files given on the command line (a crash AFL++ found, or the corpus) without the fuzzer.
             foreach (string path in args)
             {
-                int operations = ByteScript.RunOnAllEngines(File.ReadAllBytes(path));
+                int operations = ByteScript.RunOnAllEngines(File.ReadAllBytes(path), EngineCatalog.TargetFactories);
                 Console.WriteLine($"{path}: {operations} operations OK");
             }
 
@@ -27,7 +28,7 @@ internal static class Program
         {
             using var buffer = new MemoryStream();
             stream.CopyTo(buffer);
-            ByteScript.RunOnAllEngines(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
+            ByteScript.RunOnAllEngines(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), EngineCatalog.TargetFactories);
         });
     }
 }

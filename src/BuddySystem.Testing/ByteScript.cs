@@ -37,11 +37,13 @@ internal static unsafe class ByteScript
         public ulong Cookie;
     }
 
-    /// <summary>Runs <paramref name="script"/> on each engine of <see cref="HeapTarget.Names"/>; returns the operations decoded.</summary>
-    internal static int RunOnAllEngines(ReadOnlySpan<byte> script)
+    /// <summary>Runs <paramref name="script"/> on a fresh instance of each engine; returns the operations decoded.</summary>
+    /// <param name="script">The input.</param>
+    /// <param name="engines">Builds each engine over <see cref="HeapBytes"/> bytes (the buddy tool's <c>EngineCatalog.TargetFactories</c>).</param>
+    internal static int RunOnAllEngines(ReadOnlySpan<byte> script, IEnumerable<Func<nuint, HeapTarget>> engines)
     {
         int operations = 0;
-        foreach (string engine in HeapTarget.Names)
+        foreach (Func<nuint, HeapTarget> engine in engines)
         {
             operations = Run(engine, script);
         }
@@ -49,10 +51,10 @@ internal static unsafe class ByteScript
         return operations;
     }
 
-    /// <summary>Runs <paramref name="script"/> on a fresh <paramref name="engine"/>; returns the operations decoded.</summary>
-    internal static int Run(string engine, ReadOnlySpan<byte> script)
+    /// <summary>Runs <paramref name="script"/> on a fresh engine built by <paramref name="engine"/>; returns the operations decoded.</summary>
+    internal static int Run(Func<nuint, HeapTarget> engine, ReadOnlySpan<byte> script)
     {
-        using HeapTarget target = HeapTarget.Create(engine, HeapBytes);
+        using HeapTarget target = engine(HeapBytes);
         using var arena = new NativeRegion(ArenaBytes, 4096);
         nuint arenaUsed = 0;
         var live = new List<Live>();

@@ -1,8 +1,8 @@
 namespace BuddySystem.Testing;
 
 /// <summary>
-/// A pointer allocator under test together with the checks the reliability workloads (soak, stress, fuzz) run on it:
-/// one place that knows how to build each engine by name, so every workload covers every engine.
+/// A pointer allocator under test together with the checks the reliability workloads (soak, stress, fuzz) run on it.
+/// The engines are registered by name in the buddy tool's <c>EngineCatalog</c>, so every workload covers every engine.
 /// </summary>
 internal sealed unsafe class HeapTarget : IDisposable
 {
@@ -12,6 +12,7 @@ internal sealed unsafe class HeapTarget : IDisposable
     private readonly Action<nint, nuint>? _addRegion;
     private DescribeAddress? _describe;
     private int _overhead;
+    private Func<Layout, ulong>? _blockSize;
 
     private HeapTarget(string name, IAllocator allocator, IDisposable owner, Action validate, Func<HeapStats> stats, Action<nint, nuint>? addRegion, bool threadSafe)
     {
@@ -24,25 +25,12 @@ internal sealed unsafe class HeapTarget : IDisposable
         IsThreadSafe = threadSafe;
     }
 
-    /// <summary>The engine names <see cref="Create"/> accepts.</summary>
-    /// <remarks><c>buddy-heap</c> runs the default options (lazy caches), <c>buddy-heap-eager</c> the tutorial's algorithm;
-    /// <c>buddy-tree</c> and <c>frame-allocator</c> are the offset and frame engines behind <see cref="BuddyTreeHeap"/>
-    /// and <see cref="FrameAllocatorHeap"/>.</remarks>
-    /// <c>buddy-heap-hardened</c> runs every check of <see cref="HeapHardeningOptions"/>, reporting corruption by throwing.
-    internal static IReadOnlyList<string> Names { get; } = ["buddy-heap", "buddy-heap-eager", "buddy-heap-hardened", "locked-heap", "concurrent-heap", "buddy-tree", "frame-allocator"];
-
-    /// <summary>The engines that implement the pointer heap contract themselves (regions, dispose, misuse exceptions).</summary>
-    internal static IReadOnlyList<string> PointerHeapNames { get; } = ["buddy-heap", "buddy-heap-eager", "buddy-heap-hardened", "locked-heap", "concurrent-heap"];
-
-    /// <summary>The hardening the <c>buddy-heap-hardened</c> engine runs: every check, corruption thrown rather than fatal.</summary>
+    /// <summary>The hardening a hardened engine under test runs: every check, corruption thrown rather than fatal.</summary>
     internal static HeapHardeningOptions ThrowingHardening { get; } = new()
     {
         CorruptionHandler = message => throw new HeapCorruptionException(message),
         ReportLeaksOnDispose = false,
     };
-
-    /// <summary>The engine names that are safe from many threads (for <c>buddy stress</c>).</summary>
-    internal static IReadOnlyList<string> ThreadSafeNames { get; } = ["locked-heap", "concurrent-heap"];
 
     internal string Name { get; }
 
@@ -50,38 +38,47 @@ internal sealed unsafe class HeapTarget : IDisposable
 
     internal bool IsThreadSafe { get; }
 
+    /// <summary>The engine implements the pointer heap contract itself (regions, dispose, misuse exceptions naming the address).</summary>
+    internal bool IsPointerHeap { get; private init; }
+
     internal bool CanAddRegion => _addRegion != null;
 
-    /// <summary>Builds the engine called <paramref name="name"/> over a new native region of <paramref name="size"/> bytes.</summary>
-    internal static HeapTarget Create(string name, nuint size) => name switch
-    {
-        "buddy-heap" => FromBuddyHeap(BuddyHeap.Create(size), name),
-        "buddy-heap-eager" => FromBuddyHeap(BuddyHeap.Create(size, BuddyHeapOptions.Eager), name),
-        "buddy-heap-hardened" => FromBuddyHeap(BuddyHeap.Create(size, BuddyHeapOptions.Default with { Hardening = ThrowingHardening }), name),
-        "locked-heap" => FromLockedHeap(LockedHeap.Create(size)),
-        "concurrent-heap" => FromConcurrentHeap(ConcurrentHeap.Create(size)),
-        "buddy-tree" => FromBuddyTree(new BuddyTreeHeap(size)),
-        "frame-allocator" => FromFrames(new FrameAllocatorHeap(size)),
-        _ => throw new ArgumentException($"Unknown engine '{name}'; expected one of: {string.Join(", ", Names)}.", nameof(name)),
-    };
+    /// <summary>An engine under test from its parts: the allocator, what disposes it, its <c>Validate()</c> and stats.</summary>
+    /// <param name="name">The engine's id, for messages.</param>
+    /// <param name="allocator">The engine.</param>
+    /// <param name="owner">Disposed with the target.</param>
+    /// <param name="validate">Throws when the engine's invariants are broken.</param>
+    /// <param name="stats">The engine's accounting.</param>
+    /// <param name="threadSafe">Safe from many threads at once (stress runs only these).</param>
+    /// <param name="pointerHeap">Implements the pointer heap contract itself (the misuse matrix runs only these).</param>
+    /// <param name="addRegion">Adds memory to the engine; null when it cannot take more regions.</param>
+    /// <param name="blockSize">The block size the engine hands out for a layout; null for the buddy rule (<see cref="BuddyHeap.BlockSizeOf"/>).</param>
+    internal static HeapTarget Of(string name, IAllocator allocator, IDisposable owner, Action validate, Func<HeapStats> stats, bool threadSafe, bool pointerHeap, Action<nint, nuint>? addRegion = null, Func<Layout, ulong>? blockSize = null)
+        => new(name, allocator, owner, validate, stats, addRegion, threadSafe) { IsPointerHeap = pointerHeap, _blockSize = blockSize };
 
-    private static HeapTarget FromBuddyHeap(BuddyHeap heap, string name)
+    /// <summary>A <see cref="BuddyHeap"/> under test (a hardened one adds its request overhead to every block).</summary>
+    internal static HeapTarget Of(string name, BuddyHeap heap)
         => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: false)
         {
             _overhead = heap.RequestOverhead,
+            IsPointerHeap = true,
         };
 
-    private static HeapTarget FromLockedHeap(LockedHeap heap)
-        => new("locked-heap", heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true);
+    /// <summary>A <see cref="LockedHeap"/> under test.</summary>
+    internal static HeapTarget Of(string name, LockedHeap heap)
+        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true) { IsPointerHeap = true };
 
-    private static HeapTarget FromConcurrentHeap(ConcurrentHeap heap)
-        => new("concurrent-heap", heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true);
+    /// <summary>A <see cref="ConcurrentHeap"/> under test.</summary>
+    internal static HeapTarget Of(string name, ConcurrentHeap heap)
+        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true) { IsPointerHeap = true };
 
-    private static HeapTarget FromFrames(FrameAllocatorHeap frames)
-        => new("frame-allocator", frames, frames, frames.Frames.Validate, () => frames.Stats, addRegion: null, threadSafe: false) { _describe = frames.Describe };
+    /// <summary>The frame allocator behind <see cref="FrameAllocatorHeap"/> under test.</summary>
+    internal static HeapTarget Of(string name, FrameAllocatorHeap frames)
+        => new(name, frames, frames, frames.Frames.Validate, () => frames.Stats, addRegion: null, threadSafe: false) { _describe = frames.Describe };
 
-    private static HeapTarget FromBuddyTree(BuddyTreeHeap tree)
-        => new("buddy-tree", tree, tree, tree.Tree.Validate, () => tree.Stats, addRegion: null, threadSafe: false) { _describe = address => ThrowHelperHex(tree.OffsetOf(address)) };
+    /// <summary>The offset allocator behind <see cref="BuddyTreeHeap"/> under test; misuse messages name offsets.</summary>
+    internal static HeapTarget Of(string name, BuddyTreeHeap tree)
+        => new(name, tree, tree, tree.Tree.Validate, () => tree.Stats, addRegion: null, threadSafe: false) { _describe = address => ThrowHelperHex(tree.OffsetOf(address)) };
 
     /// <summary>How the engine's misuse messages name <paramref name="address"/>: the address, or the tree's offset.</summary>
     internal string Describe(void* address) => _describe?.Invoke(address) ?? ThrowHelperHex((ulong)address);
@@ -92,7 +89,7 @@ internal sealed unsafe class HeapTarget : IDisposable
     internal Layout WholeBlock(ulong blockSize) => new((nuint)blockSize - (nuint)_overhead, 1);
 
     /// <summary>The block size this engine hands out for <paramref name="layout"/> (hardened heaps add 16 bytes first).</summary>
-    internal ulong BlockSize(Layout layout) => BuddyHeap.BlockSizeOf(_overhead == 0 ? layout : new Layout(layout.Size + (nuint)_overhead, layout.Align));
+    internal ulong BlockSize(Layout layout) => _blockSize?.Invoke(layout) ?? BuddyHeap.BlockSizeOf(_overhead == 0 ? layout : new Layout(layout.Size + (nuint)_overhead, layout.Align));
 
     internal void Validate() => _validate();
 

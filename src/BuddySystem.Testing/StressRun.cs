@@ -59,7 +59,7 @@ internal sealed unsafe class StressRun
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(iterations);
         if (!target.IsThreadSafe && threads > 1)
         {
-            throw new ArgumentException($"{target.Name} is not thread-safe; use one of: {string.Join(", ", HeapTarget.ThreadSafeNames)}.", nameof(target));
+            throw new ArgumentException($"{target.Name} is not thread-safe.", nameof(target));
         }
 
         var run = new StressRun(target.Allocator);

@@ -33,13 +33,13 @@ internal static class ExploreCommand
             if (!ByteSize.TryParse(heapText, out ByteSize heapSize) || heapSize.Bytes < 16)
             {
                 Console.Error.WriteLine($"buddy explore: cannot use the heap size '{heapText}': write e.g. 64KiB, 512KiB or 8MiB (at least 16 bytes).");
-                return 1;
+                return 2;
             }
 
             if (ops < 0)
             {
                 Console.Error.WriteLine("buddy explore: --ops must be 0 or more.");
-                return 1;
+                return 2;
             }
 
             try
@@ -53,7 +53,7 @@ internal static class ExploreCommand
             catch (Exception e) when (e is IOException or InvalidDataException or TraceFormatException or UnauthorizedAccessException)
             {
                 Console.Error.WriteLine($"buddy explore: {e.Message}");
-                return 1;
+                return 2;
             }
         });
         return command;

@@ -49,7 +49,7 @@ internal static class MapCommand
             catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException or Traces.TraceFormatException)
             {
                 Console.Error.WriteLine($"buddy map: {e.Message}");
-                return 1;
+                return 2;
             }
 
             Console.WriteLine($"map: {output.FullName}");

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using BuddySystem.Cli.Engines;
 using BuddySystem.Testing;
 
 namespace BuddySystem.Cli.Commands;
@@ -13,7 +14,7 @@ internal static class SoakCommand
 {
     internal static Command Create()
     {
-        var engine = new Option<string[]>("--engine") { Description = $"Engines to run ({string.Join(", ", HeapTarget.Names)}); all when omitted.", AllowMultipleArgumentsPerToken = true };
+        var engine = new Option<string[]>("--engine") { Description = $"Engines to run ({string.Join(", ", EngineCatalog.TargetNames)}); all when omitted.", AllowMultipleArgumentsPerToken = true };
         var operations = new Option<long>("--operations") { Description = "Operations per engine.", DefaultValueFactory = _ => 10_000_000 };
         var seed = new Option<ulong>("--seed") { Description = "SplitMix64 seed; the run is fixed by it.", DefaultValueFactory = _ => 0x5EED };
         var heapMib = new Option<int>("--heap-mib") { Description = "Heap size in MiB.", DefaultValueFactory = _ => 16 };
@@ -24,7 +25,7 @@ internal static class SoakCommand
         };
         command.SetAction(result => Run(
             Console.Out,
-            result.GetValue(engine) is { Length: > 0 } names ? names : [.. HeapTarget.Names],
+            result.GetValue(engine) is { Length: > 0 } names ? names : [.. EngineCatalog.TargetNames],
             result.GetValue(operations),
             result.GetValue(seed),
             result.GetValue(heapMib),
@@ -35,9 +36,18 @@ internal static class SoakCommand
     /// <summary>Runs the soak on each engine; returns 0 when all passed, 1 on the first failure.</summary>
     internal static int Run(TextWriter output, IReadOnlyList<string> engines, long operations, ulong seed, int heapMib, int validateEvery)
     {
+        string? bad = engines.FirstOrDefault(name => !EngineCatalog.TargetNames.Contains(name));
+        if (bad is not null || heapMib < 1 || heapMib > 1 << 20 || operations < 0 || validateEvery < 1)
+        {
+            Console.Error.WriteLine(bad is not null
+                ? $"buddy soak: unknown engine '{bad}'; expected one of: {string.Join(", ", EngineCatalog.TargetNames)}."
+                : "buddy soak: --heap-mib must be 1 to 1048576, --operations 0 or more, --validate-every 1 or more.");
+            return 2;
+        }
+
         foreach (string name in engines)
         {
-            using HeapTarget target = HeapTarget.Create(name, (nuint)heapMib << 20);
+            using HeapTarget target = EngineCatalog.CreateTarget(name, (nuint)heapMib << 20);
             try
             {
                 SoakResult result = SoakRun.Run(target, seed, operations, validateEvery);

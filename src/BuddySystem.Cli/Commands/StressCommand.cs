@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using BuddySystem.Cli.Engines;
 using BuddySystem.Testing;
 
 namespace BuddySystem.Cli.Commands;
@@ -16,7 +17,7 @@ internal static class StressCommand
         var threads = new Option<int>("--threads") { Description = "Threads per round.", DefaultValueFactory = _ => 4 };
         var scale = new Option<int>("--scale") { Description = "Work per thread: 100 x scale x (tid % 8 + 1) allocations.", DefaultValueFactory = _ => 25 };
         var iterations = new Option<int>("--iterations") { Description = "Rounds; each starts fresh threads, blocks survive between rounds in the transfer array.", DefaultValueFactory = _ => 10 };
-        var allocator = new Option<string>("--allocator") { Description = $"Thread-safe heap to stress ({string.Join(", ", HeapTarget.ThreadSafeNames)}).", DefaultValueFactory = _ => "locked-heap" };
+        var allocator = new Option<string>("--allocator") { Description = $"Thread-safe heap to stress ({string.Join(", ", EngineCatalog.ThreadSafeNames)}).", DefaultValueFactory = _ => "locked-heap" };
         var heapMib = new Option<int>("--heap-mib") { Description = "Heap size in MiB.", DefaultValueFactory = _ => 256 };
         var seed = new Option<ulong>("--seed") { Description = "SplitMix64 seed.", DefaultValueFactory = _ => 0x5EED };
         var command = new Command("stress", "Multi-thread stress after mimalloc's test-stress: blocks traded between threads, every word checked at free.")
@@ -37,13 +38,19 @@ internal static class StressCommand
     /// <summary>Runs the stress and prints its summary; returns 0 with no corruption, 1 otherwise.</summary>
     internal static int Run(TextWriter output, string allocator, int threads, int scale, int iterations, int heapMib, ulong seed)
     {
-        if (!HeapTarget.ThreadSafeNames.Contains(allocator))
+        if (heapMib < 1 || heapMib > 1 << 20 || threads < 1 || scale < 1 || iterations < 1)
         {
-            output.WriteLine($"unknown or not thread-safe allocator '{allocator}'; expected one of: {string.Join(", ", HeapTarget.ThreadSafeNames)}");
+            Console.Error.WriteLine("buddy stress: --heap-mib must be 1 to 1048576; --threads, --scale and --iterations 1 or more.");
             return 2;
         }
 
-        using HeapTarget target = HeapTarget.Create(allocator, (nuint)heapMib << 20);
+        if (!EngineCatalog.ThreadSafeNames.Contains(allocator))
+        {
+            Console.Error.WriteLine($"unknown or not thread-safe allocator '{allocator}'; expected one of: {string.Join(", ", EngineCatalog.ThreadSafeNames)}");
+            return 2;
+        }
+
+        using HeapTarget target = EngineCatalog.CreateTarget(allocator, (nuint)heapMib << 20);
         StressResult result;
         try
         {

@@ -16,6 +16,7 @@ internal sealed unsafe class HeapReplay : IDisposable
 {
     private readonly Dictionary<ulong, (nint Block, Layout Layout)> _byId = [];
     private readonly List<(nint Block, Layout Layout)> _w3Live = [];
+    private readonly HashSet<ulong> _failedIds = [];
 
     public HeapReplay(ulong heapBytes, BuddyHeapOptions options)
     {
@@ -40,6 +41,7 @@ internal sealed unsafe class HeapReplay : IDisposable
             case TraceOpKind.Allocate:
             {
                 string text = string.Create(CultureInfo.InvariantCulture, $"a {id} {op.Size} {op.Align}");
+                RequireSane(op);
                 if (_byId.ContainsKey(op.Id))
                 {
                     throw new InvalidDataException($"Trace line {op.Line}: id {id} is allocated while still live.");
@@ -50,9 +52,11 @@ internal sealed unsafe class HeapReplay : IDisposable
                 if (block == null)
                 {
                     FailedAllocations++;
+                    _failedIds.Add(op.Id);
                     return new ReplayStep(text, null, op.Size, Failed: true, Skipped: false);
                 }
 
+                _failedIds.Remove(op.Id);
                 _byId.Add(op.Id, ((nint)block, layout));
                 LiveBytes += op.Size;
                 return new ReplayStep(text, Offset(block), op.Size, false, false);
@@ -63,6 +67,8 @@ internal sealed unsafe class HeapReplay : IDisposable
                 string text = "f " + id;
                 if (!_byId.Remove(op.Id, out (nint Block, Layout Layout) live))
                 {
+                    RequireFailedBefore(op);
+                    _failedIds.Remove(op.Id);
                     return new ReplayStep(text, null, 0, false, Skipped: true);
                 }
 
@@ -74,8 +80,10 @@ internal sealed unsafe class HeapReplay : IDisposable
             default:
             {
                 string text = string.Create(CultureInfo.InvariantCulture, $"r {id} {op.Size}");
+                RequireSane(op);
                 if (!_byId.TryGetValue(op.Id, out (nint Block, Layout Layout) live))
                 {
+                    RequireFailedBefore(op);
                     return new ReplayStep(text, null, op.Size, false, Skipped: true);
                 }
 
@@ -127,6 +135,23 @@ internal sealed unsafe class HeapReplay : IDisposable
     }
 
     public void Dispose() => Heap.Dispose();
+
+    // The bad-input rules of CompiledTrace: sizes no address space holds, and frees of ids that were never allocated.
+    private static void RequireSane(TraceOp op)
+    {
+        if (op.Size > Replay.CompiledTrace.MaxRequestSize || op.Align > Replay.CompiledTrace.MaxRequestSize)
+        {
+            throw new TraceFormatException($"line {op.Line}: size {op.Size} or alignment {op.Align} is above {Replay.CompiledTrace.MaxRequestSize} (2^48), more than any address space holds");
+        }
+    }
+
+    private void RequireFailedBefore(TraceOp op)
+    {
+        if (!_failedIds.Contains(op.Id))
+        {
+            throw new TraceFormatException($"line {op.Line}: '{(op.Kind == TraceOpKind.Free ? 'f' : 'r')}' names id {op.Id}, which is not live");
+        }
+    }
 
     private ulong Offset(void* block) => (ulong)block - BaseAddress;
 }

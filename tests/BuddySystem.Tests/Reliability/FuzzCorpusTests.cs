@@ -1,3 +1,4 @@
+using BuddySystem.Cli.Engines;
 using BuddySystem.Testing;
 using CsCheck;
 
@@ -23,7 +24,7 @@ public class FuzzCorpusTests
         }
     }
 
-    public static TheoryData<string> Engines => [.. HeapTarget.Names];
+    public static TheoryData<string> Engines => [.. EngineCatalog.TargetNames];
 
     [Fact]
     public void Corpus_IsCommittedAndCopied()
@@ -36,7 +37,7 @@ public class FuzzCorpusTests
     public void CorpusFile_OnEveryEngine_RunsWithoutBrokenPromise(string file)
     {
         byte[] script = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fuzz-corpus", file));
-        int operations = ByteScript.RunOnAllEngines(script);
+        int operations = ByteScript.RunOnAllEngines(script, EngineCatalog.TargetFactories);
         Assert.True(operations > 0);
     }
 
@@ -44,7 +45,7 @@ public class FuzzCorpusTests
     [MemberData(nameof(Engines))]
     public void RandomBytes_AsScript_RunWithoutBrokenPromise(string engine)
     {
-        Gen.Byte.Array[0, 512].Sample(bytes => { ByteScript.Run(engine, bytes); }, iter: 300, threads: 1);
+        Gen.Byte.Array[0, 512].Sample(bytes => { ByteScript.Run(size => EngineCatalog.CreateTarget(engine, size), bytes); }, iter: 300, threads: 1);
     }
 
     [Fact]
@@ -52,6 +53,6 @@ public class FuzzCorpusTests
     {
         // allocate 64, allocate 64, free #1, double free, interior pointer, wrong layout, outside address, validate.
         byte[] script = [0, 64, 0, 3, 0, 64, 0, 3, 1, 1, 3, 0, 4, 0, 5, 5, 0, 8, 7];
-        Assert.Equal(8, ByteScript.Run("buddy-heap", script));
+        Assert.Equal(8, ByteScript.Run(size => EngineCatalog.CreateTarget("buddy-heap", size), script));
     }
 }

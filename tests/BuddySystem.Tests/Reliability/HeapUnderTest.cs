@@ -1,4 +1,5 @@
 using System.Globalization;
+using BuddySystem.Cli.Engines;
 using BuddySystem.Testing;
 
 namespace BuddySystem.Tests.Reliability;
@@ -14,7 +15,7 @@ internal sealed unsafe class HeapUnderTest : IDisposable
 
     public HeapUnderTest(string engine, nuint size, int guaranteedBlocks)
     {
-        Target = HeapTarget.Create(engine, size);
+        Target = EngineCatalog.CreateTarget(engine, size);
         GuaranteedBlocks = guaranteedBlocks;
     }
 

@@ -1,10 +1,11 @@
 using System.Globalization;
+using BuddySystem.Cli.Engines;
 using BuddySystem.Testing;
 
 namespace BuddySystem.Tests.Reliability;
 
 /// <summary>
-/// The misuse matrix of issue 6, one test per row, run on every pointer engine (<see cref="HeapTarget.PointerHeapNames"/>: the
+/// The misuse matrix of issue 6, one test per row, run on every pointer engine (<see cref="EngineCatalog.PointerHeapNames"/>: the
 /// lazy and eager <see cref="BuddyHeap"/>, <see cref="LockedHeap"/>). Each asserts the exception type, that the message
 /// names the address, and that the heap still validates, kept its accounting, and serves. The offset engine has its own
 /// matrix (<see cref="BuddyTreeMisuseMatrixTests"/>). The BuddyHeap-only cases
@@ -16,14 +17,14 @@ public unsafe class MisuseMatrixTests
 
     private static readonly Layout s_layout = new(64, 8);
 
-    public static TheoryData<string> Engines => [.. HeapTarget.PointerHeapNames];
+    public static TheoryData<string> Engines => [.. EngineCatalog.PointerHeapNames];
 
     public static TheoryData<string, int, int> EnginesAndWrongLayouts
     {
         get
         {
             var rows = new TheoryData<string, int, int>();
-            foreach (string engine in HeapTarget.PointerHeapNames)
+            foreach (string engine in EngineCatalog.PointerHeapNames)
             {
                 rows.Add(engine, 16, 8);   // smaller block
                 rows.Add(engine, 129, 8);  // larger block by size
@@ -39,7 +40,7 @@ public unsafe class MisuseMatrixTests
     /// <summary>A fresh 64 KiB heap (aligned to 64 KiB) with one live 64-byte block.</summary>
     private static HeapTarget NewHeap(string engine, out byte* block)
     {
-        HeapTarget target = HeapTarget.Create(engine, HeapSize);
+        HeapTarget target = EngineCatalog.CreateTarget(engine, HeapSize);
         block = (byte*)target.Allocator.Allocate(s_layout);
         Assert.True(block != null);
         return target;
@@ -127,7 +128,7 @@ public unsafe class MisuseMatrixTests
     {
         HeapTarget target = NewHeap(engine, out byte* block);
         using (target)
-        using (HeapTarget other = HeapTarget.Create(engine, 4096))
+        using (HeapTarget other = EngineCatalog.CreateTarget(engine, 4096))
         {
             void* foreign = other.Allocator.Allocate(s_layout);
             HeapStats before = target.Stats;

@@ -1,3 +1,4 @@
+using BuddySystem.Cli.Engines;
 using BuddySystem.Collections;
 using BuddySystem.Testing;
 
@@ -17,7 +18,7 @@ public unsafe class OutOfMemoryTests
         get
         {
             var rows = new TheoryData<string, ulong>();
-            foreach (string engine in HeapTarget.Names)
+            foreach (string engine in EngineCatalog.TargetNames)
             {
                 rows.Add(engine, 1);
                 rows.Add(engine, 0x5EED);
@@ -57,7 +58,7 @@ public unsafe class OutOfMemoryTests
     [MemberData(nameof(EnginesAndSeeds))]
     public void Exhausted_RandomSizes_NullThenExceptionThenOneFreeServesAgain(string engine, ulong seed)
     {
-        using HeapTarget target = HeapTarget.Create(engine, HeapSize);
+        using HeapTarget target = EngineCatalog.CreateTarget(engine, HeapSize);
         List<(nint Address, Layout Layout)> blocks = Exhaust(target, seed);
         Assert.True(blocks.Count > 10);
 

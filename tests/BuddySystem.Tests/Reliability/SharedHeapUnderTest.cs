@@ -1,4 +1,5 @@
 using System.Globalization;
+using BuddySystem.Cli.Engines;
 using BuddySystem.Testing;
 
 namespace BuddySystem.Tests.Reliability;
@@ -13,7 +14,7 @@ internal sealed unsafe class SharedHeapUnderTest(string engine, nuint size) : ID
     private readonly Lock _liveLock = new();
     private readonly List<(nint Address, Layout Layout, ulong Cookie)> _live = [];
 
-    public HeapTarget Target { get; } = HeapTarget.Create(engine, size);
+    public HeapTarget Target { get; } = EngineCatalog.CreateTarget(engine, size);
 
     public void Allocate(Layout layout, ulong cookie)
     {

@@ -1,4 +1,5 @@
 using BuddySystem.Cli.Commands;
+using BuddySystem.Cli.Engines;
 using BuddySystem.Testing;
 
 namespace BuddySystem.Tests.Reliability;
@@ -6,15 +7,15 @@ namespace BuddySystem.Tests.Reliability;
 /// <summary>The CI-sized runs of <c>buddy soak</c> and <c>buddy stress</c>; the full runs are documented in docs/reliability.md.</summary>
 public class SoakAndStressTests
 {
-    public static TheoryData<string> Engines => [.. HeapTarget.Names];
+    public static TheoryData<string> Engines => [.. EngineCatalog.TargetNames];
 
-    public static TheoryData<string> ThreadSafeEngines => [.. HeapTarget.ThreadSafeNames];
+    public static TheoryData<string> ThreadSafeEngines => [.. EngineCatalog.ThreadSafeNames];
 
     [Theory]
     [MemberData(nameof(Engines))]
     public void Soak_200kOperations_AllChecksPassAndHeapMergesBack(string engine)
     {
-        using HeapTarget target = HeapTarget.Create(engine, 4 << 20);
+        using HeapTarget target = EngineCatalog.CreateTarget(engine, 4 << 20);
         SoakResult result = SoakRun.Run(target, seed: 0x5EED, operations: 200_000);
         Assert.Equal(200_000, result.Operations);
         Assert.True(result.Allocations > 50_000 && result.Frees == result.Allocations, $"{result}");
@@ -26,7 +27,7 @@ public class SoakAndStressTests
     public void Soak_SmallHeap_CountsFailedAllocationsAndStillMergesBack()
     {
         // 64 KiB cannot hold the 10 000-block live cap: allocations fail and the run must stay consistent through it.
-        using HeapTarget target = HeapTarget.Create("buddy-heap", 64 << 10);
+        using HeapTarget target = EngineCatalog.CreateTarget("buddy-heap", 64 << 10);
         SoakResult result = SoakRun.Run(target, seed: 7, operations: 50_000);
         Assert.True(result.FailedAllocations > 0, $"{result}");
     }
@@ -35,9 +36,9 @@ public class SoakAndStressTests
     public void SoakCommand_Short_PrintsOkAndExitsZero()
     {
         var output = new StringWriter();
-        int exit = SoakCommand.Run(output, HeapTarget.Names, operations: 20_000, seed: 1, heapMib: 1, validateEvery: 1000);
+        int exit = SoakCommand.Run(output, EngineCatalog.TargetNames, operations: 20_000, seed: 1, heapMib: 1, validateEvery: 1000);
         Assert.Equal(0, exit);
-        Assert.Equal(HeapTarget.Names.Count, output.ToString().Split(": OK").Length - 1);
+        Assert.Equal(EngineCatalog.TargetNames.Count, output.ToString().Split(": OK").Length - 1);
     }
 
     [Theory]
@@ -54,7 +55,7 @@ public class SoakAndStressTests
     [Fact]
     public void StressRun_FourThreads_FreesOnOtherThreadsAndLeavesHeapEmpty()
     {
-        using HeapTarget target = HeapTarget.Create("locked-heap", 64 << 20);
+        using HeapTarget target = EngineCatalog.CreateTarget("locked-heap", 64 << 20);
         StressResult result = StressRun.Run(target, threads: 4, scale: 5, iterations: 2);
         Assert.Equal(0, result.Corruptions);
         Assert.True(result.Transfers > 100, $"{result}");

@@ -1,0 +1,27 @@
+using BuddySystem.Cli.Bench;
+using BuddySystem.Testing;
+
+namespace BuddySystem.Cli.Engines;
+
+/// <summary>The bench adapter of an engine registered with <see cref="Engine.Heap"/>: its <see cref="HeapTarget"/>'s
+/// allocator, called through <see cref="IAllocator"/>.</summary>
+internal readonly unsafe struct TargetAllocator(HeapTarget target) : IBenchAllocator
+{
+    // The entry (TargetBenchEntry) reports the engine's own thread safety; the static answers are the conservative ones.
+    public static bool IsThreadSafe => false;
+
+    public static bool IsArena => false;
+
+    public nuint RegionStart => 0;
+
+    public nuint Allocate(nuint size, nuint align) => (nuint)target.Allocator.Allocate(new Layout(size, align));
+
+    public void Free(nuint block, nuint size, nuint align) => target.Allocator.Deallocate((void*)block, new Layout(size, align));
+
+    public nuint Reallocate(nuint block, nuint size, nuint align, nuint newSize)
+        => (nuint)target.Allocator.Reallocate((void*)block, new Layout(size, align), newSize);
+
+    public nuint BlockSize(nuint block, nuint size, nuint align) => (nuint)target.BlockSize(new Layout(size, align));
+
+    public void Dispose() => target.Dispose();
+}
