@@ -18,6 +18,7 @@ internal static class Program
         root.Subcommands.Add(StressCommand.Create());
         root.Subcommands.Add(CrashTestCommand.Create());
         root.Subcommands.Add(ShmWorkerCommand.Create());
+        root.Subcommands.Add(RunCommand.Create());
         return root.Parse(args).Invoke();
     }
 }
