@@ -17,6 +17,8 @@ internal static class Program
         root.Subcommands.Add(SoakCommand.Create());
         root.Subcommands.Add(StressCommand.Create());
         root.Subcommands.Add(CrashTestCommand.Create());
+        root.Subcommands.Add(ShmWorkerCommand.Create());
+        root.Subcommands.Add(RunCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

@@ -140,7 +140,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
     /// is larger than one side table can describe (about 32 GiB; add such memory as several regions),
     /// or overlaps a region already added (the message names the addresses); the heap is unchanged.</exception>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
-    /// <remarks><para>Metadata for the region (one byte per 16 bytes) is allocated on the pinned object heap.</para>
+    /// <remarks><para>Metadata for the region (one byte per 16 bytes) is allocated in native memory, freed on dispose.</para>
     /// <para>The heap keeps only the address: nothing keeps the memory's owner alive. For a <see cref="NativeRegion"/> or a
     /// <see cref="PinnedArrayRegion"/> use <see cref="AddRegion(NativeRegion)"/> or <see cref="AddRegion(PinnedArrayRegion)"/>,
     /// which root the owner; with this overload a region the GC collects (its finalizer, or the array) frees memory the heap
@@ -198,7 +198,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
         Volatile.Write(ref _regions, regions);
         _lastRegion = insertAt;
         _totalBytes += end - first;
-        _metadataBytes += (ulong)region.StateTable.Length;
+        _metadataBytes += region.Length;
 
         for (ulong cursor = first; cursor < end;)
         {
@@ -441,7 +441,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
     /// Checks that <paramref name="ptr"/> is a live block whose size <paramref name="layout"/> maps to, and returns its
     /// order. Throws, naming the address, before anything changes.
     /// </summary>
-    internal int CheckLiveBlock(void* ptr, Layout layout, out int index)
+    internal int CheckLiveBlock(void* ptr, Layout layout, out int index, bool checkLayout = true)
     {
         ulong address = (ulong)ptr;
         if (ptr == null)
@@ -469,7 +469,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
         }
 
         int expected = Orders.OrderFor(layout.Size, layout.Align, MinShift);
-        if (expected != order)
+        if (checkLayout && expected != order)
         {
             ThrowHelper.ThrowArgument($"Cannot free {ThrowHelper.Hex(address)} with {layout}: that layout maps to a block of {(expected > MaxOrder ? "over 2^63" : ((ulong)MinBlockSize << expected).ToString(System.Globalization.CultureInfo.InvariantCulture))} bytes, but the block there has {(ulong)MinBlockSize << order} bytes.", nameof(layout));
         }
@@ -736,6 +736,11 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
         }
 
         _disposed = true;
+        foreach (Region region in _regions)
+        {
+            region.Free();
+        }
+
         _regions = [];
         _nonEmptyOrders = 0;
         new Span<nint>(_headsArray).Clear();
@@ -888,23 +893,29 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
     }
 
     /// <summary>One region: its 16-byte-aligned bounds and its side table of one state byte per granule.</summary>
+    /// <remarks>The side table is native memory (zeroed, freed by <see cref="Free"/> when the heap is disposed), not a
+    /// managed array: a heap that serves a process's malloc must not touch the GC heap when it grows, and a large table
+    /// costs only the pages its states touch.</remarks>
     internal readonly struct Region
     {
         public Region(ulong start, ulong end)
         {
             Start = start;
             End = end;
-            StateTable = GC.AllocateArray<byte>((int)checked((end - start) >> MinShift), pinned: true);
-            States = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(StateTable));
+            Length = (nuint)checked((end - start) >> MinShift);
+            States = (byte*)NativeMemory.AllocZeroed(Length);
         }
 
         public ulong Start { get; }
 
         public ulong End { get; }
 
-        /// <summary>Keeps the pinned side table alive; <see cref="States"/> points into it.</summary>
-        public byte[] StateTable { get; }
+        /// <summary>Bytes in the side table: one per granule.</summary>
+        public nuint Length { get; }
 
         public byte* States { get; }
+
+        /// <summary>Frees the side table; the region must not be used afterwards.</summary>
+        public void Free() => NativeMemory.Free(States);
     }
 }

@@ -8,6 +8,21 @@ public sealed partial class BuddyTree
     internal int OrderCount => _treeOrder + 1;
 
     /// <summary>
+    /// The segment tree itself, read-only, for views that teach the algorithm: node i (root 1, children of i at 2i and
+    /// 2i + 1, index 0 unused) covers a block of order <c>RootOrder - floor(log2 i)</c> and holds order + 1 of the largest
+    /// free block below it, 0 for none (the seed's <c>log2 m</c>, counted from <see cref="MinBlockSize"/>).
+    /// </summary>
+    /// <remarks>A view of the live bytes: it shows every later change and must not be kept across calls on another thread.</remarks>
+    public ReadOnlySpan<byte> Nodes => _nodes;
+
+    /// <summary>The number of leaves (blocks of <see cref="MinBlockSize"/>) of the whole tree: a power of two, covering
+    /// <see cref="Capacity"/> rounded up.</summary>
+    public ulong LeafCount => _leafCount;
+
+    /// <summary>The order of the root node: the tree has <c>RootOrder + 1</c> levels.</summary>
+    public int RootOrder => _treeOrder;
+
+    /// <summary>
     /// Appends every block (free and allocated) to <paramref name="blocks"/> in offset order; reads the nodes only.
     /// Space beyond the usable end belongs to no block.
     /// </summary>

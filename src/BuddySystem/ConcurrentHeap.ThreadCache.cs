@@ -35,7 +35,6 @@ public sealed unsafe partial class ConcurrentHeap
         private long _allocationsAtLastLook;
 
         private readonly BuddyHeap.OrderCache[] _cacheArray;
-        private byte[]? _hotTable; // keeps HotStates' pinned array alive
         private int _lastRegion;
         private readonly int _maxCachedOrder;
 
@@ -102,7 +101,6 @@ public sealed unsafe partial class ConcurrentHeap
         {
             byte* state = Heap._core.StateSlot(block, ref _lastRegion);
             BuddyHeap.Region region = Heap._core.RegionAt(_lastRegion);
-            _hotTable = region.StateTable;
             HotStates = region.States;
             HotStart = region.Start;
             HotLength = region.End - region.Start;

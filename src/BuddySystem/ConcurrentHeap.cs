@@ -289,8 +289,8 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// <param name="layout">Its current layout.</param>
     /// <param name="newSize">The new size in bytes.</param>
     /// <returns>The block's address; <see langword="null"/> when it had to move and no block was free (the old block stays live).</returns>
-    /// <exception cref="ArgumentException">As for <see cref="Deallocate"/>, or <paramref name="newSize"/> overflows with the alignment.</exception>
-    /// <exception cref="InvalidOperationException">As for <see cref="Deallocate"/>.</exception>
+    /// <exception cref="ArgumentException">As for <see cref="Deallocate(void*, Layout)"/>, or <paramref name="newSize"/> overflows with the alignment.</exception>
+    /// <exception cref="InvalidOperationException">As for <see cref="Deallocate(void*, Layout)"/>.</exception>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     public void* Reallocate(void* ptr, Layout layout, nuint newSize)
     {

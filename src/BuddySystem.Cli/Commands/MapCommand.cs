@@ -26,6 +26,10 @@ internal static class MapCommand
         var opsOption = new Option<int>("--ops") { Description = "How many operations of the workload or trace to replay.", DefaultValueFactory = _ => 2000 };
         var heapOption = new Option<string?>("--heap") { Description = "Heap size for --workload or --trace, e.g. 64B, 512KiB, 32MiB, 1GiB (default: 32MiB for W3, 512KiB for a trace)." };
         var eagerOption = new Option<bool>("--eager") { Description = "Turn the lazy caches off: every free merges at once, as in the tutorial." };
+        var allocatorOption = new Option<string>("--allocator", "-a") { Description = "buddy-heap, or buddy-tree to draw the seed's segment tree node by node (a --trace prefix, or the tutorial's walk-through).", DefaultValueFactory = _ => "buddy-heap" };
+        allocatorOption.AcceptOnlyFromAmong("buddy-heap", "buddy-tree");
+        var placementOption = new Option<string>("--placement") { Description = "For buddy-tree: right-first (the tutorial), left-first (buddy2.c) or best-fit.", DefaultValueFactory = _ => "right-first" };
+        placementOption.AcceptOnlyFromAmong("right-first", "left-first", "best-fit");
         var command = new Command("map", "Draw a heap (after the demo by default) as SVG or PNG: buddy tree, memory map, buddyinfo and fragmentation indices.");
         command.Options.Add(outOption);
         command.Options.Add(workloadOption);
@@ -33,6 +37,8 @@ internal static class MapCommand
         command.Options.Add(opsOption);
         command.Options.Add(heapOption);
         command.Options.Add(eagerOption);
+        command.Options.Add(allocatorOption);
+        command.Options.Add(placementOption);
         command.SetAction(result =>
         {
             FileInfo output = result.GetValue(outOption)!;
@@ -41,6 +47,23 @@ internal static class MapCommand
             string commandLine = "buddy " + string.Join(' ', result.Tokens.Select(t => t.Value));
             try
             {
+                if (result.GetValue(allocatorOption) == "buddy-tree")
+                {
+                    if (workload != null)
+                    {
+                        throw new ArgumentException("buddy-tree draws a --trace prefix or, with neither, the tutorial's walk-through; not a --workload.");
+                    }
+
+                    BuddyPlacement placement = TreeRecording.ParsePlacement(result.GetValue(placementOption)!);
+                    TreeRecording recording = trace == null
+                        ? TreeRecording.Tutorial(placement)
+                        : TreeRecording.Record(TraceReader.Read(trace.FullName), trace.Name, result.GetValue(opsOption), TreeHeapBytes(result.GetValue(heapOption)), BuddyHeap.MinBlockSize, placement);
+                    string title = string.Create(CultureInfo.InvariantCulture, $"{recording.Title}, {recording.Steps:N0} ops, on a {ByteSize.Long(recording.Tree.Capacity)} BuddyTree");
+                    Save(HeapSnapshot.Of(recording.Tree), title, commandLine, output, recording.Tree);
+                    Console.WriteLine($"map: {output.FullName}");
+                    return 0;
+                }
+
                 (HeapSnapshot snapshot, string source) = workload == null && trace == null
                     ? (DemoSnapshot(), DemoSource)
                     : Replayed(workload, trace, result.GetValue(opsOption), result.GetValue(heapOption), result.GetValue(eagerOption));
@@ -123,14 +146,19 @@ internal static class MapCommand
         return (HeapSnapshot.Of(replay.Heap), source);
     }
 
+    private static ulong TreeHeapBytes(string? heapText) =>
+        heapText == null ? 64UL << 10
+        : ByteSize.TryParse(heapText, out ByteSize parsed) && parsed.Bytes >= 16 ? parsed.Bytes
+        : throw new ArgumentException($"cannot read the heap size '{heapText}': write e.g. 1KiB, 64KiB or 1MiB (at least 16 bytes).");
+
     /// <summary>What the demo's map shows, for its title.</summary>
     internal const string DemoSource = "buddy demo, 8 MiB LockedHeap while the 500-int vec is live";
 
     /// <summary>Renders <paramref name="snapshot"/> and writes it as SVG or PNG, chosen by the file's extension.</summary>
     /// <exception cref="ArgumentException">The extension is neither .svg nor .png.</exception>
-    internal static void Save(HeapSnapshot snapshot, string source, string? command, FileInfo output)
+    internal static void Save(HeapSnapshot snapshot, string source, string? command, FileInfo output, BuddyTree? tree = null)
     {
-        MapScene scene = HeapMapRenderer.Render(snapshot, source, command);
+        MapScene scene = HeapMapRenderer.Render(snapshot, source, command, tree);
         string extension = output.Extension.ToLowerInvariant();
         if (extension == ".svg")
         {

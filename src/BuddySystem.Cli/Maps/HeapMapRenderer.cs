@@ -21,7 +21,9 @@ internal static class HeapMapRenderer
     private const int MaxTreeLevels = 10;
     private const double MinTreeNodeWidth = 3;
 
-    public static MapScene Render(HeapSnapshot snapshot, string source, string? command = null)
+    /// <summary>Draws <paramref name="snapshot"/>; with <paramref name="tree"/> (the tree the snapshot was taken of), the
+    /// band at the top is the seed's segment tree itself, each node with its stored value, instead of the block icicle.</summary>
+    public static MapScene Render(HeapSnapshot snapshot, string source, string? command = null, BuddyTree? tree = null)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         var scene = new MapScene(Width);
@@ -35,7 +37,7 @@ internal static class HeapMapRenderer
 
         ulong span = BitOperations.RoundUpToPowerOf2(Math.Max(snapshot.SpanBytes, snapshot.MinBlockSize));
         double y = Header(scene, snapshot, source, span);
-        y = Tree(scene, snapshot, span, y + 30);
+        y = tree != null ? SegmentTree(scene, snapshot, tree, y + 30) : Tree(scene, snapshot, span, y + 30);
         y = Strip(scene, snapshot, span, y + 34);
         y = Indices(scene, snapshot, y + 38);
         if (command != null)
@@ -145,6 +147,66 @@ internal static class HeapMapRenderer
 
         return y + (levels * (rowHeight + rowGap));
     }
+
+    /// <summary>The seed's segment tree, node by node: row L holds the 2^L nodes of that level, each coloured by what its
+    /// stored value says (wholly free, partly free, allocated, nothing free) and, where it is wide enough, labelled with the
+    /// value and the block size it stands for.</summary>
+    private static double SegmentTree(MapScene scene, HeapSnapshot snapshot, BuddyTree tree, double y)
+    {
+        ReadOnlySpan<byte> nodes = tree.Nodes;
+        int totalLevels = tree.RootOrder + 1;
+        int levels = 0;
+        while (levels < totalLevels && levels < MaxTreeLevels && StripWidth / (1 << levels) >= MinTreeNodeWidth)
+        {
+            levels++;
+        }
+
+        string extent = levels == totalLevels ? $"all {totalLevels} levels" : $"the top {levels} of {totalLevels} levels";
+        scene.Text(20, y, $"Segment tree (the seed's {tree.Placement} BuddyTree), {extent}", 14, MapPalette.Text, bold: true);
+        scene.Text(20, y + 17, "Each node stores order + 1 of the largest block still free below it (0 = none); a parent is max(left, right), or its own whole size when both halves are wholly free (the merge).", 12, MapPalette.Muted);
+        y += 28;
+        const double rowHeight = 18;
+        const double rowGap = 3;
+        var inside = new bool[1 << levels];
+        scene.Text(LabelX, y - 2, "node size", 10, MapPalette.Muted, MapTextAnchor.End);
+        for (int level = 0; level < levels; level++)
+        {
+            int order = tree.RootOrder - level;
+            ulong nodeSize = tree.MinBlockSize << order;
+            double nodeWidth = StripWidth / (1 << level);
+            double rowY = y + (level * (rowHeight + rowGap)) + 2;
+            scene.Text(LabelX, rowY + 13, $"{ByteSize.Long(nodeSize)} · order {order}", 10, MapPalette.Muted, MapTextAnchor.End);
+            double shade = MapPalette.Shade(order, snapshot.OrderCount);
+            for (int node = 0; node < (1 << level); node++)
+            {
+                int index = (1 << level) + node;
+                byte value = nodes[index];
+                bool beyond = (ulong)node * nodeSize >= tree.Capacity;
+                // Below an allocated node the children keep the values they had when it was free; they are inside a block.
+                inside[index] = level > 0 && (inside[index >> 1] || IsAllocatedNode(nodes, index >> 1, order + 1));
+                string fill = beyond ? MapPalette.Unmanaged
+                    : inside[index] ? MapPalette.For(BlockState.Allocated, 0.92)
+                    : value == order + 1 ? MapPalette.For(BlockState.Free, shade)
+                    : IsAllocatedNode(nodes, index, order) ? MapPalette.For(BlockState.Allocated, shade)
+                    : value == 0 ? MapPalette.Split
+                    : MapPalette.For(BlockState.Free, 0.9);
+                double x = StripX + (node * nodeWidth);
+                scene.Rect(x, rowY, Math.Max(nodeWidth - 1, 1), rowHeight, fill, MapPalette.Grid, 0.5);
+                if (nodeWidth >= 14 && !beyond)
+                {
+                    string label = nodeWidth >= 70 && value > 0 ? $"{value} · {ByteSize.Short(tree.MinBlockSize << (value - 1))}" : value.ToString(CultureInfo.InvariantCulture);
+                    scene.Text(x + (nodeWidth / 2), rowY + 13, label, 10, inside[index] ? MapPalette.Muted : MapPalette.Text, MapTextAnchor.Middle);
+                }
+            }
+        }
+
+        return y + (levels * (rowHeight + rowGap));
+    }
+
+    /// <summary>An allocated node holds 0 while its children keep their wholly-free values (a node of order 0 holding 0 is
+    /// allocated); a node whose halves are both used up also holds 0, but its children do not.</summary>
+    private static bool IsAllocatedNode(ReadOnlySpan<byte> nodes, int index, int order) =>
+        nodes[index] == 0 && (order == 0 || (nodes[2 * index] == order && nodes[(2 * index) + 1] == order));
 
     /// <summary>The memory map: a strip wrapped into rows of a power-of-two number of bytes.</summary>
     private static double Strip(MapScene scene, HeapSnapshot snapshot, ulong span, double y)

@@ -9,19 +9,7 @@ namespace BuddySystem.Tests;
 
 public class ExploreTests
 {
-    private static string SampleTrace()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory != null; directory = directory.Parent)
-        {
-            string candidate = Path.Combine(directory.FullName, "samples", "bash.trace.gz");
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        throw new FileNotFoundException("samples/bash.trace.gz not found above " + AppContext.BaseDirectory);
-    }
+    private static string SampleTrace() => RepositoryFiles.Path("samples", "bash.trace.gz");
 
     private static (ExploreRecording Recording, Dictionary<int, HeapSnapshot> Snapshots) Record(int ops, BuddyHeapOptions options, ulong heapBytes = 512 << 10)
     {
@@ -102,7 +90,7 @@ public class ExploreTests
             string page = Path.Combine(directory, "page.html");
             File.WriteAllText(page, ExplorePage.Build(recording));
 
-            string dom = DumpDom(new Uri(page).AbsoluteUri + "#step=" + step.ToString(CultureInfo.InvariantCulture), directory);
+            string dom = HeadlessChromium.DumpDom(new Uri(page).AbsoluteUri + "#step=" + step.ToString(CultureInfo.InvariantCulture), directory, "id=\"live-bytes\"");
 
             Assert.Equal(step.ToString(CultureInfo.InvariantCulture), DataValue(dom, "step"));
             Assert.Equal(recording.LiveBytes[step].ToString(CultureInfo.InvariantCulture), DataValue(dom, "live-bytes"));
@@ -123,41 +111,5 @@ public class ExploreTests
         Match match = Regex.Match(dom, $"id=\"{id}\" data-value=\"([0-9]+)\"");
         Assert.True(match.Success, $"#{id} with a data-value not found in the page's DOM");
         return match.Groups[1].Value;
-    }
-
-    private static string DumpDom(string url, string directory)
-    {
-        var start = new ProcessStartInfo(ChromiumFactAttribute.Path)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string argument in new[]
-        {
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--user-data-dir=" + Path.Combine(directory, "profile"),
-            "--enable-logging=stderr", "--v=0", "--dump-dom", url,
-        })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using Process chromium = Process.Start(start)!;
-        Task<string> stdout = chromium.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = chromium.StandardError.ReadToEndAsync();
-        if (!chromium.WaitForExit(TimeSpan.FromSeconds(120)))
-        {
-            chromium.Kill(entireProcessTree: true);
-            Assert.Fail("Chromium did not finish within 120 s");
-        }
-
-        string dom = stdout.GetAwaiter().GetResult();
-        string log = stderr.GetAwaiter().GetResult();
-        Assert.True(dom.Contains("id=\"live-bytes\"", StringComparison.Ordinal), "Chromium printed no page DOM. Its errors: " + log);
-
-        // The page's script logs nothing; an exception would show as an "Uncaught" console line.
-        Assert.DoesNotContain("Uncaught", log, StringComparison.Ordinal);
-        return dom;
     }
 }

@@ -36,7 +36,7 @@ public sealed class TraceRecorderTests : IDisposable
     public void Recorder_TracesEveryCall_WithIdsThatSurviveRealloc()
     {
         string tracer = Path.Combine(_directory, "buddytrace.so");
-        Run("gcc", $"-O2 -shared -fPIC -o {tracer} {Path.Combine(RepositoryRoot(), "tools", "trace", "buddytrace.c")}");
+        Run("gcc", $"-O2 -shared -fPIC -o {tracer} {RepositoryFiles.Path("tools", "trace", "buddytrace.c")}");
         string source = Path.Combine(_directory, "program.c");
         File.WriteAllText(source, Program);
         string program = Path.Combine(_directory, "program");
@@ -75,18 +75,5 @@ public sealed class TraceRecorderTests : IDisposable
         string errors = process.StandardError.ReadToEnd();
         process.WaitForExit();
         Assert.True(process.ExitCode == 0, $"{file} {arguments} failed: {errors}");
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory != null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "BuddySystem.slnx")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("BuddySystem.slnx not found above " + AppContext.BaseDirectory);
     }
 }

@@ -1,0 +1,194 @@
+using System.Globalization;
+using System.Numerics;
+using System.Runtime.InteropServices;
+
+namespace BuddySystem.Malloc;
+
+/// <summary>
+/// The entry points the C loader (native/loader.c) calls. Each is one C-to-managed transition; the loader calls them only
+/// for pointers in the reserved range and outside its re-entrancy guard. A null result means ENOMEM (the loader sets
+/// errno); misuse prints one line on stderr naming the address and the problem, then aborts.
+/// </summary>
+internal static unsafe class Exports
+{
+    private const int EInval = 22;
+    private const int ENoMem = 12;
+    private const nuint PageSize = 4096;
+
+    /// <summary>Initialises the heap; writes the reserved range. Returns 1 on success, 0 to leave everything to glibc.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_init")]
+    private static int Init(ulong* start, ulong* end)
+    {
+        try
+        {
+            if (!ProcessHeap.Initialize(out ulong first, out ulong last))
+            {
+                return 0;
+            }
+
+            *start = first;
+            *end = last;
+            return 1;
+        }
+        catch (Exception error)
+        {
+            Libc.WriteError($"buddymalloc: cannot start, using glibc's malloc: {error.Message}\n");
+            return 0;
+        }
+    }
+
+    /// <summary>malloc(size).</summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_malloc")]
+    private static void* Malloc(nuint size) => ProcessHeap.Allocate(size, 1);
+
+    /// <summary>calloc(count, size): null on overflow; the block is zeroed (a reused block may hold old bytes).</summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_calloc")]
+    private static void* Calloc(nuint count, nuint size)
+    {
+        if (Math.BigMul((ulong)count, (ulong)size, out ulong bytes) != 0)
+        {
+            return null;
+        }
+
+        void* block = ProcessHeap.Allocate((nuint)bytes, 1);
+        if (block != null)
+        {
+            NativeMemory.Clear(block, (nuint)bytes);
+        }
+
+        return block;
+    }
+
+    /// <summary>free(block) of a block in the reserved range.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_free")]
+    private static void Free(void* block)
+    {
+        try
+        {
+            ProcessHeap.Free(block);
+        }
+        catch (Exception error)
+        {
+            Die("free", error);
+        }
+    }
+
+    /// <summary>realloc(block, size) of a block in the reserved range; size 0 frees and returns null.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_realloc")]
+    private static void* Realloc(void* block, nuint size)
+    {
+        try
+        {
+            return ProcessHeap.Reallocate(block, size);
+        }
+        catch (Exception error)
+        {
+            Die("realloc", error);
+            return null;
+        }
+    }
+
+    /// <summary>malloc_usable_size(block) of a block in the reserved range: its whole block size.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_usable_size")]
+    private static nuint UsableSize(void* block)
+    {
+        try
+        {
+            return ProcessHeap.Heap.UsableSize(block);
+        }
+        catch (Exception error)
+        {
+            Die("malloc_usable_size", error);
+            return 0;
+        }
+    }
+
+    /// <summary>
+    /// The aligned allocations. <paramref name="kind"/>: 0 posix_memalign (EINVAL unless a power of two multiple of
+    /// sizeof(void*)), 1 memalign and aligned_alloc (glibc 2.36: a non-power of two rounds up), 2 valloc, 3 pvalloc (size
+    /// rounded up to pages). Returns 0 or the errno value; the block goes to <paramref name="result"/>.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_memalign")]
+    private static int Memalign(int kind, nuint align, nuint size, void** result)
+    {
+        *result = null;
+        switch (kind)
+        {
+            case 0:
+                if (!BitOperations.IsPow2(align) || align % (nuint)sizeof(void*) != 0)
+                {
+                    return EInval;
+                }
+
+                break;
+            case 1:
+                if (align > ProcessHeap.MaxRequest)
+                {
+                    return EInval;
+                }
+
+                align = align <= 1 ? 1 : BitOperations.RoundUpToPowerOf2(align);
+                break;
+            case 2:
+                align = PageSize;
+                break;
+            default:
+                align = PageSize;
+                if (size > ProcessHeap.MaxRequest)
+                {
+                    return ENoMem;
+                }
+
+                size = size == 0 ? PageSize : (size + PageSize - 1) & ~(PageSize - 1);
+                break;
+        }
+
+        void* block = ProcessHeap.Allocate(size, align);
+        if (block == null)
+        {
+            return ENoMem;
+        }
+
+        *result = block;
+        return 0;
+    }
+
+    /// <summary>pthread_atfork prepare: takes the heap's locks.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_fork_prepare")]
+    private static void ForkPrepare() => ProcessHeap.ForkPrepare();
+
+    /// <summary>pthread_atfork parent and child: releases them.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_fork_done")]
+    private static void ForkDone() => ProcessHeap.ForkDone();
+
+    /// <summary>Whether BUDDY_MALLOC_STATS asks for the report at exit (the loader then registers it with atexit).</summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_wants_report")]
+    private static int WantsReport() => Libc.Environment("BUDDY_MALLOC_STATS") is { Length: > 0 } value && value != "0" ? 1 : 0;
+
+    /// <summary>Prints the report of <see cref="ProcessHeap.Report"/> on stderr.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_report")]
+    private static void Report()
+    {
+        try
+        {
+            Libc.WriteError(ProcessHeap.Report());
+        }
+        catch (Exception error)
+        {
+            Libc.WriteError($"buddymalloc: no report: {error.Message}\n");
+        }
+    }
+
+    /// <summary>Misuse from C: one line naming the call, the address and the problem (the engine's message), then SIGABRT.</summary>
+    private static void Die(string call, Exception error)
+    {
+        try
+        {
+            Libc.WriteError(string.Create(CultureInfo.InvariantCulture, $"buddymalloc: {call}(): {error.Message}\n"));
+        }
+        finally
+        {
+            Libc.Abort();
+        }
+    }
+}

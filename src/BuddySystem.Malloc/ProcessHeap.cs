@@ -1,0 +1,277 @@
+using System.Globalization;
+using System.Numerics;
+using BuddySystem.Diagnostics;
+
+namespace BuddySystem.Malloc;
+
+/// <summary>
+/// The process's heap behind <c>malloc</c>: a <see cref="ConcurrentHeap"/> over one large reserved range that grows by
+/// regions and gives the pages of large freed blocks back to the OS. Every allocation decision is made here; the C
+/// loader only routes calls.
+/// </summary>
+/// <remarks>
+/// <para><b>Growth.</b> At start one range of <see cref="DefaultReserve"/> bytes (or <c>BUDDY_MALLOC_LIMIT</c> rounded up to
+/// a power of two) is reserved with <c>MAP_NORESERVE</c>, aligned to its size. Regions are added from its start, doubling:
+/// [0, F), [F, 2F), [2F, 4F), ... (F = <see cref="FirstRegion"/>), so region k is aligned to its size and holds one block
+/// of its size; an allocation that fails adds regions until one can hold its block, up to the limit.</para>
+/// <para><b>Shrinking.</b> A freed block of at least <see cref="DecommitBlock"/> bytes has its pages dropped
+/// (<c>madvise(MADV_DONTNEED)</c>) before the heap takes it back, so resident memory falls when a program frees large
+/// blocks. Small blocks that merge into large free ones keep their pages.</para>
+/// </remarks>
+internal static unsafe class ProcessHeap
+{
+    /// <summary>The range reserved when no limit is set: 64 GiB of address space (no memory until touched).</summary>
+    internal const ulong DefaultReserve = 64UL << 30;
+
+    /// <summary>The first region; later ones double the heap.</summary>
+    internal const ulong FirstRegion = 64UL << 20;
+
+    /// <summary>Freed blocks of this size or more have their pages returned to the OS (glibc's default mmap threshold).</summary>
+    internal const nuint DecommitBlock = 128 * 1024;
+
+    /// <summary>The largest request served: larger ones fail with ENOMEM (as glibc's PTRDIFF_MAX bound).</summary>
+    internal static readonly nuint MaxRequest = unchecked((nuint)(1UL << 62));
+
+    private static readonly Lock s_growLock = new();
+    private static ConcurrentHeap s_heap = null!;
+    private static ulong s_base;
+    private static ulong s_end;
+    private static ulong s_grown;
+
+    /// <summary>The heap; valid after <see cref="Initialize"/>.</summary>
+    internal static ConcurrentHeap Heap => s_heap;
+
+    /// <summary>Reserves the range, reads the limit and adds the first region.</summary>
+    /// <param name="start">First byte of the reserved range (every block of the heap lies in [start, end)).</param>
+    /// <param name="end">End of the reserved range.</param>
+    /// <returns>False when the range could not be reserved: the loader then serves everything from glibc.</returns>
+    internal static bool Initialize(out ulong start, out ulong end)
+    {
+        start = end = 0;
+        ulong limit = ParseSize(Libc.Environment("BUDDY_MALLOC_LIMIT"));
+        ulong reserve = limit == 0 ? DefaultReserve : BitOperations.RoundUpToPowerOf2(Math.Max(limit, FirstRegion));
+        // Twice the size, then the unaligned ends unmapped: the range is aligned to its size, so its blocks are too.
+        byte* raw = (byte*)Libc.Mmap(null, (nuint)(2 * reserve), Libc.ProtRead | Libc.ProtWrite,
+            Libc.MapPrivate | Libc.MapAnonymous | Libc.MapNoReserve, -1, 0);
+        if (raw == (byte*)-1)
+        {
+            return false;
+        }
+
+        ulong aligned = ((ulong)raw + reserve - 1) & ~(reserve - 1);
+        if (aligned > (ulong)raw)
+        {
+            Libc.Munmap(raw, (nuint)(aligned - (ulong)raw));
+        }
+
+        ulong tail = (ulong)raw + 2 * reserve - (aligned + reserve);
+        if (tail != 0)
+        {
+            Libc.Munmap((void*)(aligned + reserve), (nuint)tail);
+        }
+
+        s_base = aligned;
+        s_grown = aligned;
+        s_end = aligned + (limit == 0 ? reserve : limit);
+        s_heap = new ConcurrentHeap();
+        if (!Grow(s_grown, BuddyHeap.MinBlockSize))
+        {
+            return false;
+        }
+
+        start = aligned;
+        end = aligned + reserve;
+        return true;
+    }
+
+    /// <summary>malloc and the aligned variants: a block of at least <paramref name="size"/> bytes aligned to <paramref name="align"/>.</summary>
+    /// <returns>Null when the heap cannot grow enough (the caller sets ENOMEM).</returns>
+    internal static void* Allocate(nuint size, nuint align)
+    {
+        if (size > MaxRequest || align > MaxRequest)
+        {
+            return null;
+        }
+
+        var layout = new Layout(size, align);
+        ulong grown = Volatile.Read(ref s_grown);
+        void* block = s_heap.Allocate(layout);
+        while (block == null)
+        {
+            if (!Grow(grown, (ulong)BuddyHeap.MinBlockSize << BuddySystem.Internals.Orders.OrderFor(size, align, 4)))
+            {
+                return null;
+            }
+
+            grown = Volatile.Read(ref s_grown);
+            block = s_heap.Allocate(layout);
+        }
+
+        return block;
+    }
+
+    /// <summary>free: misuse throws (the caller reports and aborts) before anything changes.</summary>
+    internal static void Free(void* block)
+    {
+        nuint size = s_heap.UsableSize(block);
+        if (size >= DecommitBlock)
+        {
+            Libc.Madvise(block, size, Libc.MadvDontNeed);
+        }
+
+        s_heap.Deallocate(block, new Layout(size, 1));
+    }
+
+    /// <summary>realloc of a block of this heap (not null): in place while the new size fits and uses more than half the block.</summary>
+    internal static void* Reallocate(void* block, nuint size)
+    {
+        nuint usable = s_heap.UsableSize(block);
+        if (size == 0)
+        {
+            Free(block);
+            return null;
+        }
+
+        if (size <= usable && (size > usable / 2 || usable == BuddyHeap.MinBlockSize))
+        {
+            return block;
+        }
+
+        void* moved = Allocate(size, 1);
+        if (moved == null)
+        {
+            // A shrink that cannot move keeps the block (still large enough); a growth fails, the old block stays live.
+            return size <= usable ? block : null;
+        }
+
+        Buffer.MemoryCopy(block, moved, size, Math.Min(size, usable));
+        Free(block);
+        return moved;
+    }
+
+    /// <summary>Adds regions until one holds a block of <paramref name="blockSize"/> bytes, unless another thread grew the
+    /// heap since <paramref name="observed"/>; false at the limit.</summary>
+    private static bool Grow(ulong observed, ulong blockSize)
+    {
+        lock (s_growLock)
+        {
+            if (s_grown != observed)
+            {
+                return true;
+            }
+
+            bool added = false;
+            while (s_grown < s_end)
+            {
+                ulong regionStart = s_grown;
+                ulong used = regionStart - s_base;
+                ulong end = Math.Min(regionStart + (used == 0 ? FirstRegion : used), s_end);
+                s_heap.AddRegion((void*)regionStart, (nuint)(end - regionStart));
+                Volatile.Write(ref s_grown, end);
+                added = true;
+                if (end - regionStart >= blockSize)
+                {
+                    return true;
+                }
+            }
+
+            // Regions too small for the block were added (a retry then fails and comes back here at the limit).
+            return added;
+        }
+    }
+
+    /// <summary>Holds every lock of the heap across <c>fork</c> (growth first, then the heap's), so neither copy sees a change half done.</summary>
+    internal static void ForkPrepare()
+    {
+        s_growLock.Enter();
+        s_heap.EnterForFork();
+    }
+
+    /// <summary>Releases what <see cref="ForkPrepare"/> took, in the parent and in the child.</summary>
+    internal static void ForkDone()
+    {
+        s_heap.ExitAfterFork();
+        s_growLock.Exit();
+    }
+
+    /// <summary>The <c>--stats</c> report: heap bytes, RSS, buddyinfo and the fragmentation indices.</summary>
+    internal static string Report()
+    {
+        HeapStats stats = s_heap.Stats;
+        var text = new System.Text.StringBuilder();
+        CultureInfo inv = CultureInfo.InvariantCulture;
+        text.Append(inv, $"buddymalloc: heap {s_grown - s_base} bytes in regions (limit {s_end - s_base}), allocated {stats.AllocatedBytes} bytes in {stats.LiveBlocks} blocks, cached {stats.CachedBytes}, {stats.Allocations} allocations, {stats.FailedAllocations} failed\n");
+        text.Append(inv, $"buddymalloc: rss {ReadStatus("VmRSS")} peak rss {ReadStatus("VmHWM")}\n");
+        text.Append("buddymalloc: buddyinfo");
+        foreach (long count in stats.FreeBlocksByOrder)
+        {
+            text.Append(inv, $" {count}");
+        }
+
+        text.Append("\nbuddymalloc: U(j)");
+        for (int order = 0; order < stats.FreeBlocksByOrder.Count; order++)
+        {
+            text.Append(inv, $" {Fragmentation.UnusableFreeIndex(stats.FreeBlocksByOrder, order):0.00}");
+        }
+
+        text.Append("\nbuddymalloc: F(j)");
+        for (int order = 0; order < stats.FreeBlocksByOrder.Count; order++)
+        {
+            text.Append(inv, $" {Fragmentation.FragmentationIndex(stats.FreeBlocksByOrder, order):0.00}");
+        }
+
+        text.Append('\n');
+        return text.ToString();
+    }
+
+    private static string ReadStatus(string key)
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith(key + ":", StringComparison.Ordinal))
+                {
+                    return line[(key.Length + 1)..].Trim();
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return "?";
+    }
+
+    /// <summary>Parses <c>2GiB</c>, <c>512MiB</c>, <c>64M</c>, <c>4096</c>; 0 (no limit) for null, empty or unreadable text.</summary>
+    internal static ulong ParseSize(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return 0;
+        }
+
+        text = text.Trim();
+        int digits = 0;
+        while (digits < text.Length && char.IsAsciiDigit(text[digits]))
+        {
+            digits++;
+        }
+
+        if (digits == 0 || !ulong.TryParse(text.AsSpan(0, digits), NumberStyles.None, CultureInfo.InvariantCulture, out ulong value))
+        {
+            return 0;
+        }
+
+        int shift = text[digits..].Trim().ToUpperInvariant() switch
+        {
+            "" or "B" => 0,
+            "K" or "KB" or "KIB" => 10,
+            "M" or "MB" or "MIB" => 20,
+            "G" or "GB" or "GIB" => 30,
+            "T" or "TB" or "TIB" => 40,
+            _ => -1,
+        };
+        return shift < 0 || value > ulong.MaxValue >> shift ? 0 : value << shift;
+    }
+}

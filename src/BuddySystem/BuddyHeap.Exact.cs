@@ -1,0 +1,56 @@
+namespace BuddySystem;
+
+public sealed unsafe partial class BuddyHeap
+{
+    /// <summary>
+    /// Cuts the live block at <paramref name="block"/> of <paramref name="order"/> down to its first
+    /// <paramref name="keep"/> bytes: the kept prefix becomes live blocks of the sizes of <paramref name="keep"/>'s binary
+    /// digits, in decreasing order from the start, and the rest goes back to the free lists. Linux's
+    /// <c>alloc_pages_exact</c>: a rounded-up large block does not hold its unused tail.
+    /// </summary>
+    /// <remarks>For <see cref="SlabHeap"/>'s large blocks, on an eager heap without hardening. <paramref name="keep"/> is a
+    /// non-zero multiple of <see cref="MinBlockSize"/> not above the block. The tail halves cannot merge: their buddies are
+    /// the kept pieces. Frees of the pieces, one by one, merge as usual.</remarks>
+    internal void KeepPrefix(void* block, int order, ulong keep)
+    {
+        ulong address = (ulong)block;
+        ref Region region = ref RegionOf(address);
+        byte* states = region.States;
+        ulong start = region.Start;
+        ulong size = (ulong)MinBlockSize << order;
+        _allocatedBytes -= size - keep;
+        _userBytes -= Math.Min(_userBytes, size - keep);
+        while (keep != size)
+        {
+            order--;
+            ulong half = size >> 1;
+            if (keep <= half)
+            {
+                // The upper half is wholly unused: free it; the current piece shrinks to the lower half.
+                ulong upper = address + half;
+                states[(upper - start) >> MinShift] = (byte)(StateFree | order);
+                Push((FreeBlock*)upper, order);
+                states[(address - start) >> MinShift] = (byte)(StateAllocated | order);
+            }
+            else
+            {
+                // The lower half is wholly kept: it stays live as its own block; the rest is cut from the upper half.
+                states[(address - start) >> MinShift] = (byte)(StateAllocated | order);
+                _liveBlocks++;
+                address += half;
+                keep -= half;
+                states[(address - start) >> MinShift] = (byte)(StateAllocated | order);
+            }
+
+            size = half;
+        }
+    }
+
+    /// <summary>Whether <paramref name="address"/> starts a free block of the buddy lists (for misuse messages).</summary>
+    internal bool StartsFreeBlock(ulong address)
+    {
+        int hint = _lastRegion;
+        byte* state = StateSlot(address, ref hint);
+        return state != null && (*state & StateFree) != 0;
+    }
+}

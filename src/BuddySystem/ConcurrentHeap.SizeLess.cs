@@ -1,0 +1,72 @@
+using System.Runtime.CompilerServices;
+
+namespace BuddySystem;
+
+public sealed unsafe partial class ConcurrentHeap
+{
+    // The region this thread last looked up for a size-less call (an index into the core's region table).
+    [ThreadStatic]
+    private static int t_sizeLessRegion;
+
+    /// <summary>
+    /// Frees a block without its layout, as C's <c>free(p)</c>: the block's size is read from the side table, so no
+    /// per-allocation header is needed. Safe from any thread, whichever thread allocated the block.
+    /// </summary>
+    /// <param name="ptr">A live block of this heap.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="ptr"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="ptr"/> is outside every region or not the start of a block; the heap is unchanged.</exception>
+    /// <exception cref="InvalidOperationException">The block is not allocated (a double free); the heap is unchanged.</exception>
+    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    /// <remarks>The user-byte counter of <see cref="Stats"/> is charged the whole block for such a free (the requested
+    /// size is not known); the other counters are exact. Misuse is caught as by <see cref="Deallocate(void*, Layout)"/>.</remarks>
+    public void Deallocate(void* ptr) => Deallocate(ptr, LayoutOfLiveBlock(ptr));
+
+    /// <summary>The bytes usable in a live block: its whole block size (at least the size it was allocated with).</summary>
+    /// <param name="ptr">A live block of this heap.</param>
+    /// <returns>The block's size in bytes.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="ptr"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="ptr"/> is outside every region or not the start of a block.</exception>
+    /// <exception cref="InvalidOperationException">The block is not allocated.</exception>
+    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    public nuint UsableSize(void* ptr) => LayoutOfLiveBlock(ptr).Size;
+
+    /// <summary>
+    /// The layout (block size, alignment 1) of the live block at <paramref name="ptr"/>, read from the side table without
+    /// the lock; anything else is checked under the lock, which throws naming the address.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Layout LayoutOfLiveBlock(void* ptr)
+    {
+        byte* state = _core.StateSlot((ulong)ptr, ref t_sizeLessRegion);
+        if (state != null)
+        {
+            byte value = *state;
+            if ((value & (BuddyHeap.StateFree | BuddyHeap.StateAllocated)) == BuddyHeap.StateAllocated)
+            {
+                return new Layout(BuddyHeap.MinBlockSize << (value & BuddyHeap.OrderMask), 1);
+            }
+        }
+
+        return LayoutOfLiveBlockSlow(ptr);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Layout LayoutOfLiveBlockSlow(void* ptr)
+    {
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            // Not a live block: the smallest layout makes CheckLiveBlock name what is wrong (null, outside, interior,
+            // not allocated) before its layout check could be reached; a live block seen here raced with the fast read.
+            int order = _core.CheckLiveBlock(ptr, new Layout(BuddyHeap.MinBlockSize, 1), out _, checkLayout: false);
+            return new Layout(BuddyHeap.MinBlockSize << order, 1);
+        }
+    }
+
+    /// <summary>Takes the core's lock and keeps it until <see cref="ExitAfterFork"/>: a process's <c>fork</c> then never
+    /// copies the heap in the middle of a change (<c>pthread_atfork</c>'s prepare handler).</summary>
+    internal void EnterForFork() => _lock.Enter();
+
+    /// <summary>Releases the lock taken by <see cref="EnterForFork"/>, in the parent and in the child after <c>fork</c>.</summary>
+    internal void ExitAfterFork() => _lock.Exit();
+}

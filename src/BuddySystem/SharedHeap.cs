@@ -1,0 +1,609 @@
+using System.Globalization;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using BuddySystem.Internals;
+
+namespace BuddySystem;
+
+/// <summary>
+/// A buddy heap in a memory-mapped file, shared by any number of processes and crash-consistent: a process killed with
+/// SIGKILL at any instruction inside any call leaves a heap that the next lock holder recovers exactly.
+/// </summary>
+/// <remarks>
+/// <para><b>Layout of the file.</b> A 4 KiB header (geometry, checksum, counters, the intent record), the root area
+/// (<see cref="RootOffset"/>, <see cref="RootSize"/> bytes, the program's own directory), one state byte per minimum
+/// block (order + 1 where an allocated block starts, 0 elsewhere), the seed's segment tree (one byte per node, as in
+/// <see cref="BuddyTree"/>), then the blocks from a page boundary. Offsets count from the start of the file, so no block
+/// has offset 0 and a zero slot means "empty"; each process maps the file at its own address (<see cref="Pointer"/>).</para>
+/// <para><b>Crash consistency.</b> The state bytes are the heap's real state; the tree is an index over them that can
+/// always be rebuilt. Before a call changes anything it writes an intent record into the header (operation, offset,
+/// order, slot, the slot's old value) and publishes it with one store of the operation code; it clears the code when it
+/// is done. A lock holder that finds the code set knows the previous holder died inside that call and recovers before
+/// anything else: an interrupted <see cref="Allocate"/> or <see cref="AllocateInto"/> is rolled back (the block is free
+/// again, the slot holds its old value: the call never returned, so nobody holds the offset), an interrupted
+/// <see cref="Free"/> or <see cref="FreeFrom"/> is rolled forward (the block is free, the slot is 0); then the tree and
+/// the counters are rebuilt from the state bytes. So every block is free or allocated, never both, never lost; for
+/// <see cref="AllocateInto"/> and <see cref="FreeFrom"/> a block is allocated if and only if its slot holds its offset. A
+/// program that keeps its blocks only in local variables can still leak the block of an <see cref="Allocate"/> that
+/// returned just before the process died. The promise covers the death of processes, not of the machine: nothing is
+/// flushed to disk (no <c>msync</c>), so a kernel crash or power loss may lose recent writes.</para>
+/// <para><b>Lock.</b> One <c>flock(2)</c> exclusive lock on the file, taken by every call (after an in-process lock, since
+/// threads of one process share the descriptor). The kernel releases a flock when its holder dies, so a killed holder
+/// never wedges the others, and the intent record tells the next holder whether to recover. This was chosen over a futex
+/// word holding the owner's pid (a dead owner's pid can be reused before anyone checks it, and waiting needs a timeout
+/// loop) and over .NET's named <c>Mutex</c> (abandonment is reported, but the mutex lives in a name space separate from
+/// the file, so two files could share a name, and only .NET programs could take part). The cost is two system calls per
+/// call: see docs/benchmarks.md.</para>
+/// <para><b>Cost.</b> Allocate and Free walk the tree (at most 30 levels) and write one state byte, the tree path and the
+/// header; recovery and <see cref="Validate"/> are linear in the number of minimum blocks. Metadata: 3 bytes per
+/// minimum block. Linux only (the lock and the mapping are libc calls).</para>
+/// <para><b>Thread safety.</b> Every member is safe from any thread of any process; <see cref="Dispose"/> must not race
+/// other calls on the same instance.</para>
+/// </remarks>
+public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
+{
+    private const ulong OpAllocate = 1;
+    private const ulong OpAllocateInto = 2;
+    private const ulong OpFree = 3;
+    private const ulong OpFreeFrom = 4;
+    private const ulong MaxAlign = 4096;
+
+    private readonly Lock _gate = new();
+    private readonly string _path;
+    private readonly int _fd;
+    private readonly byte* _base;
+    private readonly ulong _fileLength;
+    private readonly SharedHeapHeader* _header;
+    private readonly byte* _states;
+    private readonly byte* _nodes;
+    private readonly ulong _dataOffset;
+    private readonly ulong _units;
+    private readonly int _minShift;
+    private readonly int _treeOrder;
+    private readonly nuint _leafCount;
+    private readonly ulong _rootOffset;
+    private readonly int _rootSize;
+    private bool _disposed;
+
+    private SharedHeap(string path, int fd, byte* mapping, in SharedHeapHeader geometry)
+    {
+        _path = path;
+        _fd = fd;
+        _base = mapping;
+        _fileLength = geometry.FileLength;
+        _header = (SharedHeapHeader*)mapping;
+        _states = mapping + geometry.StatesOffset;
+        _nodes = mapping + geometry.TreeOffset;
+        _dataOffset = geometry.DataOffset;
+        _minShift = (int)geometry.MinShift;
+        _units = geometry.Capacity >> _minShift;
+        _treeOrder = (int)geometry.TreeOrder;
+        _leafCount = (nuint)1 << _treeOrder;
+        _rootOffset = geometry.RootOffset;
+        _rootSize = (int)geometry.RootSize;
+    }
+
+    /// <summary>Creates a new heap file of <paramref name="capacity"/> bytes of blocks, all free, and opens it.</summary>
+    /// <param name="path">The file to create; it must not exist.</param>
+    /// <param name="capacity">Bytes of blocks, rounded down to a multiple of the minimum block; the file is larger by the
+    /// header, the root area and 3 bytes per minimum block.</param>
+    /// <param name="options">Minimum block and root size; default <see cref="SharedHeapOptions.Default"/>.</param>
+    /// <returns>The heap, ready for use by this and other processes (<see cref="Open"/>).</returns>
+    /// <exception cref="IOException">The file exists or cannot be created; the message names it.</exception>
+    /// <exception cref="ArgumentException">The options are out of range, the capacity is smaller than one minimum block,
+    /// or it needs more than 2^29 minimum blocks.</exception>
+    /// <exception cref="PlatformNotSupportedException">Not on Linux.</exception>
+    public static SharedHeap Create(string path, ulong capacity, SharedHeapOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        options ??= SharedHeapOptions.Default;
+        RequireLinux();
+        ulong minBlock = options.MinBlockSize;
+        if (!BitOperations.IsPow2(minBlock) || minBlock < 8 || minBlock > 4096)
+        {
+            ThrowHelper.ThrowArgument($"The minimum block {minBlock} is not a power of two from 8 to 4096.", nameof(options));
+        }
+
+        if (options.RootSize < 8 || options.RootSize > (1 << 20) || options.RootSize % 8 != 0)
+        {
+            ThrowHelper.ThrowArgument($"The root size {options.RootSize} is not a multiple of 8 from 8 to 1 MiB.", nameof(options));
+        }
+
+        int minShift = BitOperations.TrailingZeroCount(minBlock);
+        if (capacity < minBlock || Orders.CeilLog2(capacity >> minShift) > BuddyTree.MaxTreeOrder)
+        {
+            ThrowHelper.ThrowArgument(
+                $"A capacity of {capacity} bytes in blocks of {minBlock} must hold from 1 to 2^{BuddyTree.MaxTreeOrder} blocks.", nameof(capacity));
+        }
+
+        SharedHeapHeader geometry = SharedHeapHeader.Geometry(capacity, minShift, (ulong)options.RootSize);
+        string full = Path.GetFullPath(path);
+        int fd = Libc.Open(full, Libc.ReadWrite | Libc.CreateFlag | Libc.Exclusive | Libc.CloseOnExec, 0x1B6); // 0666 & ~umask
+        if (fd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            string why = errno == Libc.Exists ? "the file already exists" : Marshal.GetPInvokeErrorMessage(errno);
+            throw new IOException($"BuddySystem: cannot create shared heap '{full}': {why}.");
+        }
+
+        byte* mapping = null;
+        try
+        {
+            // Held until the magic is written, so that an Open racing with Create waits and then sees a whole heap.
+            Libc.FlockOrThrow(fd, Libc.LockExclusive, full);
+            if (Libc.Ftruncate(fd, (long)geometry.FileLength) != 0)
+            {
+                throw new IOException($"BuddySystem: cannot size shared heap '{full}' to {geometry.FileLength} bytes: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}.");
+            }
+
+            mapping = Map(fd, geometry.FileLength, full);
+            var heap = new SharedHeap(full, fd, mapping, geometry);
+            SharedHeapHeader written = geometry;
+            written.Magic = 0;
+            *heap._header = written;
+            heap.RebuildIndex(heap._nodes, out _, out _);
+            Volatile.Write(ref heap._header->Magic, SharedHeapHeader.MagicValue);
+            Libc.FlockOrThrow(fd, Libc.LockUnlock, full);
+            return heap;
+        }
+        catch
+        {
+            if (mapping != null)
+            {
+                _ = Libc.Munmap(mapping, (nuint)geometry.FileLength);
+            }
+
+            _ = Libc.Close(fd);
+            File.Delete(full);
+            throw;
+        }
+    }
+
+    /// <summary>Opens an existing heap file; any number of processes may have it open at once. A heap left in the middle
+    /// of an operation by a process that died is recovered first.</summary>
+    /// <param name="path">A file made by <see cref="Create"/>.</param>
+    /// <returns>The heap.</returns>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="InvalidDataException">The file is not a shared heap, is of another version, is truncated, or its
+    /// header is corrupted; the message names the file, and nothing was written to it.</exception>
+    /// <exception cref="IOException">The file cannot be opened for reading and writing.</exception>
+    /// <exception cref="PlatformNotSupportedException">Not on Linux.</exception>
+    public static SharedHeap Open(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        RequireLinux();
+        string full = Path.GetFullPath(path);
+        int fd = Libc.Open(full, Libc.ReadWrite | Libc.CloseOnExec, 0);
+        if (fd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno == Libc.NoEntry)
+            {
+                throw new FileNotFoundException($"BuddySystem: shared heap '{full}' does not exist.", full);
+            }
+
+            throw new IOException($"BuddySystem: cannot open shared heap '{full}': {Marshal.GetPInvokeErrorMessage(errno)}.");
+        }
+
+        byte* mapping = null;
+        ulong length = 0;
+        try
+        {
+            Libc.FlockOrThrow(fd, Libc.LockExclusive, full);
+            SharedHeapHeader geometry = ReadGeometry(fd, full);
+            length = geometry.FileLength;
+            mapping = Map(fd, length, full);
+            var heap = new SharedHeap(full, fd, mapping, geometry);
+            heap.RecoverIfNeeded();
+            Libc.FlockOrThrow(fd, Libc.LockUnlock, full);
+            return heap;
+        }
+        catch
+        {
+            if (mapping != null)
+            {
+                _ = Libc.Munmap(mapping, (nuint)length);
+            }
+
+            _ = Libc.Close(fd); // also drops the flock
+            throw;
+        }
+    }
+
+    /// <summary>The full path of the heap file.</summary>
+    public string FilePath => _path;
+
+    /// <summary>Bytes of blocks the heap manages (the capacity given to <see cref="Create"/>, rounded down to a multiple
+    /// of <see cref="MinBlockSize"/>).</summary>
+    public ulong Capacity => _units << _minShift;
+
+    /// <summary>The smallest block: every block is a power-of-two multiple of it.</summary>
+    public ulong MinBlockSize => 1UL << _minShift;
+
+    /// <summary>The offset of the first block byte; every block offset lies in [<see cref="DataOffset"/>,
+    /// <see cref="DataOffset"/> + <see cref="Capacity"/>).</summary>
+    public ulong DataOffset => _dataOffset;
+
+    /// <summary>The offset of the root area: <see cref="RootSize"/> bytes, zero when the heap was created, for the
+    /// program's own directory (slots for <see cref="AllocateInto"/>, counters, …). The heap never writes there except
+    /// into slots passed to <see cref="AllocateInto"/> and <see cref="FreeFrom"/>.</summary>
+    public ulong RootOffset => _rootOffset;
+
+    /// <summary>Bytes of the root area, fixed at <see cref="Create"/> (<see cref="SharedHeapOptions.RootSize"/>).</summary>
+    public int RootSize => _rootSize;
+
+    /// <summary>How many times a lock holder found an interrupted operation and recovered the heap, since it was created.</summary>
+    public long Recoveries
+    {
+        get
+        {
+            using Scope scope = Enter();
+            return _header->Recoveries;
+        }
+    }
+
+    /// <summary>This process's address of <paramref name="offset"/> in the mapping; valid until <see cref="Dispose"/>.</summary>
+    /// <param name="offset">An offset in [0, file length]: a block, a slot, or the root area.</param>
+    /// <returns>The address.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="offset"/> lies beyond the end of the file.</exception>
+    public byte* Pointer(ulong offset)
+    {
+        if (offset > _fileLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), offset, $"Offset {Describe(offset)} lies beyond the end of shared heap '{_path}' ({_fileLength} bytes).");
+        }
+
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _base + offset;
+    }
+
+    /// <summary>Allocates a block of max(next power of two of <paramref name="size"/>, <paramref name="align"/>,
+    /// <see cref="MinBlockSize"/>) bytes, aligned to its size (up to 4096) in both offset and pointer.</summary>
+    /// <param name="size">Bytes wanted; 0 gets a unique block of <see cref="MinBlockSize"/>.</param>
+    /// <param name="align">A power of two up to 4096 (the page size: each process maps the file at its own page-aligned
+    /// address); default 16.</param>
+    /// <returns>The block's offset, never 0.</returns>
+    /// <exception cref="ArgumentException"><paramref name="align"/> is not a power of two or exceeds 4096.</exception>
+    /// <exception cref="HeapExhaustedException">No free block is large enough; the heap is unchanged.</exception>
+    public ulong Allocate(ulong size, ulong align = 16)
+    {
+        if (!TryAllocate(size, align, out ulong offset))
+        {
+            HeapStats stats = Stats;
+            throw new HeapExhaustedException(size, align, stats.FreeBytes, stats.LargestFreeBlock);
+        }
+
+        return offset;
+    }
+
+    /// <summary>Allocates as <see cref="Allocate"/> does, returning <see langword="false"/> when it cannot.</summary>
+    /// <param name="size">Bytes wanted.</param>
+    /// <param name="align">A power of two up to 4096.</param>
+    /// <param name="offset">The block's offset; 0 on failure.</param>
+    /// <returns><see langword="false"/> when no free block is large enough; the heap is then unchanged.</returns>
+    /// <exception cref="ArgumentException"><paramref name="align"/> is not a power of two or exceeds 4096.</exception>
+    public bool TryAllocate(ulong size, ulong align, out ulong offset)
+    {
+        int order = OrderOf(size, align);
+        using Scope scope = Enter();
+        return AllocateLocked(order, 0, out offset);
+    }
+
+    /// <summary>Allocates as <see cref="Allocate"/> does and stores the offset at <paramref name="slot"/>, as one
+    /// crash-atomic step: after any crash the block is allocated if and only if the slot holds its offset.</summary>
+    /// <param name="size">Bytes wanted.</param>
+    /// <param name="align">A power of two up to 4096.</param>
+    /// <param name="slot">The offset of 8 bytes, 8-aligned, inside the root area or inside an allocated block. Its old
+    /// value is overwritten (a block it named is not freed).</param>
+    /// <returns>The block's offset, also stored at <paramref name="slot"/>.</returns>
+    /// <exception cref="ArgumentException"><paramref name="align"/> is invalid, or <paramref name="slot"/> is not 8-aligned
+    /// or lies neither in the root area nor in an allocated block; the message names it and the heap is unchanged.</exception>
+    /// <exception cref="HeapExhaustedException">No free block is large enough; the heap and the slot are unchanged.</exception>
+    public ulong AllocateInto(ulong size, ulong align, ulong slot)
+    {
+        int order = OrderOf(size, align);
+        bool done;
+        ulong offset;
+        using (Scope scope = Enter())
+        {
+            CheckSlot(slot);
+            done = AllocateLocked(order, slot, out offset);
+        }
+
+        if (!done)
+        {
+            HeapStats stats = Stats;
+            throw new HeapExhaustedException(size, align, stats.FreeBytes, stats.LargestFreeBlock);
+        }
+
+        return offset;
+    }
+
+    /// <summary>Frees the block at <paramref name="offset"/>; no size is needed. Merges with free buddies.</summary>
+    /// <param name="offset">An offset returned by an allocation and not freed since.</param>
+    /// <exception cref="ArgumentException"><paramref name="offset"/> lies outside the blocks, inside a block, or starts no
+    /// allocated block (never allocated, or already freed); the message names it and the heap is unchanged.</exception>
+    public void Free(ulong offset)
+    {
+        using Scope scope = Enter();
+        int order = FindLiveBlock(offset, "free");
+        Release(offset, order, 0, OpFree);
+    }
+
+    /// <summary>Frees the block whose offset is stored at <paramref name="slot"/> and zeroes the slot, as one crash-atomic
+    /// step.</summary>
+    /// <param name="slot">A slot as for <see cref="AllocateInto"/>, holding the offset of an allocated block that does not
+    /// contain the slot itself.</param>
+    /// <exception cref="ArgumentException">The slot is invalid, holds 0, or holds an offset that <see cref="Free"/> would
+    /// reject; the message names the slot and the offset, and the heap and the slot are unchanged.</exception>
+    public void FreeFrom(ulong slot)
+    {
+        using Scope scope = Enter();
+        CheckSlot(slot);
+        ulong offset = Volatile.Read(ref *(ulong*)(_base + slot));
+        if (offset == 0)
+        {
+            ThrowHelper.ThrowArgument($"Slot {Describe(slot)} of shared heap '{_path}' holds 0: there is no block to free.", nameof(slot));
+        }
+
+        int order = FindLiveBlock(offset, $"free from slot {Describe(slot)}");
+        if (slot - offset < (1UL << (order + _minShift)))
+        {
+            ThrowHelper.ThrowArgument($"Slot {Describe(slot)} lies inside the block {Describe(offset)} it names, in shared heap '{_path}'.", nameof(slot));
+        }
+
+        Release(offset, order, slot, OpFreeFrom);
+    }
+
+    /// <summary>The block size of the allocated block at <paramref name="offset"/>.</summary>
+    /// <param name="offset">An offset returned by an allocation and not freed since.</param>
+    /// <returns>Its size in bytes.</returns>
+    /// <exception cref="ArgumentException">As for <see cref="Free"/>; nothing changes.</exception>
+    public ulong SizeOf(ulong offset)
+    {
+        using Scope scope = Enter();
+        return 1UL << (FindLiveBlock(offset, "size") + _minShift);
+    }
+
+    /// <summary>Closes the mapping and the file; other processes keep using the heap.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            _ = Libc.Munmap(_base, (nuint)_fileLength);
+            _ = Libc.Close(_fd);
+        }
+    }
+
+    /// <summary>The order of a request, checking the alignment.</summary>
+    private int OrderOf(ulong size, ulong align)
+    {
+        if (!BitOperations.IsPow2(align) || align > MaxAlign)
+        {
+            ThrowHelper.ThrowArgument($"Alignment {align} is not a power of two up to {MaxAlign}.", nameof(align));
+        }
+
+        return Orders.OrderFor(size, align, _minShift);
+    }
+
+    /// <summary>Allocates under the lock; stores the offset at <paramref name="slot"/> when it is not 0.</summary>
+    private bool AllocateLocked(int order, ulong slot, out ulong offset)
+    {
+        SharedHeapHeader* header = _header;
+        if (order > _treeOrder || _nodes[1] <= order)
+        {
+            header->FailedAllocations++;
+            offset = 0;
+            return false;
+        }
+
+        // Walk down from the root, best fit: the child whose largest free block is the smallest that still fits (as
+        // BuddyTree's default placement does).
+        int need = order + 1;
+        nuint index = 1;
+        for (int nodeOrder = _treeOrder; nodeOrder > order; nodeOrder--)
+        {
+            nuint left = index << 1;
+            int l = _nodes[left], r = _nodes[left + 1];
+            index = left + ((l < need || (r >= need && r < l)) ? 1u : 0u);
+        }
+
+        ulong unit = (ulong)(index - (_leafCount >> order)) << order;
+        offset = _dataOffset + (unit << _minShift);
+        header->IntentOffset = offset;
+        header->IntentOrder = (ulong)order;
+        header->IntentSlot = slot;
+        header->IntentOldSlot = slot == 0 ? 0 : *(ulong*)(_base + slot);
+        Interlocked.Exchange(ref header->IntentOp, slot == 0 ? OpAllocate : OpAllocateInto); // published before any change
+
+        _states[unit] = (byte)(order + 1);
+        _nodes[index] = 0;
+        UpdateAncestors(index, order);
+        header->AllocatedBytes += 1UL << (order + _minShift);
+        header->LiveBlocks++;
+        header->Allocations++;
+        if (slot != 0)
+        {
+            Volatile.Write(ref *(ulong*)(_base + slot), offset);
+        }
+
+        Volatile.Write(ref header->IntentOp, 0); // every store above is visible before the record is cleared
+        return true;
+    }
+
+    /// <summary>Frees the checked block at <paramref name="offset"/> under the lock, zeroing <paramref name="slot"/> when not 0.</summary>
+    private void Release(ulong offset, int order, ulong slot, ulong op)
+    {
+        SharedHeapHeader* header = _header;
+        header->IntentOffset = offset;
+        header->IntentOrder = (ulong)order;
+        header->IntentSlot = slot;
+        header->IntentOldSlot = slot == 0 ? 0 : offset;
+        Interlocked.Exchange(ref header->IntentOp, op);
+
+        if (slot != 0)
+        {
+            Volatile.Write(ref *(ulong*)(_base + slot), 0UL);
+        }
+
+        ulong unit = (offset - _dataOffset) >> _minShift;
+        _states[unit] = 0;
+        nuint index = (_leafCount >> order) + (nuint)(unit >> order);
+        _nodes[index] = (byte)(order + 1);
+        UpdateAncestors(index, order);
+        header->AllocatedBytes -= 1UL << (order + _minShift);
+        header->LiveBlocks--;
+        Volatile.Write(ref header->IntentOp, 0);
+    }
+
+    /// <summary>Recomputes the ancestors of node <paramref name="index"/> of <paramref name="order"/>, stopping at the
+    /// first that does not change.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void UpdateAncestors(nuint index, int order)
+    {
+        byte* nodes = _nodes;
+        while (index > 1)
+        {
+            nuint left = index & ~(nuint)1;
+            byte value = BuddyTree.Combine(nodes[left], nodes[left + 1], order);
+            index >>= 1;
+            order++;
+            if (nodes[index] == value)
+            {
+                return;
+            }
+
+            nodes[index] = value;
+        }
+    }
+
+    /// <summary>The order of the allocated block starting at <paramref name="offset"/>; throws naming it when there is none.</summary>
+    private int FindLiveBlock(ulong offset, string what)
+    {
+        ulong end = _dataOffset + Capacity;
+        if (offset < _dataOffset || offset >= end)
+        {
+            ThrowNotLive(offset, what, $"it lies outside the blocks [{Describe(_dataOffset)}, {Describe(end)})");
+        }
+
+        if (((offset - _dataOffset) & (MinBlockSize - 1)) != 0)
+        {
+            ThrowNotLive(offset, what, $"it is not a multiple of the minimum block {MinBlockSize} from the first block");
+        }
+
+        ulong unit = (offset - _dataOffset) >> _minShift;
+        int state = _states[unit];
+        if (state == 0)
+        {
+            ulong start = EnclosingBlock(offset, out int order);
+            ThrowNotLive(offset, what, start == 0
+                ? "no block starts there (never allocated, or already freed)"
+                : $"it lies inside the allocated block of {1UL << (order + _minShift)} bytes at {Describe(start)}");
+        }
+
+        return state - 1;
+    }
+
+    /// <summary>The offset of the allocated block containing <paramref name="offset"/> (a data offset), or 0; reads at most
+    /// one state byte per order.</summary>
+    private ulong EnclosingBlock(ulong offset, out int order)
+    {
+        ulong unit = (offset - _dataOffset) >> _minShift;
+        for (order = 0; order <= _treeOrder; order++)
+        {
+            ulong start = unit & ~((1UL << order) - 1);
+            if (_states[start] == order + 1)
+            {
+                return _dataOffset + (start << _minShift);
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>Throws unless <paramref name="slot"/> is 8 bytes, 8-aligned, in the root area or in an allocated block.</summary>
+    private void CheckSlot(ulong slot)
+    {
+        if ((slot & 7) != 0)
+        {
+            ThrowHelper.ThrowArgument($"Slot {Describe(slot)} of shared heap '{_path}' is not 8-aligned.", nameof(slot));
+        }
+
+        if (slot >= _rootOffset && slot + 8 <= _rootOffset + (ulong)_rootSize)
+        {
+            return;
+        }
+
+        if (slot < _dataOffset || slot >= _dataOffset + Capacity || EnclosingBlock(slot, out _) == 0)
+        {
+            ThrowHelper.ThrowArgument($"Slot {Describe(slot)} of shared heap '{_path}' lies neither in the root area [{Describe(_rootOffset)}, {Describe(_rootOffset + (ulong)_rootSize)}) nor in an allocated block.", nameof(slot));
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void ThrowNotLive(ulong offset, string what, string why) =>
+        throw new ArgumentException($"Cannot {what} offset {Describe(offset)} of shared heap '{_path}': {why}.", "offset");
+
+    private static string Describe(ulong offset) => offset.ToString(CultureInfo.InvariantCulture) + " (" + ThrowHelper.Hex(offset) + ")";
+
+    private static void RequireLinux()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException("BuddySystem: SharedHeap needs Linux (flock and mmap through libc).");
+        }
+    }
+
+    private static byte* Map(int fd, ulong length, string path)
+    {
+        void* mapping = Libc.Mmap(null, (nuint)length, Libc.ProtReadWrite, Libc.MapShared, fd, 0);
+        if (mapping == (void*)-1)
+        {
+            throw new IOException($"BuddySystem: cannot map shared heap '{path}' ({length} bytes): {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}.");
+        }
+
+        return (byte*)mapping;
+    }
+
+    /// <summary>Takes the in-process lock, then the file lock, and recovers an interrupted operation.</summary>
+    private Scope Enter()
+    {
+        _gate.Enter();
+        if (_disposed)
+        {
+            _gate.Exit();
+            ThrowHelper.ThrowObjectDisposed(this);
+        }
+
+        Libc.FlockOrThrow(_fd, Libc.LockExclusive, _path);
+        try
+        {
+            RecoverIfNeeded();
+        }
+        catch
+        {
+            Libc.FlockOrThrow(_fd, Libc.LockUnlock, _path);
+            _gate.Exit();
+            throw;
+        }
+
+        return new Scope(this);
+    }
+
+    /// <summary>Both locks, released by <see cref="Dispose"/>.</summary>
+    private readonly ref struct Scope(SharedHeap heap)
+    {
+        public void Dispose()
+        {
+            Libc.FlockOrThrow(heap._fd, Libc.LockUnlock, heap._path);
+            heap._gate.Exit();
+        }
+    }
+}

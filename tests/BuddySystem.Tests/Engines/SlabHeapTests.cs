@@ -1,0 +1,159 @@
+namespace BuddySystem.Tests.Engines;
+
+/// <summary>Examples and a randomized run against a list model for <see cref="SlabHeap"/>.</summary>
+public unsafe class SlabHeapTests
+{
+    [Fact]
+    public void ClassSizes_AreSpacedAtMostAnEighthApartAbove128()
+    {
+        IReadOnlyList<int> sizes = SlabHeap.ClassSizes;
+        Assert.Equal(16, sizes[0]);
+        Assert.Equal(8192, sizes[^1]);
+        for (int i = 1; i < sizes.Count; i++)
+        {
+            Assert.True(sizes[i] > sizes[i - 1]);
+            Assert.True(sizes[i - 1] < 128 || (sizes[i] - sizes[i - 1]) * 8 <= sizes[i - 1], $"{sizes[i - 1]} -> {sizes[i]}");
+        }
+    }
+
+    [Theory]
+    [InlineData(100, 8, 112, 16)]
+    [InlineData(129, 8, 144, 16)]
+    [InlineData(64, 256, 256, 256)]
+    [InlineData(0, 1, 16, 16)]
+    [InlineData(9000, 8, 9216, 16384)]
+    [InlineData(65537, 8, 66560, 131072)]
+    public void BlockSizeFor_MapsToClassOrLargeLength(int size, int align, int expected, int alignment)
+    {
+        var layout = new Layout((nuint)size, (nuint)align);
+        Assert.Equal((ulong)expected, SlabHeap.BlockSizeFor(layout));
+        Assert.Equal((ulong)alignment, SlabHeap.BlockAlignmentFor(layout));
+    }
+
+    [Fact]
+    public void LargeBlock_GivesItsTailBack()
+    {
+        using var heap = SlabHeap.Create(1 << 20);
+        void* block = heap.Allocate(new Layout(65 << 10, 8));
+        Assert.True(block != null);
+        HeapStats stats = heap.Stats;
+        Assert.Equal(65ul << 10, stats.AllocatedBytes);
+        // A buddy heap would hold 128 KiB; the slab heap keeps 65 KiB and the rest can serve another 512 KiB and more.
+        Assert.True(stats.LargestFreeBlock >= 512 << 10);
+        void* second = heap.Allocate(new Layout(60 << 10, 8));
+        Assert.True(second != null);
+        heap.Validate();
+        heap.Deallocate(block, new Layout(65 << 10, 8));
+        heap.Deallocate(second, new Layout(60 << 10, 8));
+        heap.Validate();
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+        Assert.Equal(1ul << 20, heap.Stats.LargestFreeBlock);
+    }
+
+    [Fact]
+    public void LargeBlock_FreedWithAnotherLength_ThrowsAndChangesNothing()
+    {
+        using var heap = SlabHeap.Create(1 << 20);
+        void* block = heap.Allocate(new Layout(20000, 8));
+        var error = Assert.Throws<ArgumentException>(() => heap.Deallocate(block, new Layout(30000, 8)));
+        Assert.Equal("layout", error.ParamName);
+        Assert.Throws<ArgumentException>(() => heap.Deallocate((byte*)block + 16384, new Layout(3616, 8)));
+        heap.Validate();
+        heap.Deallocate(block, new Layout(20000, 8));
+        heap.Validate();
+    }
+
+    [Fact]
+    public void EmptySlabs_GoBackToTheBuddyEngine_KeepingOnePerClass()
+    {
+        using var heap = SlabHeap.Create(1 << 22);
+        var layout = new Layout(48, 8);
+        var blocks = new List<nint>();
+        for (int i = 0; i < 5000; i++)
+        {
+            blocks.Add((nint)heap.Allocate(layout));
+        }
+
+        Assert.True(heap.SlabCount > 2);
+        foreach (nint block in blocks)
+        {
+            heap.Deallocate((void*)block, layout);
+        }
+
+        Assert.Equal(1, heap.SlabCount);
+        heap.Trim();
+        Assert.Equal(0, heap.SlabCount);
+        heap.Validate();
+        Assert.Equal(1ul << 22, heap.Stats.LargestFreeBlock);
+    }
+
+    [Fact]
+    public void RandomOperations_AgainstListModel_AgreeAndValidate()
+    {
+        using var heap = SlabHeap.Create(8 << 20);
+        var rng = new Random(1234);
+        var live = new List<(nint Address, Layout Layout, byte Fill)>();
+        ulong allocated = 0;
+        for (int op = 0; op < 20000; op++)
+        {
+            int roll = rng.Next(100);
+            if (roll < 50 || live.Count == 0)
+            {
+                var layout = new Layout((nuint)(rng.Next(4) == 0 ? rng.Next(1, 70000) : rng.Next(0, 600)), (nuint)1 << rng.Next(0, 7));
+                byte* block = (byte*)heap.Allocate(layout);
+                if (block == null)
+                {
+                    continue;
+                }
+
+                Assert.Equal(0ul, (ulong)block % SlabHeap.BlockAlignmentFor(layout));
+                byte fill = (byte)rng.Next(256);
+                new Span<byte>(block, (int)layout.Size).Fill(fill);
+                live.Add(((nint)block, layout, fill));
+                allocated += SlabHeap.BlockSizeFor(layout);
+            }
+            else if (roll < 85)
+            {
+                int index = rng.Next(live.Count);
+                var (address, layout, fill) = live[index];
+                Assert.True(new Span<byte>((void*)address, (int)layout.Size).IndexOfAnyExcept(fill) < 0, "a live block was overwritten");
+                heap.Deallocate((void*)address, layout);
+                live[index] = live[^1];
+                live.RemoveAt(live.Count - 1);
+                allocated -= SlabHeap.BlockSizeFor(layout);
+            }
+            else
+            {
+                int index = rng.Next(live.Count);
+                var (address, layout, fill) = live[index];
+                nuint newSize = (nuint)rng.Next(0, 20000);
+                byte* moved = (byte*)heap.Reallocate((void*)address, layout, newSize);
+                if (moved == null)
+                {
+                    continue;
+                }
+
+                var newLayout = new Layout(newSize, layout.Align);
+                Assert.True(new Span<byte>(moved, (int)Math.Min(layout.Size, newSize)).IndexOfAnyExcept(fill) < 0, "reallocation lost bytes");
+                new Span<byte>(moved, (int)newSize).Fill(fill);
+                live[index] = ((nint)moved, newLayout, fill);
+                allocated = allocated - SlabHeap.BlockSizeFor(layout) + SlabHeap.BlockSizeFor(newLayout);
+            }
+
+            if (op % 1000 == 0)
+            {
+                heap.Validate();
+                Assert.Equal(allocated, heap.Stats.AllocatedBytes);
+                Assert.Equal(live.Count, heap.Stats.LiveBlocks);
+            }
+        }
+
+        foreach (var (address, layout, _) in live)
+        {
+            heap.Deallocate((void*)address, layout);
+        }
+
+        heap.Validate();
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+    }
+}

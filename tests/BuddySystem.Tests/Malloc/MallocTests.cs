@@ -1,0 +1,205 @@
+using System.Diagnostics;
+
+namespace BuddySystem.Tests.Malloc;
+
+/// <summary>Builds libbuddymalloc.so once with the README's command (artifacts/malloc) for the tests of this collection.</summary>
+public sealed class MallocLibraryFixture
+{
+    public MallocLibraryFixture()
+    {
+        Root = FindRoot();
+        Library = Path.Combine(Root, "artifacts", "malloc", "libbuddymalloc.so");
+        Work = Directory.CreateTempSubdirectory("buddymalloc-").FullName;
+        var (exit, output, error) = MallocTests.Run("dotnet", ["publish", "src/BuddySystem.Malloc", "-c", "Release", "-o", "artifacts/malloc"], Root, null);
+        if (exit != 0 || !File.Exists(Library))
+        {
+            throw new InvalidOperationException($"dotnet publish of the malloc library failed ({exit}):\n{output}\n{error}");
+        }
+    }
+
+    public string Root { get; }
+
+    public string Library { get; }
+
+    /// <summary>A scratch folder for the programs' files.</summary>
+    public string Work { get; }
+
+    private static string FindRoot()
+    {
+        for (string? dir = AppContext.BaseDirectory; dir != null; dir = Path.GetDirectoryName(dir))
+        {
+            if (File.Exists(Path.Combine(dir, "BuddySystem.slnx")))
+            {
+                return dir;
+            }
+        }
+
+        throw new InvalidOperationException("BuddySystem.slnx not found above the test binaries.");
+    }
+}
+
+[CollectionDefinition("malloc")]
+public sealed class MallocCollection : ICollectionFixture<MallocLibraryFixture>;
+
+/// <summary>Real programs on libbuddymalloc.so: the same output and exit code as on glibc's malloc; the C API's edges.</summary>
+[Collection("malloc")]
+public sealed class MallocTests(MallocLibraryFixture library)
+{
+    public static TheoryData<string, string> Programs => new()
+    {
+        { "/usr/bin/python3", "-c \"import json,collections; d=[{'k':i,'v':str(i)*(i%7)} for i in range(30000)]; s=json.dumps(d); print(len(s), collections.Counter(len(x['v']) for x in json.loads(s)).most_common(3), sorted(d, key=lambda x: x['v'])[-1]['k'])\"" },
+        { "perl", "-e \"my %h; \\$h{\\\"k\\$_\\\"} = \\$_ x 3 for 1..100000; my @k = sort keys %h; my \\$n = grep { /7.*7/ } @k; print scalar(@k), ' ', \\$n, ' ', \\$k[-1], qq(\\n)\"" },
+        { "sqlite3", ":memory: \"create table a(id integer primary key, g int, s text); create table b(id int, w real); with recursive c(x) as (select 1 union all select x+1 from c where x<20000) insert into a select x, x%37, 's' || x from c; insert into b select id, id*0.5 from a where id%3=0; create index ag on a(g); select a.g, count(*), sum(b.w), max(a.s) from a join b on a.id=b.id group by a.g order by a.g limit 10;\"" },
+        { "/bin/bash", "-c \"for i in 1 2 3; do (echo sub \\$i; seq 1 2000 | sort -r | head -2) | tr a-z A-Z; done | sort | uniq -c\"" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Programs))]
+    public void Program_OnTheBuddyHeap_GivesTheSameOutputAndExitCode(string program, string arguments)
+    {
+        var plain = Run("/bin/sh", ["-c", $"{program} {arguments}"], library.Work, null);
+        var buddy = Run("/bin/sh", ["-c", $"{program} {arguments}"], library.Work, library.Library, pythonMalloc: true);
+        Assert.Equal(0, plain.Exit);
+        Assert.Equal(plain.Exit, buddy.Exit);
+        Assert.Equal(plain.Output, buddy.Output);
+        Assert.DoesNotContain("buddymalloc", buddy.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SortOfALargeFile_OnTheBuddyHeap_IsByteIdentical()
+    {
+        string input = Path.Combine(library.Work, "lines.txt");
+        var random = new Random(17);
+        File.WriteAllLines(input, Enumerable.Range(0, 200_000).Select(i => $"{random.Next():x8} {i} {new string('x', random.Next(0, 40))}"));
+        var plain = Run("sort", [input], library.Work, null);
+        var buddy = Run("sort", [input], library.Work, library.Library);
+        Assert.Equal(0, buddy.Exit);
+        Assert.Equal(plain.Output, buddy.Output);
+    }
+
+    [Fact]
+    public void GitAndGcc_OnTheBuddyHeap_GiveTheSameResults()
+    {
+        string script = """
+            set -e
+            export GIT_AUTHOR_DATE='2020-01-01T00:00:00Z' GIT_COMMITTER_DATE='2020-01-01T00:00:00Z' HOME="$PWD"
+            rm -rf repo && git init -q repo && cd repo
+            git config user.email t@example.invalid && git config user.name t
+            for i in 1 2 3 4 5; do seq 1 $((i * 500)) > f$i.txt; echo "int f$i(int x){return x*$i;}" > f$i.c; git add . && git commit -q -m "commit $i"; done
+            git log -p | sha256sum
+            git gc -q && git count-objects -v | grep -E '^(count|in-pack)'
+            gcc -O2 -c f5.c -o f5.o && objdump -d f5.o | grep -c .
+            """;
+        string plainDir = Directory.CreateDirectory(Path.Combine(library.Work, "git-plain")).FullName;
+        string buddyDir = Directory.CreateDirectory(Path.Combine(library.Work, "git-buddy")).FullName;
+        var plain = Run("/bin/bash", ["-c", script], plainDir, null);
+        var buddy = Run("/bin/bash", ["-c", script], buddyDir, library.Library);
+        Assert.True(plain.Exit == 0, plain.Error);
+        Assert.True(buddy.Exit == 0, buddy.Error);
+        Assert.Equal(plain.Output, buddy.Output);
+    }
+
+    [Fact]
+    public void MultiThreadedProgram_OnTheBuddyHeap_GivesTheSameOutput()
+    {
+        string program = Compile("threads.c");
+        var plain = Run(program, [], library.Work, null);
+        var buddy = Run(program, [], library.Work, library.Library);
+        Assert.Equal(0, buddy.Exit);
+        Assert.Equal(plain.Output, buddy.Output);
+    }
+
+    [Fact]
+    public void CApiEdges_OnTheBuddyHeap_AllHold()
+    {
+        string program = Compile("api_edges.c");
+        var result = Run(program, [], library.Work, library.Library);
+        Assert.True(result.Exit == 0, result.Output + result.Error);
+        Assert.DoesNotContain("FAIL", result.Output, StringComparison.Ordinal);
+        Assert.Contains("ok RSS falls after a large free", result.Output, StringComparison.Ordinal);
+        Assert.Contains("ok frees from another thread", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void DoubleFree_AbortsWithOneLineNamingTheAddress()
+    {
+        string program = Compile("api_edges.c");
+        var result = Run(program, ["double-free"], library.Work, library.Library);
+        string address = result.Output.Trim();
+        Assert.Equal(134, result.Exit); // SIGABRT through /bin/sh-less exec: 128 + 6
+        string line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("buddymalloc: free(): ", line, StringComparison.Ordinal);
+        Assert.Contains(address, line, StringComparison.Ordinal);
+        Assert.Contains("double free", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Limit_AllocationsPastIt_FailWithEnomemAndTheProgramGoesOn()
+    {
+        string program = Compile("api_edges.c");
+        var result = Run(program, ["limit"], library.Work, library.Library, environment: ("BUDDY_MALLOC_LIMIT", "64MiB"));
+        Assert.True(result.Exit == 0, result.Output + result.Error);
+        Assert.Contains("ok malloc past the limit: NULL + ENOMEM", result.Output, StringComparison.Ordinal);
+        Assert.Contains("ok the program goes on after ENOMEM", result.Output, StringComparison.Ordinal);
+    }
+
+    private string Compile(string source)
+    {
+        string output = Path.Combine(library.Work, Path.GetFileNameWithoutExtension(source));
+        string path = Path.Combine(library.Root, "tests", "BuddySystem.Tests", "Malloc", source);
+        var result = Run("gcc", ["-O2", "-pthread", "-w", "-o", output, path], library.Work, null);
+        Assert.True(result.Exit == 0, result.Error);
+        return output;
+    }
+
+    internal static (int Exit, string Output, string Error) Run(string program, string[] arguments, string directory, string? preload,
+        bool pythonMalloc = false, (string Name, string Value)? environment = null)
+    {
+        var start = new ProcessStartInfo(program) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        if (preload != null)
+        {
+            start.Environment["LD_PRELOAD"] = preload;
+        }
+
+        if (pythonMalloc)
+        {
+            start.Environment["PYTHONMALLOC"] = "malloc";
+        }
+
+        if (environment is { } variable)
+        {
+            start.Environment[variable.Name] = variable.Value;
+        }
+
+        using Process process = Process.Start(start)!;
+        Task<string> output = process.StandardOutput.ReadToEndAsync();
+        Task<string> error = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(120_000))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{program} did not finish in 120 s.");
+        }
+
+        return (process.ExitCode, output.Result, error.Result);
+    }
+}
+
+/// <summary><c>buddy run</c>: the program runs on the library and its exit code comes back.</summary>
+[Collection("malloc")]
+public sealed class RunCommandTests(MallocLibraryFixture library)
+{
+    [Fact]
+    public void Run_PassesTheExitCodeThroughAndPrintsStats()
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "buddy.dll");
+        var result = MallocTests.Run("dotnet", [dll, "run", "--stats", "--library", library.Library, "--", "/usr/bin/python3", "-c", "import sys; print(1); sys.exit(7)"], library.Work, null);
+        Assert.Equal(7, result.Exit);
+        Assert.Equal("1\n", result.Output);
+        Assert.Contains("buddymalloc: buddyinfo", result.Error, StringComparison.Ordinal);
+    }
+}

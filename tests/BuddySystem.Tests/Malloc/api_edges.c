@@ -1,0 +1,126 @@
+/* The C API's edges under libbuddymalloc.so (MallocTests). Prints one line per check; exits 1 on the first failure. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHECK(cond, what) do { if (!(cond)) { printf("FAIL %s (line %d)\n", what, __LINE__); return 1; } printf("ok %s\n", what); } while (0)
+
+static long rss_pages(void) {
+    long size, resident;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f || fscanf(f, "%ld %ld", &size, &resident) != 2) return -1;
+    fclose(f);
+    return resident;
+}
+
+static void *frees_from_other_thread(void *arg) {
+    void **blocks = arg;
+    for (int i = 0; i < 1000; i++) free(blocks[i]);
+    return NULL;
+}
+
+static int limit_test(void) {
+    /* BUDDY_MALLOC_LIMIT=64MiB: a 100 MiB request fails with ENOMEM, the program goes on. */
+    errno = 0;
+    void *big = malloc(100u << 20);
+    CHECK(big == NULL && errno == ENOMEM, "malloc past the limit: NULL + ENOMEM");
+    void *small = malloc(1000);
+    CHECK(small != NULL, "the program goes on after ENOMEM");
+    free(small);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "double-free") == 0) {
+        void *p = malloc(64);
+        printf("%p\n", p);
+        fflush(stdout);
+        free(p);
+        free(p);
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "limit") == 0) return limit_test();
+
+    void *a = malloc(0), *b = malloc(0);
+    CHECK(a && b && a != b, "malloc(0) unique non-NULL");
+    free(a); free(b);
+
+    errno = 0;
+    CHECK(calloc(SIZE_MAX / 2, 3) == NULL && errno == ENOMEM, "calloc overflow: NULL + ENOMEM");
+    unsigned char *z = calloc(1000, 10);
+    int zero = 1;
+    for (int i = 0; i < 10000; i++) zero &= z[i] == 0;
+    CHECK(zero, "calloc zeroes");
+    memset(z, 0xAB, 10000); free(z);
+    z = calloc(1000, 10); zero = 1;
+    for (int i = 0; i < 10000; i++) zero &= z[i] == 0;
+    CHECK(zero, "calloc zeroes a reused block");
+    free(z);
+
+    void *p = (void *)1;
+    CHECK(posix_memalign(&p, 24, 10) == EINVAL && p == (void *)1, "posix_memalign EINVAL for 24");
+    CHECK(posix_memalign(&p, 4, 10) == EINVAL, "posix_memalign EINVAL for 4 (< sizeof(void*))");
+    for (size_t align = 8; align <= (1u << 20); align <<= 1) {
+        CHECK(posix_memalign(&p, align, 100) == 0 && ((uintptr_t)p & (align - 1)) == 0, "posix_memalign alignment");
+        free(p);
+    }
+    p = aligned_alloc(4096, 5000);
+    CHECK(p && ((uintptr_t)p & 4095) == 0, "aligned_alloc(4096)");
+    free(p);
+    p = memalign(64, 1);
+    CHECK(p && ((uintptr_t)p & 63) == 0, "memalign(64)");
+    free(p);
+    p = valloc(10);
+    CHECK(p && ((uintptr_t)p & 4095) == 0, "valloc page-aligned");
+    free(p);
+    p = pvalloc(5000);
+    CHECK(p && ((uintptr_t)p & 4095) == 0 && malloc_usable_size(p) >= 8192, "pvalloc rounds to pages");
+    free(p);
+
+    char *r = malloc(10);
+    strcpy(r, "abcdefghi");
+    for (size_t n = 16; n <= (4u << 20); n *= 2) {
+        r = realloc(r, n);
+        CHECK(r && strcmp(r, "abcdefghi") == 0, "realloc growth keeps contents");
+    }
+    r = realloc(r, 5);
+    CHECK(r && memcmp(r, "abcde", 5) == 0, "realloc shrink keeps contents");
+    CHECK(realloc(r, 0) == NULL, "realloc(p, 0) frees, returns NULL");
+    r = realloc(NULL, 40);
+    CHECK(r != NULL, "realloc(NULL, n) allocates");
+    errno = 0;
+    CHECK(reallocarray(r, SIZE_MAX / 2, 3) == NULL && errno == ENOMEM, "reallocarray overflow: NULL + ENOMEM, block kept");
+    free(r);
+
+    for (size_t n = 1; n < 100000; n = n * 3 + 1) {
+        void *q = malloc(n);
+        CHECK(malloc_usable_size(q) >= n, "malloc_usable_size >= request");
+        memset(q, 1, malloc_usable_size(q));
+        free(q);
+    }
+    CHECK(malloc_usable_size(NULL) == 0, "malloc_usable_size(NULL) == 0");
+
+    void *blocks[1000];
+    for (int i = 0; i < 1000; i++) { blocks[i] = malloc(16 + i); memset(blocks[i], i, 16 + i); }
+    pthread_t t;
+    pthread_create(&t, NULL, frees_from_other_thread, blocks);
+    pthread_join(t, NULL);
+    CHECK(1, "frees from another thread");
+
+    long before = rss_pages();
+    size_t large = 256u << 20;
+    char *huge = malloc(large);
+    memset(huge, 7, large);
+    long touched = rss_pages();
+    free(huge);
+    long after = rss_pages();
+    printf("rss pages before %ld touched %ld after %ld\n", before, touched, after);
+    CHECK(touched - before > 50000 && touched - after > 50000, "RSS falls after a large free");
+    return 0;
+}
