@@ -6,7 +6,12 @@ namespace BuddySystem.Cli;
 /// <summary>The <c>buddy</c> tool: one subcommand per file in <c>Commands/</c>.</summary>
 internal static class Program
 {
-    private static int Main(string[] args)
+    private static int Main(string[] args) => Run(args, Console.Error);
+
+    /// <summary>Runs the tool. A command line that does not parse (an unknown command or option, a value outside an
+    /// option's accepted names, a missing argument) prints one line to <paramref name="error"/> and returns 2, without
+    /// the help text; <c>--help</c> still prints it.</summary>
+    internal static int Run(string[] args, TextWriter error)
     {
         var root = new RootCommand("buddy — the rCore tutorial's buddy-system heap in C#: demo, bench, replay and more.");
         root.Subcommands.Add(DemoCommand.Create());
@@ -19,6 +24,14 @@ internal static class Program
         root.Subcommands.Add(CrashTestCommand.Create());
         root.Subcommands.Add(ShmWorkerCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
-        return root.Parse(args).Invoke();
+        ParseResult parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            string command = string.Join(' ', parsed.CommandResult.Command.Name == root.Name ? ["buddy"] : ["buddy", parsed.CommandResult.Command.Name]);
+            error.WriteLine($"{command}: {parsed.Errors[0].Message.ReplaceLineEndings(" ").Replace("\t", string.Empty, StringComparison.Ordinal)} (see --help)");
+            return 2;
+        }
+
+        return parsed.Invoke();
     }
 }

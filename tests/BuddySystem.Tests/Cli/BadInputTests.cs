@@ -1,4 +1,5 @@
 using System.CommandLine;
+using BuddySystem.Cli;
 using BuddySystem.Cli.Commands;
 
 namespace BuddySystem.Tests;
@@ -37,5 +38,21 @@ public sealed class BadInputTests : IDisposable
         string trace = Path.Combine(_directory, "t.trace");
         File.WriteAllText(trace, text);
         Assert.Equal(2, MapCommand.Create().Parse(["--trace", trace, "--out", Path.Combine(_directory, "m.svg")]).Invoke());
+    }
+
+    [Theory]
+    [InlineData("explore", "-a", "nope", "x.trace")]
+    [InlineData("map", "--placement", "upside-down")]
+    [InlineData("replay")]
+    [InlineData("nosuchcommand")]
+    [InlineData("demo", "--no-such-option")]
+    public void Program_CommandLineThatDoesNotParse_OneLineOnStderrAndExitTwo(params string[] args)
+    {
+        var error = new StringWriter();
+
+        Assert.Equal(2, Program.Run(args, error));
+        string text = error.ToString();
+        Assert.StartsWith("buddy", text, StringComparison.Ordinal);
+        Assert.Single(text.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 }
