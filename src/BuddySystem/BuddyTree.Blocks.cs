@@ -23,6 +23,18 @@ public sealed partial class BuddyTree
     public int RootOrder => _treeOrder;
 
     /// <summary>
+    /// Whether node <paramref name="index"/> of <paramref name="order"/> in <paramref name="nodes"/> (a view like
+    /// <see cref="Nodes"/>) is an allocated block: it holds 0 while its children keep their wholly-free values (an
+    /// allocation leaves them as they were); a node whose halves are both used up also holds 0, but its children do not.
+    /// </summary>
+    /// <param name="nodes">The node bytes, heap-ordered.</param>
+    /// <param name="index">The node's index (root 1).</param>
+    /// <param name="order">The node's order.</param>
+    /// <returns>True for an allocated block; a node past the capacity is the caller's to exclude.</returns>
+    public static bool IsAllocatedNode(ReadOnlySpan<byte> nodes, int index, int order) =>
+        nodes[index] == 0 && (order == 0 || (nodes[2 * index] == order && nodes[(2 * index) + 1] == order));
+
+    /// <summary>
     /// Appends every block (free and allocated) to <paramref name="blocks"/> in offset order; reads the nodes only.
     /// Space beyond the usable end belongs to no block.
     /// </summary>
@@ -47,8 +59,7 @@ public sealed partial class BuddyTree
 
         // A node with value 0 is allocated when its children still hold their wholly-free values (an allocation leaves
         // them as they were); a split node whose halves are both used up also reads 0, but its children do not.
-        bool allocated = value == 0 && start + size <= _usableBytes &&
-            (order == 0 || (_nodes[2 * index] == order && _nodes[(2 * index) + 1] == order));
+        bool allocated = start + size <= _usableBytes && IsAllocatedNode(_nodes, (int)index, order);
         if (allocated)
         {
             blocks.Add(new HeapBlock(start, order, size, BlockState.Allocated));

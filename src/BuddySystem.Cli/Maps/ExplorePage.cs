@@ -13,10 +13,16 @@ internal static class ExplorePage
     {
         ArgumentNullException.ThrowIfNull(recording);
 
+        return Fill(Template, recording.Title, recording.ToJson());
+    }
+
+    /// <summary>A page template with its title and its recording's JSON filled in.</summary>
+    internal static string Fill(string template, string title, string json)
+    {
         // Utf8JsonWriter escapes '<' and '>' by default, so the JSON cannot close its script element.
-        return Template
-            .Replace("/*TITLE*/", WebUtility.HtmlEncode(recording.Title), StringComparison.Ordinal)
-            .Replace("/*RECORDING*/", recording.ToJson(), StringComparison.Ordinal);
+        return template
+            .Replace("/*TITLE*/", WebUtility.HtmlEncode(title), StringComparison.Ordinal)
+            .Replace("/*RECORDING*/", json, StringComparison.Ordinal);
     }
 
     private const string Template = """

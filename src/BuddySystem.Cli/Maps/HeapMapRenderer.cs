@@ -97,15 +97,24 @@ internal static class HeapMapRenderer
         return legendY + 8;
     }
 
-    /// <summary>The buddy tree as an icicle: row L holds the nodes of size span / 2^L.</summary>
-    private static double Tree(MapScene scene, HeapSnapshot snapshot, ulong span, double y)
+    /// <summary>How many of <paramref name="totalLevels"/> tree levels the band draws: at most <see cref="MaxTreeLevels"/>,
+    /// and none whose nodes would be narrower than <see cref="MinTreeNodeWidth"/>.</summary>
+    private static int DrawnLevels(int totalLevels)
     {
-        int totalLevels = BitOperations.Log2(span) - BitOperations.Log2(snapshot.MinBlockSize) + 1;
         int levels = 0;
         while (levels < totalLevels && levels < MaxTreeLevels && StripWidth / (1 << levels) >= MinTreeNodeWidth)
         {
             levels++;
         }
+
+        return levels;
+    }
+
+    /// <summary>The buddy tree as an icicle: row L holds the nodes of size span / 2^L.</summary>
+    private static double Tree(MapScene scene, HeapSnapshot snapshot, ulong span, double y)
+    {
+        int totalLevels = BitOperations.Log2(span) - BitOperations.Log2(snapshot.MinBlockSize) + 1;
+        int levels = DrawnLevels(totalLevels);
 
         string extent = levels == totalLevels ? $"all {totalLevels} orders" : $"the top {levels} of {totalLevels} orders (smaller blocks show in the memory map below)";
         scene.Text(20, y, $"Buddy tree, {extent}", 14, MapPalette.Text, bold: true);
@@ -155,11 +164,7 @@ internal static class HeapMapRenderer
     {
         ReadOnlySpan<byte> nodes = tree.Nodes;
         int totalLevels = tree.RootOrder + 1;
-        int levels = 0;
-        while (levels < totalLevels && levels < MaxTreeLevels && StripWidth / (1 << levels) >= MinTreeNodeWidth)
-        {
-            levels++;
-        }
+        int levels = DrawnLevels(totalLevels);
 
         string extent = levels == totalLevels ? $"all {totalLevels} levels" : $"the top {levels} of {totalLevels} levels";
         scene.Text(20, y, $"Segment tree (the seed's {tree.Placement} BuddyTree), {extent}", 14, MapPalette.Text, bold: true);
@@ -183,11 +188,11 @@ internal static class HeapMapRenderer
                 byte value = nodes[index];
                 bool beyond = (ulong)node * nodeSize >= tree.Capacity;
                 // Below an allocated node the children keep the values they had when it was free; they are inside a block.
-                inside[index] = level > 0 && (inside[index >> 1] || IsAllocatedNode(nodes, index >> 1, order + 1));
+                inside[index] = level > 0 && (inside[index >> 1] || BuddyTree.IsAllocatedNode(nodes, index >> 1, order + 1));
                 string fill = beyond ? MapPalette.Unmanaged
                     : inside[index] ? MapPalette.For(BlockState.Allocated, 0.92)
                     : value == order + 1 ? MapPalette.For(BlockState.Free, shade)
-                    : IsAllocatedNode(nodes, index, order) ? MapPalette.For(BlockState.Allocated, shade)
+                    : BuddyTree.IsAllocatedNode(nodes, index, order) ? MapPalette.For(BlockState.Allocated, shade)
                     : value == 0 ? MapPalette.Split
                     : MapPalette.For(BlockState.Free, 0.9);
                 double x = StripX + (node * nodeWidth);
@@ -202,11 +207,6 @@ internal static class HeapMapRenderer
 
         return y + (levels * (rowHeight + rowGap));
     }
-
-    /// <summary>An allocated node holds 0 while its children keep their wholly-free values (a node of order 0 holding 0 is
-    /// allocated); a node whose halves are both used up also holds 0, but its children do not.</summary>
-    private static bool IsAllocatedNode(ReadOnlySpan<byte> nodes, int index, int order) =>
-        nodes[index] == 0 && (order == 0 || (nodes[2 * index] == order && nodes[(2 * index) + 1] == order));
 
     /// <summary>The memory map: a strip wrapped into rows of a power-of-two number of bytes.</summary>
     private static double Strip(MapScene scene, HeapSnapshot snapshot, ulong span, double y)

@@ -1,5 +1,3 @@
-using System.Net;
-
 namespace BuddySystem.Cli.Maps;
 
 /// <summary>
@@ -14,10 +12,7 @@ internal static class TreeExplorePage
     {
         ArgumentNullException.ThrowIfNull(recording);
 
-        // Utf8JsonWriter escapes '<' and '>' by default, so the JSON cannot close its script element.
-        return Template
-            .Replace("/*TITLE*/", WebUtility.HtmlEncode(recording.Title), StringComparison.Ordinal)
-            .Replace("/*RECORDING*/", recording.ToJson(), StringComparison.Ordinal);
+        return ExplorePage.Fill(Template, recording.Title, recording.ToJson());
     }
 
     private const string Template = """
