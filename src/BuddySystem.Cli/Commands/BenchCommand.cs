@@ -10,26 +10,15 @@ namespace BuddySystem.Cli.Commands;
 /// </summary>
 internal static class BenchCommand
 {
-    /// <summary>Exit code for bad options.</summary>
-    internal const int BadInput = 2;
-
     internal static Command Create(IAnsiConsole? console = null)
     {
         var workloads = new Option<string[]>("--workloads", "-w")
         {
-            Description = "Workloads to run, comma-separated or repeated (default: W1,W2,W3,W4,W5,W6).",
-            AllowMultipleArgumentsPerToken = true,
+            Description = $"A workload to run; repeat for several (default: all). Known: {string.Join(", ", WorkloadCase.Workloads)}.",
         };
-        var allocators = new Option<string[]>("--allocators", "-a")
-        {
-            Description = $"Allocators to run, comma-separated or repeated (default: all). Known: {string.Join(", ", BenchAllocators.All.Select(a => a.Id))}.",
-            AllowMultipleArgumentsPerToken = true,
-        };
-        var runs = new Option<int>("--runs")
-        {
-            Description = "Timed runs per case; the median is reported.",
-            DefaultValueFactory = _ => 5,
-        };
+        workloads.AcceptOnlyFromAmong([.. WorkloadCase.Workloads]);
+        var allocators = CommonOptions.Allocators([.. BenchAllocators.All.Select(a => a.Id)], "An allocator to run; repeat for several (default: all).");
+        var runs = CommonOptions.AtLeast(new Option<int>("--runs") { Description = "Timed runs per case; the median is reported.", DefaultValueFactory = _ => 5 }, 1);
         var quick = new Option<bool>("--quick") { Description = "Fewer operations, same shapes (for CI): seconds instead of minutes." };
         var json = new Option<string?>("--json") { Description = "Write the results as JSON to this file." };
         var plot = new Option<string?>("--plot") { Description = "Draw ns/op per workload and allocator to this PNG file." };
@@ -51,35 +40,24 @@ internal static class BenchCommand
         return command;
     }
 
+    /// <summary>Runs the workloads; the names were validated by the parser (an unknown one throws <see cref="BadInputException"/>).</summary>
     internal static int Run(IAnsiConsole console, string[]? workloadNames, string[]? allocatorIds, int runs, bool quick, string? jsonPath, string? plotPath, string? markdownPath = null)
     {
         var workloads = new List<string>();
-        foreach (string name in Split(workloadNames))
+        foreach (string name in workloadNames ?? [])
         {
-            string? known = WorkloadCase.Workloads.FirstOrDefault(w => string.Equals(w, name, StringComparison.OrdinalIgnoreCase));
-            if (known is null)
-            {
-                return Fail(console, $"unknown workload '{name}' (known: {string.Join(", ", WorkloadCase.Workloads)})");
-            }
-
-            workloads.Add(known);
+            workloads.Add(WorkloadCase.Workloads.FirstOrDefault(w => w == name) ?? throw new BadInputException($"unknown workload '{name}' (known: {string.Join(", ", WorkloadCase.Workloads)})"));
         }
 
         var allocators = new List<BenchAllocatorEntry>();
-        foreach (string id in Split(allocatorIds))
+        foreach (string id in allocatorIds ?? [])
         {
-            BenchAllocatorEntry? entry = BenchAllocators.Find(id);
-            if (entry is null)
-            {
-                return Fail(console, $"unknown allocator '{id}' (known: {string.Join(", ", BenchAllocators.All.Select(a => a.Id))})");
-            }
-
-            allocators.Add(entry);
+            allocators.Add(BenchAllocators.Find(id) ?? throw new BadInputException($"unknown allocator '{id}' (known: {string.Join(", ", BenchAllocators.All.Select(a => a.Id))})"));
         }
 
         if (runs < 1)
         {
-            return Fail(console, "--runs must be at least 1");
+            throw new BadInputException("--runs must be at least 1");
         }
 
         var options = new BenchOptions(
@@ -120,18 +98,9 @@ internal static class BenchCommand
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return Fail(console, $"cannot write the output: {e.Message}");
+            throw new BadInputException($"cannot write the output: {e.Message}", e);
         }
 
         return 0;
-    }
-
-    internal static IEnumerable<string> Split(string[]? values) =>
-        (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-
-    internal static int Fail(IAnsiConsole console, string message)
-    {
-        console.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
-        return BadInput;
     }
 }

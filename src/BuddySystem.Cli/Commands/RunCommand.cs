@@ -16,9 +16,9 @@ internal static class RunCommand
     {
         var program = new Argument<string[]>("program") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var stats = new Option<bool>("--stats") { Description = "At exit, print the heap's bytes, RSS, buddyinfo and fragmentation indices on stderr" };
-        var library = new Option<string?>("--library") { Description = $"The library (default: {LibraryPath} above the current folder or the tool)" };
+        var library = CommonOptions.ExistingFile("--library", $"The library (default: {LibraryPath} above the current folder or the tool)");
         var command = new Command("run", "Run a program on the buddy heap (LD_PRELOAD of libbuddymalloc.so).") { program, stats, library };
-        command.SetAction(result => Run(result.GetValue(program)!, result.GetValue(stats), result.GetValue(library)));
+        command.SetAction(result => Run(result.GetValue(program)!, result.GetValue(stats), result.GetValue(library)?.FullName));
         return command;
     }
 
