@@ -1,10 +1,11 @@
 using System.Globalization;
 using BuddySystem.Cli;
 using BuddySystem.Cli.Commands;
+using BuddySystem.Diagnostics;
 
 namespace BuddySystem.Tests.Cli;
 
-/// <summary><c>buddy shm stat</c> on good and bad files.</summary>
+/// <summary><c>buddy shm stat</c> and <c>buddy map --shared</c> on good and bad files.</summary>
 public sealed class ShmCommandTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("buddy-shm-cli-").FullName;
@@ -101,6 +102,91 @@ public sealed class ShmCommandTests : IDisposable
             Assert.Equal(2, Program.Run(["shm", "stat", Path.Combine(_dir, "none")], TextWriter.Null));
         }
     }
+
+    [Fact]
+    public void SnapshotOf_SharedHeap_BlocksCoverTheHeapAndMatchItsStats()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        using SharedHeap heap = SharedHeap.Create(Path.Combine(_dir, "s"), 64 << 10);
+        ulong small = heap.Allocate(16);
+        ulong large = heap.Allocate(4096, 4096);
+        heap.Free(heap.Allocate(200));
+
+        HeapSnapshot snapshot = HeapSnapshot.Of(heap);
+
+        HeapStats stats = heap.Stats;
+        Assert.Equal(heap.DataOffset, snapshot.BaseAddress);
+        Assert.Equal(heap.Capacity, snapshot.TotalBytes);
+        Assert.Equal(stats.FreeBlocksByOrder, snapshot.FreeBlocksByOrder);
+        Assert.Equal(stats.LargestFreeBlock, snapshot.LargestFreeBlock);
+        Assert.Equal(
+            [(small, 16UL), (large, 4096UL)],
+            snapshot.Blocks.Where(b => b.State == BlockState.Allocated).Select(b => (b.Offset + snapshot.BaseAddress, b.Size)).ToArray());
+        ulong end = 0;
+        foreach (HeapBlock block in snapshot.Blocks)
+        {
+            Assert.Equal(end, block.Offset); // no gaps: free blocks are the maximal ones between the allocated
+            Assert.Equal(0UL, block.Offset % block.Size);
+            end = block.End;
+        }
+
+        Assert.Equal(heap.Capacity, end);
+    }
+
+    [Fact]
+    public void Map_SharedHeapFile_DrawsItsBlocks()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        string path = Path.Combine(_dir, "m");
+        using (SharedHeap heap = SharedHeap.Create(path, 256 << 10))
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                heap.AllocateInto(1000, 16, heap.RootOffset + ((ulong)i * 8));
+            }
+        }
+
+        string svg = Path.Combine(_dir, "m.svg");
+
+        Assert.Equal(0, MapCommand.Create().Parse(["--shared", path, "--out", svg]).Invoke());
+
+        string text = File.ReadAllText(svg);
+        Assert.StartsWith("<svg", text, StringComparison.Ordinal);
+        Assert.Contains("m, a 256 KiB SharedHeap", text, StringComparison.Ordinal);
+        Assert.Contains("allocated 3 KiB in 3 blocks ", text, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("none")]
+    [InlineData("text")]
+    public void Map_SharedBadFile_ExitsTwo(string name)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        string path = Path.Combine(_dir, name);
+        if (name == "text")
+        {
+            File.WriteAllText(path, "not a heap, not a heap, not a heap");
+        }
+
+        Assert.Equal(2, MapCommand.Create().Parse(["--shared", path, "--out", Path.Combine(_dir, "x.svg")]).Invoke());
+        Assert.False(File.Exists(Path.Combine(_dir, "x.svg")));
+    }
+
+    [Fact]
+    public void Map_SharedWithTrace_ExitsTwo()
+        => Assert.Equal(2, MapCommand.Create().Parse(["--shared", Path.Combine(_dir, "h"), "--workload", "W3", "--out", Path.Combine(_dir, "x.svg")]).Invoke());
 
     private static void AssertBadFile(string path, string why)
     {
