@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using BuddySystem.Cli.Commands;
 using BuddySystem.Cli.Replay;
 using BuddySystem.Cli.Traces;
@@ -36,10 +37,17 @@ internal static class Program
         root.Subcommands.Add(SoakCommand.Create());
         root.Subcommands.Add(StressCommand.Create());
         root.Subcommands.Add(CrashTestCommand.Create());
+        root.Subcommands.Add(ShmCommand.Create());
         root.Subcommands.Add(ShmWorkerCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
         ParseResult parsed = root.Parse(args);
-        string command = parsed.CommandResult.Command == root ? "buddy" : "buddy " + parsed.CommandResult.Command.Name;
+        var names = new List<string>();
+        for (SymbolResult? symbol = parsed.CommandResult; symbol is CommandResult result; symbol = result.Parent)
+        {
+            names.Insert(0, result.Command == root ? "buddy" : result.Command.Name); // "buddy shm stat" for a subcommand's subcommand
+        }
+
+        string command = string.Join(' ', names);
         if (parsed.Errors.Count > 0)
         {
             error.WriteLine($"{command}: {OneLine(parsed.Errors[0].Message)} (see --help)");

@@ -9,8 +9,8 @@ using BuddySystem.Cli.Text;
 namespace BuddySystem.Cli.Commands;
 
 /// <summary>
-/// <c>buddy map</c>: draws a heap as SVG or PNG — after the demo (default), after a W3 workload prefix, or after a
-/// trace prefix — with the buddy tree, the memory map, the buddyinfo row and the fragmentation indices.
+/// <c>buddy map</c>: draws a heap as SVG or PNG — after the demo (default), after a W3 workload prefix, after a
+/// trace prefix, or a shared heap file as it is now (<c>--shared FILE</c>) — with the buddy tree, the memory map, the buddyinfo row and the fragmentation indices.
 /// </summary>
 internal static class MapCommand
 {
@@ -28,12 +28,13 @@ internal static class MapCommand
         var traceOption = CommonOptions.ExistingFile("--trace", "Draw the heap after a prefix of this allocation trace (plain or gzip).");
         var opsOption = CommonOptions.Ops(2000, "How many operations of the workload or trace to replay.");
         var heapOption = CommonOptions.OptionalHeap("Heap size for --workload or --trace (default: 32MiB for W3, 512KiB for a trace, 64KiB for buddy-tree)", max: MaxHeapBytes);
+        var sharedOption = CommonOptions.ExistingFile("--shared", "Draw this shared heap file (SharedHeap) as it is now; it is opened as any process would open it.");
         var eagerOption = CommonOptions.Eager();
         var allocatorOption = CommonOptions.Allocator(Engines, "buddy-heap", "buddy-heap, or buddy-tree to draw the seed's segment tree node by node (a --trace prefix, or the tutorial's walk-through).");
         var placementOption = CommonOptions.Placement();
         var command = new Command("map", "Draw a heap (after the demo by default) as SVG or PNG: buddy tree, memory map, buddyinfo and fragmentation indices.")
         {
-            outOption, workloadOption, traceOption, opsOption, heapOption, eagerOption, allocatorOption, placementOption,
+            outOption, workloadOption, traceOption, opsOption, heapOption, sharedOption, eagerOption, allocatorOption, placementOption,
         };
         command.SetAction(result =>
         {
@@ -42,6 +43,19 @@ internal static class MapCommand
             FileInfo? trace = result.GetValue(traceOption);
             ulong? heapBytes = result.GetValue(heapOption)?.Bytes;
             string commandLine = "buddy " + string.Join(' ', result.Tokens.Select(t => t.Value));
+            if (result.GetValue(sharedOption) is { } shared)
+            {
+                if (workload != null || trace != null || result.GetValue(allocatorOption) != "buddy-heap")
+                {
+                    throw new BadInputException("--shared draws the file as it is: give it without --workload, --trace or -a.");
+                }
+
+                (HeapSnapshot sharedSnapshot, string sharedSource) = SharedSnapshot(shared);
+                Save(sharedSnapshot, sharedSource, commandLine, output);
+                Console.WriteLine($"map: {output.FullName}");
+                return 0;
+            }
+
             if (result.GetValue(allocatorOption) == "buddy-tree")
             {
                 if (workload != null)
@@ -127,6 +141,29 @@ internal static class MapCommand
         string mode = eager ? "eager" : "lazy caches";
         string source = string.Create(CultureInfo.InvariantCulture, $"{name}, {done:N0} ops{failed}, on a {ByteSize.Long(heapBytes)} BuddyHeap ({mode})");
         return (HeapSnapshot.Of(replay.Heap), source);
+    }
+
+    /// <summary>Opens a shared heap file (recovering it if a process died inside a call, as any Open does) and snapshots it.</summary>
+    /// <exception cref="IOException">The file is missing or cannot be opened.</exception>
+    /// <exception cref="InvalidDataException">The file is not a shared heap, or is truncated or corrupted.</exception>
+    /// <exception cref="BadInputException">The file's heap is corrupted, or shared heaps do not work on this system.</exception>
+    internal static (HeapSnapshot Snapshot, string Source) SharedSnapshot(FileInfo file)
+    {
+        using SharedHeap heap = OpenShared(file);
+        HeapSnapshot snapshot = HeapSnapshot.Of(heap);
+        return (snapshot, $"{file.Name}, a {ByteSize.Long(heap.Capacity)} SharedHeap (offsets from its first block, file offset {heap.DataOffset.ToString("N0", CultureInfo.InvariantCulture)})");
+    }
+
+    private static SharedHeap OpenShared(FileInfo file)
+    {
+        try
+        {
+            return SharedHeap.Open(file.FullName);
+        }
+        catch (Exception e) when (e is HeapCorruptionException or PlatformNotSupportedException)
+        {
+            throw new BadInputException(e.Message, e);
+        }
     }
 
     /// <summary>What the demo's map shows, for its title.</summary>

@@ -27,8 +27,7 @@ internal static class RunCommand
         library ??= FindLibrary();
         if (library == null || !File.Exists(library))
         {
-            Console.Error.WriteLine($"buddy run: {library ?? LibraryPath} not found; build it with: dotnet publish src/BuddySystem.Malloc -c Release -o artifacts/malloc");
-            return 2;
+            throw new BadInputException($"{library ?? LibraryPath} not found; build it with: dotnet publish src/BuddySystem.Malloc -c Release -o artifacts/malloc");
         }
 
         var start = new ProcessStartInfo(program[0]) { UseShellExecute = false };
@@ -51,8 +50,7 @@ internal static class RunCommand
         }
         catch (System.ComponentModel.Win32Exception error)
         {
-            Console.Error.WriteLine($"buddy run: cannot start {program[0]}: {error.Message}");
-            return 2;
+            throw new BadInputException($"cannot start {program[0]}: {error.Message}", error);
         }
     }
 

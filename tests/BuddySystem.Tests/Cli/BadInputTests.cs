@@ -77,6 +77,8 @@ public sealed class BadInputTests : IDisposable
         new[] { "map", "-a", "glibc" },
         new[] { "map", "-a", "buddy-tree", "--workload", "W3" },
         new[] { "map", "--placement", "upside-down" },
+        new[] { "map", "--shared", "/nonexistent/heap" },
+        new[] { "map", "--shared", Trace, "--out", Dir + "m.svg" },
 
         // explore
         new[] { "explore" },
@@ -114,6 +116,12 @@ public sealed class BadInputTests : IDisposable
         new[] { "stress", "--heap", "99999999999999999999" },
         new[] { "stress", "--heap-mib", "-1" },
         new[] { "stress", "--seed", "x" },
+
+        // shm
+        new[] { "shm" },
+        new[] { "shm", "stat" },
+        new[] { "shm", "stat", "/nonexistent/heap" },
+        new[] { "shm", "stat", Trace },
 
         // run, crash-test, shm-worker
         new[] { "run" },
