@@ -47,6 +47,13 @@ public sealed class BadInputTests : IDisposable
         new[] { "bench", "--runs", "0" },
         new[] { "bench", "--runs", "many" },
         new[] { "bench", "--quick", "-w", "W1", "-a", "native-memory", "--runs", "1", "--json", "/nonexistent/dir/b.json" },
+        new[] { "bench", "--programs", "--program", "emacs" },
+        new[] { "bench", "--programs", "--program", "perl,sqlite3" },
+        new[] { "bench", "--programs", "-a", "buddy-heap" },
+        new[] { "bench", "--programs", "-w", "W1" },
+        new[] { "bench", "--programs", "--library", "/nonexistent/libbuddymalloc.so" },
+        new[] { "bench", "--program", "perl" },
+        new[] { "bench", "-a", "buddymalloc" },
 
         // replay
         new[] { "replay" },
