@@ -22,12 +22,19 @@ internal static class Program
         root.Subcommands.Add(SoakCommand.Create());
         root.Subcommands.Add(StressCommand.Create());
         root.Subcommands.Add(CrashTestCommand.Create());
+        root.Subcommands.Add(ShmCommand.Create());
         root.Subcommands.Add(ShmWorkerCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            string command = string.Join(' ', parsed.CommandResult.Command.Name == root.Name ? ["buddy"] : ["buddy", parsed.CommandResult.Command.Name]);
+            var names = new List<string>();
+            for (System.CommandLine.Parsing.SymbolResult? symbol = parsed.CommandResult; symbol is System.CommandLine.Parsing.CommandResult result; symbol = result.Parent)
+            {
+                names.Insert(0, result.Command == root ? "buddy" : result.Command.Name); // "buddy shm stat" for a subcommand's subcommand
+            }
+
+            string command = string.Join(' ', names);
             error.WriteLine($"{command}: {parsed.Errors[0].Message.ReplaceLineEndings(" ").Replace("\t", string.Empty, StringComparison.Ordinal)} (see --help)");
             return 2;
         }

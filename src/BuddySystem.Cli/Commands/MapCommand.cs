@@ -9,8 +9,8 @@ using BuddySystem.Cli.Text;
 namespace BuddySystem.Cli.Commands;
 
 /// <summary>
-/// <c>buddy map</c>: draws a heap as SVG or PNG — after the demo (default), after a W3 workload prefix, or after a
-/// trace prefix — with the buddy tree, the memory map, the buddyinfo row and the fragmentation indices.
+/// <c>buddy map</c>: draws a heap as SVG or PNG — after the demo (default), after a W3 workload prefix, after a
+/// trace prefix, or a shared heap file as it is now (<c>--shared FILE</c>) — with the buddy tree, the memory map, the buddyinfo row and the fragmentation indices.
 /// </summary>
 internal static class MapCommand
 {
@@ -25,6 +25,7 @@ internal static class MapCommand
         var traceOption = new Option<FileInfo?>("--trace") { Description = "Draw the heap after a prefix of this allocation trace (plain or gzip)." };
         var opsOption = new Option<int>("--ops") { Description = "How many operations of the workload or trace to replay.", DefaultValueFactory = _ => 2000 };
         var heapOption = new Option<string?>("--heap") { Description = "Heap size for --workload or --trace, e.g. 64B, 512KiB, 32MiB, 1GiB (default: 32MiB for W3, 512KiB for a trace)." };
+        var sharedOption = new Option<FileInfo?>("--shared") { Description = "Draw this shared heap file (SharedHeap) as it is now; it is opened as any process would open it." };
         var eagerOption = new Option<bool>("--eager") { Description = "Turn the lazy caches off: every free merges at once, as in the tutorial." };
         var allocatorOption = new Option<string>("--allocator", "-a") { Description = "buddy-heap, or buddy-tree to draw the seed's segment tree node by node (a --trace prefix, or the tutorial's walk-through).", DefaultValueFactory = _ => "buddy-heap" };
         allocatorOption.AcceptOnlyFromAmong("buddy-heap", "buddy-tree");
@@ -36,6 +37,7 @@ internal static class MapCommand
         command.Options.Add(traceOption);
         command.Options.Add(opsOption);
         command.Options.Add(heapOption);
+        command.Options.Add(sharedOption);
         command.Options.Add(eagerOption);
         command.Options.Add(allocatorOption);
         command.Options.Add(placementOption);
@@ -47,6 +49,20 @@ internal static class MapCommand
             string commandLine = "buddy " + string.Join(' ', result.Tokens.Select(t => t.Value));
             try
             {
+                FileInfo? shared = result.GetValue(sharedOption);
+                if (shared != null)
+                {
+                    if (workload != null || trace != null || result.GetValue(allocatorOption) != "buddy-heap")
+                    {
+                        throw new ArgumentException("--shared draws the file as it is: give it without --workload, --trace or -a.");
+                    }
+
+                    (HeapSnapshot sharedSnapshot, string sharedSource) = SharedSnapshot(shared);
+                    Save(sharedSnapshot, sharedSource, commandLine, output);
+                    Console.WriteLine($"map: {output.FullName}");
+                    return 0;
+                }
+
                 if (result.GetValue(allocatorOption) == "buddy-tree")
                 {
                     if (workload != null)
@@ -69,7 +85,7 @@ internal static class MapCommand
                     : Replayed(workload, trace, result.GetValue(opsOption), result.GetValue(heapOption), result.GetValue(eagerOption));
                 Save(snapshot, source, commandLine, output);
             }
-            catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException or Traces.TraceFormatException)
+            catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException or Traces.TraceFormatException or HeapCorruptionException or PlatformNotSupportedException)
             {
                 Console.Error.WriteLine($"buddy map: {e.Message}");
                 return 2;
@@ -144,6 +160,16 @@ internal static class MapCommand
         string mode = eager ? "eager" : "lazy caches";
         string source = string.Create(CultureInfo.InvariantCulture, $"{name}, {done:N0} ops{failed}, on a {ByteSize.Long(heapBytes)} BuddyHeap ({mode})");
         return (HeapSnapshot.Of(replay.Heap), source);
+    }
+
+    /// <summary>Opens a shared heap file (recovering it if a process died inside a call, as any Open does) and snapshots it.</summary>
+    /// <exception cref="IOException">The file is missing or cannot be opened.</exception>
+    /// <exception cref="InvalidDataException">The file is not a shared heap, or is truncated or corrupted.</exception>
+    internal static (HeapSnapshot Snapshot, string Source) SharedSnapshot(FileInfo file)
+    {
+        using SharedHeap heap = SharedHeap.Open(file.FullName);
+        HeapSnapshot snapshot = HeapSnapshot.Of(heap);
+        return (snapshot, $"{file.Name}, a {ByteSize.Long(heap.Capacity)} SharedHeap (offsets from its first block, file offset {heap.DataOffset.ToString("N0", CultureInfo.InvariantCulture)})");
     }
 
     private static ulong TreeHeapBytes(string? heapText) =>
