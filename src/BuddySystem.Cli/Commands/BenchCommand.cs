@@ -1,5 +1,6 @@
 using System.CommandLine;
 using BuddySystem.Cli.Bench;
+using BuddySystem.Cli.Bench.Programs;
 using Spectre.Console;
 
 namespace BuddySystem.Cli.Commands;
@@ -34,21 +35,118 @@ internal static class BenchCommand
         var json = new Option<string?>("--json") { Description = "Write the results as JSON to this file." };
         var plot = new Option<string?>("--plot") { Description = "Draw ns/op per workload and allocator to this PNG file." };
         var markdown = new Option<string?>("--markdown") { Description = "Write the tables as Markdown to this file (for docs/benchmarks.md)." };
-
-        var command = new Command("bench", "Run the workloads W1-W6 (DESIGN.md §5) on the buddy heaps and on glibc, NativeMemory and mimalloc; print ns/op and ratios.")
+        var programs = new Option<bool>("--programs")
         {
-            workloads, allocators, runs, quick, json, plot, markdown,
+            Description = $"Workload P instead: real programs on glibc, mimalloc and libbuddymalloc.so (LD_PRELOAD); wall time, max RSS, output checked. -a picks among {string.Join(", ", ProgramAllocator.Ids)}.",
         };
-        command.SetAction(result => Run(
-            console ?? AnsiConsole.Console,
-            result.GetValue(workloads),
-            result.GetValue(allocators),
-            result.GetValue(runs),
-            result.GetValue(quick),
-            result.GetValue(json),
-            result.GetValue(plot),
-            result.GetValue(markdown)));
+        var program = new Option<string[]>("--program")
+        {
+            Description = $"With --programs: which programs, comma-separated or repeated (default: all). Known: {string.Join(", ", ProgramSet.Names)}.",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var library = new Option<string?>("--library") { Description = $"With --programs: libbuddymalloc.so (default: {RunCommand.LibraryPath} above the current folder or the tool)." };
+
+        var command = new Command("bench", "Run the workloads W1-W6 (DESIGN.md §5) on the buddy heaps and on glibc, NativeMemory and mimalloc; print ns/op and ratios. With --programs, workload P: real programs on each malloc.")
+        {
+            workloads, allocators, runs, quick, json, plot, markdown, programs, program, library,
+        };
+        command.SetAction(result =>
+        {
+            IAnsiConsole output = console ?? AnsiConsole.Console;
+            if (!result.GetValue(programs))
+            {
+                return (result.GetValue(program) ?? []).Length != 0 || result.GetValue(library) is not null
+                    ? Fail(output, "--program and --library go with --programs")
+                    : Run(output, result.GetValue(workloads), result.GetValue(allocators), result.GetValue(runs), result.GetValue(quick),
+                        result.GetValue(json), result.GetValue(plot), result.GetValue(markdown));
+            }
+
+            return (result.GetValue(workloads) ?? []).Length != 0
+                ? Fail(output, "--workloads does not go with --programs (workload P); use --program to pick programs")
+                : RunPrograms(output, result.GetValue(program), result.GetValue(allocators), result.GetValue(runs), result.GetValue(quick),
+                    result.GetValue(library), result.GetValue(json), result.GetValue(plot), result.GetValue(markdown));
+        });
         return command;
+    }
+
+    /// <summary><c>buddy bench --programs</c>: workload P (DESIGN.md §5).</summary>
+    internal static int RunPrograms(IAnsiConsole console, string[]? programNames, string[]? allocatorIds, int runs, bool quick, string? library,
+        string? jsonPath, string? plotPath, string? markdownPath)
+    {
+        var names = new List<string>();
+        foreach (string name in Split(programNames))
+        {
+            string? known = ProgramSet.Names.FirstOrDefault(n => string.Equals(n, name, StringComparison.OrdinalIgnoreCase));
+            if (known is null)
+            {
+                return Fail(console, $"unknown program '{name}' (known: {string.Join(", ", ProgramSet.Names)})");
+            }
+
+            names.Add(known);
+        }
+
+        var ids = new List<string>();
+        foreach (string id in Split(allocatorIds))
+        {
+            string? known = ProgramAllocator.Ids.FirstOrDefault(n => string.Equals(n, id, StringComparison.OrdinalIgnoreCase));
+            if (known is null)
+            {
+                return Fail(console, $"unknown allocator '{id}' for --programs (known: {string.Join(", ", ProgramAllocator.Ids)})");
+            }
+
+            ids.Add(known);
+        }
+
+        if (runs < 1)
+        {
+            return Fail(console, "--runs must be at least 1");
+        }
+
+        if (library is not null && !File.Exists(library))
+        {
+            return Fail(console, $"--library: {library} not found");
+        }
+
+        library ??= RunCommand.FindLibrary();
+        var allocators = ProgramAllocator.Ids.Where(id => ids.Count == 0 || ids.Contains(id)).Select(id => ProgramAllocator.Create(id, library)).ToList();
+        string folder = Directory.CreateTempSubdirectory("buddy-programs-").FullName;
+        try
+        {
+            List<BenchProgram> programs = ProgramSet.Prepare(folder, ProgramSet.Names.Where(n => names.Count == 0 || names.Contains(n)).ToList(), quick);
+            console.MarkupLine($"[grey]{Markup.Escape(BenchMachine.Describe())}; load {Markup.Escape(BenchMachine.Load)}; {(quick ? "quick" : "full")} scale, median of {runs} runs[/]");
+            List<BenchResult> results = ProgramBench.Run(programs, allocators, runs, folder, console);
+            BenchReport.WriteProgramTables(console, programs, allocators, results, runs);
+            if (jsonPath is not null)
+            {
+                BenchReport.WriteJson(jsonPath, quick, runs, results,
+                    programs.Where(p => p.Unavailable is not null).Select(p => (p.Name, p.Unavailable!))
+                        .Concat(allocators.Where(a => a.Unavailable is not null).Select(a => (a.Id, a.Unavailable!))));
+                console.MarkupLine($"wrote [bold]{Markup.Escape(jsonPath)}[/]");
+            }
+
+            if (markdownPath is not null)
+            {
+                BenchReport.WriteProgramMarkdown(markdownPath, programs, allocators, results, runs, quick);
+                console.MarkupLine($"wrote [bold]{Markup.Escape(markdownPath)}[/]");
+            }
+
+            if (plotPath is not null)
+            {
+                BenchPlot.SavePrograms(plotPath, results, $"{BenchMachine.Describe()}, load {BenchMachine.Load}, median of {runs} runs{(quick ? ", quick scale" : "")}");
+                console.MarkupLine($"wrote [bold]{Markup.Escape(plotPath)}[/]");
+            }
+
+            // A row whose output differs from glibc's is a wrong result, not a slow one: the command fails.
+            return results.All(r => r.SameOutput != false) ? 0 : 1;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            return Fail(console, e.Message);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     internal static int Run(IAnsiConsole console, string[]? workloadNames, string[]? allocatorIds, int runs, bool quick, string? jsonPath, string? plotPath, string? markdownPath = null)

@@ -56,7 +56,8 @@ internal static class RunCommand
         }
     }
 
-    private static string? FindLibrary()
+    /// <summary>The library at <see cref="LibraryPath"/> above the current folder or the tool, or null.</summary>
+    internal static string? FindLibrary()
     {
         foreach (string? origin in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
         {
