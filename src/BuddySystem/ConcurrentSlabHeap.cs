@@ -443,11 +443,18 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
                     slabs.CountFree(slab->ObjectSize, layout.Size);
                     if (slab->Owner == slabs.Id)
                     {
-                        if (slab->Full == 0 && slab->Used > 1)
+                        // The owner's free: a push, unless the slab was full (it must rejoin the list of slabs with free
+                        // objects) or empties while its class already keeps an empty slab (it goes back): both under the lock.
+                        ClassSlabs* sizeClass = slabs.Classes + slab->ClassIndex;
+                        if (slab->Full == 0 && (slab->Used > 1 || sizeClass->EmptySlabs < EmptySlabsKept))
                         {
                             item->Next = slab->Free;
                             slab->Free = item;
-                            slab->Used--;
+                            if (--slab->Used == 0)
+                            {
+                                sizeClass->EmptySlabs++;
+                            }
+
                             slabs.ExitBusy();
                             return;
                         }
