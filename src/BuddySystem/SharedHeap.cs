@@ -195,7 +195,7 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
             length = geometry.FileLength;
             mapping = Map(fd, length, full);
             var heap = new SharedHeap(full, fd, mapping, geometry);
-            heap.RecoverIfNeeded();
+            heap.RecoveredAtOpen = heap.RecoverIfNeeded();
             Libc.FlockOrThrow(fd, Libc.LockUnlock, full);
             return heap;
         }
@@ -242,6 +242,10 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
             return _header->Recoveries;
         }
     }
+
+    /// <summary>Whether <see cref="Open"/> found the heap left inside a call by a process that died, and recovered it.
+    /// Always <see langword="false"/> for a heap from <see cref="Create"/>.</summary>
+    public bool RecoveredAtOpen { get; private set; }
 
     /// <summary>This process's address of <paramref name="offset"/> in the mapping; valid until <see cref="Dispose"/>.</summary>
     /// <param name="offset">An offset in [0, file length]: a block, a slot, or the root area.</param>
@@ -585,7 +589,7 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
         Libc.FlockOrThrow(_fd, Libc.LockExclusive, _path);
         try
         {
-            RecoverIfNeeded();
+            _ = RecoverIfNeeded();
         }
         catch
         {

@@ -188,6 +188,45 @@ public sealed class ShmCommandTests : IDisposable
     public void Map_SharedWithTrace_ExitsTwo()
         => Assert.Equal(2, MapCommand.Create().Parse(["--shared", Path.Combine(_dir, "h"), "--workload", "W3", "--out", Path.Combine(_dir, "x.svg")]).Invoke());
 
+    [Fact]
+    public void Soak_FourKills_SurvivesAndReportsTheFigures()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        string path = Path.Combine(_dir, "soak.heap");
+        var output = new StringWriter();
+
+        Assert.Equal(0, ShmSoakCommand.Run(output, TextWriter.Null, kills: 4, workers: 2, "1MiB", seed: 7, maxDelayMs: 20, new FileInfo(path)));
+
+        string text = output.ToString();
+        Assert.Contains("kills survived: 4 (2 rounds of 2 workers", text, StringComparison.Ordinal);
+        Assert.Contains("0 lost, 0 doubly owned", text, StringComparison.Ordinal);
+        Assert.Matches(@"blocks checked: \d", text);
+        Assert.Contains("recovery time (Open that recovered): ", text, StringComparison.Ordinal);
+        Assert.True(File.Exists(path), "--file keeps the heap");
+        Assert.Equal(0, ShmStatCommand.Run(path, TextWriter.Null, TextWriter.Null));
+    }
+
+    [Theory]
+    [InlineData("--kills", "0")]
+    [InlineData("--heap", "64KiB")]
+    [InlineData("--heap", "lots")]
+    [InlineData("--workers", "0")]
+    public void Soak_BadOption_ExitsTwo(string option, string value)
+        => Assert.Equal(2, ShmSoakCommand.Create().Parse([option, value]).Invoke());
+
+    [Fact]
+    public void Soak_FileThatExists_ExitsTwo()
+    {
+        string path = Path.Combine(_dir, "exists");
+        File.WriteAllText(path, "x");
+        Assert.Equal(2, ShmSoakCommand.Create().Parse(["--file", path, "--kills", "1"]).Invoke());
+        Assert.Equal("x", File.ReadAllText(path));
+    }
+
     private static void AssertBadFile(string path, string why)
     {
         if (!OperatingSystem.IsLinux())

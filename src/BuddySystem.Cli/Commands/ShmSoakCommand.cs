@@ -1,0 +1,131 @@
+using System.CommandLine;
+using System.Globalization;
+using BuddySystem.Cli.Text;
+using BuddySystem.Testing;
+
+namespace BuddySystem.Cli.Commands;
+
+/// <summary>
+/// <c>buddy shm soak</c>: fault injection on a shared heap (<see cref="SharedHeapKillRun"/>). Rounds of child
+/// <c>buddy shm-worker</c> processes run <c>AllocateInto</c>/<c>FreeFrom</c> on the root area's slot table and are
+/// SIGKILLed at random moments; after each round the heap is opened, validated and checked: the allocated blocks must be
+/// exactly those named by non-zero slots. Prints kills survived, blocks checked, recoveries and recovery times. Exit 0
+/// when every check held, 1 on the first that did not, 2 on bad input.
+/// </summary>
+internal static class ShmSoakCommand
+{
+    private const ulong MinHeap = 1 << 20;
+
+    internal static Command Create()
+    {
+        var kills = new Option<long>("--kills") { Description = "Worker processes to SIGKILL in all.", DefaultValueFactory = _ => 1000 };
+        var workers = new Option<int>("--workers") { Description = "Worker processes per round, each killed at its own moment.", DefaultValueFactory = _ => 2 };
+        var heap = new Option<string>("--heap") { Description = $"Heap size, at least 1MiB ({ByteSize.Examples}).", DefaultValueFactory = _ => "4MiB" };
+        var seed = new Option<ulong>("--seed") { Description = "SplitMix64 seed of the kill delays and the workers' slot choices.", DefaultValueFactory = _ => 0x5EED };
+        var delay = new Option<int>("--max-delay-ms") { Description = "Each worker is killed after a random 0 to N ms in its loop.", DefaultValueFactory = _ => 40 };
+        var file = new Option<FileInfo?>("--file") { Description = "Make the heap here (it must not exist) and keep it for `buddy shm stat` or `buddy map --shared`; default a temporary file, deleted." };
+        var command = new Command("soak", "SIGKILL worker processes at random moments inside AllocateInto/FreeFrom; after each kill validate the heap and check 0 lost, 0 doubly-owned blocks.")
+        {
+            kills, workers, heap, seed, delay, file,
+        };
+        command.SetAction(result => Run(
+            Console.Out,
+            Console.Error,
+            result.GetValue(kills),
+            result.GetValue(workers),
+            result.GetValue(heap)!,
+            result.GetValue(seed),
+            result.GetValue(delay),
+            result.GetValue(file)));
+        return command;
+    }
+
+    internal static int Run(TextWriter output, TextWriter error, long kills, int workers, string heapText, ulong seed, int maxDelayMs, FileInfo? file)
+    {
+        const string Name = "buddy shm soak";
+        if (!ByteSize.TryParse(heapText, out ByteSize heapSize) || heapSize.Bytes < MinHeap)
+        {
+            error.WriteLine($"{Name}: --heap '{heapText}' must be a size of at least 1MiB ({ByteSize.Examples}).");
+            return 2;
+        }
+
+        if (kills < 1 || workers < 1 || workers > 64 || maxDelayMs < 1)
+        {
+            error.WriteLine($"{Name}: --kills and --max-delay-ms must be 1 or more, --workers 1 to 64.");
+            return 2;
+        }
+
+        if (!OperatingSystem.IsLinux())
+        {
+            error.WriteLine($"{Name}: SharedHeap needs Linux.");
+            return 2;
+        }
+
+        string path = file?.FullName ?? Path.Combine(Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath(), $"buddy-shm-soak-{Environment.ProcessId}.heap");
+        try
+        {
+            SharedHeap.Create(path, heapSize.Bytes).Dispose();
+        }
+        catch (IOException e)
+        {
+            error.WriteLine($"{Name}: {e.Message}");
+            return 2;
+        }
+
+        bool keep = file != null;
+        bool terminal = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
+        try
+        {
+            SharedHeapKillResult result = SharedHeapKillRun.Run(
+                path,
+                kills,
+                workers,
+                TimeSpan.FromMilliseconds(maxDelayMs),
+                seed,
+                (worker, count, workerSeed) => ShmWorkerCommand.StartInfo(path, worker, count, 0, workerSeed),
+                terminal ? (done, blocks, recoveries) => output.Write(string.Create(CultureInfo.InvariantCulture, $"\r{Name}: {done:N0}/{kills:N0} kills, {blocks:N0} blocks checked, {recoveries:N0} recoveries, 0 lost, 0 doubly owned ")) : null);
+            if (terminal)
+            {
+                output.WriteLine();
+            }
+
+            Report(output, result, workers, heapSize.Bytes, seed, maxDelayMs);
+            return 0;
+        }
+        catch (Exception e) when (e is SoakFailureException or HeapCorruptionException)
+        {
+            if (terminal)
+            {
+                output.WriteLine();
+            }
+
+            output.WriteLine($"{Name}: FAILED (seed 0x{seed:x}, heap kept at {path}): {e.Message}");
+            keep = true; // the evidence
+            return 1;
+        }
+        finally
+        {
+            if (!keep)
+            {
+                File.Delete(path);
+            }
+        }
+    }
+
+    private static void Report(TextWriter output, SharedHeapKillResult result, int workers, ulong heapBytes, ulong seed, int maxDelayMs)
+    {
+        CultureInfo inv = CultureInfo.InvariantCulture;
+        output.WriteLine(string.Create(inv, $"kills survived: {result.Kills:N0} ({result.Rounds:N0} rounds of {workers} worker{(workers == 1 ? string.Empty : "s")}, each killed 0-{maxDelayMs} ms into its loop; {ByteSize.Long(heapBytes)} heap, seed 0x{seed:x}): 0 lost, 0 doubly owned"));
+        output.WriteLine(string.Create(inv, $"blocks checked: {result.BlocksChecked:N0} (after each round every allocated block named by exactly one slot, of its slot's size)"));
+        output.WriteLine(string.Create(inv, $"interrupted calls recovered: {result.Recoveries:N0} ({result.RecoveryTimes.Count:N0} by the checking Open, the others by a surviving worker)"));
+        output.WriteLine($"recovery time (Open that recovered): {Times(result.RecoveryTimes)}");
+        output.WriteLine($"open time (nothing to recover): {Times(result.OpenTimes)}");
+        output.WriteLine(string.Create(inv, $"elapsed: {result.Elapsed.TotalSeconds:F1} s"));
+    }
+
+    private static string Times(IReadOnlyList<TimeSpan> times) => times.Count == 0
+        ? "none"
+        : string.Create(CultureInfo.InvariantCulture, $"min {Ms(times.Min())} / median {Ms(SharedHeapKillRun.Median(times))} / max {Ms(times.Max())} ms over {times.Count:N0} opens");
+
+    private static string Ms(TimeSpan time) => time.TotalMilliseconds.ToString("0.000", CultureInfo.InvariantCulture);
+}
