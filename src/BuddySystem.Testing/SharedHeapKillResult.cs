@@ -2,6 +2,7 @@ namespace BuddySystem.Testing;
 
 /// <summary>What a <see cref="SharedHeapKillRun"/> survived.</summary>
 /// <param name="Kills">Worker processes killed with SIGKILL.</param>
+/// <param name="InjectedKills">Of those, the ones that killed themselves at a step inside a change to the heap.</param>
 /// <param name="Rounds">Rounds: each started the workers, killed every one, then opened, validated and checked the heap.</param>
 /// <param name="BlocksChecked">Allocated blocks found named by exactly one slot, summed over the rounds.</param>
 /// <param name="Recoveries">Interrupted calls recovered, by the parent's Open or by a surviving worker (the heap's counter).</param>
@@ -10,6 +11,7 @@ namespace BuddySystem.Testing;
 /// <param name="Elapsed">The whole run.</param>
 internal sealed record SharedHeapKillResult(
     long Kills,
+    long InjectedKills,
     long Rounds,
     long BlocksChecked,
     long Recoveries,

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using BuddySystem.Diagnostics;
 
 namespace BuddySystem.Testing;
@@ -24,8 +25,11 @@ internal static unsafe class SharedHeapSlots
     /// <param name="workers">How many workers share the slots.</param>
     /// <param name="operations">Operations to run; 0 runs forever.</param>
     /// <param name="seed">Picks the slots; mixed with the worker index.</param>
+    /// <param name="crashAfter">When not 0, the process SIGKILLs itself at the <paramref name="crashAfter"/>-th step of a
+    /// change to the heap (<see cref="SharedHeap.s_crashPoint"/>): a kill inside the heap's critical section, which a kill
+    /// from outside lands in only now and then.</param>
     /// <exception cref="SoakFailureException">A block this run of the worker patterned came back changed.</exception>
-    internal static void RunWorker(SharedHeap heap, int worker, int workers, long operations, ulong seed)
+    internal static void RunWorker(SharedHeap heap, int worker, int workers, long operations, ulong seed, long crashAfter = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(worker);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(workers, worker);
@@ -33,6 +37,18 @@ internal static unsafe class SharedHeapSlots
         if (mine == 0)
         {
             throw new ArgumentException($"A root area of {heap.RootSize} bytes has no slot for each of {workers} workers.", nameof(workers));
+        }
+
+        if (crashAfter > 0)
+        {
+            long steps = 0;
+            SharedHeap.s_crashPoint = () =>
+            {
+                if (++steps == crashAfter)
+                {
+                    Process.GetCurrentProcess().Kill(); // SIGKILL to itself: no finally block, no flush, runs after this
+                }
+            };
         }
 
         var random = new SplitMix64(seed ^ ((ulong)worker * 0x9E3779B97F4A7C15));

@@ -185,9 +185,11 @@ public sealed unsafe partial class SharedHeap
             case OpAllocateInto:
                 // Undo: the call never returned, so nobody holds the offset.
                 _states[unit] = 0;
+                CrashPoint();
                 if (op == OpAllocateInto)
                 {
                     Volatile.Write(ref *(ulong*)(_base + slot), header->IntentOldSlot);
+                    CrashPoint();
                 }
 
                 break;
@@ -196,17 +198,22 @@ public sealed unsafe partial class SharedHeap
                 if (op == OpFreeFrom)
                 {
                     Volatile.Write(ref *(ulong*)(_base + slot), 0UL);
+                    CrashPoint();
                 }
 
                 _states[unit] = 0;
+                CrashPoint();
                 break;
         }
 
         RebuildIndex(_nodes, out ulong allocated, out long live);
+        CrashPoint();
         header->AllocatedBytes = allocated;
         header->LiveBlocks = live;
         header->Recoveries++;
+        CrashPoint();
         Volatile.Write(ref header->IntentOp, 0);
+        CrashPoint();
         return true;
     }
 

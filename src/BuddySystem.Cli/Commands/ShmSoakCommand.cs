@@ -8,7 +8,7 @@ namespace BuddySystem.Cli.Commands;
 /// <summary>
 /// <c>buddy shm soak</c>: fault injection on a shared heap (<see cref="SharedHeapKillRun"/>). Rounds of child
 /// <c>buddy shm-worker</c> processes run <c>AllocateInto</c>/<c>FreeFrom</c> on the root area's slot table and are
-/// SIGKILLed at random moments; after each round the heap is opened, validated and checked: the allocated blocks must be
+/// SIGKILLed at random moments (half by the soak, half by themselves at a random step inside a change); after each round the heap is opened, validated and checked: the allocated blocks must be
 /// exactly those named by non-zero slots. Prints kills survived, blocks checked, recoveries and recovery times. Exit 0
 /// when every check held, 1 on the first that did not, 2 on bad input.
 /// </summary>
@@ -82,7 +82,7 @@ internal static class ShmSoakCommand
                 workers,
                 TimeSpan.FromMilliseconds(maxDelayMs),
                 seed,
-                (worker, count, workerSeed) => ShmWorkerCommand.StartInfo(path, worker, count, 0, workerSeed),
+                (worker, count, workerSeed, crashAfter) => ShmWorkerCommand.StartInfo(path, worker, count, 0, workerSeed, crashAfter),
                 terminal ? (done, blocks, recoveries) => output.Write(string.Create(CultureInfo.InvariantCulture, $"\r{Name}: {done:N0}/{kills:N0} kills, {blocks:N0} blocks checked, {recoveries:N0} recoveries, 0 lost, 0 doubly owned ")) : null);
             if (terminal)
             {
@@ -115,7 +115,8 @@ internal static class ShmSoakCommand
     private static void Report(TextWriter output, SharedHeapKillResult result, int workers, ulong heapBytes, ulong seed, int maxDelayMs)
     {
         CultureInfo inv = CultureInfo.InvariantCulture;
-        output.WriteLine(string.Create(inv, $"kills survived: {result.Kills:N0} ({result.Rounds:N0} rounds of {workers} worker{(workers == 1 ? string.Empty : "s")}, each killed 0-{maxDelayMs} ms into its loop; {ByteSize.Long(heapBytes)} heap, seed 0x{seed:x}): 0 lost, 0 doubly owned"));
+        output.WriteLine(string.Create(inv, $"kills survived: {result.Kills:N0} ({result.Rounds:N0} rounds of {workers} worker{(workers == 1 ? string.Empty : "s")}; {ByteSize.Long(heapBytes)} heap, seed 0x{seed:x}): 0 lost, 0 doubly owned"));
+        output.WriteLine(string.Create(inv, $"  {result.Kills - result.InjectedKills:N0} SIGKILLed by the soak 0-{maxDelayMs} ms into their loop, {result.InjectedKills:N0} SIGKILLed themselves at a random step inside a change to the heap"));
         output.WriteLine(string.Create(inv, $"blocks checked: {result.BlocksChecked:N0} (after each round every allocated block named by exactly one slot, of its slot's size)"));
         output.WriteLine(string.Create(inv, $"interrupted calls recovered: {result.Recoveries:N0} ({result.RecoveryTimes.Count:N0} by the checking Open, the others by a surviving worker)"));
         output.WriteLine($"recovery time (Open that recovered): {Times(result.RecoveryTimes)}");

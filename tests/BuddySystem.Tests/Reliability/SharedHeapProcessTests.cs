@@ -51,9 +51,11 @@ public sealed class SharedHeapProcessTests : IDisposable
 
         SharedHeapKillResult result = SharedHeapKillRun.Run(
             path, kills: 24, workers: 2, TimeSpan.FromMilliseconds(40), seed: 14,
-            (worker, workers, seed) => ShmWorkerCommand.StartInfo(path, worker, workers, 0, seed));
+            (worker, workers, seed, crashAfter) => ShmWorkerCommand.StartInfo(path, worker, workers, 0, seed, crashAfter));
 
         Assert.Equal(24, result.Kills);
+        Assert.Equal(12, result.InjectedKills);
+        Assert.True(result.Recoveries > 0, "12 kills inside a change, none of them recovered"); // a step before the intent is published or after it is cleared needs none
         Assert.Equal(12, result.Rounds);
         Assert.True(result.BlocksChecked > 0, "the workers were killed before they allocated anything");
         Assert.Equal(12, result.RecoveryTimes.Count + result.OpenTimes.Count);
