@@ -376,6 +376,20 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
         return 1UL << (FindLiveBlock(offset, "size") + _minShift);
     }
 
+    /// <summary>The size of the block an allocation of <paramref name="size"/> bytes aligned to <paramref name="align"/>
+    /// gets: max(next power of two of the size, the alignment, <see cref="MinBlockSize"/>). Reads nothing of the heap.</summary>
+    /// <param name="size">Bytes wanted.</param>
+    /// <param name="align">A power of two up to 4096.</param>
+    /// <returns>The block size in bytes (it may exceed <see cref="Capacity"/>: such a request fails).</returns>
+    /// <exception cref="ArgumentException"><paramref name="align"/> is not a power of two or exceeds 4096.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is above 2^63: no block size fits in 64 bits.</exception>
+    public ulong BlockSizeFor(ulong size, ulong align = 16)
+    {
+        int shift = OrderOf(size, align) + _minShift;
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(shift, 63, nameof(size));
+        return 1UL << shift;
+    }
+
     /// <summary>Closes the mapping and the file; other processes keep using the heap.</summary>
     public void Dispose()
     {
