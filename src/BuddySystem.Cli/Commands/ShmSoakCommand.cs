@@ -18,11 +18,18 @@ internal static class ShmSoakCommand
 
     internal static Command Create()
     {
-        var kills = new Option<long>("--kills") { Description = "Worker processes to SIGKILL in all.", DefaultValueFactory = _ => 1000 };
-        var workers = new Option<int>("--workers") { Description = "Worker processes per round, each killed at its own moment.", DefaultValueFactory = _ => 2 };
-        var heap = new Option<string>("--heap") { Description = $"Heap size, at least 1MiB ({ByteSize.Examples}).", DefaultValueFactory = _ => "4MiB" };
-        var seed = new Option<ulong>("--seed") { Description = "SplitMix64 seed of the kill delays and the workers' slot choices.", DefaultValueFactory = _ => 0x5EED };
-        var delay = new Option<int>("--max-delay-ms") { Description = "Each worker is killed after a random 0 to N ms in its loop.", DefaultValueFactory = _ => 40 };
+        var kills = CommonOptions.AtLeast(new Option<long>("--kills") { Description = "Worker processes to SIGKILL in all.", DefaultValueFactory = _ => 1000 }, 1L);
+        var workers = CommonOptions.AtLeast(new Option<int>("--workers") { Description = "Worker processes per round, each killed at its own moment (1 to 64).", DefaultValueFactory = _ => 2 }, 1);
+        workers.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() > 64)
+            {
+                result.AddError("--workers must be at most 64.");
+            }
+        });
+        var heap = CommonOptions.Heap("The shared heap's capacity", new ByteSize(4UL << 20), min: MinHeap);
+        var seed = CommonOptions.Seed("SplitMix64 seed of the kill delays, the crash steps and the workers' slot choices.");
+        var delay = CommonOptions.AtLeast(new Option<int>("--max-delay-ms") { Description = "A worker killed by the soak dies after a random 0 to N ms in its loop.", DefaultValueFactory = _ => 40 }, 1);
         var file = new Option<FileInfo?>("--file") { Description = "Make the heap here (it must not exist) and keep it for `buddy shm stat` or `buddy map --shared`; default a temporary file, deleted." };
         var command = new Command("soak", "SIGKILL worker processes at random moments inside AllocateInto/FreeFrom; after each kill validate the heap and check 0 lost, 0 doubly-owned blocks.")
         {
@@ -30,31 +37,21 @@ internal static class ShmSoakCommand
         };
         command.SetAction(result => Run(
             Console.Out,
-            Console.Error,
+            result.InvocationConfiguration.Error,
             result.GetValue(kills),
             result.GetValue(workers),
-            result.GetValue(heap)!,
+            result.GetValue(heap).Bytes,
             result.GetValue(seed),
             result.GetValue(delay),
             result.GetValue(file)));
         return command;
     }
 
-    internal static int Run(TextWriter output, TextWriter error, long kills, int workers, string heapText, ulong seed, int maxDelayMs, FileInfo? file)
+    /// <summary>Runs the soak and prints its figures; 0 when every check held, 1 on the first that did not, 2 when the
+    /// heap cannot be made (the file exists, not Linux).</summary>
+    internal static int Run(TextWriter output, TextWriter error, long kills, int workers, ulong heapBytes, ulong seed, int maxDelayMs, FileInfo? file)
     {
         const string Name = "buddy shm soak";
-        if (!ByteSize.TryParse(heapText, out ByteSize heapSize) || heapSize.Bytes < MinHeap)
-        {
-            error.WriteLine($"{Name}: --heap '{heapText}' must be a size of at least 1MiB ({ByteSize.Examples}).");
-            return 2;
-        }
-
-        if (kills < 1 || workers < 1 || workers > 64 || maxDelayMs < 1)
-        {
-            error.WriteLine($"{Name}: --kills and --max-delay-ms must be 1 or more, --workers 1 to 64.");
-            return 2;
-        }
-
         if (!OperatingSystem.IsLinux())
         {
             error.WriteLine($"{Name}: SharedHeap needs Linux.");
@@ -64,7 +61,7 @@ internal static class ShmSoakCommand
         string path = file?.FullName ?? Path.Combine(Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath(), $"buddy-shm-soak-{Environment.ProcessId}.heap");
         try
         {
-            SharedHeap.Create(path, heapSize.Bytes).Dispose();
+            SharedHeap.Create(path, heapBytes).Dispose();
         }
         catch (IOException e)
         {
@@ -89,7 +86,7 @@ internal static class ShmSoakCommand
                 output.WriteLine();
             }
 
-            Report(output, result, workers, heapSize.Bytes, seed, maxDelayMs);
+            Report(output, result, workers, heapBytes, seed, maxDelayMs);
             return 0;
         }
         catch (Exception e) when (e is SoakFailureException or HeapCorruptionException)
