@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using BuddySystem.Cli.Text;
 using BuddySystem.Testing;
+using Spectre.Console;
 
 namespace BuddySystem.Cli.Commands;
 
@@ -43,13 +44,15 @@ internal static class ShmSoakCommand
             result.GetValue(heap).Bytes,
             result.GetValue(seed),
             result.GetValue(delay),
-            result.GetValue(file)));
+            result.GetValue(file),
+            AnsiConsole.Console));
         return command;
     }
 
     /// <summary>Runs the soak and prints its figures; 0 when every check held, 1 on the first that did not, 2 when the
-    /// heap cannot be made (the file exists, not Linux).</summary>
-    internal static int Run(TextWriter output, TextWriter error, long kills, int workers, ulong heapBytes, ulong seed, int maxDelayMs, FileInfo? file)
+    /// heap cannot be made (the file exists, not Linux). Progress goes to <paramref name="progress"/> when it is a
+    /// terminal (<see cref="CommandProgress"/>).</summary>
+    internal static int Run(TextWriter output, TextWriter error, long kills, int workers, ulong heapBytes, ulong seed, int maxDelayMs, FileInfo? file, IAnsiConsole? progress = null)
     {
         const string Name = "buddy shm soak";
         if (!OperatingSystem.IsLinux())
@@ -70,32 +73,29 @@ internal static class ShmSoakCommand
         }
 
         bool keep = file != null;
-        bool terminal = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
         try
         {
-            SharedHeapKillResult result = SharedHeapKillRun.Run(
-                path,
-                kills,
-                workers,
-                TimeSpan.FromMilliseconds(maxDelayMs),
-                seed,
-                (worker, count, workerSeed, crashAfter) => ShmWorkerCommand.StartInfo(path, worker, count, 0, workerSeed, crashAfter),
-                terminal ? (done, blocks, recoveries) => output.Write(string.Create(CultureInfo.InvariantCulture, $"\r{Name}: {done:N0}/{kills:N0} kills, {blocks:N0} blocks checked, {recoveries:N0} recoveries, 0 lost, 0 doubly owned ")) : null);
-            if (terminal)
+            SharedHeapKillResult result = CommandProgress.Start(progress ?? AnsiConsole.Console, context =>
             {
-                output.WriteLine();
-            }
-
+                ProgressTask task = context.AddTask("shm soak: kills", maxValue: kills);
+                return SharedHeapKillRun.Run(
+                    path,
+                    kills,
+                    workers,
+                    TimeSpan.FromMilliseconds(maxDelayMs),
+                    seed,
+                    (worker, count, workerSeed, crashAfter) => ShmWorkerCommand.StartInfo(path, worker, count, 0, workerSeed, crashAfter),
+                    (done, blocks, recoveries) =>
+                    {
+                        task.Value = done;
+                        task.Description = string.Create(CultureInfo.InvariantCulture, $"shm soak: {done:N0} kills, {blocks:N0} blocks checked, {recoveries:N0} recovered");
+                    });
+            });
             Report(output, result, workers, heapBytes, seed, maxDelayMs);
             return 0;
         }
         catch (Exception e) when (e is SoakFailureException or HeapCorruptionException)
         {
-            if (terminal)
-            {
-                output.WriteLine();
-            }
-
             output.WriteLine($"{Name}: FAILED (seed 0x{seed:x}, heap kept at {path}): {e.Message}");
             keep = true; // the evidence
             return 1;
