@@ -86,6 +86,13 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
         return heap;
     }
 
+    /// <summary>The largest request (size and alignment) served as an object of a slab: 8 KiB. Larger requests are exact
+    /// large blocks of the buddy engine.</summary>
+    public const int MaxSmallSize = SizeClasses.MaxSize;
+
+    /// <summary>The largest slab: 64 KiB. Every object lies inside one slab, a buddy block aligned to its size.</summary>
+    public const int MaxSlabSize = 1 << SizeClasses.MaxSlabShift;
+
     /// <summary>The size classes' object sizes, smallest first (a small request takes the first that fits and aligns).</summary>
     public static IReadOnlyList<int> ClassSizes { get; } = [.. Enumerable.Range(0, SizeClasses.Count).Select(i => (int)SizeClasses.SizeOf(i))];
 
@@ -96,8 +103,10 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
     public static ulong BlockSizeFor(Layout layout)
         => SizeClasses.IsSmall(layout.Size, layout.Align) ? SizeClasses.SizeOf(SizeClasses.IndexOf(layout.Size, layout.Align)) : LargeLength(layout.Size);
 
-    /// <summary>The alignment a block for <paramref name="layout"/> is sure to have: the lowest set bit of its class size,
-    /// or for a large request its buddy block size (at least <see cref="Layout.Align"/> either way).</summary>
+    /// <summary>The alignment every block for <paramref name="layout"/> is sure to have, whatever its place: for an object,
+    /// the lowest set bit of its class size (objects sit at multiples of the class size in slabs aligned to a larger power
+    /// of two, so a 320-byte object is 64-aligned); for a large request, the buddy block it is cut from, aligned to its
+    /// size. Never below <see cref="Layout.Align"/> (a class is picked whose size is a multiple of it).</summary>
     /// <param name="layout">A request.</param>
     /// <returns>A power of two.</returns>
     public static ulong BlockAlignmentFor(Layout layout)

@@ -11,26 +11,15 @@ namespace BuddySystem.Cli.Commands;
 /// </summary>
 internal static class BenchCommand
 {
-    /// <summary>Exit code for bad options.</summary>
-    internal const int BadInput = 2;
-
     internal static Command Create(IAnsiConsole? console = null)
     {
         var workloads = new Option<string[]>("--workloads", "-w")
         {
-            Description = "Workloads to run, comma-separated or repeated (default: W1,W2,W3,W4,W5,W6).",
-            AllowMultipleArgumentsPerToken = true,
+            Description = $"A workload to run; repeat for several (default: all). Known: {string.Join(", ", WorkloadCase.Workloads)}.",
         };
-        var allocators = new Option<string[]>("--allocators", "-a")
-        {
-            Description = $"Allocators to run, comma-separated or repeated (default: all). Known: {string.Join(", ", BenchAllocators.All.Select(a => a.Id))}.",
-            AllowMultipleArgumentsPerToken = true,
-        };
-        var runs = new Option<int>("--runs")
-        {
-            Description = "Timed runs per case; the median is reported.",
-            DefaultValueFactory = _ => 5,
-        };
+        workloads.AcceptOnlyFromAmong([.. WorkloadCase.Workloads]);
+        var allocators = CommonOptions.Allocators([.. BenchAllocators.All.Select(a => a.Id).Union(ProgramAllocator.Ids)], $"An allocator to run; repeat for several (default: all; with --programs: {string.Join(", ", ProgramAllocator.Ids)}).");
+        var runs = CommonOptions.AtLeast(new Option<int>("--runs") { Description = "Timed runs per case; the median is reported.", DefaultValueFactory = _ => 5 }, 1);
         var quick = new Option<bool>("--quick") { Description = "Fewer operations, same shapes (for CI): seconds instead of minutes." };
         var json = new Option<string?>("--json") { Description = "Write the results as JSON to this file." };
         var plot = new Option<string?>("--plot") { Description = "Draw ns/op per workload and allocator to this PNG file." };
@@ -41,10 +30,10 @@ internal static class BenchCommand
         };
         var program = new Option<string[]>("--program")
         {
-            Description = $"With --programs: which programs, comma-separated or repeated (default: all). Known: {string.Join(", ", ProgramSet.Names)}.",
-            AllowMultipleArgumentsPerToken = true,
+            Description = $"With --programs: a program to run; repeat for several (default: all). Known: {string.Join(", ", ProgramSet.Names)}.",
         };
-        var library = new Option<string?>("--library") { Description = $"With --programs: libbuddymalloc.so (default: {RunCommand.LibraryPath} above the current folder or the tool)." };
+        program.AcceptOnlyFromAmong([.. ProgramSet.Names]);
+        var library = CommonOptions.ExistingFile("--library", $"With --programs: libbuddymalloc.so (default: {RunCommand.LibraryPath} above the current folder or the tool).");
 
         var command = new Command("bench", "Run the workloads W1-W6 (DESIGN.md §5) on the buddy heaps and on glibc, NativeMemory and mimalloc; print ns/op and ratios. With --programs, workload P: real programs on each malloc.")
         {
@@ -56,55 +45,43 @@ internal static class BenchCommand
             if (!result.GetValue(programs))
             {
                 return (result.GetValue(program) ?? []).Length != 0 || result.GetValue(library) is not null
-                    ? Fail(output, "--program and --library go with --programs")
+                    ? throw new BadInputException("--program and --library go with --programs")
                     : Run(output, result.GetValue(workloads), result.GetValue(allocators), result.GetValue(runs), result.GetValue(quick),
                         result.GetValue(json), result.GetValue(plot), result.GetValue(markdown));
             }
 
             return (result.GetValue(workloads) ?? []).Length != 0
-                ? Fail(output, "--workloads does not go with --programs (workload P); use --program to pick programs")
+                ? throw new BadInputException("--workloads does not go with --programs (workload P); use --program to pick programs")
                 : RunPrograms(output, result.GetValue(program), result.GetValue(allocators), result.GetValue(runs), result.GetValue(quick),
-                    result.GetValue(library), result.GetValue(json), result.GetValue(plot), result.GetValue(markdown));
+                    result.GetValue(library)?.FullName, result.GetValue(json), result.GetValue(plot), result.GetValue(markdown));
         });
         return command;
     }
 
-    /// <summary><c>buddy bench --programs</c>: workload P (DESIGN.md §5).</summary>
+    /// <summary><c>buddy bench --programs</c>: workload P (DESIGN.md §5); bad names throw <see cref="BadInputException"/>.</summary>
     internal static int RunPrograms(IAnsiConsole console, string[]? programNames, string[]? allocatorIds, int runs, bool quick, string? library,
         string? jsonPath, string? plotPath, string? markdownPath)
     {
         var names = new List<string>();
-        foreach (string name in Split(programNames))
+        foreach (string name in programNames ?? [])
         {
-            string? known = ProgramSet.Names.FirstOrDefault(n => string.Equals(n, name, StringComparison.OrdinalIgnoreCase));
-            if (known is null)
-            {
-                return Fail(console, $"unknown program '{name}' (known: {string.Join(", ", ProgramSet.Names)})");
-            }
-
-            names.Add(known);
+            names.Add(ProgramSet.Names.FirstOrDefault(n => n == name) ?? throw new BadInputException($"unknown program '{name}' (known: {string.Join(", ", ProgramSet.Names)})"));
         }
 
         var ids = new List<string>();
-        foreach (string id in Split(allocatorIds))
+        foreach (string id in allocatorIds ?? [])
         {
-            string? known = ProgramAllocator.Ids.FirstOrDefault(n => string.Equals(n, id, StringComparison.OrdinalIgnoreCase));
-            if (known is null)
-            {
-                return Fail(console, $"unknown allocator '{id}' for --programs (known: {string.Join(", ", ProgramAllocator.Ids)})");
-            }
-
-            ids.Add(known);
+            ids.Add(ProgramAllocator.Ids.FirstOrDefault(n => n == id) ?? throw new BadInputException($"unknown allocator '{id}' for --programs (known: {string.Join(", ", ProgramAllocator.Ids)})"));
         }
 
         if (runs < 1)
         {
-            return Fail(console, "--runs must be at least 1");
+            throw new BadInputException("--runs must be at least 1");
         }
 
         if (library is not null && !File.Exists(library))
         {
-            return Fail(console, $"--library: {library} not found");
+            throw new BadInputException($"--library: {library} not found");
         }
 
         library ??= RunCommand.FindLibrary();
@@ -141,7 +118,7 @@ internal static class BenchCommand
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
         {
-            return Fail(console, e.Message);
+            throw new BadInputException(e.Message, e);
         }
         finally
         {
@@ -149,35 +126,24 @@ internal static class BenchCommand
         }
     }
 
+    /// <summary>Runs the workloads; the names were validated by the parser (an unknown one throws <see cref="BadInputException"/>).</summary>
     internal static int Run(IAnsiConsole console, string[]? workloadNames, string[]? allocatorIds, int runs, bool quick, string? jsonPath, string? plotPath, string? markdownPath = null)
     {
         var workloads = new List<string>();
-        foreach (string name in Split(workloadNames))
+        foreach (string name in workloadNames ?? [])
         {
-            string? known = WorkloadCase.Workloads.FirstOrDefault(w => string.Equals(w, name, StringComparison.OrdinalIgnoreCase));
-            if (known is null)
-            {
-                return Fail(console, $"unknown workload '{name}' (known: {string.Join(", ", WorkloadCase.Workloads)})");
-            }
-
-            workloads.Add(known);
+            workloads.Add(WorkloadCase.Workloads.FirstOrDefault(w => w == name) ?? throw new BadInputException($"unknown workload '{name}' (known: {string.Join(", ", WorkloadCase.Workloads)})"));
         }
 
         var allocators = new List<BenchAllocatorEntry>();
-        foreach (string id in Split(allocatorIds))
+        foreach (string id in allocatorIds ?? [])
         {
-            BenchAllocatorEntry? entry = BenchAllocators.Find(id);
-            if (entry is null)
-            {
-                return Fail(console, $"unknown allocator '{id}' (known: {string.Join(", ", BenchAllocators.All.Select(a => a.Id))})");
-            }
-
-            allocators.Add(entry);
+            allocators.Add(BenchAllocators.Find(id) ?? throw new BadInputException($"unknown allocator '{id}' (known: {string.Join(", ", BenchAllocators.All.Select(a => a.Id))})"));
         }
 
         if (runs < 1)
         {
-            return Fail(console, "--runs must be at least 1");
+            throw new BadInputException("--runs must be at least 1");
         }
 
         var options = new BenchOptions(
@@ -218,18 +184,9 @@ internal static class BenchCommand
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return Fail(console, $"cannot write the output: {e.Message}");
+            throw new BadInputException($"cannot write the output: {e.Message}", e);
         }
 
         return 0;
-    }
-
-    internal static IEnumerable<string> Split(string[]? values) =>
-        (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-
-    internal static int Fail(IAnsiConsole console, string message)
-    {
-        console.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
-        return BadInput;
     }
 }

@@ -18,7 +18,7 @@ internal static class ShmStatCommand
     {
         var file = new Argument<string>("file") { Description = "The heap file (made by SharedHeap.Create)." };
         var command = new Command("stat", "Print a shared heap's stats, its buddyinfo row and fragmentation indices.") { file };
-        command.SetAction(result => Run(result.GetValue(file)!, Console.Out, Console.Error));
+        command.SetAction(result => Run(result.GetValue(file)!, Console.Out, result.InvocationConfiguration.Error));
         return command;
     }
 

@@ -180,13 +180,13 @@ public sealed class ShmCommandTests : IDisposable
             File.WriteAllText(path, "not a heap, not a heap, not a heap");
         }
 
-        Assert.Equal(2, MapCommand.Create().Parse(["--shared", path, "--out", Path.Combine(_dir, "x.svg")]).Invoke());
+        Assert.Equal(2, Program.Run(["map", "--shared", path, "--out", Path.Combine(_dir, "x.svg")], TextWriter.Null));
         Assert.False(File.Exists(Path.Combine(_dir, "x.svg")));
     }
 
     [Fact]
     public void Map_SharedWithTrace_ExitsTwo()
-        => Assert.Equal(2, MapCommand.Create().Parse(["--shared", Path.Combine(_dir, "h"), "--workload", "W3", "--out", Path.Combine(_dir, "x.svg")]).Invoke());
+        => Assert.Equal(2, Program.Run(["map", "--shared", Path.Combine(_dir, "h"), "--workload", "W3", "--out", Path.Combine(_dir, "x.svg")], TextWriter.Null));
 
     private static void AssertBadFile(string path, string why)
     {
