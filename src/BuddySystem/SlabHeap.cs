@@ -233,15 +233,13 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
             return null;
         }
 
-        nuint blockSize = (nuint)1 << (order + GranuleShift);
-        void* block = _buddy.Allocate(new Layout(blockSize, blockSize));
+        ulong length = Math.Min(LargeLength(layout.Size), 1UL << (order + GranuleShift));
+        void* block = _buddy.AllocateExact(order, length);
         if (block == null)
         {
             return null;
         }
 
-        ulong length = Math.Min(LargeLength(layout.Size), blockSize);
-        _buddy.KeepPrefix(block, order, length);
         ref SlabRegion region = ref RegionOf((ulong)block);
         region.Pages[((ulong)block >> PageShift) - region.FirstPage] = (nint)((length << 1) | 1);
         _userBytes += layout.Size;
@@ -252,7 +250,7 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
     }
 
     /// <summary>A large request's kept length: its size rounded up to 1 KiB.</summary>
-    private static ulong LargeLength(nuint size) => ((ulong)size + (1UL << PageShift) - 1) & ~((1UL << PageShift) - 1);
+    internal static ulong LargeLength(nuint size) => ((ulong)size + (1UL << PageShift) - 1) & ~((1UL << PageShift) - 1);
 
     /// <summary>Takes a buddy block for a new slab of class <paramref name="index"/>, at the preferred size or smaller.</summary>
     private Slab* NewSlab(int index)
@@ -455,15 +453,7 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
         _userBytes -= Math.Min(_userBytes, userSize);
         _allocatedBytes -= length;
         _liveBlocks--;
-
-        // The kept prefix is one buddy block per binary digit of the length, largest first (see BuddyHeap.KeepPrefix).
-        for (ulong remaining = length; remaining != 0;)
-        {
-            nuint piece = (nuint)1 << Orders.FloorLog2(remaining);
-            _buddy.Deallocate((void*)address, new Layout(piece, piece));
-            address += piece;
-            remaining -= piece;
-        }
+        _buddy.FreeExact((void*)address, length);
     }
 
     /// <summary>
@@ -536,15 +526,15 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
     }
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void ThrowNotABlock(ulong address)
+    internal static void ThrowNotABlock(ulong address)
         => ThrowHelper.ThrowArgument($"Cannot free {ThrowHelper.Hex(address)}: it is not the start of a block of this heap (an interior or never-allocated address).", "ptr");
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void ThrowNotAllocated(ulong address, ulong blockSize)
+    internal static void ThrowNotAllocated(ulong address, ulong blockSize)
         => ThrowHelper.ThrowInvalidOperation($"Cannot free {ThrowHelper.Hex(address)}: the block of {blockSize} bytes there is not allocated (a double free, or a free block never handed out).");
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void ThrowWrongLayout(ulong address, Layout layout, ulong expected, ulong blockSize)
+    internal static void ThrowWrongLayout(ulong address, Layout layout, ulong expected, ulong blockSize)
         => ThrowHelper.ThrowArgument($"Cannot free {ThrowHelper.Hex(address)} with {layout}: that layout maps to a block of {expected} bytes, but the block there has {blockSize} bytes.", "layout");
 
     /// <summary>

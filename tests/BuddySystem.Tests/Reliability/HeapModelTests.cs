@@ -107,6 +107,7 @@ public class HeapModelTests
     [InlineData("locked-heap")]
     [InlineData("concurrent-heap")]
     [InlineData("slab-heap")]
+    [InlineData("concurrent-slab-heap")]
     public void RandomOperations_AgainstModel_AgreeAndValidate(string engine) => SampleEngine(engine, addRegions: true);
 
     [Theory]

@@ -40,5 +40,6 @@ public class ParallelHeapTests
     [Theory]
     [InlineData("locked-heap")]
     [InlineData("concurrent-heap")]
+    [InlineData("concurrent-slab-heap")]
     public void ParallelOperations_AgainstModel_AreLinearizable(string engine) => SampleEngine(engine);
 }
