@@ -1,5 +1,9 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using BuddySystem.Cli.Commands;
+using BuddySystem.Cli.Replay;
+using BuddySystem.Cli.Traces;
+using BuddySystem.Testing;
 
 namespace BuddySystem.Cli;
 
@@ -8,9 +12,20 @@ internal static class Program
 {
     private static int Main(string[] args) => Run(args, Console.Error);
 
+    /// <summary>Exit code: the command did what it was asked and every check passed.</summary>
+    internal const int Success = 0;
+
+    /// <summary>Exit code: a check failed (a verification, a corruption, an assertion of the demo).</summary>
+    internal const int CheckFailed = 1;
+
+    /// <summary>Exit code: bad input (the command line, a trace, a file that cannot be read or written).</summary>
+    internal const int BadInput = 2;
+
     /// <summary>Runs the tool. A command line that does not parse (an unknown command or option, a value outside an
-    /// option's accepted names, a missing argument) prints one line to <paramref name="error"/> and returns 2, without
-    /// the help text; <c>--help</c> still prints it.</summary>
+    /// option's accepted names or range, a missing file) prints one line to <paramref name="error"/> and returns 2, without
+    /// the help text; <c>--help</c> still prints it. An error while the command runs prints one line too, never a stack
+    /// trace: 2 for bad input (<see cref="BadInputException"/>, a malformed trace, an unreadable or unwritable file), 1 for
+    /// a failed check or an unexpected error (its type named).</summary>
     internal static int Run(string[] args, TextWriter error)
     {
         var root = new RootCommand("buddy — the rCore tutorial's buddy-system heap in C#: demo, bench, replay and more.");
@@ -22,16 +37,43 @@ internal static class Program
         root.Subcommands.Add(SoakCommand.Create());
         root.Subcommands.Add(StressCommand.Create());
         root.Subcommands.Add(CrashTestCommand.Create());
+        root.Subcommands.Add(ShmCommand.Create());
         root.Subcommands.Add(ShmWorkerCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
         ParseResult parsed = root.Parse(args);
-        if (parsed.Errors.Count > 0)
+        var names = new List<string>();
+        for (SymbolResult? symbol = parsed.CommandResult; symbol is CommandResult result; symbol = result.Parent)
         {
-            string command = string.Join(' ', parsed.CommandResult.Command.Name == root.Name ? ["buddy"] : ["buddy", parsed.CommandResult.Command.Name]);
-            error.WriteLine($"{command}: {parsed.Errors[0].Message.ReplaceLineEndings(" ").Replace("\t", string.Empty, StringComparison.Ordinal)} (see --help)");
-            return 2;
+            names.Insert(0, result.Command == root ? "buddy" : result.Command.Name); // "buddy shm stat" for a subcommand's subcommand
         }
 
-        return parsed.Invoke();
+        string command = string.Join(' ', names);
+        if (parsed.Errors.Count > 0)
+        {
+            error.WriteLine($"{command}: {OneLine(parsed.Errors[0].Message)} (see --help)");
+            return BadInput;
+        }
+
+        try
+        {
+            return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Error = error });
+        }
+        catch (Exception e) when (e is BadInputException or TraceFormatException or InvalidDataException or IOException or UnauthorizedAccessException or ArgumentException or OutOfMemoryException)
+        {
+            error.WriteLine($"{command}: {OneLine(e.Message)}");
+            return BadInput;
+        }
+        catch (Exception e) when (e is ReplayVerificationException or SoakFailureException or HeapCorruptionException)
+        {
+            error.WriteLine($"{command}: check failed: {OneLine(e.Message)}");
+            return CheckFailed;
+        }
+        catch (Exception e)
+        {
+            error.WriteLine($"{command}: internal error ({e.GetType().Name}): {OneLine(e.Message)}");
+            return CheckFailed;
+        }
     }
+
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ").Replace("\t", string.Empty, StringComparison.Ordinal);
 }

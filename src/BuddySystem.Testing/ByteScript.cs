@@ -74,7 +74,7 @@ internal static unsafe class ByteScript
                     byte* block = (byte*)heap.Allocate(layout);
                     if (block != null)
                     {
-                        Require((ulong)block % target.BlockSize(layout) == 0, op, $"block {Hex(block)} for {layout} is not aligned to its block size");
+                        Require((ulong)block % target.BlockAlignment(layout) == 0, op, $"block {Hex(block)} for {layout} is not aligned to {target.BlockAlignment(layout)}, as the engine promises");
                         ulong cookie = Cookie(ref cookieSeed);
                         BlockPattern.Fill(block, layout.Size, cookie);
                         live.Add(new Live { Address = (nint)block, Layout = layout, Cookie = cookie });
@@ -113,7 +113,7 @@ internal static unsafe class ByteScript
                         }
                         else
                         {
-                            Require((ulong)moved % target.BlockSize(new Layout(newSize, block.Layout.Align)) == 0, op, $"reallocated block {Hex(moved)} is misaligned");
+                            Require((ulong)moved % target.BlockAlignment(new Layout(newSize, block.Layout.Align)) == 0, op, $"reallocated block {Hex(moved)} is misaligned");
                             CheckIntact(block with { Address = (nint)moved }, Math.Min(block.Layout.Size, newSize) & ~(nuint)7, op);
                             if (moved != (byte*)block.Address)
                             {

@@ -13,6 +13,7 @@ internal sealed unsafe class HeapTarget : IDisposable
     private DescribeAddress? _describe;
     private int _overhead;
     private Func<Layout, ulong>? _blockSize;
+    private Func<Layout, ulong>? _blockAlignment;
 
     private HeapTarget(string name, IAllocator allocator, IDisposable owner, Action validate, Func<HeapStats> stats, Action<nint, nuint>? addRegion, bool threadSafe)
     {
@@ -43,6 +44,16 @@ internal sealed unsafe class HeapTarget : IDisposable
 
     internal bool CanAddRegion => _addRegion != null;
 
+    /// <summary>
+    /// The largest request (size and alignment) the engine serves as an object of a size-class slab; 0 for the buddy
+    /// engines. A free object's bytes serve only its class (<see cref="ClassBoundFreeBytes"/>), so freeing one opens no
+    /// free block, and on an exhausted heap other classes may still have room.
+    /// </summary>
+    internal ulong SlabObjectLimit { get; private init; }
+
+    /// <summary>The engine's largest slab: every slab object lies inside one aligned chunk of this many bytes.</summary>
+    internal ulong SlabBytes { get; private init; }
+
     /// <summary>An engine under test from its parts: the allocator, what disposes it, its <c>Validate()</c> and stats.</summary>
     /// <param name="name">The engine's id, for messages.</param>
     /// <param name="allocator">The engine.</param>
@@ -53,14 +64,38 @@ internal sealed unsafe class HeapTarget : IDisposable
     /// <param name="pointerHeap">Implements the pointer heap contract itself (the misuse matrix runs only these).</param>
     /// <param name="addRegion">Adds memory to the engine; null when it cannot take more regions.</param>
     /// <param name="blockSize">The block size the engine hands out for a layout; null for the buddy rule (<see cref="BuddyHeap.BlockSizeOf"/>).</param>
-    internal static HeapTarget Of(string name, IAllocator allocator, IDisposable owner, Action validate, Func<HeapStats> stats, bool threadSafe, bool pointerHeap, Action<nint, nuint>? addRegion = null, Func<Layout, ulong>? blockSize = null)
-        => new(name, allocator, owner, validate, stats, addRegion, threadSafe) { IsPointerHeap = pointerHeap, _blockSize = blockSize };
+    /// <param name="blockAlignment">The alignment the engine promises for a layout; null for the buddy rule (aligned to the block size).</param>
+    internal static HeapTarget Of(string name, IAllocator allocator, IDisposable owner, Action validate, Func<HeapStats> stats, bool threadSafe, bool pointerHeap, Action<nint, nuint>? addRegion = null, Func<Layout, ulong>? blockSize = null, Func<Layout, ulong>? blockAlignment = null)
+        => new(name, allocator, owner, validate, stats, addRegion, threadSafe) { IsPointerHeap = pointerHeap, _blockSize = blockSize, _blockAlignment = blockAlignment };
+
+    /// <summary>A <see cref="SlabHeap"/> under test: objects of size classes and exact large blocks, aligned as
+    /// <see cref="SlabHeap.BlockAlignmentFor"/> promises.</summary>
+    internal static HeapTarget Of(string name, SlabHeap heap)
+        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: false)
+        {
+            _blockSize = SlabHeap.BlockSizeFor,
+            _blockAlignment = SlabHeap.BlockAlignmentFor,
+            SlabObjectLimit = SlabHeap.MaxSmallSize,
+            SlabBytes = SlabHeap.MaxSlabSize,
+            IsPointerHeap = true,
+        };
 
     /// <summary>A <see cref="BuddyHeap"/> under test (a hardened one adds its request overhead to every block).</summary>
     internal static HeapTarget Of(string name, BuddyHeap heap)
         => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: false)
         {
             _overhead = heap.RequestOverhead,
+            IsPointerHeap = true,
+        };
+
+    /// <summary>A <see cref="ConcurrentSlabHeap"/> under test: the blocks and promises of <see cref="SlabHeap"/>, from any thread.</summary>
+    internal static HeapTarget Of(string name, ConcurrentSlabHeap heap)
+        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true)
+        {
+            _blockSize = SlabHeap.BlockSizeFor,
+            _blockAlignment = SlabHeap.BlockAlignmentFor,
+            SlabObjectLimit = SlabHeap.MaxSmallSize,
+            SlabBytes = SlabHeap.MaxSlabSize,
             IsPointerHeap = true,
         };
 
@@ -90,6 +125,24 @@ internal sealed unsafe class HeapTarget : IDisposable
 
     /// <summary>The block size this engine hands out for <paramref name="layout"/> (hardened heaps add 16 bytes first).</summary>
     internal ulong BlockSize(Layout layout) => _blockSize?.Invoke(layout) ?? BuddyHeap.BlockSizeOf(_overhead == 0 ? layout : new Layout(layout.Size + (nuint)_overhead, layout.Align));
+
+    /// <summary>The alignment the engine promises for every block of <paramref name="layout"/>: the buddy engines align a
+    /// block to its size; a slab engine says (a 320-byte object is 64-aligned).</summary>
+    internal ulong BlockAlignment(Layout layout) => _blockAlignment?.Invoke(layout) ?? BlockSize(layout);
+
+    /// <summary>Whether <paramref name="layout"/> is served as an object of a slab (see <see cref="SlabObjectLimit"/>).</summary>
+    internal bool IsSlabObject(Layout layout) => layout.Size <= SlabObjectLimit && layout.Align <= SlabObjectLimit;
+
+    /// <summary>
+    /// The model's granularity: every block of at most <paramref name="largest"/> lies wholly inside one aligned chunk of
+    /// the returned size (its own buddy block, or its slab), so while fewer such blocks are live than the heap has whole
+    /// chunks, some chunk is wholly free and the next request must succeed.
+    /// </summary>
+    internal ulong PlacementChunk(Layout largest) => IsSlabObject(largest) ? SlabBytes : BlockAlignment(largest);
+
+    /// <summary>Free bytes that serve only the size class they were cut for (free objects of slabs, counted in
+    /// <see cref="HeapStats.CachedBytes"/>); 0 for the buddy engines, whose caches go back when an allocation would fail.</summary>
+    internal ulong ClassBoundFreeBytes(HeapStats stats) => SlabObjectLimit == 0 ? 0 : stats.CachedBytes;
 
     internal void Validate() => _validate();
 

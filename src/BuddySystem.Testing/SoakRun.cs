@@ -64,7 +64,7 @@ internal static unsafe class SoakRun
                 }
                 else
                 {
-                    CheckPlacement(block, layout, target.BlockSize(layout), op);
+                    CheckPlacement(block, layout, target.BlockAlignment(layout), op);
                     ulong cookie = rng.Next() | 1;
                     BlockPattern.Fill(block, layout.Size, cookie);
                     live[count++] = new Live { Address = (nint)block, Size = layout.Size, Align = layout.Align, Cookie = cookie };
@@ -102,7 +102,7 @@ internal static unsafe class SoakRun
                 else
                 {
                     var newLayout = new Layout(newSize, block.Align);
-                    CheckPlacement(moved, newLayout, target.BlockSize(newLayout), op);
+                    CheckPlacement(moved, newLayout, target.BlockAlignment(newLayout), op);
                     var kept = block with { Address = (nint)moved };
                     checkedBytes += CheckContents(kept, Math.Min(block.Size, newSize) & ~(nuint)7, op, "reallocated");
                     allocatedModel = allocatedModel - target.BlockSize(oldLayout) + target.BlockSize(newLayout);
@@ -159,11 +159,11 @@ internal static unsafe class SoakRun
         return new Layout(size, align);
     }
 
-    private static void CheckPlacement(byte* block, Layout layout, ulong blockSize, long op)
+    private static void CheckPlacement(byte* block, Layout layout, ulong alignment, long op)
     {
-        if ((ulong)block % blockSize != 0)
+        if ((ulong)block % alignment != 0)
         {
-            throw new SoakFailureException($"operation {op}: block {Hex(block)} for {layout} is not aligned to its block size {blockSize}.");
+            throw new SoakFailureException($"operation {op}: block {Hex(block)} for {layout} is not aligned to {alignment}, as the engine promises.");
         }
     }
 

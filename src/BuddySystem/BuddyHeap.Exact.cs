@@ -1,3 +1,5 @@
+using BuddySystem.Internals;
+
 namespace BuddySystem;
 
 public sealed unsafe partial class BuddyHeap
@@ -43,6 +45,37 @@ public sealed unsafe partial class BuddyHeap
             }
 
             size = half;
+        }
+    }
+
+    /// <summary>
+    /// Allocates a block of <paramref name="length"/> bytes (a non-zero multiple of <see cref="MinBlockSize"/>) cut from a
+    /// buddy block of <paramref name="order"/>, aligned to that block's size, and gives the unused tail back at once
+    /// (<see cref="KeepPrefix"/>); null when no block of that order is free. The slab engines' large blocks.
+    /// </summary>
+    internal void* AllocateExact(int order, ulong length)
+    {
+        nuint blockSize = (nuint)MinBlockSize << order;
+        void* block = Allocate(new Layout(blockSize, blockSize));
+        if (block != null)
+        {
+            KeepPrefix(block, order, Math.Min(length, blockSize));
+        }
+
+        return block;
+    }
+
+    /// <summary>Frees a block made by <see cref="AllocateExact"/>: the kept prefix is one buddy block per binary digit
+    /// of <paramref name="length"/>, largest first; each merges as usual.</summary>
+    internal void FreeExact(void* block, ulong length)
+    {
+        ulong address = (ulong)block;
+        for (ulong remaining = length; remaining != 0;)
+        {
+            nuint piece = (nuint)1 << Orders.FloorLog2(remaining);
+            Deallocate((void*)address, new Layout(piece, piece));
+            address += piece;
+            remaining -= piece;
         }
     }
 

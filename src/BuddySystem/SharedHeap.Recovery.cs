@@ -104,6 +104,9 @@ public sealed unsafe partial class SharedHeap
         return blocks;
     }
 
+    /// <summary>How many orders the heap has: 0 (the minimum block) to the tree's top.</summary>
+    internal int OrderCount => _treeOrder + 1;
+
     /// <summary>Reads and checks the header of an open file before anything is mapped or written.</summary>
     private static SharedHeapHeader ReadGeometry(int fd, string path)
     {

@@ -86,6 +86,13 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
         return heap;
     }
 
+    /// <summary>The largest request (size and alignment) served as an object of a slab: 8 KiB. Larger requests are exact
+    /// large blocks of the buddy engine.</summary>
+    public const int MaxSmallSize = SizeClasses.MaxSize;
+
+    /// <summary>The largest slab: 64 KiB. Every object lies inside one slab, a buddy block aligned to its size.</summary>
+    public const int MaxSlabSize = 1 << SizeClasses.MaxSlabShift;
+
     /// <summary>The size classes' object sizes, smallest first (a small request takes the first that fits and aligns).</summary>
     public static IReadOnlyList<int> ClassSizes { get; } = [.. Enumerable.Range(0, SizeClasses.Count).Select(i => (int)SizeClasses.SizeOf(i))];
 
@@ -96,8 +103,10 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
     public static ulong BlockSizeFor(Layout layout)
         => SizeClasses.IsSmall(layout.Size, layout.Align) ? SizeClasses.SizeOf(SizeClasses.IndexOf(layout.Size, layout.Align)) : LargeLength(layout.Size);
 
-    /// <summary>The alignment a block for <paramref name="layout"/> is sure to have: the lowest set bit of its class size,
-    /// or for a large request its buddy block size (at least <see cref="Layout.Align"/> either way).</summary>
+    /// <summary>The alignment every block for <paramref name="layout"/> is sure to have, whatever its place: for an object,
+    /// the lowest set bit of its class size (objects sit at multiples of the class size in slabs aligned to a larger power
+    /// of two, so a 320-byte object is 64-aligned); for a large request, the buddy block it is cut from, aligned to its
+    /// size. Never below <see cref="Layout.Align"/> (a class is picked whose size is a multiple of it).</summary>
     /// <param name="layout">A request.</param>
     /// <returns>A power of two.</returns>
     public static ulong BlockAlignmentFor(Layout layout)
@@ -224,15 +233,13 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
             return null;
         }
 
-        nuint blockSize = (nuint)1 << (order + GranuleShift);
-        void* block = _buddy.Allocate(new Layout(blockSize, blockSize));
+        ulong length = Math.Min(LargeLength(layout.Size), 1UL << (order + GranuleShift));
+        void* block = _buddy.AllocateExact(order, length);
         if (block == null)
         {
             return null;
         }
 
-        ulong length = Math.Min(LargeLength(layout.Size), blockSize);
-        _buddy.KeepPrefix(block, order, length);
         ref SlabRegion region = ref RegionOf((ulong)block);
         region.Pages[((ulong)block >> PageShift) - region.FirstPage] = (nint)((length << 1) | 1);
         _userBytes += layout.Size;
@@ -243,7 +250,7 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
     }
 
     /// <summary>A large request's kept length: its size rounded up to 1 KiB.</summary>
-    private static ulong LargeLength(nuint size) => ((ulong)size + (1UL << PageShift) - 1) & ~((1UL << PageShift) - 1);
+    internal static ulong LargeLength(nuint size) => ((ulong)size + (1UL << PageShift) - 1) & ~((1UL << PageShift) - 1);
 
     /// <summary>Takes a buddy block for a new slab of class <paramref name="index"/>, at the preferred size or smaller.</summary>
     private Slab* NewSlab(int index)
@@ -446,15 +453,7 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
         _userBytes -= Math.Min(_userBytes, userSize);
         _allocatedBytes -= length;
         _liveBlocks--;
-
-        // The kept prefix is one buddy block per binary digit of the length, largest first (see BuddyHeap.KeepPrefix).
-        for (ulong remaining = length; remaining != 0;)
-        {
-            nuint piece = (nuint)1 << Orders.FloorLog2(remaining);
-            _buddy.Deallocate((void*)address, new Layout(piece, piece));
-            address += piece;
-            remaining -= piece;
-        }
+        _buddy.FreeExact((void*)address, length);
     }
 
     /// <summary>
@@ -527,15 +526,15 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
     }
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void ThrowNotABlock(ulong address)
+    internal static void ThrowNotABlock(ulong address)
         => ThrowHelper.ThrowArgument($"Cannot free {ThrowHelper.Hex(address)}: it is not the start of a block of this heap (an interior or never-allocated address).", "ptr");
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void ThrowNotAllocated(ulong address, ulong blockSize)
+    internal static void ThrowNotAllocated(ulong address, ulong blockSize)
         => ThrowHelper.ThrowInvalidOperation($"Cannot free {ThrowHelper.Hex(address)}: the block of {blockSize} bytes there is not allocated (a double free, or a free block never handed out).");
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void ThrowWrongLayout(ulong address, Layout layout, ulong expected, ulong blockSize)
+    internal static void ThrowWrongLayout(ulong address, Layout layout, ulong expected, ulong blockSize)
         => ThrowHelper.ThrowArgument($"Cannot free {ThrowHelper.Hex(address)} with {layout}: that layout maps to a block of {expected} bytes, but the block there has {blockSize} bytes.", "layout");
 
     /// <summary>

@@ -5,7 +5,7 @@ namespace BuddySystem.Cli.Bench;
 /// <summary>An allocator that <c>buddy bench</c> and <c>buddy replay</c> can run, under a stable id.</summary>
 internal abstract class BenchAllocatorEntry(string id, string description)
 {
-    /// <summary>The stable id used by <c>--allocators</c>, tables and JSON (e.g. <c>buddy-heap</c>).</summary>
+    /// <summary>The stable id used by <c>-a/--allocator</c>, tables and JSON (e.g. <c>buddy-heap</c>).</summary>
     public string Id { get; } = id;
 
     /// <summary>One line for <c>--help</c> and docs.</summary>

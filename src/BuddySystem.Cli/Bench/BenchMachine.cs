@@ -27,6 +27,24 @@ internal static class BenchMachine
         return $"{cpu}, {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription} ({RuntimeInformation.OSArchitecture})";
     }
 
+    /// <summary>The load averages over 1, 5 and 15 minutes from <c>/proc/loadavg</c> ("1.02 0.98 0.41"), or "unknown": on
+    /// this shared machine a figure means little without the load it was measured under.</summary>
+    public static string Load
+    {
+        get
+        {
+            try
+            {
+                string[] fields = File.ReadAllText("/proc/loadavg").Split(' ');
+                return fields.Length >= 3 ? string.Join(' ', fields[..3]) : "unknown";
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return "unknown";
+            }
+        }
+    }
+
     /// <summary>".NET 10.0.0".</summary>
     public static string Runtime => RuntimeInformation.FrameworkDescription;
 }

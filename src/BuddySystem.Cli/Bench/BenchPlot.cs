@@ -6,7 +6,7 @@ namespace BuddySystem.Cli.Bench;
 /// <summary>Draws ns/op per workload case and allocator as grouped bars on a log scale (ScottPlot).</summary>
 /// <remarks>A log scale keeps W1's few nanoseconds and W4's tens of microseconds readable in one chart. W6 measures
 /// efficiency, not time, so it is left to the table.</remarks>
-internal static class BenchPlot
+internal static partial class BenchPlot
 {
     /// <summary>Writes the chart to <paramref name="path"/> (PNG).</summary>
     public static void Save(string path, IReadOnlyList<BenchResult> results, string subtitle)

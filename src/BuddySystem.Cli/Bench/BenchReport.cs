@@ -5,7 +5,7 @@ using Spectre.Console;
 namespace BuddySystem.Cli.Bench;
 
 /// <summary>Renders bench results: one terminal table per workload, and the JSON file.</summary>
-internal static class BenchReport
+internal static partial class BenchReport
 {
     /// <summary>The reference for ratios: mimalloc when it ran for the case, otherwise glibc.</summary>
     public static BenchResult? Reference(IReadOnlyList<BenchResult> results, string workload, string param) =>
@@ -87,15 +87,22 @@ internal static class BenchReport
     }
 
     /// <summary>Writes <c>{"machine", "runtime", "results": [...]}</c> (DESIGN.md §5, issue 4), plus the unavailable allocators.</summary>
-    public static void WriteJson(string path, BenchOptions options, IReadOnlyList<BenchResult> results)
+    public static void WriteJson(string path, BenchOptions options, IReadOnlyList<BenchResult> results) =>
+        WriteJson(path, ReferenceEquals(options.Scale, BenchScale.Quick), options.Runs, results,
+            options.Allocators.Where(a => a.Unavailable is not null).Select(a => (a.Id, a.Unavailable!)));
+
+    /// <summary>The JSON of <see cref="WriteJson(string, BenchOptions, IReadOnlyList{BenchResult})"/> for any results (the
+    /// workloads' and the programs'); <paramref name="unavailable"/> names what could not run and why.</summary>
+    public static void WriteJson(string path, bool quick, int runs, IReadOnlyList<BenchResult> results, IEnumerable<(string Id, string Why)> unavailable)
     {
         using var stream = File.Create(path);
         using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
         json.WriteStartObject();
         json.WriteString("machine", BenchMachine.Describe());
         json.WriteString("runtime", BenchMachine.Runtime);
-        json.WriteBoolean("quick", ReferenceEquals(options.Scale, BenchScale.Quick));
-        json.WriteNumber("runs", options.Runs);
+        json.WriteString("load", BenchMachine.Load);
+        json.WriteBoolean("quick", quick);
+        json.WriteNumber("runs", runs);
         json.WriteStartArray("results");
         foreach (BenchResult r in results)
         {
@@ -116,17 +123,25 @@ internal static class BenchReport
                 json.WriteNumber("efficiency", Math.Round(efficiency, 4));
             }
 
+            if (r.MaxRssBytes is { } rss)
+            {
+                json.WriteNumber("wall_seconds", Math.Round(r.NsPerOp / 1e9, 4));
+                json.WriteNumber("max_rss_bytes", rss);
+            }
+
+            if (r.SameOutput is { } same)
+            {
+                json.WriteBoolean("same_output", same);
+            }
+
             json.WriteEndObject();
         }
 
         json.WriteEndArray();
         json.WriteStartObject("unavailable");
-        foreach (BenchAllocatorEntry allocator in options.Allocators)
+        foreach (var (id, why) in unavailable)
         {
-            if (allocator.Unavailable is { } why)
-            {
-                json.WriteString(allocator.Id, why);
-            }
+            json.WriteString(id, why);
         }
 
         json.WriteEndObject();

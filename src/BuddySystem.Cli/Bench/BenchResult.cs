@@ -1,12 +1,14 @@
 namespace BuddySystem.Cli.Bench;
 
 /// <summary>One row of the bench: the median of the runs of one workload case on one allocator.</summary>
-/// <param name="Workload">W1..W6.</param>
-/// <param name="Param">The size (W2), n (W4) or threads (W5); "" otherwise.</param>
+/// <param name="Workload">W1..W6, or P (programs).</param>
+/// <param name="Param">The size (W2), n (W4), threads (W5) or the program (P); "" otherwise.</param>
 /// <param name="Allocator">The allocator's stable id.</param>
-/// <param name="NsPerOp">Median nanoseconds per operation.</param>
+/// <param name="NsPerOp">Median nanoseconds per operation (P: per run of the program, its wall time).</param>
 /// <param name="Ops">Operations per run.</param>
-/// <param name="Failed">Failed allocations in the median run (W6: rounds ended by a failure).</param>
+/// <param name="Failed">Failed allocations in the median run (W6: rounds ended by a failure; P: runs that exited non-zero).</param>
 /// <param name="OpsPerSec">W5: total operations per second of the median run.</param>
 /// <param name="Efficiency">W6: mean live requested bytes at the first failure / heap size.</param>
-internal sealed record BenchResult(string Workload, string Param, string Allocator, double NsPerOp, long Ops, long Failed, double? OpsPerSec = null, double? Efficiency = null);
+/// <param name="MaxRssBytes">P: the median of the runs' peak resident set of the program.</param>
+/// <param name="SameOutput">P: every run exited 0 with the same standard output as the first run on glibc.</param>
+internal sealed record BenchResult(string Workload, string Param, string Allocator, double NsPerOp, long Ops, long Failed, double? OpsPerSec = null, double? Efficiency = null, long? MaxRssBytes = null, bool? SameOutput = null);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using BuddySystem.Cli.Bench;
+using BuddySystem.Cli.Bench.Programs;
 using Spectre.Console;
 
 namespace BuddySystem.Cli.Commands;
@@ -10,76 +11,139 @@ namespace BuddySystem.Cli.Commands;
 /// </summary>
 internal static class BenchCommand
 {
-    /// <summary>Exit code for bad options.</summary>
-    internal const int BadInput = 2;
-
     internal static Command Create(IAnsiConsole? console = null)
     {
         var workloads = new Option<string[]>("--workloads", "-w")
         {
-            Description = "Workloads to run, comma-separated or repeated (default: W1,W2,W3,W4,W5,W6).",
-            AllowMultipleArgumentsPerToken = true,
+            Description = $"A workload to run; repeat for several (default: all). Known: {string.Join(", ", WorkloadCase.Workloads)}.",
         };
-        var allocators = new Option<string[]>("--allocators", "-a")
-        {
-            Description = $"Allocators to run, comma-separated or repeated (default: all). Known: {string.Join(", ", BenchAllocators.All.Select(a => a.Id))}.",
-            AllowMultipleArgumentsPerToken = true,
-        };
-        var runs = new Option<int>("--runs")
-        {
-            Description = "Timed runs per case; the median is reported.",
-            DefaultValueFactory = _ => 5,
-        };
+        workloads.AcceptOnlyFromAmong([.. WorkloadCase.Workloads]);
+        var allocators = CommonOptions.Allocators([.. BenchAllocators.All.Select(a => a.Id).Union(ProgramAllocator.Ids)], $"An allocator to run; repeat for several (default: all; with --programs: {string.Join(", ", ProgramAllocator.Ids)}).");
+        var runs = CommonOptions.AtLeast(new Option<int>("--runs") { Description = "Timed runs per case; the median is reported.", DefaultValueFactory = _ => 5 }, 1);
         var quick = new Option<bool>("--quick") { Description = "Fewer operations, same shapes (for CI): seconds instead of minutes." };
         var json = new Option<string?>("--json") { Description = "Write the results as JSON to this file." };
         var plot = new Option<string?>("--plot") { Description = "Draw ns/op per workload and allocator to this PNG file." };
         var markdown = new Option<string?>("--markdown") { Description = "Write the tables as Markdown to this file (for docs/benchmarks.md)." };
-
-        var command = new Command("bench", "Run the workloads W1-W6 (DESIGN.md §5) on the buddy heaps and on glibc, NativeMemory and mimalloc; print ns/op and ratios.")
+        var programs = new Option<bool>("--programs")
         {
-            workloads, allocators, runs, quick, json, plot, markdown,
+            Description = $"Workload P instead: real programs on glibc, mimalloc and libbuddymalloc.so (LD_PRELOAD); wall time, max RSS, output checked. -a picks among {string.Join(", ", ProgramAllocator.Ids)}.",
         };
-        command.SetAction(result => Run(
-            console ?? AnsiConsole.Console,
-            result.GetValue(workloads),
-            result.GetValue(allocators),
-            result.GetValue(runs),
-            result.GetValue(quick),
-            result.GetValue(json),
-            result.GetValue(plot),
-            result.GetValue(markdown)));
+        var program = new Option<string[]>("--program")
+        {
+            Description = $"With --programs: a program to run; repeat for several (default: all). Known: {string.Join(", ", ProgramSet.Names)}.",
+        };
+        program.AcceptOnlyFromAmong([.. ProgramSet.Names]);
+        var library = CommonOptions.ExistingFile("--library", $"With --programs: libbuddymalloc.so (default: {RunCommand.LibraryPath} above the current folder or the tool).");
+
+        var command = new Command("bench", "Run the workloads W1-W6 (DESIGN.md §5) on the buddy heaps and on glibc, NativeMemory and mimalloc; print ns/op and ratios. With --programs, workload P: real programs on each malloc.")
+        {
+            workloads, allocators, runs, quick, json, plot, markdown, programs, program, library,
+        };
+        command.SetAction(result =>
+        {
+            IAnsiConsole output = console ?? AnsiConsole.Console;
+            if (!result.GetValue(programs))
+            {
+                return (result.GetValue(program) ?? []).Length != 0 || result.GetValue(library) is not null
+                    ? throw new BadInputException("--program and --library go with --programs")
+                    : Run(output, result.GetValue(workloads), result.GetValue(allocators), result.GetValue(runs), result.GetValue(quick),
+                        result.GetValue(json), result.GetValue(plot), result.GetValue(markdown));
+            }
+
+            return (result.GetValue(workloads) ?? []).Length != 0
+                ? throw new BadInputException("--workloads does not go with --programs (workload P); use --program to pick programs")
+                : RunPrograms(output, result.GetValue(program), result.GetValue(allocators), result.GetValue(runs), result.GetValue(quick),
+                    result.GetValue(library)?.FullName, result.GetValue(json), result.GetValue(plot), result.GetValue(markdown));
+        });
         return command;
     }
 
-    internal static int Run(IAnsiConsole console, string[]? workloadNames, string[]? allocatorIds, int runs, bool quick, string? jsonPath, string? plotPath, string? markdownPath = null)
+    /// <summary><c>buddy bench --programs</c>: workload P (DESIGN.md §5); bad names throw <see cref="BadInputException"/>.</summary>
+    internal static int RunPrograms(IAnsiConsole console, string[]? programNames, string[]? allocatorIds, int runs, bool quick, string? library,
+        string? jsonPath, string? plotPath, string? markdownPath)
     {
-        var workloads = new List<string>();
-        foreach (string name in Split(workloadNames))
+        var names = new List<string>();
+        foreach (string name in programNames ?? [])
         {
-            string? known = WorkloadCase.Workloads.FirstOrDefault(w => string.Equals(w, name, StringComparison.OrdinalIgnoreCase));
-            if (known is null)
-            {
-                return Fail(console, $"unknown workload '{name}' (known: {string.Join(", ", WorkloadCase.Workloads)})");
-            }
-
-            workloads.Add(known);
+            names.Add(ProgramSet.Names.FirstOrDefault(n => n == name) ?? throw new BadInputException($"unknown program '{name}' (known: {string.Join(", ", ProgramSet.Names)})"));
         }
 
-        var allocators = new List<BenchAllocatorEntry>();
-        foreach (string id in Split(allocatorIds))
+        var ids = new List<string>();
+        foreach (string id in allocatorIds ?? [])
         {
-            BenchAllocatorEntry? entry = BenchAllocators.Find(id);
-            if (entry is null)
-            {
-                return Fail(console, $"unknown allocator '{id}' (known: {string.Join(", ", BenchAllocators.All.Select(a => a.Id))})");
-            }
-
-            allocators.Add(entry);
+            ids.Add(ProgramAllocator.Ids.FirstOrDefault(n => n == id) ?? throw new BadInputException($"unknown allocator '{id}' for --programs (known: {string.Join(", ", ProgramAllocator.Ids)})"));
         }
 
         if (runs < 1)
         {
-            return Fail(console, "--runs must be at least 1");
+            throw new BadInputException("--runs must be at least 1");
+        }
+
+        if (library is not null && !File.Exists(library))
+        {
+            throw new BadInputException($"--library: {library} not found");
+        }
+
+        library ??= RunCommand.FindLibrary();
+        var allocators = ProgramAllocator.Ids.Where(id => ids.Count == 0 || ids.Contains(id)).Select(id => ProgramAllocator.Create(id, library)).ToList();
+        string folder = Directory.CreateTempSubdirectory("buddy-programs-").FullName;
+        try
+        {
+            List<BenchProgram> programs = ProgramSet.Prepare(folder, ProgramSet.Names.Where(n => names.Count == 0 || names.Contains(n)).ToList(), quick);
+            console.MarkupLine($"[grey]{Markup.Escape(BenchMachine.Describe())}; load {Markup.Escape(BenchMachine.Load)}; {(quick ? "quick" : "full")} scale, median of {runs} runs[/]");
+            List<BenchResult> results = ProgramBench.Run(programs, allocators, runs, folder, console);
+            BenchReport.WriteProgramTables(console, programs, allocators, results, runs);
+            if (jsonPath is not null)
+            {
+                BenchReport.WriteJson(jsonPath, quick, runs, results,
+                    programs.Where(p => p.Unavailable is not null).Select(p => (p.Name, p.Unavailable!))
+                        .Concat(allocators.Where(a => a.Unavailable is not null).Select(a => (a.Id, a.Unavailable!))));
+                console.MarkupLine($"wrote [bold]{Markup.Escape(jsonPath)}[/]");
+            }
+
+            if (markdownPath is not null)
+            {
+                BenchReport.WriteProgramMarkdown(markdownPath, programs, allocators, results, runs, quick);
+                console.MarkupLine($"wrote [bold]{Markup.Escape(markdownPath)}[/]");
+            }
+
+            if (plotPath is not null)
+            {
+                BenchPlot.SavePrograms(plotPath, results, $"{BenchMachine.Describe()}, load {BenchMachine.Load}, median of {runs} runs{(quick ? ", quick scale" : "")}");
+                console.MarkupLine($"wrote [bold]{Markup.Escape(plotPath)}[/]");
+            }
+
+            // A row whose output differs from glibc's is a wrong result, not a slow one: the command fails.
+            return results.All(r => r.SameOutput != false) ? 0 : 1;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            throw new BadInputException(e.Message, e);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>Runs the workloads; the names were validated by the parser (an unknown one throws <see cref="BadInputException"/>).</summary>
+    internal static int Run(IAnsiConsole console, string[]? workloadNames, string[]? allocatorIds, int runs, bool quick, string? jsonPath, string? plotPath, string? markdownPath = null)
+    {
+        var workloads = new List<string>();
+        foreach (string name in workloadNames ?? [])
+        {
+            workloads.Add(WorkloadCase.Workloads.FirstOrDefault(w => w == name) ?? throw new BadInputException($"unknown workload '{name}' (known: {string.Join(", ", WorkloadCase.Workloads)})"));
+        }
+
+        var allocators = new List<BenchAllocatorEntry>();
+        foreach (string id in allocatorIds ?? [])
+        {
+            allocators.Add(BenchAllocators.Find(id) ?? throw new BadInputException($"unknown allocator '{id}' (known: {string.Join(", ", BenchAllocators.All.Select(a => a.Id))})"));
+        }
+
+        if (runs < 1)
+        {
+            throw new BadInputException("--runs must be at least 1");
         }
 
         var options = new BenchOptions(
@@ -120,18 +184,9 @@ internal static class BenchCommand
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return Fail(console, $"cannot write the output: {e.Message}");
+            throw new BadInputException($"cannot write the output: {e.Message}", e);
         }
 
         return 0;
-    }
-
-    internal static IEnumerable<string> Split(string[]? values) =>
-        (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-
-    internal static int Fail(IAnsiConsole console, string message)
-    {
-        console.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
-        return BadInput;
     }
 }

@@ -19,7 +19,7 @@ internal static class DemoCommand
     internal static Command Create()
     {
         var command = new Command("demo", "Run the tutorial's dynamic_allocating_test on an 8 MiB LockedHeap and print the heap's stats.");
-        var mapOption = new Option<FileInfo?>("--map") { Description = "Also draw the heap while the vec is live: FILE.svg or FILE.png (see `buddy map`)." };
+        var mapOption = CommonOptions.Picture("--map", "Also draw the heap while the vec is live: FILE.svg or FILE.png (see `buddy map`).");
         command.Options.Add(mapOption);
         command.SetAction(result =>
         {

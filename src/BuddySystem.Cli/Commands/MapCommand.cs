@@ -5,76 +5,79 @@ using BuddySystem.Cli.Maps;
 using BuddySystem.Cli.Traces;
 using BuddySystem.Diagnostics;
 using BuddySystem.Cli.Text;
+using Spectre.Console;
 
 namespace BuddySystem.Cli.Commands;
 
 /// <summary>
-/// <c>buddy map</c>: draws a heap as SVG or PNG — after the demo (default), after a W3 workload prefix, or after a
-/// trace prefix — with the buddy tree, the memory map, the buddyinfo row and the fragmentation indices.
+/// <c>buddy map</c>: draws a heap as SVG or PNG — after the demo (default), after a W3 workload prefix, after a
+/// trace prefix, or a shared heap file as it is now (<c>--shared FILE</c>) — with the buddy tree, the memory map, the buddyinfo row and the fragmentation indices.
 /// </summary>
 internal static class MapCommand
 {
+    /// <summary>The engines map and explore draw.</summary>
+    internal static readonly string[] Engines = ["buddy-heap", "buddy-tree"];
+
+    /// <summary>The largest heap map and explore draw.</summary>
+    internal const ulong MaxHeapBytes = 1UL << 30;
+
     internal static Command Create()
     {
-        var outOption = new Option<FileInfo>("--out", "-o")
-        {
-            Description = "The picture to write: FILE.svg or FILE.png.",
-            DefaultValueFactory = _ => new FileInfo("heap-map.svg"),
-        };
+        var outOption = CommonOptions.Picture("--out", "The picture to write: FILE.svg or FILE.png.", "heap-map.svg", "-o");
         var workloadOption = new Option<string?>("--workload") { Description = "Draw the heap after a prefix of this workload (W3 of DESIGN.md §5)." };
-        var traceOption = new Option<FileInfo?>("--trace") { Description = "Draw the heap after a prefix of this allocation trace (plain or gzip)." };
-        var opsOption = new Option<int>("--ops") { Description = "How many operations of the workload or trace to replay.", DefaultValueFactory = _ => 2000 };
-        var heapOption = new Option<string?>("--heap") { Description = "Heap size for --workload or --trace, e.g. 64B, 512KiB, 32MiB, 1GiB (default: 32MiB for W3, 512KiB for a trace)." };
-        var eagerOption = new Option<bool>("--eager") { Description = "Turn the lazy caches off: every free merges at once, as in the tutorial." };
-        var allocatorOption = new Option<string>("--allocator", "-a") { Description = "buddy-heap, or buddy-tree to draw the seed's segment tree node by node (a --trace prefix, or the tutorial's walk-through).", DefaultValueFactory = _ => "buddy-heap" };
-        allocatorOption.AcceptOnlyFromAmong("buddy-heap", "buddy-tree");
-        var placementOption = new Option<string>("--placement") { Description = "For buddy-tree: right-first (the tutorial), left-first (buddy2.c) or best-fit.", DefaultValueFactory = _ => "right-first" };
-        placementOption.AcceptOnlyFromAmong("right-first", "left-first", "best-fit");
-        var command = new Command("map", "Draw a heap (after the demo by default) as SVG or PNG: buddy tree, memory map, buddyinfo and fragmentation indices.");
-        command.Options.Add(outOption);
-        command.Options.Add(workloadOption);
-        command.Options.Add(traceOption);
-        command.Options.Add(opsOption);
-        command.Options.Add(heapOption);
-        command.Options.Add(eagerOption);
-        command.Options.Add(allocatorOption);
-        command.Options.Add(placementOption);
+        workloadOption.AcceptOnlyFromAmong("W3");
+        var traceOption = CommonOptions.ExistingFile("--trace", "Draw the heap after a prefix of this allocation trace (plain or gzip).");
+        var opsOption = CommonOptions.Ops(2000, "How many operations of the workload or trace to replay.");
+        var heapOption = CommonOptions.OptionalHeap("Heap size for --workload or --trace (default: 32MiB for W3, 512KiB for a trace, 64KiB for buddy-tree)", max: MaxHeapBytes);
+        var sharedOption = CommonOptions.ExistingFile("--shared", "Draw this shared heap file (SharedHeap) as it is now; it is opened as any process would open it.");
+        var eagerOption = CommonOptions.Eager();
+        var allocatorOption = CommonOptions.Allocator(Engines, "buddy-heap", "buddy-heap, or buddy-tree to draw the seed's segment tree node by node (a --trace prefix, or the tutorial's walk-through).");
+        var placementOption = CommonOptions.Placement();
+        var command = new Command("map", "Draw a heap (after the demo by default) as SVG or PNG: buddy tree, memory map, buddyinfo and fragmentation indices.")
+        {
+            outOption, workloadOption, traceOption, opsOption, heapOption, sharedOption, eagerOption, allocatorOption, placementOption,
+        };
         command.SetAction(result =>
         {
             FileInfo output = result.GetValue(outOption)!;
             string? workload = result.GetValue(workloadOption);
             FileInfo? trace = result.GetValue(traceOption);
+            ulong? heapBytes = result.GetValue(heapOption)?.Bytes;
             string commandLine = "buddy " + string.Join(' ', result.Tokens.Select(t => t.Value));
-            try
+            if (result.GetValue(sharedOption) is { } shared)
             {
-                if (result.GetValue(allocatorOption) == "buddy-tree")
+                if (workload != null || trace != null || result.GetValue(allocatorOption) != "buddy-heap")
                 {
-                    if (workload != null)
-                    {
-                        throw new ArgumentException("buddy-tree draws a --trace prefix or, with neither, the tutorial's walk-through; not a --workload.");
-                    }
-
-                    BuddyPlacement placement = TreeRecording.ParsePlacement(result.GetValue(placementOption)!);
-                    TreeRecording recording = trace == null
-                        ? TreeRecording.Tutorial(placement)
-                        : TreeRecording.Record(TraceReader.Read(trace.FullName), trace.Name, result.GetValue(opsOption), TreeHeapBytes(result.GetValue(heapOption)), BuddyHeap.MinBlockSize, placement);
-                    string title = string.Create(CultureInfo.InvariantCulture, $"{recording.Title}, {recording.Steps:N0} ops, on a {ByteSize.Long(recording.Tree.Capacity)} BuddyTree");
-                    Save(HeapSnapshot.Of(recording.Tree), title, commandLine, output, recording.Tree);
-                    Console.WriteLine($"map: {output.FullName}");
-                    return 0;
+                    throw new BadInputException("--shared draws the file as it is: give it without --workload, --trace or -a.");
                 }
 
-                (HeapSnapshot snapshot, string source) = workload == null && trace == null
-                    ? (DemoSnapshot(), DemoSource)
-                    : Replayed(workload, trace, result.GetValue(opsOption), result.GetValue(heapOption), result.GetValue(eagerOption));
-                Save(snapshot, source, commandLine, output);
-            }
-            catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException or Traces.TraceFormatException)
-            {
-                Console.Error.WriteLine($"buddy map: {e.Message}");
-                return 2;
+                (HeapSnapshot sharedSnapshot, string sharedSource) = SharedSnapshot(shared);
+                Save(sharedSnapshot, sharedSource, commandLine, output);
+                Console.WriteLine($"map: {output.FullName}");
+                return 0;
             }
 
+            if (result.GetValue(allocatorOption) == "buddy-tree")
+            {
+                if (workload != null)
+                {
+                    throw new BadInputException("buddy-tree draws a --trace prefix or, with neither, the tutorial's walk-through; not a --workload.");
+                }
+
+                BuddyPlacement placement = TreeRecording.ParsePlacement(result.GetValue(placementOption)!);
+                TreeRecording recording = trace == null
+                    ? TreeRecording.Tutorial(placement)
+                    : CommandProgress.Over($"replaying {trace.Name}", result.GetValue(opsOption), TraceReader.Read(trace.FullName), read => TreeRecording.Record(read, trace.Name, result.GetValue(opsOption), heapBytes ?? (64UL << 10), BuddyHeap.MinBlockSize, placement));
+                string title = string.Create(CultureInfo.InvariantCulture, $"{recording.Title}, {recording.Steps:N0} ops, on a {ByteSize.Long(recording.Tree.Capacity)} BuddyTree");
+                Save(HeapSnapshot.Of(recording.Tree), title, commandLine, output, recording.Tree);
+                Console.WriteLine($"map: {output.FullName}");
+                return 0;
+            }
+
+            (HeapSnapshot snapshot, string source) = workload == null && trace == null
+                ? (DemoSnapshot(), DemoSource)
+                : CommandProgress.Start(AnsiConsole.Console, context => Replayed(workload, trace, result.GetValue(opsOption), heapBytes, result.GetValue(eagerOption), context.AddTask($"replaying {workload ?? trace!.Name}", maxValue: Math.Max(result.GetValue(opsOption), 1))));
+            Save(snapshot, source, commandLine, output);
             Console.WriteLine($"map: {output.FullName}");
             return 0;
         });
@@ -90,29 +93,24 @@ internal static class MapCommand
     }
 
     /// <summary>Replays <paramref name="ops"/> operations of W3 or of a trace on a fresh heap and snapshots it.</summary>
-    /// <exception cref="ArgumentException">Both or neither source, an unknown workload, a bad size or count.</exception>
-    internal static (HeapSnapshot Snapshot, string Source) Replayed(string? workload, FileInfo? trace, int ops, string? heapText, bool eager)
+    /// <exception cref="BadInputException">Both or neither source, an unknown workload, a heap below 16 bytes.</exception>
+    internal static (HeapSnapshot Snapshot, string Source) Replayed(string? workload, FileInfo? trace, int ops, ulong? heap, bool eager, ProgressTask? progress = null)
     {
         if ((workload == null) == (trace == null))
         {
-            throw new ArgumentException("give either --workload or --trace, not both.");
+            throw new BadInputException("give either --workload or --trace, not both.");
         }
 
         if (workload != null && !workload.Equals("W3", StringComparison.OrdinalIgnoreCase))
         {
-            throw new ArgumentException($"unknown workload '{workload}': only W3 replays operation by operation.");
+            throw new BadInputException($"unknown workload '{workload}': only W3 replays operation by operation.");
         }
 
         ArgumentOutOfRangeException.ThrowIfNegative(ops);
-        ulong heapBytes = workload != null ? 32UL << 20 : 512UL << 10;
-        if (heapText != null)
-        {
-            heapBytes = ByteSize.TryParse(heapText, out ByteSize parsed) ? parsed.Bytes : throw new ArgumentException($"cannot read the heap size '{heapText}': write e.g. 4096, 64B, 512KiB, 32MiB or 1GiB.");
-        }
-
+        ulong heapBytes = heap ?? (workload != null ? 32UL << 20 : 512UL << 10);
         if (heapBytes < 16)
         {
-            throw new ArgumentException($"a heap of {heapBytes} bytes is smaller than the smallest block (16 bytes).");
+            throw new BadInputException($"a heap of {heapBytes} bytes is smaller than the smallest block (16 bytes).");
         }
 
         using var replay = new HeapReplay(heapBytes, eager ? BuddyHeapOptions.Eager : BuddyHeapOptions.Default);
@@ -123,11 +121,15 @@ internal static class MapCommand
             for (; done < ops; done++)
             {
                 replay.Apply(stream.Next());
+                if ((done & 4095) == 0 && progress is not null)
+                {
+                    progress.Value = done;
+                }
             }
         }
         else
         {
-            foreach (TraceOp op in TraceReader.Read(trace!.FullName))
+            foreach (TraceOp op in progress is null ? TraceReader.Read(trace!.FullName) : CommandProgress.Track(TraceReader.Read(trace!.FullName), progress))
             {
                 if (done == ops)
                 {
@@ -146,16 +148,34 @@ internal static class MapCommand
         return (HeapSnapshot.Of(replay.Heap), source);
     }
 
-    private static ulong TreeHeapBytes(string? heapText) =>
-        heapText == null ? 64UL << 10
-        : ByteSize.TryParse(heapText, out ByteSize parsed) && parsed.Bytes >= 16 ? parsed.Bytes
-        : throw new ArgumentException($"cannot read the heap size '{heapText}': write e.g. 1KiB, 64KiB or 1MiB (at least 16 bytes).");
+    /// <summary>Opens a shared heap file (recovering it if a process died inside a call, as any Open does) and snapshots it.</summary>
+    /// <exception cref="IOException">The file is missing or cannot be opened.</exception>
+    /// <exception cref="InvalidDataException">The file is not a shared heap, or is truncated or corrupted.</exception>
+    /// <exception cref="BadInputException">The file's heap is corrupted, or shared heaps do not work on this system.</exception>
+    internal static (HeapSnapshot Snapshot, string Source) SharedSnapshot(FileInfo file)
+    {
+        using SharedHeap heap = OpenShared(file);
+        HeapSnapshot snapshot = HeapSnapshot.Of(heap);
+        return (snapshot, $"{file.Name}, a {ByteSize.Long(heap.Capacity)} SharedHeap (offsets from its first block, file offset {heap.DataOffset.ToString("N0", CultureInfo.InvariantCulture)})");
+    }
+
+    private static SharedHeap OpenShared(FileInfo file)
+    {
+        try
+        {
+            return SharedHeap.Open(file.FullName);
+        }
+        catch (Exception e) when (e is HeapCorruptionException or PlatformNotSupportedException)
+        {
+            throw new BadInputException(e.Message, e);
+        }
+    }
 
     /// <summary>What the demo's map shows, for its title.</summary>
     internal const string DemoSource = "buddy demo, 8 MiB LockedHeap while the 500-int vec is live";
 
     /// <summary>Renders <paramref name="snapshot"/> and writes it as SVG or PNG, chosen by the file's extension.</summary>
-    /// <exception cref="ArgumentException">The extension is neither .svg nor .png.</exception>
+    /// <exception cref="BadInputException">The extension is neither .svg nor .png.</exception>
     internal static void Save(HeapSnapshot snapshot, string source, string? command, FileInfo output, BuddyTree? tree = null)
     {
         MapScene scene = HeapMapRenderer.Render(snapshot, source, command, tree);
@@ -171,7 +191,7 @@ internal static class MapCommand
         }
         else
         {
-            throw new ArgumentException($"Cannot tell the picture format of '{output.Name}': use a .svg or .png file name.", nameof(output));
+            throw new BadInputException($"cannot tell the picture format of '{output.Name}': use a .svg or .png file name.");
         }
     }
 }

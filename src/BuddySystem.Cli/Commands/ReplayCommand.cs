@@ -20,71 +20,55 @@ internal static class ReplayCommand
 
     internal static Command Create(IAnsiConsole? console = null)
     {
-        var trace = new Argument<string>("trace") { Description = "The trace file: 'a <id> <size> <align>', 'f <id>', 'r <id> <newsize>' lines, plain or gzip." };
-        var allocators = new Option<string[]>("--allocator", "-a")
-        {
-            Description = $"An allocator to replay on; repeat for several (default: {string.Join(", ", s_defaultAllocators)}). Known: {string.Join(", ", BenchAllocators.All.Select(a => a.Id))}.",
-            AllowMultipleArgumentsPerToken = true,
-        };
-        var heapSize = new Option<string?>("--heap-size")
-        {
-            Description = "Arena size, a power of two, with an optional K/M/G suffix (default: the next power of two of twice the trace's peak of live buddy-block bytes, at least 1M).",
-        };
-        var runs = new Option<int>("--runs") { Description = "Timed passes per allocator; the median is reported.", DefaultValueFactory = _ => 5 };
+        var trace = CommonOptions.Trace("The trace file: 'a <id> <size> <align>', 'f <id>', 'r <id> <newsize>' lines, plain or gzip.");
+        var allocators = CommonOptions.Allocators([.. BenchAllocators.All.Select(a => a.Id)], $"An allocator to replay on; repeat for several (default: {string.Join(", ", s_defaultAllocators)}).");
+        var heap = CommonOptions.OptionalHeap("Arena size (default: the next power of two of twice the trace's peak of live buddy-block bytes, at least 1MiB, at most 1GiB)", min: 4096, powerOfTwo: true);
+        var runs = CommonOptions.AtLeast(new Option<int>("--runs") { Description = "Timed passes per allocator; the median is reported.", DefaultValueFactory = _ => 5 }, 1);
         var json = new Option<string?>("--json") { Description = "Write the results as JSON to this file." };
         var markdown = new Option<string?>("--markdown") { Description = "Write the table as Markdown to this file (for docs/benchmarks.md)." };
         var command = new Command("replay", "Replay an allocation trace on several allocators, verifying every block's contents.")
         {
-            trace, allocators, heapSize, runs, json, markdown,
+            trace, allocators, heap, runs, json, markdown,
         };
         command.SetAction(result => Run(
             console ?? AnsiConsole.Console,
-            result.GetValue(trace)!,
+            result.GetValue(trace)!.FullName,
             result.GetValue(allocators),
-            result.GetValue(heapSize),
+            result.GetValue(heap)?.Bytes,
             result.GetValue(runs),
             result.GetValue(json),
             result.GetValue(markdown)));
         return command;
     }
 
-    internal static int Run(IAnsiConsole console, string tracePath, string[]? allocatorIds, string? heapSizeText, int runs, string? jsonPath, string? markdownPath = null)
+    /// <summary>Replays the trace on each allocator. Bad input (an unknown allocator, a malformed trace, an unwritable
+    /// output) throws <see cref="BadInputException"/> or <see cref="TraceFormatException"/>; a block whose contents came back
+    /// wrong throws <see cref="ReplayVerificationException"/> (exit 1).</summary>
+    internal static int Run(IAnsiConsole console, string tracePath, string[]? allocatorIds, ulong? heapSize, int runs, string? jsonPath, string? markdownPath = null)
     {
         var allocators = new List<BenchAllocatorEntry>();
-        string[] ids = BenchCommand.Split(allocatorIds).ToArray();
-        foreach (string id in ids.Length == 0 ? s_defaultAllocators : ids)
+        foreach (string id in allocatorIds is { Length: > 0 } ? allocatorIds : s_defaultAllocators)
         {
-            BenchAllocatorEntry? entry = BenchAllocators.Find(id);
-            if (entry is null)
-            {
-                return BenchCommand.Fail(console, $"unknown allocator '{id}' (known: {string.Join(", ", BenchAllocators.All.Select(a => a.Id))})");
-            }
-
+            BenchAllocatorEntry entry = BenchAllocators.Find(id) ?? throw new BadInputException($"unknown allocator '{id}' (known: {string.Join(", ", BenchAllocators.All.Select(a => a.Id))})");
             if (!allocators.Contains(entry))
             {
                 allocators.Add(entry);
             }
         }
 
-        ulong? heapSize = null;
-        if (heapSizeText is not null)
+        if (heapSize is { } requested && (!BitOperations.IsPow2(requested) || requested < 4096))
         {
-            if (!ByteSize.TryParse(heapSizeText, out ByteSize parsedSize) || parsedSize.Bytes is var parsed && (!BitOperations.IsPow2(parsed) || parsed < 4096))
-            {
-                return BenchCommand.Fail(console, $"--heap-size '{heapSizeText}' must be a power of two of at least 4K (e.g. 64M)");
-            }
-
-            heapSize = parsed;
+            throw new BadInputException($"--heap {ByteSize.Long(requested)} must be a power of two of at least 4 KiB (e.g. 64MiB)");
         }
 
         if (runs < 1)
         {
-            return BenchCommand.Fail(console, "--runs must be at least 1");
+            throw new BadInputException("--runs must be at least 1");
         }
 
         if (!File.Exists(tracePath))
         {
-            return BenchCommand.Fail(console, $"trace '{tracePath}' not found");
+            throw new BadInputException($"trace '{tracePath}' not found");
         }
 
         CompiledTrace compiled;
@@ -93,10 +77,7 @@ internal static class ReplayCommand
         {
             compiled = null!;
             ulong arena = 0;
-            BenchProgress.Create(console)
-                .AutoClear(false)
-                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-                .Start(context =>
+            CommandProgress.Start(console, context =>
                 {
                     ProgressTask reading = context.AddTask("reading trace", maxValue: 1);
                     reading.IsIndeterminate = true;
@@ -120,22 +101,13 @@ internal static class ReplayCommand
                         results.Add((allocator, verified with { ElapsedTicks = median.ElapsedTicks, Ops = median.Ops }));
                         task.Value = total;
                     }
-                });
+                }, keep: true);
 
             heapSize = arena;
         }
-        catch (TraceFormatException e)
-        {
-            return BenchCommand.Fail(console, e.Message);
-        }
-        catch (ReplayVerificationException e)
-        {
-            console.MarkupLine($"[red]verification failed:[/] {Markup.Escape(e.Message)}");
-            return 1;
-        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or OutOfMemoryException)
         {
-            return BenchCommand.Fail(console, $"cannot replay '{tracePath}': {e.Message}");
+            throw new BadInputException($"cannot replay '{tracePath}': {e.Message}", e);
         }
 
         WriteTable(console, compiled, heapSize.Value, allocators, results);
@@ -155,7 +127,7 @@ internal static class ReplayCommand
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return BenchCommand.Fail(console, $"cannot write the output: {e.Message}");
+            throw new BadInputException($"cannot write the output: {e.Message}", e);
         }
 
         return 0;

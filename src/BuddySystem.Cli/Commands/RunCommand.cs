@@ -16,9 +16,9 @@ internal static class RunCommand
     {
         var program = new Argument<string[]>("program") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var stats = new Option<bool>("--stats") { Description = "At exit, print the heap's bytes, RSS, buddyinfo and fragmentation indices on stderr" };
-        var library = new Option<string?>("--library") { Description = $"The library (default: {LibraryPath} above the current folder or the tool)" };
+        var library = CommonOptions.ExistingFile("--library", $"The library (default: {LibraryPath} above the current folder or the tool)");
         var command = new Command("run", "Run a program on the buddy heap (LD_PRELOAD of libbuddymalloc.so).") { program, stats, library };
-        command.SetAction(result => Run(result.GetValue(program)!, result.GetValue(stats), result.GetValue(library)));
+        command.SetAction(result => Run(result.GetValue(program)!, result.GetValue(stats), result.GetValue(library)?.FullName));
         return command;
     }
 
@@ -27,8 +27,7 @@ internal static class RunCommand
         library ??= FindLibrary();
         if (library == null || !File.Exists(library))
         {
-            Console.Error.WriteLine($"buddy run: {library ?? LibraryPath} not found; build it with: dotnet publish src/BuddySystem.Malloc -c Release -o artifacts/malloc");
-            return 2;
+            throw new BadInputException($"{library ?? LibraryPath} not found; build it with: dotnet publish src/BuddySystem.Malloc -c Release -o artifacts/malloc");
         }
 
         var start = new ProcessStartInfo(program[0]) { UseShellExecute = false };
@@ -51,12 +50,12 @@ internal static class RunCommand
         }
         catch (System.ComponentModel.Win32Exception error)
         {
-            Console.Error.WriteLine($"buddy run: cannot start {program[0]}: {error.Message}");
-            return 2;
+            throw new BadInputException($"cannot start {program[0]}: {error.Message}", error);
         }
     }
 
-    private static string? FindLibrary()
+    /// <summary>The library at <see cref="LibraryPath"/> above the current folder or the tool, or null.</summary>
+    internal static string? FindLibrary()
     {
         foreach (string? origin in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
         {

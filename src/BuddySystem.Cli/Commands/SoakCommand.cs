@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using BuddySystem.Cli.Engines;
+using BuddySystem.Cli.Text;
 using BuddySystem.Testing;
+using Spectre.Console;
 
 namespace BuddySystem.Cli.Commands;
 
@@ -14,43 +16,51 @@ internal static class SoakCommand
 {
     internal static Command Create()
     {
-        var engine = new Option<string[]>("--engine") { Description = $"Engines to run ({string.Join(", ", EngineCatalog.TargetNames)}); all when omitted.", AllowMultipleArgumentsPerToken = true };
-        var operations = new Option<long>("--operations") { Description = "Operations per engine.", DefaultValueFactory = _ => 10_000_000 };
-        var seed = new Option<ulong>("--seed") { Description = "SplitMix64 seed; the run is fixed by it.", DefaultValueFactory = _ => 0x5EED };
-        var heapMib = new Option<int>("--heap-mib") { Description = "Heap size in MiB.", DefaultValueFactory = _ => 16 };
-        var validateEvery = new Option<int>("--validate-every") { Description = "Run Validate() and check the accounting every N operations.", DefaultValueFactory = _ => 1000 };
+        var engine = CommonOptions.Allocators(EngineCatalog.TargetNames, "An engine to soak; repeat for several (default: all).");
+        var operations = CommonOptions.AtLeast(new Option<long>("--operations") { Description = "Operations per engine.", DefaultValueFactory = _ => 10_000_000 }, 0);
+        var seed = CommonOptions.Seed();
+        var heap = CommonOptions.Heap("Heap size per engine", new ByteSize(16UL << 20), min: 4096);
+        var validateEvery = CommonOptions.AtLeast(new Option<int>("--validate-every") { Description = "Run Validate() and check the accounting every N operations.", DefaultValueFactory = _ => 1000 }, 1);
         var command = new Command("soak", "Long random run per engine: patterned blocks checked on free, Validate() every 1 000 operations, all freed at the end.")
         {
-            engine, operations, seed, heapMib, validateEvery,
+            engine, operations, seed, heap, validateEvery,
         };
         command.SetAction(result => Run(
             Console.Out,
             result.GetValue(engine) is { Length: > 0 } names ? names : [.. EngineCatalog.TargetNames],
             result.GetValue(operations),
             result.GetValue(seed),
-            result.GetValue(heapMib),
-            result.GetValue(validateEvery)));
+            result.GetValue(heap).Bytes,
+            result.GetValue(validateEvery),
+            AnsiConsole.Console));
         return command;
     }
 
-    /// <summary>Runs the soak on each engine; returns 0 when all passed, 1 on the first failure.</summary>
-    internal static int Run(TextWriter output, IReadOnlyList<string> engines, long operations, ulong seed, int heapMib, int validateEvery)
+    /// <summary>Runs the soak on each engine; returns 0 when all passed, 1 on the first failure. Progress goes to
+    /// <paramref name="progress"/> when it is a terminal (<see cref="CommandProgress"/>).</summary>
+    /// <exception cref="BadInputException">An unknown engine or a count out of range (the parser rejects them first).</exception>
+    internal static int Run(TextWriter output, IReadOnlyList<string> engines, long operations, ulong seed, ulong heapBytes, int validateEvery, IAnsiConsole? progress = null)
     {
-        string? bad = engines.FirstOrDefault(name => !EngineCatalog.TargetNames.Contains(name));
-        if (bad is not null || heapMib < 1 || heapMib > 1 << 20 || operations < 0 || validateEvery < 1)
+        if (engines.FirstOrDefault(name => !EngineCatalog.TargetNames.Contains(name)) is { } bad)
         {
-            Console.Error.WriteLine(bad is not null
-                ? $"buddy soak: unknown engine '{bad}'; expected one of: {string.Join(", ", EngineCatalog.TargetNames)}."
-                : "buddy soak: --heap-mib must be 1 to 1048576, --operations 0 or more, --validate-every 1 or more.");
-            return 2;
+            throw new BadInputException($"unknown engine '{bad}'; expected one of: {string.Join(", ", EngineCatalog.TargetNames)}.");
+        }
+
+        if (heapBytes < 4096 || heapBytes > CommonOptions.MaxHeapBytes || operations < 0 || validateEvery < 1)
+        {
+            throw new BadInputException($"--heap must be 4 KiB to {ByteSize.Long(CommonOptions.MaxHeapBytes)}, --operations 0 or more, --validate-every 1 or more.");
         }
 
         foreach (string name in engines)
         {
-            using HeapTarget target = EngineCatalog.CreateTarget(name, (nuint)heapMib << 20);
+            using HeapTarget target = EngineCatalog.CreateTarget(name, (nuint)heapBytes);
             try
             {
-                SoakResult result = SoakRun.Run(target, seed, operations, validateEvery);
+                SoakResult result = CommandProgress.Start(progress ?? AnsiConsole.Console, context =>
+                {
+                    ProgressTask task = context.AddTask($"soak {name}", maxValue: Math.Max(operations, 1));
+                    return SoakRun.Run(target, seed, operations, validateEvery, progress: done => task.Value = done);
+                });
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{result.Engine}: {result.Operations:N0} operations ({result.Allocations:N0} allocations, {result.FailedAllocations:N0} failed, {result.Frees:N0} frees, {result.Reallocations:N0} reallocations), {result.Validations:N0} validations, peak {result.PeakLiveBlocks:N0} live, {result.BytesChecked:N0} bytes checked, {result.Elapsed.TotalSeconds:F1} s: OK"));
             }

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using BuddySystem.Cli.Engines;
+using BuddySystem.Cli.Text;
 using BuddySystem.Testing;
+using Spectre.Console;
 
 namespace BuddySystem.Cli.Commands;
 
@@ -14,47 +16,56 @@ internal static class StressCommand
 {
     internal static Command Create()
     {
-        var threads = new Option<int>("--threads") { Description = "Threads per round.", DefaultValueFactory = _ => 4 };
-        var scale = new Option<int>("--scale") { Description = "Work per thread: 100 x scale x (tid % 8 + 1) allocations.", DefaultValueFactory = _ => 25 };
-        var iterations = new Option<int>("--iterations") { Description = "Rounds; each starts fresh threads, blocks survive between rounds in the transfer array.", DefaultValueFactory = _ => 10 };
-        var allocator = new Option<string>("--allocator") { Description = $"Thread-safe heap to stress ({string.Join(", ", EngineCatalog.ThreadSafeNames)}).", DefaultValueFactory = _ => "locked-heap" };
-        var heapMib = new Option<int>("--heap-mib") { Description = "Heap size in MiB.", DefaultValueFactory = _ => 256 };
-        var seed = new Option<ulong>("--seed") { Description = "SplitMix64 seed.", DefaultValueFactory = _ => 0x5EED };
+        var threads = CommonOptions.AtLeast(new Option<int>("--threads") { Description = "Threads per round.", DefaultValueFactory = _ => 4 }, 1);
+        var scale = CommonOptions.AtLeast(new Option<int>("--scale") { Description = "Work per thread: 100 x scale x (tid % 8 + 1) allocations.", DefaultValueFactory = _ => 25 }, 1);
+        var iterations = CommonOptions.AtLeast(new Option<int>("--iterations") { Description = "Rounds; each starts fresh threads, blocks survive between rounds in the transfer array.", DefaultValueFactory = _ => 10 }, 1);
+        var allocator = CommonOptions.Allocators(EngineCatalog.ThreadSafeNames, "A thread-safe heap to stress; repeat for several, one after the other (default: locked-heap).");
+        var heap = CommonOptions.Heap("Heap size", new ByteSize(256UL << 20), min: 4096);
+        var seed = CommonOptions.Seed();
         var command = new Command("stress", "Multi-thread stress after mimalloc's test-stress: blocks traded between threads, every word checked at free.")
         {
-            threads, scale, iterations, allocator, heapMib, seed,
+            threads, scale, iterations, allocator, heap, seed,
         };
-        command.SetAction(result => Run(
-            Console.Out,
-            result.GetValue(allocator) ?? "locked-heap",
-            result.GetValue(threads),
-            result.GetValue(scale),
-            result.GetValue(iterations),
-            result.GetValue(heapMib),
-            result.GetValue(seed)));
+        command.SetAction(result =>
+        {
+            foreach (string name in result.GetValue(allocator) is { Length: > 0 } names ? names : ["locked-heap"])
+            {
+                int exit = Run(Console.Out, name, result.GetValue(threads), result.GetValue(scale), result.GetValue(iterations), result.GetValue(heap).Bytes, result.GetValue(seed), AnsiConsole.Console);
+                if (exit != 0)
+                {
+                    return exit;
+                }
+            }
+
+            return 0;
+        });
         return command;
     }
 
-    /// <summary>Runs the stress and prints its summary; returns 0 with no corruption, 1 otherwise.</summary>
-    internal static int Run(TextWriter output, string allocator, int threads, int scale, int iterations, int heapMib, ulong seed)
+    /// <summary>Runs the stress and prints its summary; returns 0 with no corruption, 1 otherwise. Progress (rounds) goes
+    /// to <paramref name="progress"/> when it is a terminal (<see cref="CommandProgress"/>).</summary>
+    /// <exception cref="BadInputException">A count out of range or an engine that is not thread-safe (the parser rejects them first).</exception>
+    internal static int Run(TextWriter output, string allocator, int threads, int scale, int iterations, ulong heapBytes, ulong seed, IAnsiConsole? progress = null)
     {
-        if (heapMib < 1 || heapMib > 1 << 20 || threads < 1 || scale < 1 || iterations < 1)
+        if (heapBytes < 4096 || heapBytes > CommonOptions.MaxHeapBytes || threads < 1 || scale < 1 || iterations < 1)
         {
-            Console.Error.WriteLine("buddy stress: --heap-mib must be 1 to 1048576; --threads, --scale and --iterations 1 or more.");
-            return 2;
+            throw new BadInputException($"--heap must be 4 KiB to {ByteSize.Long(CommonOptions.MaxHeapBytes)}; --threads, --scale and --iterations 1 or more.");
         }
 
         if (!EngineCatalog.ThreadSafeNames.Contains(allocator))
         {
-            Console.Error.WriteLine($"unknown or not thread-safe allocator '{allocator}'; expected one of: {string.Join(", ", EngineCatalog.ThreadSafeNames)}");
-            return 2;
+            throw new BadInputException($"unknown or not thread-safe allocator '{allocator}'; expected one of: {string.Join(", ", EngineCatalog.ThreadSafeNames)}");
         }
 
-        using HeapTarget target = EngineCatalog.CreateTarget(allocator, (nuint)heapMib << 20);
+        using HeapTarget target = EngineCatalog.CreateTarget(allocator, (nuint)heapBytes);
         StressResult result;
         try
         {
-            result = StressRun.Run(target, threads, scale, iterations, seed);
+            result = CommandProgress.Start(progress ?? AnsiConsole.Console, context =>
+            {
+                ProgressTask task = context.AddTask($"stress {allocator}", maxValue: iterations);
+                return StressRun.Run(target, threads, scale, iterations, seed, done => task.Value = done);
+            });
         }
         catch (HeapCorruptionException error)
         {

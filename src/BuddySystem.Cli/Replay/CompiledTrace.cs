@@ -38,7 +38,7 @@ internal sealed class CompiledTrace
     /// blocks already include internal fragmentation (up to 2×); the second factor of two leaves room for external
     /// fragmentation (free blocks that cannot merge). Failed allocations are still counted and reported, never hidden.
     /// </summary>
-    /// <remarks>Capped at <see cref="MaxDefaultHeapSize"/> (1 GiB): a larger arena must be asked for with --heap-size.</remarks>
+    /// <remarks>Capped at <see cref="MaxDefaultHeapSize"/> (1 GiB): a larger arena must be asked for with --heap.</remarks>
     public ulong DefaultHeapSize => PeakBuddyBlockBytes >= MaxDefaultHeapSize / 2
         ? MaxDefaultHeapSize
         : Math.Max(1UL << 20, BitOperations.RoundUpToPowerOf2(Math.Max(PeakBuddyBlockBytes, 1) * 2));

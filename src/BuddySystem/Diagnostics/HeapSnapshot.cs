@@ -77,7 +77,8 @@ public sealed class HeapSnapshot
     /// <summary>Every block in offset order.</summary>
     public IReadOnlyList<HeapBlock> Blocks => _blocks;
 
-    /// <summary>The address of offset 0: the first managed byte of the heap's lowest region (0 for an offset allocator).</summary>
+    /// <summary>The address of offset 0: the first managed byte of the heap's lowest region (0 for an offset allocator;
+    /// <see cref="SharedHeap.DataOffset"/>, the file offset of the first block, for a <see cref="SharedHeap"/>).</summary>
     public ulong BaseAddress { get; }
 
     /// <summary>The size of order 0.</summary>
@@ -174,6 +175,28 @@ public sealed class HeapSnapshot
     {
         ArgumentNullException.ThrowIfNull(heap);
         return heap.ReadCore(Of);
+    }
+
+    /// <summary>Takes a snapshot of a shared heap's blocks under its file lock; safe from any thread of any process. A heap
+    /// left in the middle of an operation by a killed process is recovered first, as by any call.</summary>
+    /// <param name="heap">The heap to read.</param>
+    /// <returns>The snapshot: offsets count from the first block, so a block's heap offset is its snapshot offset plus
+    /// <see cref="BaseAddress"/> (= <see cref="SharedHeap.DataOffset"/>); free blocks are the buddy system's maximal ones;
+    /// one order per tree level.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="heap"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    public static HeapSnapshot Of(SharedHeap heap)
+    {
+        ArgumentNullException.ThrowIfNull(heap);
+        ulong dataOffset = heap.DataOffset;
+        ulong minBlock = heap.MinBlockSize;
+        var blocks = new List<HeapBlock>();
+        foreach ((ulong offset, int order, bool allocated) in heap.Blocks())
+        {
+            blocks.Add(new HeapBlock(offset - dataOffset, order, minBlock << order, allocated ? BlockState.Allocated : BlockState.Free));
+        }
+
+        return new HeapSnapshot(blocks, minBlock, heap.OrderCount, dataOffset);
     }
 
     /// <summary>Takes a snapshot of an offset allocator's blocks; offsets are the tree's own. Must not overlap a call on the tree.</summary>

@@ -18,6 +18,9 @@ internal static class SizeClasses
     /// <summary>The largest request (size and alignment) served from slabs; larger go to the buddy engine.</summary>
     internal const int MaxSize = 8192;
 
+    /// <summary>log2 of the largest slab (64 KiB).</summary>
+    internal const int MaxSlabShift = 16;
+
     private const int MinAlignShift = 5;
     private const int MaxAlignShift = 13;
 
@@ -50,7 +53,7 @@ internal static class SizeClasses
     /// log2 of the slab size class <paramref name="index"/> prefers: at least 16 KiB and room for 8 objects, at most
     /// 64 KiB; a heap that cannot give that size falls back to smaller slabs down to <see cref="MinSlabShift"/>.
     /// </summary>
-    internal static int PreferredSlabShift(int index) => Math.Min(16, Math.Max(14, Orders.CeilLog2((ulong)s_sizes[index] * 8)));
+    internal static int PreferredSlabShift(int index) => Math.Min(MaxSlabShift, Math.Max(14, Orders.CeilLog2((ulong)s_sizes[index] * 8)));
 
     /// <summary>log2 of the smallest slab class <paramref name="index"/> accepts: one object, and at least one 1 KiB page.</summary>
     internal static int MinSlabShift(int index) => Math.Max(SlabHeap.PageShift, Orders.CeilLog2(s_sizes[index]));

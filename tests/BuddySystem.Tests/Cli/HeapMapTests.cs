@@ -85,7 +85,7 @@ public class HeapMapTests
     public void Save_UnknownExtension_Throws()
     {
         var snapshot = new HeapSnapshot([new HeapBlock(0, 0, 16, BlockState.Free)], 16, 1);
-        Assert.Throws<ArgumentException>(() => MapCommand.Save(snapshot, "test", null, new FileInfo(Path.Combine(Path.GetTempPath(), "map.gif"))));
+        Assert.Throws<BuddySystem.Cli.BadInputException>(() => MapCommand.Save(snapshot, "test", null, new FileInfo(Path.Combine(Path.GetTempPath(), "map.gif"))));
     }
 
     [Fact]
@@ -116,7 +116,7 @@ public class HeapMapTests
         File.WriteAllText(trace, "# test\na 1 100 8\na 2 16 8\nf 1\na 3 5000 8\n");
         try
         {
-            (HeapSnapshot snapshot, string source) = MapCommand.Replayed(null, new FileInfo(trace), 3, "4KiB", eager: true);
+            (HeapSnapshot snapshot, string source) = MapCommand.Replayed(null, new FileInfo(trace), 3, 4096, eager: true);
 
             // After a 1, a 2, f 1 on an eager 4 KiB heap: block 2 (16 B) is live, everything else merged back around it.
             Assert.Equal(1, snapshot.LiveBlocks);
@@ -124,7 +124,7 @@ public class HeapMapTests
             Assert.Equal(4096ul, snapshot.TotalBytes);
             Assert.Contains("3 ops", source, StringComparison.Ordinal);
 
-            (HeapSnapshot all, string allSource) = MapCommand.Replayed(null, new FileInfo(trace), 10, "4KiB", eager: true);
+            (HeapSnapshot all, string allSource) = MapCommand.Replayed(null, new FileInfo(trace), 10, 4096, eager: true);
             Assert.Contains("1 failed", allSource, StringComparison.Ordinal);
             Assert.Equal(1, all.LiveBlocks);
         }
@@ -152,8 +152,8 @@ public class HeapMapTests
     [Fact]
     public void Replayed_BothSources_Throws()
     {
-        Assert.Throws<ArgumentException>(() => MapCommand.Replayed("W3", new FileInfo("x"), 1, null, false));
-        Assert.Throws<ArgumentException>(() => MapCommand.Replayed("W9", null, 1, null, false));
-        Assert.Throws<ArgumentException>(() => MapCommand.Replayed("W3", null, 1, "8", false));
+        Assert.Throws<BuddySystem.Cli.BadInputException>(() => MapCommand.Replayed("W3", new FileInfo("x"), 1, null, false));
+        Assert.Throws<BuddySystem.Cli.BadInputException>(() => MapCommand.Replayed("W9", null, 1, null, false));
+        Assert.Throws<BuddySystem.Cli.BadInputException>(() => MapCommand.Replayed("W3", null, 1, 8, false));
     }
 }

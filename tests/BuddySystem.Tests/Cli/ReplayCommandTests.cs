@@ -66,7 +66,7 @@ public sealed class ReplayCommandTests : IDisposable
         string json = Path.Combine(_directory, "r.json");
         var output = new StringWriter();
         string markdown = Path.Combine(_directory, "r.md");
-        int exit = ReplayCommand.Run(BenchTestConsole.Create(output), trace, ["buddy-heap", "glibc,native-memory"], null, 1, json, markdown);
+        int exit = ReplayCommand.Run(BenchTestConsole.Create(output), trace, ["buddy-heap", "glibc", "native-memory"], null, 1, json, markdown);
 
         Assert.Equal(0, exit);
         using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
@@ -100,7 +100,7 @@ public sealed class ReplayCommandTests : IDisposable
         // Peak requested: 100 + 3000 + 5000 (the realloc) = 8100; buddy blocks 128 + 4096 + 8192.
         string trace = WriteTrace("a 1 100 16\na 2 3000 16\nr 2 5000\na 3 8000 16\nf 1\nf 2\nf 3\n");
         string json = Path.Combine(_directory, "r.json");
-        int exit = ReplayCommand.Run(BenchTestConsole.Create(new StringWriter()), trace, ["buddy-heap"], "8K", 1, json);
+        int exit = ReplayCommand.Run(BenchTestConsole.Create(new StringWriter()), trace, ["buddy-heap"], 8192, 1, json);
 
         Assert.Equal(0, exit);
         using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
@@ -129,37 +129,16 @@ public sealed class ReplayCommandTests : IDisposable
     [InlineData("a 1 8 8\na 1 8 8\n", "2: id 1 is allocated again while live (allocated at line 1)")]
     [InlineData("a 1 8 8\nr 9 8\n", "2: 'r' reallocates id 9, which is not live")]
     [InlineData("a 1 8 8\n\nzap\n", "3: unknown operation 'zap'")]
-    public void Run_BadTrace_ExitsWithTwoNamingTheLine(string text, string message)
-    {
-        string trace = WriteTrace(text);
-        var output = new StringWriter();
-        int exit = ReplayCommand.Run(BenchTestConsole.Create(output), trace, ["buddy-heap"], null, 1, null);
-        Assert.Equal(2, exit);
-        Assert.Contains(message, output.ToString(), StringComparison.Ordinal);
-    }
-
-    [Theory]
     [InlineData("a 1 18446744073709551615 16\n", "1: size 18446744073709551615")]
     [InlineData("a 2 100 16\nr 2 18446744073709551000\n", "2: size 18446744073709551000")]
     [InlineData("a 1 8 9223372036854775808\n", "alignment 9223372036854775808")]
-    public void Run_AbsurdSizes_AreRejectedAsBadInput(string text, string message)
+    public void Run_BadTrace_ExitsWithTwoNamingTheLine(string text, string message)
     {
-        var output = new StringWriter();
-        int exit = ReplayCommand.Run(BenchTestConsole.Create(output), WriteTrace(text), ["buddy-heap"], "1M", 1, null);
+        var error = new StringWriter();
+        int exit = BuddySystem.Cli.Program.Run(["replay", WriteTrace(text), "-a", "buddy-heap", "--heap", "1MiB", "--runs", "1"], error);
         Assert.Equal(2, exit);
-        Assert.Contains(message, output.ToString(), StringComparison.Ordinal);
-    }
-
-    [Theory]
-    [InlineData("/nonexistent/trace.gz", null, "not found")]
-    [InlineData(null, "3000", "must be a power of two")]
-    [InlineData(null, "lots", "must be a power of two")]
-    public void Run_BadArguments_ExitsWithTwo(string? path, string? heapSize, string message)
-    {
-        var output = new StringWriter();
-        int exit = ReplayCommand.Run(BenchTestConsole.Create(output), path ?? WriteTrace("a 1 8 8\n"), null, heapSize, 1, null);
-        Assert.Equal(2, exit);
-        Assert.Contains(message, output.ToString(), StringComparison.Ordinal);
+        Assert.Contains(message, error.ToString(), StringComparison.Ordinal);
+        Assert.Single(error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
     [Fact]

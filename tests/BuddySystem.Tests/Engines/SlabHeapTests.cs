@@ -19,6 +19,7 @@ public unsafe class SlabHeapTests
     [Theory]
     [InlineData(100, 8, 112, 16)]
     [InlineData(129, 8, 144, 16)]
+    [InlineData(311, 32, 320, 64)] // a 320-byte object is 64-aligned, not 320-aligned
     [InlineData(64, 256, 256, 256)]
     [InlineData(0, 1, 16, 16)]
     [InlineData(9000, 8, 9216, 16384)]

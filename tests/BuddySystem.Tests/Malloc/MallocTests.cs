@@ -203,3 +203,49 @@ public sealed class RunCommandTests(MallocLibraryFixture library)
         Assert.Contains("buddymalloc: buddyinfo", result.Error, StringComparison.Ordinal);
     }
 }
+
+/// <summary><c>buddy bench --programs</c> (workload P): a real, quick run of two programs on every malloc, output checked.</summary>
+[Collection("malloc")]
+public sealed class ProgramBenchTests(MallocLibraryFixture library)
+{
+    [Fact]
+    public void RunPrograms_Quick_RunsEachProgramOnEachMallocWithTheSameOutputAndWritesJson()
+    {
+        string json = Path.Combine(library.Work, $"programs-{Guid.NewGuid():N}.json");
+        string markdown = Path.ChangeExtension(json, ".md");
+        var output = new StringWriter();
+
+        int exit = BuddySystem.Cli.Commands.BenchCommand.RunPrograms(BenchTestConsole.Create(output), ["perl", "sqlite3"], null, 1, quick: true, library.Library, json, null, markdown);
+
+        Assert.True(exit == 0, output.ToString());
+        using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+        var results = document.RootElement.GetProperty("results").EnumerateArray().ToList();
+        string[] allocators = File.Exists("/usr/lib/x86_64-linux-gnu/libmimalloc.so.2") ? ["glibc", "mimalloc", "buddymalloc"] : ["glibc", "buddymalloc"];
+        Assert.Equal(2 * allocators.Length, results.Count);
+        foreach (string program in new[] { "perl", "sqlite3" })
+        {
+            Assert.Equal(allocators, results.Where(r => r.GetProperty("param").GetString() == program).Select(r => r.GetProperty("allocator").GetString()));
+        }
+
+        foreach (var r in results)
+        {
+            Assert.Equal("P", r.GetProperty("workload").GetString());
+            Assert.True(r.GetProperty("same_output").GetBoolean());
+            Assert.InRange(r.GetProperty("wall_seconds").GetDouble(), 0.0001, 60);
+            // A real program's peak: more than the launcher's floor, far less than the .NET process that started it.
+            Assert.InRange(r.GetProperty("max_rss_bytes").GetInt64(), 1L << 20, 1L << 30);
+        }
+
+        Assert.Contains("| perl | buddymalloc | ", File.ReadAllText(markdown), StringComparison.Ordinal);
+        Assert.Contains("same", output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("emacs", "glibc", "unknown program 'emacs'")]
+    [InlineData("perl", "buddy-heap", "unknown allocator 'buddy-heap' for --programs")]
+    public void RunPrograms_UnknownName_ThrowsBadInputSayingWhich(string program, string allocator, string message)
+    {
+        var error = Assert.Throws<BuddySystem.Cli.BadInputException>(() => BuddySystem.Cli.Commands.BenchCommand.RunPrograms(BenchTestConsole.Create(new StringWriter()), [program], [allocator], 1, quick: true, library.Library, null, null, null));
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+}

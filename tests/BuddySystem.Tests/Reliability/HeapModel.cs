@@ -4,10 +4,15 @@ using BuddySystem.Testing;
 namespace BuddySystem.Tests.Reliability;
 
 /// <summary>
-/// The model side: the live blocks' layouts in the order the actual keeps them, and the byte totals a buddy engine must
-/// report for them. Block addresses are not modelled (the engines may place blocks anywhere that is free and aligned).
+/// The model side: the live blocks' layouts in the order the actual keeps them, and the byte totals the engine must
+/// report for them (block sizes by the engine's own rule). Block addresses are not modelled (the engines may place blocks
+/// anywhere that is free and aligned).
 /// </summary>
-internal sealed class HeapModel(ulong totalBytes, int guaranteedBlocks)
+/// <param name="totalBytes">The heap's bytes.</param>
+/// <param name="guaranteedBlocks">See <see cref="GuaranteedBlocks"/>.</param>
+/// <param name="blockSize">The engine's block size for a layout (<see cref="HeapTarget.BlockSize"/>).</param>
+/// <param name="chunk">The engine's placement chunk (<see cref="HeapTarget.PlacementChunk"/>).</param>
+internal sealed class HeapModel(ulong totalBytes, int guaranteedBlocks, Func<Layout, ulong> blockSize, ulong chunk)
 {
     public List<Layout> Blocks { get; } = [];
 
@@ -15,12 +20,12 @@ internal sealed class HeapModel(ulong totalBytes, int guaranteedBlocks)
 
     /// <summary>
     /// How many blocks of at most <see cref="HeapModelTests.MaxBlock"/> bytes are sure to fit whatever their placement:
-    /// each live block sits inside one aligned chunk of that size, so while fewer blocks are live than the heap has
-    /// chunks, some chunk is wholly free and the next request must succeed.
+    /// each live block sits inside one aligned chunk (its buddy block, or its slab), so while fewer blocks are live than
+    /// the heap has chunks, some chunk is wholly free and the next request must succeed.
     /// </summary>
     public int GuaranteedBlocks { get; private set; } = guaranteedBlocks;
 
-    public ulong AllocatedBytes => Blocks.Aggregate(0ul, (sum, layout) => sum + BuddyHeap.BlockSizeOf(layout));
+    public ulong AllocatedBytes => Blocks.Aggregate(0ul, (sum, layout) => sum + blockSize(layout));
 
     public ulong UserBytes => Blocks.Aggregate(0ul, (sum, layout) => sum + layout.Size);
 
@@ -52,7 +57,7 @@ internal sealed class HeapModel(ulong totalBytes, int guaranteedBlocks)
     public void AddRegion(nuint size, int offset)
     {
         TotalBytes += UsableBytes(size, offset);
-        GuaranteedBlocks += ChunksIn(size, offset);
+        GuaranteedBlocks += ChunksIn(size, offset, chunk);
     }
 
     /// <summary>The bytes of whole 16-byte granules in a region at a 4 KiB boundary + <paramref name="offset"/>.</summary>
@@ -63,8 +68,8 @@ internal sealed class HeapModel(ulong totalBytes, int guaranteedBlocks)
         return end > first ? end - first : 0;
     }
 
-    /// <summary>Whole aligned chunks of <see cref="HeapModelTests.MaxBlock"/> bytes in such a region, counted low.</summary>
-    public static int ChunksIn(nuint size, int offset) => Math.Max(0, (int)(UsableBytes(size, offset) / HeapModelTests.MaxBlock) - 1);
+    /// <summary>Whole aligned chunks of <paramref name="chunk"/> bytes in such a region, counted low.</summary>
+    public static int ChunksIn(nuint size, int offset, ulong chunk) => Math.Max(0, (int)(UsableBytes(size, offset) / chunk) - 1);
 
     public override string ToString()
         => string.Create(CultureInfo.InvariantCulture, $"{Blocks.Count} live, {AllocatedBytes} allocated of {TotalBytes}");

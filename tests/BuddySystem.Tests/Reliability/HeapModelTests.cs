@@ -1,3 +1,5 @@
+using BuddySystem.Cli.Engines;
+using BuddySystem.Testing;
 using CsCheck;
 
 namespace BuddySystem.Tests.Reliability;
@@ -75,8 +77,21 @@ public class HeapModelTests
 
     internal static void SampleEngine(string engine, bool addRegions, long iter = 150)
     {
-        int chunks = (int)(HeapSize / MaxBlock);
-        Gen.Const(() => (new HeapUnderTest(engine, HeapSize, chunks), new HeapModel(HeapSize, chunks)))
+        // The engine's placement chunk sets the guarantee: 4 KiB blocks for a buddy engine, a 64 KiB slab for a slab
+        // engine, whose heap is made larger so that the model still reaches a few dozen live blocks.
+        ulong chunk;
+        using (HeapTarget probe = EngineCatalog.CreateTarget(engine, 4096))
+        {
+            chunk = probe.PlacementChunk(new Layout((nuint)MaxBlock - 1, 32));
+        }
+
+        nuint heapSize = (nuint)Math.Max(HeapSize, 64 * chunk);
+        int chunks = (int)(heapSize / chunk);
+        Gen.Const(() =>
+            {
+                var actual = new HeapUnderTest(engine, heapSize, chunks, chunk);
+                return (actual, new HeapModel(heapSize, chunks, actual.Target.BlockSize, chunk));
+            })
             .SampleModelBased(
                 Operations(addRegions),
                 equal: (actual, model) => actual.Matches(model),
@@ -91,6 +106,8 @@ public class HeapModelTests
     [InlineData("buddy-heap-eager")]
     [InlineData("locked-heap")]
     [InlineData("concurrent-heap")]
+    [InlineData("slab-heap")]
+    [InlineData("concurrent-slab-heap")]
     public void RandomOperations_AgainstModel_AgreeAndValidate(string engine) => SampleEngine(engine, addRegions: true);
 
     [Theory]

@@ -13,11 +13,15 @@ internal sealed unsafe class HeapUnderTest : IDisposable
 {
     private readonly List<NativeRegion> _extraRegions = [];
 
-    public HeapUnderTest(string engine, nuint size, int guaranteedBlocks)
+    public HeapUnderTest(string engine, nuint size, int guaranteedBlocks, ulong chunk)
     {
         Target = EngineCatalog.CreateTarget(engine, size);
         GuaranteedBlocks = guaranteedBlocks;
+        Chunk = chunk;
     }
+
+    /// <summary>The placement chunk the model counts (<see cref="HeapTarget.PlacementChunk"/>).</summary>
+    public ulong Chunk { get; }
 
     /// <summary>Tracked exactly as <see cref="HeapModel.GuaranteedBlocks"/>, so both sides skip the same allocations.</summary>
     public int GuaranteedBlocks { get; private set; }
@@ -32,7 +36,7 @@ internal sealed unsafe class HeapUnderTest : IDisposable
     {
         byte* block = (byte*)Target.Allocator.Allocate(layout);
         Assert.True(block != null, $"{Target.Name}: {layout} returned null although the model guarantees room ({Live.Count} live blocks)");
-        Assert.Equal(0ul, (ulong)block % BuddyHeap.BlockSizeOf(layout));
+        Assert.Equal(0ul, (ulong)block % Target.BlockAlignment(layout));
         BlockPattern.Fill(block, layout.Size, cookie);
         Live.Add(((nint)block, layout, cookie));
     }
@@ -70,7 +74,7 @@ internal sealed unsafe class HeapUnderTest : IDisposable
         byte* moved = (byte*)Target.Allocator.Reallocate((void*)address, layout, newSize);
         Assert.True(moved != null, $"{Target.Name}: reallocating {layout} to {newSize} returned null although the model guarantees room");
         var newLayout = new Layout(newSize, layout.Align);
-        Assert.Equal(0ul, (ulong)moved % BuddyHeap.BlockSizeOf(newLayout));
+        Assert.Equal(0ul, (ulong)moved % Target.BlockAlignment(newLayout));
         AssertIntact((nint)moved, Math.Min(layout.Size, newSize) & ~(nuint)7, oldCookie);
         BlockPattern.Fill(moved, newSize, cookie);
         Live[index] = ((nint)moved, newLayout, cookie);
@@ -81,7 +85,7 @@ internal sealed unsafe class HeapUnderTest : IDisposable
         var region = new NativeRegion(size + (nuint)offset, 4096);
         _extraRegions.Add(region);
         Target.AddRegion((nint)((byte*)region.Pointer + offset), size);
-        GuaranteedBlocks += HeapModel.ChunksIn(size, offset);
+        GuaranteedBlocks += HeapModel.ChunksIn(size, offset, Chunk);
     }
 
     /// <summary>Validate() passes and the engine's accounting and every live block agree with the model.</summary>
@@ -102,7 +106,7 @@ internal sealed unsafe class HeapUnderTest : IDisposable
         }
 
         // No two live blocks overlap: sorted by address, each ends before the next starts.
-        var sorted = Live.Select(b => (Start: (ulong)b.Address, End: (ulong)b.Address + BuddyHeap.BlockSizeOf(b.Layout))).OrderBy(b => b.Start).ToList();
+        var sorted = Live.Select(b => (Start: (ulong)b.Address, End: (ulong)b.Address + Target.BlockSize(b.Layout))).OrderBy(b => b.Start).ToList();
         for (int i = 1; i < sorted.Count; i++)
         {
             Assert.True(sorted[i - 1].End <= sorted[i].Start, $"blocks at 0x{sorted[i - 1].Start:x} and 0x{sorted[i].Start:x} overlap");

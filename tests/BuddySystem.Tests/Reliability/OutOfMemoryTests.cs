@@ -62,10 +62,12 @@ public unsafe class OutOfMemoryTests
         List<(nint Address, Layout Layout)> blocks = Exhaust(target, seed);
         Assert.True(blocks.Count > 10);
 
-        // Nothing usable is left: the free bytes (none, or 16 on a hardened heap, whose smallest block is 32) hold no
-        // block for even the smallest request, which returns null.
+        // Nothing usable is left: the free bytes open to any request (none, or 16 on a hardened heap, whose smallest block
+        // is 32) hold no block for even the smallest request, which returns null. A slab engine's other free bytes are
+        // free objects of other classes: only their class can use them.
         HeapStats full = target.Stats;
-        Assert.True(full.FreeBytes < target.BlockSize(new Layout(0, 1)), $"{full.FreeBytes} bytes still free");
+        ulong open = full.FreeBytes - target.ClassBoundFreeBytes(full);
+        Assert.True(open < target.BlockSize(new Layout(0, 1)), $"{open} bytes still free outside size classes");
         Assert.Equal(full.TotalBytes - full.FreeBytes, full.AllocatedBytes);
         Assert.True(target.Allocator.Allocate(new Layout(0, 1)) == null);
         target.Validate();
@@ -73,19 +75,23 @@ public unsafe class OutOfMemoryTests
         // A typed front turns null into HeapExhaustedException naming the request and the largest free block.
         var boxError = Assert.Throws<HeapExhaustedException>(() => new Box<long>(target.Allocator, 1));
         Assert.Equal(8ul, boxError.RequestedSize);
-        Assert.Equal(full.FreeBytes, boxError.LargestFreeBlock);
+        Assert.Equal(open, boxError.LargestFreeBlock);
         Assert.Equal(full.FreeBytes, boxError.FreeBytes);
         Assert.Contains("8 bytes", boxError.Message, StringComparison.Ordinal);
 
-        // Free one random block: a request of its size succeeds again, one of twice its block size does not, and the
-        // exception names exactly that block as the largest free one (its buddy is live, so it cannot merge).
+        // Free one random block: a request of its size succeeds again. On a buddy engine it is the only free space, so
+        // the request gets the same address, one of twice its block size fails, and the exception names exactly that
+        // block as the largest free one (its buddy is live, so it cannot merge). A slab object goes back to its slab,
+        // which only its class can use: the request is served from that class (the freed object or another free one).
         var rng = new SplitMix64(seed ^ 0xF00D);
         int victim = (int)rng.Next((ulong)blocks.Count);
         var (address, layout) = blocks[victim];
         ulong blockSize = target.BlockSize(layout);
         target.Allocator.Deallocate((void*)address, layout);
         target.Validate();
-        if (blockSize < HeapSize)
+        Assert.Equal(full.FreeBytes + blockSize, target.Stats.FreeBytes);
+        bool slabObject = target.IsSlabObject(layout);
+        if (blockSize < HeapSize && !slabObject)
         {
             int tooMany = (int)(blockSize * 2);
             var vecError = Assert.Throws<HeapExhaustedException>(() => new Vec<byte>(target.Allocator, tooMany));
@@ -97,8 +103,13 @@ public unsafe class OutOfMemoryTests
 
         void* again = target.Allocator.Allocate(layout);
         Assert.True(again != null, $"freeing a {blockSize}-byte block did not let {layout} succeed again");
-        Assert.Equal(address, (nint)again); // it is the only free space
+        if (!slabObject)
+        {
+            Assert.Equal(address, (nint)again); // it is the only free space
+        }
+
         blocks[victim] = ((nint)again, layout);
+        Assert.Equal(full.FreeBytes, target.Stats.FreeBytes);
 
         foreach (var (block, blockLayout) in blocks)
         {

@@ -13,7 +13,11 @@ public class ParallelHeapTests
 
     internal static void SampleEngine(string engine, long iter = 50)
     {
-        Gen.Const(() => (new SharedHeapUnderTest(engine, HeapSize), new HeapModel(HeapSize, int.MaxValue)))
+        Gen.Const(() =>
+            {
+                var actual = new SharedHeapUnderTest(engine, HeapSize);
+                return (actual, new HeapModel(HeapSize, int.MaxValue, actual.Target.BlockSize, HeapModelTests.MaxBlock));
+            })
             .SampleParallel(
                 [
                     Gen.Select(HeapModelTests.GenLayout, Gen.ULong).Operation<SharedHeapUnderTest, HeapModel>(
@@ -36,5 +40,6 @@ public class ParallelHeapTests
     [Theory]
     [InlineData("locked-heap")]
     [InlineData("concurrent-heap")]
+    [InlineData("concurrent-slab-heap")]
     public void ParallelOperations_AgainstModel_AreLinearizable(string engine) => SampleEngine(engine);
 }

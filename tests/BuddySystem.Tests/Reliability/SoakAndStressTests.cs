@@ -36,7 +36,7 @@ public class SoakAndStressTests
     public void SoakCommand_Short_PrintsOkAndExitsZero()
     {
         var output = new StringWriter();
-        int exit = SoakCommand.Run(output, EngineCatalog.TargetNames, operations: 20_000, seed: 1, heapMib: 1, validateEvery: 1000);
+        int exit = SoakCommand.Run(output, EngineCatalog.TargetNames, operations: 20_000, seed: 1, heapBytes: 1 << 20, validateEvery: 1000);
         Assert.Equal(0, exit);
         Assert.Equal(EngineCatalog.TargetNames.Count, output.ToString().Split(": OK").Length - 1);
     }
@@ -46,7 +46,7 @@ public class SoakAndStressTests
     public void StressCommand_Small_ReportsZeroCorruptionsAndExitsZero(string engine)
     {
         var output = new StringWriter();
-        int exit = StressCommand.Run(output, engine, threads: 4, scale: 5, iterations: 3, heapMib: 64, seed: 0x5EED);
+        int exit = StressCommand.Run(output, engine, threads: 4, scale: 5, iterations: 3, heapBytes: 64 << 20, seed: 0x5EED);
         Assert.True(exit == 0, output.ToString());
         Assert.Contains("\n0 corruptions", output.ToString(), StringComparison.Ordinal);
         Assert.Contains("ops/s", output.ToString(), StringComparison.Ordinal);
@@ -64,9 +64,9 @@ public class SoakAndStressTests
     }
 
     [Fact]
-    public void StressCommand_NotThreadSafeEngine_ExitsTwo()
+    public void StressCommand_NotThreadSafeEngine_ThrowsBadInput()
     {
         var output = new StringWriter();
-        Assert.Equal(2, StressCommand.Run(output, "buddy-heap", 2, 1, 1, 16, 1));
+        Assert.Throws<BuddySystem.Cli.BadInputException>(() => StressCommand.Run(output, "buddy-heap", 2, 1, 1, 16 << 20, 1));
     }
 }

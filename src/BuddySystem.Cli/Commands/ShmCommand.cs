@@ -1,0 +1,32 @@
+using System.CommandLine;
+
+namespace BuddySystem.Cli.Commands;
+
+/// <summary><c>buddy shm</c>: the commands for a <see cref="SharedHeap"/> file (one file per subcommand).</summary>
+internal static class ShmCommand
+{
+    internal static Command Create()
+    {
+        var command = new Command("shm", "Shared heaps (SharedHeap files): print one's stats, or soak the crash recovery with killed processes.");
+        command.Subcommands.Add(ShmStatCommand.Create());
+        return command;
+    }
+
+    /// <summary>Opens <paramref name="path"/> as a shared heap, or prints one line naming what is wrong and returns null.</summary>
+    /// <param name="path">The heap file.</param>
+    /// <param name="command">The command's name for the message, e.g. <c>buddy shm stat</c>.</param>
+    /// <param name="error">Where the line goes.</param>
+    internal static SharedHeap? TryOpen(string path, string command, TextWriter error)
+    {
+        try
+        {
+            return SharedHeap.Open(path);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or HeapCorruptionException or PlatformNotSupportedException or ArgumentException)
+        {
+            // FileNotFoundException is an IOException; every message already names the file.
+            error.WriteLine($"{command}: {e.Message}");
+            return null;
+        }
+    }
+}

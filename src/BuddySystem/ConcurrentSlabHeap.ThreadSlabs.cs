@@ -1,0 +1,121 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using BuddySystem.Internals;
+
+namespace BuddySystem;
+
+public sealed unsafe partial class ConcurrentSlabHeap
+{
+    /// <summary>
+    /// One thread's slabs of one heap and that thread's share of the counters. The owner changes slabs' local lists inside
+    /// its busy window (lock-free) or under the heap's lock; the lists of slabs change only under the lock; any other thread
+    /// touches them only under the lock, with the owner paused or exited.
+    /// </summary>
+    private sealed class ThreadSlabs
+    {
+        public readonly Thread Thread;
+
+        /// <summary>Per size class: the slab lists, in a pinned array so the fast paths index them without bounds checks.</summary>
+        public readonly ClassSlabs* Classes;
+
+        /// <summary>What slabs store as their owner: a handle to this object, so the lock's holder can find it from a slab.</summary>
+        public readonly nint Id;
+
+        /// <summary>The region the thread freed into last: bounds, page map and state bytes, so the fast free needs no lookup.</summary>
+        public ulong HotStart;
+        public ulong HotLength;
+        public ulong HotFirstPage;
+        public nint* HotPages;
+        public byte* HotStateBase;
+
+        // Deltas of this thread's calls; an object freed on another thread than the one that allocated it makes one negative.
+        public long Allocations;
+        public long LiveBlocks;
+        public long ObjectBytes;
+        public long UserBytes;
+
+        private readonly ClassSlabs[] _classArray;
+        private GCHandle _handle;
+        private int _busy;
+        private int _paused;
+
+        public ThreadSlabs(ConcurrentSlabHeap heap)
+        {
+            Heap = heap;
+            Thread = Thread.CurrentThread;
+            _classArray = GC.AllocateArray<ClassSlabs>(SizeClasses.Count, pinned: true);
+            Classes = (ClassSlabs*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_classArray));
+            _handle = GCHandle.Alloc(this);
+            Id = GCHandle.ToIntPtr(_handle);
+        }
+
+        /// <summary>The heap these slabs belong to; null once retired.</summary>
+        public ConcurrentSlabHeap? Heap { get; private set; }
+
+        /// <summary>The owner a slab names, under the lock (a slab never names a retired owner).</summary>
+        public static ThreadSlabs? FromId(nint id) => GCHandle.FromIntPtr(id).Target as ThreadSlabs;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void EnterBusy() => Volatile.Write(ref _busy, 1);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void ExitBusy() => Volatile.Write(ref _busy, 0);
+
+        public bool IsPaused
+        {
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            get => Volatile.Read(ref _paused) != 0;
+        }
+
+        public void SetPaused(bool paused) => Volatile.Write(ref _paused, paused ? 1 : 0);
+
+        public void WaitUntilIdle()
+        {
+            var spinner = default(SpinWait);
+            while (Volatile.Read(ref _busy) != 0)
+            {
+                spinner.SpinOnce();
+            }
+        }
+
+        /// <summary>Makes <paramref name="region"/> the one the fast free checks first; by the owner only.</summary>
+        public void SetHotRegion(in Region region)
+        {
+            HotLength = 0;
+            HotStart = region.Start;
+            HotFirstPage = region.FirstPage;
+            HotPages = region.Pages;
+            HotStateBase = region.StateBase;
+            HotLength = region.End - region.Start;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void CountAllocation(uint objectSize, nuint userSize)
+        {
+            Allocations++;
+            LiveBlocks++;
+            ObjectBytes += objectSize;
+            UserBytes += (long)userSize;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void CountFree(uint objectSize, nuint userSize)
+        {
+            LiveBlocks--;
+            ObjectBytes -= objectSize;
+            UserBytes -= (long)userSize;
+        }
+
+        /// <summary>Forgets the heap (its owner exited, or the heap was disposed): later calls take the locked path.</summary>
+        public void Retire()
+        {
+            Heap = null;
+            HotLength = 0;
+            new Span<ClassSlabs>(_classArray).Clear();
+            if (_handle.IsAllocated)
+            {
+                _handle.Free();
+            }
+        }
+    }
+}

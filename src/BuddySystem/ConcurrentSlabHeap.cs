@@ -1,0 +1,1244 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using BuddySystem.Internals;
+
+namespace BuddySystem;
+
+/// <summary>
+/// The thread-safe form of <see cref="SlabHeap"/>: the same size classes, slabs and exact large blocks over one buddy
+/// engine, with per-thread slabs so that the common allocation and free take no lock, and frees from other threads pushed
+/// on the slab with one atomic instruction.
+/// </summary>
+/// <remarks>
+/// <para><b>Design.</b> Every thread that uses the heap owns its slabs: per size class, a list of slabs that may have free
+/// objects (the first serves) and a list of full ones. Each slab keeps two free lists. The <i>local</i> list is touched only
+/// by its owner: an allocation pops it, the owner's free pushes on it, with plain loads and stores. The <i>thread-free</i>
+/// list takes the frees of every other thread, each pushed with one compare-exchange; the owner takes the whole list with
+/// one exchange when its local list runs dry. This is mimalloc's design (Leijen, Zorn and de Moura, "Mimalloc: free list
+/// sharding in action", 2019: a free list per page, a separate thread-free list per page for other threads' frees);
+/// the code is this project's own. A full slab leaves its owner's list of slabs with free objects; the first free from
+/// another thread into a full slab moves it back under the heap's lock (the owner marks a slab full with a full fence and
+/// then looks at its thread-free list once more, so one of the two always sees the other). Slabs and large blocks come
+/// from the buddy engine under the lock, and go back to it under the lock: each class of a thread keeps one empty slab
+/// (hysteresis), further empty slabs go back at once.</para>
+/// <para><b>Misuse stays exact.</b> One state byte per 16-byte granule, outside the managed memory, holds the size class of
+/// the live object starting there (0 when none). The owner's allocation stores it; every free turns it from the class of
+/// the layout to 0 with one compare-exchange before anything else, so of two frees of one object racing on two threads
+/// exactly one succeeds. A failed exchange (an interior pointer, a double free, a layout of another class) takes the locked
+/// path, which names what is wrong, with the exceptions and messages of <see cref="BuddyHeap"/>, the heap unchanged.</para>
+/// <para><b>Idle and exited threads.</b> An owner's fast paths run between two plain stores to a "busy" flag and first read a
+/// "paused" flag (the asymmetric handshake of <see cref="ConcurrentHeap"/>). Under the lock another thread may pause every
+/// owner and then collect their thread-free lists and return their empty slabs: an allocation that would fail,
+/// <see cref="Trim"/>, <see cref="Stats"/> and <see cref="Validate"/> do. The slabs of a thread that has exited are
+/// <i>abandoned</i>: empty ones go back to the buddy engine, the others wait in a list per class until another thread needing
+/// a slab of that class adopts them, or until they empty (frees into an abandoned slab go to its thread-free list).</para>
+/// <para><b>Cost.</b> Allocation from a slab with a free object: a thread-static read, the handshake, a pop and one byte
+/// store. A free: the handshake, one compare-exchange on the state byte, a page-map read and a push (a compare-exchange
+/// more when another thread owns the slab). A thread's slab runs dry about once per slab's worth of objects and then takes
+/// the lock once.</para>
+/// <para><b>Thread safety.</b> Every member is safe from any thread; any thread may free any block. <see cref="Stats"/> and
+/// <see cref="Validate"/> are exact when no call is in flight on another thread. <see cref="Dispose"/> waits for calls in
+/// progress on the owners' fast paths and makes every later call throw <see cref="ObjectDisposedException"/>.</para>
+/// </remarks>
+public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSource, IDisposable
+{
+    private const int PageShift = SlabHeap.PageShift;
+    private const int GranuleShift = 4;
+    private const int EmptySlabsKept = 1;
+
+    /// <summary>The state byte of a large block's first granule (object starts hold their class index + 1).</summary>
+    private const byte LargeState = 0xFF;
+
+    /// <summary>The alignment a size-less call passes for a large block, so that its layout never maps to a class.</summary>
+    private const nuint LargeAlign = (nuint)SizeClasses.MaxSize << 1;
+
+    // The slabs of the heap this thread used last: one thread-static read finds them on the fast paths.
+    [ThreadStatic]
+    private static ThreadSlabs? t_slabs;
+
+    private readonly Lock _lock = new();
+    private readonly BuddyHeap _buddy;
+    private readonly ThreadLocal<ThreadSlabs?> _slabsOfThread = new();
+    private readonly List<ThreadSlabs> _owners = [];
+    // Abandoned slabs per class (list heads), in a pinned array so the lists are linked through plain pointers.
+    private readonly nint[] _abandoned = GC.AllocateArray<nint>(SizeClasses.Count, pinned: true);
+    private readonly List<nint> _descriptors = [];
+    private readonly List<IDisposable> _ownedRegions = [];
+
+    private Region[] _regions = [];
+    private Slab* _spareDescriptors;
+    private volatile bool _disposed;
+
+    // Under the lock: slabs and large blocks (the buddy side), failures, and the counters of exited threads.
+    private ulong _slabBytes;
+    private long _slabs;
+    private ulong _largeBytes;
+    private long _largeBlocks;
+    private long _largeUserBytes;
+    private long _largeAllocations;
+    private long _failedAllocations;
+    private long _retiredAllocations;
+    private long _retiredLiveBlocks;
+    private long _retiredObjectBytes;
+    private long _retiredUserBytes;
+
+    /// <summary>Creates an empty heap; give it memory with <see cref="AddRegion(void*, nuint)"/>.</summary>
+    public ConcurrentSlabHeap()
+    {
+        _buddy = new BuddyHeap(BuddyHeapOptions.Eager);
+    }
+
+    /// <summary>
+    /// Creates a heap over a new native region of <paramref name="size"/> bytes, aligned to the largest power of two not
+    /// above it; the region is freed when the heap is disposed.
+    /// </summary>
+    /// <param name="size">Bytes to manage; at least 16.</param>
+    /// <returns>A heap that owns its memory.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is smaller than 16.</exception>
+    /// <exception cref="OutOfMemoryException">The process could not get the memory.</exception>
+    public static ConcurrentSlabHeap Create(nuint size)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(size, BuddyHeap.MinBlockSize);
+        var heap = new ConcurrentSlabHeap();
+        var region = new NativeRegion(size, BitOperations.RoundUpToPowerOf2(size) == size ? size : (nuint)1 << Orders.FloorLog2(size));
+        heap.AddRegion(region.Pointer, region.Size);
+        heap._ownedRegions.Add(region);
+        return heap;
+    }
+
+    /// <summary>
+    /// Adds the memory [<paramref name="start"/>, start + <paramref name="size"/>) to the heap under the lock, as
+    /// <see cref="BuddyHeap.AddRegion(void*, nuint)"/> does (same rules and exceptions).
+    /// </summary>
+    /// <param name="start">First byte of the region. The memory must stay valid until the heap is disposed.</param>
+    /// <param name="size">Bytes in the region.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="start"/> is null.</exception>
+    /// <exception cref="ArgumentException">As for <see cref="BuddyHeap.AddRegion(void*, nuint)"/>; the heap is unchanged.</exception>
+    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    /// <remarks>Metadata for the region (8 bytes per KiB of page map, one state byte per 16 bytes) is native memory.</remarks>
+    public void AddRegion(void* start, nuint size)
+    {
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            _buddy.AddRegion(start, size);
+            ulong raw = (ulong)start;
+            var region = new Region((raw + 15) & ~15UL, (raw + size) & ~15UL);
+            Region[] regions = _regions;
+            int insertAt = 0;
+            while (insertAt < regions.Length && regions[insertAt].Start < region.Start)
+            {
+                insertAt++;
+            }
+
+            var grown = new Region[regions.Length + 1];
+            Array.Copy(regions, grown, insertAt);
+            grown[insertAt] = region;
+            Array.Copy(regions, insertAt, grown, insertAt + 1, regions.Length - insertAt);
+
+            // Lock-free readers see the old table or the new one, both valid: regions are never removed before Dispose.
+            Volatile.Write(ref _regions, grown);
+        }
+    }
+
+    /// <summary>
+    /// Allocates an object of the first size class that holds <see cref="Layout.Size"/> bytes aligned to
+    /// <see cref="Layout.Align"/> (requests up to 8 KiB, classes as <see cref="SlabHeap.ClassSizes"/>), or a large block cut
+    /// from the buddy engine; safe from any thread.
+    /// </summary>
+    /// <param name="layout">Size and alignment wanted; a zero size gets a unique 16-byte object.</param>
+    /// <returns>The block; <see langword="null"/> when it cannot be served, even after every thread's empty slabs went back
+    /// to the buddy engine.</returns>
+    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    /// <remarks>Fast path (the thread's first slab of the class has a free object): no lock, no atomic instruction.</remarks>
+    public void* Allocate(Layout layout)
+    {
+        if (SizeClasses.IsSmall(layout.Size, layout.Align))
+        {
+            ThreadSlabs? slabs = t_slabs;
+            if (slabs != null && slabs.Heap == this)
+            {
+                int index = SizeClasses.IndexOf(layout.Size, layout.Align);
+                ClassSlabs* sizeClass = slabs.Classes + index;
+                slabs.EnterBusy();
+                Slab* slab = sizeClass->Head;
+                if (!slabs.IsPaused && slab != null && slab->Free != null)
+                {
+                    FreeObject* item = slab->Free;
+                    slab->Free = item->Next;
+                    if (slab->Used++ == 0)
+                    {
+                        sizeClass->EmptySlabs--;
+                    }
+
+                    slab->StateBase[(ulong)item >> GranuleShift] = (byte)(index + 1);
+                    slabs.CountAllocation(slab->ObjectSize, layout.Size);
+                    slabs.ExitBusy();
+                    return item;
+                }
+
+                slabs.ExitBusy();
+            }
+        }
+
+        return AllocateSlow(layout);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void* AllocateSlow(Layout layout)
+    {
+        if (!SizeClasses.IsSmall(layout.Size, layout.Align))
+        {
+            lock (_lock)
+            {
+                ThrowIfDisposed();
+                void* large = AllocateLargeLocked(layout);
+                if (large == null && ReturnEmptySlabsLocked())
+                {
+                    large = AllocateLargeLocked(layout);
+                }
+
+                if (large == null)
+                {
+                    _failedAllocations++;
+                }
+
+                return large;
+            }
+        }
+
+        ThreadSlabs slabs = CurrentSlabs();
+        int index = SizeClasses.IndexOf(layout.Size, layout.Align);
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            Slab* slab = SlabWithFreeObjectLocked(slabs, index);
+            if (slab == null && ReturnEmptySlabsLocked())
+            {
+                // Empty slabs kept by any thread, or abandoned ones, may be what keeps a buddy block from merging.
+                slab = SlabWithFreeObjectLocked(slabs, index);
+            }
+
+            if (slab == null)
+            {
+                _failedAllocations++;
+                return null;
+            }
+
+            ClassSlabs* sizeClass = slabs.Classes + index;
+            FreeObject* item = slab->Free;
+            slab->Free = item->Next;
+            if (slab->Used++ == 0)
+            {
+                sizeClass->EmptySlabs--;
+            }
+
+            slab->StateBase[(ulong)item >> GranuleShift] = (byte)(index + 1);
+            slabs.CountAllocation(slab->ObjectSize, layout.Size);
+            return item;
+        }
+    }
+
+    /// <summary>
+    /// The thread's first slab of class <paramref name="index"/> with a free object on its local list, after collecting
+    /// thread-free lists, moving dry slabs to the full list, adopting an abandoned slab or making a new one; null when none
+    /// can be had.
+    /// </summary>
+    private Slab* SlabWithFreeObjectLocked(ThreadSlabs slabs, int index)
+    {
+        ClassSlabs* sizeClass = slabs.Classes + index;
+        for (Slab* slab = sizeClass->Head; slab != null; slab = sizeClass->Head)
+        {
+            if (slab->Free != null || CollectThreadFree(sizeClass, slab) != 0)
+            {
+                return slab;
+            }
+
+            // Dry: the slab goes to the full list. The fence orders "full" before the last look at the thread-free list;
+            // another thread's free pushes first and then reads "full", so one of the two sees the other.
+            Unlink(ref sizeClass->Head, slab);
+            PushFront(ref sizeClass->FullHead, slab);
+            Interlocked.Exchange(ref slab->Full, 1);
+            if (Volatile.Read(ref slab->ThreadFree) != 0)
+            {
+                Unlink(ref sizeClass->FullHead, slab);
+                slab->Full = 0;
+                PushFront(ref sizeClass->Head, slab);
+            }
+        }
+
+        Slab* adopted = AdoptLocked(slabs, index);
+        return adopted != null ? adopted : NewSlabLocked(slabs, index);
+    }
+
+    /// <summary>Moves the objects other threads freed into <paramref name="slab"/> to its local list; their count.</summary>
+    private static int CollectThreadFree(ClassSlabs* sizeClass, Slab* slab)
+    {
+        if (Volatile.Read(ref slab->ThreadFree) == 0)
+        {
+            return 0;
+        }
+
+        var item = (FreeObject*)Interlocked.Exchange(ref slab->ThreadFree, 0);
+        int count = 0;
+        FreeObject* last = item;
+        while (true)
+        {
+            count++;
+            if (last->Next == null)
+            {
+                break;
+            }
+
+            last = last->Next;
+        }
+
+        last->Next = slab->Free;
+        slab->Free = item;
+        slab->Used -= count;
+        if (slab->Used == 0 && sizeClass != null)
+        {
+            sizeClass->EmptySlabs++;
+        }
+
+        return count;
+    }
+
+    /// <summary>Takes an abandoned slab of class <paramref name="index"/> with a free object, if any, for <paramref name="slabs"/>.</summary>
+    private Slab* AdoptLocked(ThreadSlabs slabs, int index)
+    {
+        ClassSlabs* sizeClass = slabs.Classes + index;
+        while (_abandoned[index] != 0)
+        {
+            var slab = (Slab*)_abandoned[index];
+            Unlink(ref *(Slab**)Unsafe.AsPointer(ref _abandoned[index]), slab);
+            Volatile.Write(ref slab->Owner, slabs.Id);
+            CollectThreadFree(null, slab);
+            if (slab->Used == 0)
+            {
+                sizeClass->EmptySlabs++;
+            }
+
+            if (slab->Free != null)
+            {
+                PushFront(ref sizeClass->Head, slab);
+                return slab;
+            }
+
+            PushFront(ref sizeClass->FullHead, slab);
+            Interlocked.Exchange(ref slab->Full, 1);
+            if (Volatile.Read(ref slab->ThreadFree) != 0)
+            {
+                Unlink(ref sizeClass->FullHead, slab);
+                slab->Full = 0;
+                PushFront(ref sizeClass->Head, slab);
+                CollectThreadFree(sizeClass, slab);
+                return slab;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Takes a buddy block for a new slab of class <paramref name="index"/> owned by <paramref name="slabs"/>.</summary>
+    private Slab* NewSlabLocked(ThreadSlabs slabs, int index)
+    {
+        void* block = null;
+        int shift = SizeClasses.PreferredSlabShift(index);
+        for (int min = SizeClasses.MinSlabShift(index); shift >= min; shift--)
+        {
+            block = _buddy.Allocate(new Layout((nuint)1 << shift, (nuint)1 << shift));
+            if (block != null)
+            {
+                break;
+            }
+        }
+
+        if (block == null)
+        {
+            return null;
+        }
+
+        ref Region region = ref _regions[FindRegion(_regions, (ulong)block)];
+        uint objectSize = SizeClasses.SizeOf(index);
+        Slab* slab = TakeDescriptorLocked();
+        slab->Start = (byte*)block;
+        slab->Shift = shift;
+        slab->ClassIndex = index;
+        slab->ObjectSize = objectSize;
+        slab->Capacity = (int)((1u << shift) / objectSize);
+        slab->StateBase = region.StateBase;
+        slab->Owner = slabs.Id;
+
+        // Objects are linked in address order so a fresh slab hands them out from its start.
+        FreeObject* next = null;
+        for (int i = slab->Capacity - 1; i >= 0; i--)
+        {
+            var item = (FreeObject*)((byte*)block + ((nuint)i * objectSize));
+            item->Next = next;
+            next = item;
+        }
+
+        slab->Free = next;
+        new Span<nint>(region.Pages + (((ulong)block >> PageShift) - region.FirstPage), 1 << (shift - PageShift)).Fill((nint)slab);
+        ClassSlabs* sizeClass = slabs.Classes + index;
+        PushFront(ref sizeClass->Head, slab);
+        sizeClass->EmptySlabs++;
+        _slabBytes += 1UL << shift;
+        _slabs++;
+        return slab;
+    }
+
+    private void* AllocateLargeLocked(Layout layout)
+    {
+        int order = Orders.OrderFor(layout.Size, layout.Align, GranuleShift);
+        if (order > BuddyHeap.MaxOrder || layout.Size > (nuint.MaxValue >> 1))
+        {
+            return null;
+        }
+
+        ulong length = Math.Min(SlabHeap.LargeLength(layout.Size), 1UL << (order + GranuleShift));
+        void* block = _buddy.AllocateExact(order, length);
+        if (block == null)
+        {
+            return null;
+        }
+
+        ref Region region = ref _regions[FindRegion(_regions, (ulong)block)];
+        region.Pages[((ulong)block >> PageShift) - region.FirstPage] = (nint)((length << 1) | 1);
+        region.StateBase[(ulong)block >> GranuleShift] = LargeState;
+        _largeBytes += length;
+        _largeBlocks++;
+        _largeUserBytes += (long)layout.Size;
+        _largeAllocations++;
+        return block;
+    }
+
+    /// <summary>Frees an object or a large block; safe from any thread, whichever thread allocated it.</summary>
+    /// <param name="ptr">A block returned by <see cref="Allocate"/> of this heap.</param>
+    /// <param name="layout">A layout that maps to the same size class (or, for a large block, the same length) as the one used to allocate it.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="ptr"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="ptr"/> lies outside every region, is not the start of an
+    /// object or block, or <paramref name="layout"/> maps to another class. The message names the address; the heap is unchanged.</exception>
+    /// <exception cref="InvalidOperationException">The block is not allocated (a double free, also when two threads free it
+    /// at once: exactly one succeeds); the message names the address; the heap is unchanged.</exception>
+    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    /// <remarks>Fast path: one compare-exchange on the object's state byte, then a push on the slab's local list (the
+    /// owner) or its thread-free list (any other thread, one more compare-exchange); no lock.</remarks>
+    public void Deallocate(void* ptr, Layout layout)
+    {
+        ThreadSlabs? slabs = t_slabs;
+        if (slabs != null && slabs.Heap == this && SizeClasses.IsSmall(layout.Size, layout.Align))
+        {
+            ulong address = (ulong)ptr;
+            if (address - slabs.HotStart < slabs.HotLength && (address & 15) == 0)
+            {
+                byte expected = (byte)(SizeClasses.IndexOf(layout.Size, layout.Align) + 1);
+                slabs.EnterBusy();
+                if (!slabs.IsPaused && Interlocked.CompareExchange(ref slabs.HotStateBase[address >> GranuleShift], 0, expected) == expected)
+                {
+                    var slab = (Slab*)slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage];
+                    var item = (FreeObject*)ptr;
+                    slabs.CountFree(slab->ObjectSize, layout.Size);
+                    if (slab->Owner == slabs.Id)
+                    {
+                        // The owner's free: a push, unless the slab was full (it must rejoin the list of slabs with free
+                        // objects) or empties while its class already keeps an empty slab (it goes back): both under the lock.
+                        ClassSlabs* sizeClass = slabs.Classes + slab->ClassIndex;
+                        if (slab->Full == 0 && (slab->Used > 1 || sizeClass->EmptySlabs < EmptySlabsKept))
+                        {
+                            item->Next = slab->Free;
+                            slab->Free = item;
+                            if (--slab->Used == 0)
+                            {
+                                sizeClass->EmptySlabs++;
+                            }
+
+                            slabs.ExitBusy();
+                            return;
+                        }
+
+                        slabs.ExitBusy();
+                        lock (_lock)
+                        {
+                            // The object is this thread's and already marked free: no check is left, only the lists
+                            // (unless the heap was disposed meanwhile, and the lists with it).
+                            if (!_disposed)
+                            {
+                                ReleaseOwnObjectLocked(slabs, slab, item);
+                            }
+                        }
+
+                        return;
+                    }
+
+                    bool wasEmpty = PushThreadFree(slab, item);
+                    slabs.ExitBusy();
+                    if (wasEmpty && Volatile.Read(ref slab->Full) == 1)
+                    {
+                        lock (_lock)
+                        {
+                            ReviveFullSlabLocked(slab);
+                        }
+                    }
+
+                    return;
+                }
+
+                slabs.ExitBusy();
+            }
+        }
+
+        DeallocateSlow(ptr, layout);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void DeallocateSlow(void* ptr, Layout layout)
+    {
+        ThrowIfDisposed();
+        ThreadSlabs slabs = CurrentSlabs();
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            while (true)
+            {
+                nint entry = CheckLiveBlockLocked(ptr, layout, out Region region);
+                slabs.SetHotRegion(region);
+                ulong address = (ulong)ptr;
+                if ((entry & 1) != 0)
+                {
+                    FreeLargeLocked(address, (ulong)entry >> 1, layout.Size, ref region);
+                    return;
+                }
+
+                var slab = (Slab*)entry;
+                byte expected = (byte)(slab->ClassIndex + 1);
+                if (Interlocked.CompareExchange(ref slab->StateBase[address >> GranuleShift], 0, expected) != expected)
+                {
+                    // Another thread's lock-free free took it between the check and here: check again, which throws.
+                    continue;
+                }
+
+                var item = (FreeObject*)ptr;
+                slabs.CountFree(slab->ObjectSize, layout.Size);
+                if (slab->Owner == slabs.Id)
+                {
+                    ReleaseOwnObjectLocked(slabs, slab, item);
+                }
+                else if (PushThreadFree(slab, item) && slab->Full == 1)
+                {
+                    ReviveFullSlabLocked(slab);
+                }
+
+                return;
+            }
+        }
+    }
+
+    /// <summary>Pushes <paramref name="item"/> on <paramref name="slab"/>'s thread-free list; true when the list was empty.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool PushThreadFree(Slab* slab, FreeObject* item)
+    {
+        nint head;
+        do
+        {
+            head = Volatile.Read(ref slab->ThreadFree);
+            item->Next = (FreeObject*)head;
+        }
+        while (Interlocked.CompareExchange(ref slab->ThreadFree, (nint)item, head) != head);
+        return head == 0;
+    }
+
+    /// <summary>The first free from another thread into a full slab: it goes back to its owner's list of slabs with free
+    /// objects (an abandoned slab waits for its adopter).</summary>
+    private void ReviveFullSlabLocked(Slab* slab)
+    {
+        if (_disposed || slab->Full != 1 || slab->Owner == 0)
+        {
+            return;
+        }
+
+        ThreadSlabs? owner = ThreadSlabs.FromId(slab->Owner);
+        if (owner == null)
+        {
+            return;
+        }
+
+        ClassSlabs* sizeClass = owner.Classes + slab->ClassIndex;
+        Unlink(ref sizeClass->FullHead, slab);
+        slab->Full = 0;
+        PushFront(ref sizeClass->Head, slab);
+    }
+
+    /// <summary>An object of the calling thread's own slab, already marked free: back on the local list, the slab back on
+    /// the list of slabs with free objects if it was full, and an empty slab kept or returned.</summary>
+    private void ReleaseOwnObjectLocked(ThreadSlabs slabs, Slab* slab, FreeObject* item)
+    {
+        ClassSlabs* sizeClass = slabs.Classes + slab->ClassIndex;
+        item->Next = slab->Free;
+        slab->Free = item;
+        if (slab->Full != 0)
+        {
+            Unlink(ref sizeClass->FullHead, slab);
+            slab->Full = 0;
+            PushFront(ref sizeClass->Head, slab);
+        }
+
+        if (--slab->Used == 0)
+        {
+            if (sizeClass->EmptySlabs < EmptySlabsKept)
+            {
+                sizeClass->EmptySlabs++;
+            }
+            else
+            {
+                Unlink(ref sizeClass->Head, slab);
+                ReturnSlabLocked(slab);
+            }
+        }
+    }
+
+    /// <summary>Gives an empty slab, already out of every list, back to the buddy engine; its descriptor is kept for reuse.</summary>
+    private void ReturnSlabLocked(Slab* slab)
+    {
+        ref Region region = ref _regions[FindRegion(_regions, (ulong)slab->Start)];
+        new Span<nint>(region.Pages + (((ulong)slab->Start >> PageShift) - region.FirstPage), 1 << (slab->Shift - PageShift)).Clear();
+        nuint size = (nuint)1 << slab->Shift;
+        _buddy.Deallocate(slab->Start, new Layout(size, size));
+        _slabBytes -= size;
+        _slabs--;
+
+        // Descriptors are never freed before Dispose: a free racing on another thread may still read this one's fields.
+        *slab = default;
+        slab->Next = _spareDescriptors;
+        _spareDescriptors = slab;
+    }
+
+    private Slab* TakeDescriptorLocked()
+    {
+        Slab* slab = _spareDescriptors;
+        if (slab != null)
+        {
+            _spareDescriptors = slab->Next;
+            *slab = default;
+            return slab;
+        }
+
+        slab = (Slab*)NativeMemory.AllocZeroed((nuint)sizeof(Slab));
+        _descriptors.Add((nint)slab);
+        return slab;
+    }
+
+    private void FreeLargeLocked(ulong address, ulong length, nuint userSize, ref Region region)
+    {
+        region.Pages[(address >> PageShift) - region.FirstPage] = 0;
+        region.StateBase[address >> GranuleShift] = 0;
+        _largeBytes -= length;
+        _largeBlocks--;
+        _largeUserBytes -= (long)userSize;
+        _buddy.FreeExact((void*)address, length);
+    }
+
+    /// <summary>
+    /// Checks under the lock that <paramref name="ptr"/> is a live object or large block that <paramref name="layout"/>
+    /// maps to and returns its page-map entry; throws, naming the address, before anything changes.
+    /// </summary>
+    private nint CheckLiveBlockLocked(void* ptr, Layout layout, out Region region, bool checkLayout = true)
+    {
+        ulong address = (ulong)ptr;
+        if (ptr == null)
+        {
+            throw new ArgumentNullException(nameof(ptr), "Cannot free address 0x0 (null).");
+        }
+
+        int regionIndex = FindRegion(_regions, address);
+        if (regionIndex < 0)
+        {
+            ThrowHelper.ThrowArgument($"Cannot free {ThrowHelper.Hex(address)}: it lies outside every region of this heap.", nameof(ptr));
+        }
+
+        region = _regions[regionIndex];
+        nint entry = region.Pages[(address >> PageShift) - region.FirstPage];
+        ulong expected = SlabHeap.BlockSizeFor(layout);
+        bool expectedSmall = SizeClasses.IsSmall(layout.Size, layout.Align);
+        if (entry != 0 && (entry & 1) == 0)
+        {
+            var slab = (Slab*)entry;
+            ulong offset = address - (ulong)slab->Start;
+            if (offset % slab->ObjectSize != 0 || offset / slab->ObjectSize >= (ulong)slab->Capacity)
+            {
+                SlabHeap.ThrowNotABlock(address);
+            }
+
+            if (slab->StateBase[address >> GranuleShift] == 0)
+            {
+                SlabHeap.ThrowNotAllocated(address, slab->ObjectSize);
+            }
+
+            if (checkLayout && (!expectedSmall || SizeClasses.IndexOf(layout.Size, layout.Align) != slab->ClassIndex))
+            {
+                SlabHeap.ThrowWrongLayout(address, layout, expected, slab->ObjectSize);
+            }
+
+            return entry;
+        }
+
+        if (entry != 0 && (address & ((1UL << PageShift) - 1)) == 0)
+        {
+            ulong blockSize = (ulong)entry >> 1;
+            if (checkLayout && (expectedSmall || expected != blockSize))
+            {
+                SlabHeap.ThrowWrongLayout(address, layout, expected, blockSize);
+            }
+
+            return entry;
+        }
+
+        if ((address & 15) == 0 && _buddy.StartsFreeBlock(address))
+        {
+            ThrowHelper.ThrowInvalidOperation($"Cannot free {ThrowHelper.Hex(address)}: the memory there is not allocated (a double free, or a free block never handed out).");
+        }
+
+        SlabHeap.ThrowNotABlock(address);
+        return 0;
+    }
+
+    /// <summary>
+    /// Resizes a block. When the new size maps to the same class (or large length) the block stays where it is;
+    /// otherwise a new block is allocated, the bytes copied, and the old block freed.
+    /// </summary>
+    /// <param name="ptr">A live block of this heap.</param>
+    /// <param name="layout">Its current layout.</param>
+    /// <param name="newSize">The new size in bytes.</param>
+    /// <returns>The block's address; <see langword="null"/> when it had to move and no block was free (the old block stays live).</returns>
+    /// <exception cref="ArgumentException">As for <see cref="Deallocate(void*, Layout)"/>, or <paramref name="newSize"/> overflows with the alignment.</exception>
+    /// <exception cref="InvalidOperationException">As for <see cref="Deallocate(void*, Layout)"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    public void* Reallocate(void* ptr, Layout layout, nuint newSize)
+    {
+        _ = new Layout(newSize, layout.Align); // validates the new size with the alignment before anything changes
+        ThrowIfDisposed();
+        ThreadSlabs slabs = CurrentSlabs();
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            nint entry = CheckLiveBlockLocked(ptr, layout, out _);
+            bool sameSmall = (entry & 1) == 0 && SizeClasses.IsSmall(newSize, layout.Align)
+                && SizeClasses.IndexOf(newSize, layout.Align) == ((Slab*)entry)->ClassIndex;
+            bool sameLarge = (entry & 1) != 0 && !SizeClasses.IsSmall(newSize, layout.Align)
+                && SlabHeap.LargeLength(newSize) == (ulong)entry >> 1;
+            if (sameSmall)
+            {
+                slabs.UserBytes += (long)newSize - (long)layout.Size;
+                return ptr;
+            }
+
+            if (sameLarge)
+            {
+                _largeUserBytes += (long)newSize - (long)layout.Size;
+                return ptr;
+            }
+        }
+
+        return Moves.AllocateCopyFree(this, ptr, layout, newSize);
+    }
+
+    /// <summary>
+    /// Returns every empty slab of every thread (the ones kept for hysteresis too), and of exited threads, to the buddy
+    /// engine, after collecting the frees other threads made into them.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    public void Trim()
+    {
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            ReturnEmptySlabsLocked();
+        }
+    }
+
+    /// <summary>
+    /// Pauses every owner, collects every slab's thread-free list, returns every empty slab (of live, exited and abandoned
+    /// owners) to the buddy engine and resumes; true when any slab went back.
+    /// </summary>
+    private bool ReturnEmptySlabsLocked()
+    {
+        long before = _slabs;
+        ReclaimExitedLocked();
+        PauseLocked(_owners);
+        try
+        {
+            foreach (ThreadSlabs owner in _owners)
+            {
+                for (int index = 0; index < SizeClasses.Count; index++)
+                {
+                    ClassSlabs* sizeClass = owner.Classes + index;
+                    for (Slab* slab = sizeClass->FullHead; slab != null;)
+                    {
+                        Slab* next = slab->Next;
+                        if (CollectThreadFree(null, slab) != 0)
+                        {
+                            Unlink(ref sizeClass->FullHead, slab);
+                            slab->Full = 0;
+                            PushFront(ref sizeClass->Head, slab);
+                            if (slab->Used == 0)
+                            {
+                                sizeClass->EmptySlabs++;
+                            }
+                        }
+
+                        slab = next;
+                    }
+
+                    for (Slab* slab = sizeClass->Head; slab != null;)
+                    {
+                        Slab* next = slab->Next;
+                        CollectThreadFree(sizeClass, slab);
+                        if (slab->Used == 0)
+                        {
+                            sizeClass->EmptySlabs--;
+                            Unlink(ref sizeClass->Head, slab);
+                            ReturnSlabLocked(slab);
+                        }
+
+                        slab = next;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ResumeLocked(_owners);
+        }
+
+        ReturnEmptyAbandonedLocked();
+        return _slabs != before;
+    }
+
+    private void ReturnEmptyAbandonedLocked()
+    {
+        for (int index = 0; index < SizeClasses.Count; index++)
+        {
+            ref Slab* head = ref *(Slab**)Unsafe.AsPointer(ref _abandoned[index]);
+            for (Slab* slab = head; slab != null;)
+            {
+                Slab* next = slab->Next;
+                CollectThreadFree(null, slab);
+                if (slab->Used == 0)
+                {
+                    Unlink(ref head, slab);
+                    ReturnSlabLocked(slab);
+                }
+
+                slab = next;
+            }
+        }
+    }
+
+    /// <summary>Abandons the slabs of threads that have exited: empty ones go back, the others wait for an adopter. True when there were any.</summary>
+    private bool ReclaimExitedLocked()
+    {
+        bool any = false;
+        for (int i = _owners.Count - 1; i >= 0; i--)
+        {
+            ThreadSlabs owner = _owners[i];
+            if (owner.Thread.IsAlive)
+            {
+                continue;
+            }
+
+            for (int index = 0; index < SizeClasses.Count; index++)
+            {
+                ClassSlabs* sizeClass = owner.Classes + index;
+                ref Slab* abandoned = ref *(Slab**)Unsafe.AsPointer(ref _abandoned[index]);
+                for (int list = 0; list < 2; list++)
+                {
+                    for (Slab* slab = list == 0 ? sizeClass->Head : sizeClass->FullHead; slab != null;)
+                    {
+                        Slab* next = slab->Next;
+                        slab->Next = null;
+                        slab->Prev = null;
+                        slab->Full = 0;
+                        Volatile.Write(ref slab->Owner, 0);
+                        CollectThreadFree(null, slab);
+                        if (slab->Used == 0)
+                        {
+                            ReturnSlabLocked(slab);
+                        }
+                        else
+                        {
+                            PushFront(ref abandoned, slab);
+                        }
+
+                        slab = next;
+                    }
+                }
+
+                *sizeClass = default;
+            }
+
+            _retiredAllocations += owner.Allocations;
+            _retiredLiveBlocks += owner.LiveBlocks;
+            _retiredObjectBytes += owner.ObjectBytes;
+            _retiredUserBytes += owner.UserBytes;
+            owner.Retire();
+            _owners[i] = _owners[^1];
+            _owners.RemoveAt(_owners.Count - 1);
+            any = true;
+        }
+
+        return any;
+    }
+
+    /// <summary>A snapshot of the heap's accounting, as <see cref="SlabHeap.Stats"/> defines it, summed over every thread.</summary>
+    /// <remarks>Pauses every owner while it reads; exact when no call is in flight on another thread. Abandons the slabs of
+    /// exited threads first.</remarks>
+    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    public HeapStats Stats
+    {
+        get
+        {
+            lock (_lock)
+            {
+                ThrowIfDisposed();
+                ReclaimExitedLocked();
+                PauseLocked(_owners);
+                try
+                {
+                    Totals totals = SumLocked();
+                    HeapStats buddy = _buddy.Stats;
+                    ulong allocated = (ulong)totals.ObjectBytes + _largeBytes;
+                    return buddy with
+                    {
+                        UserBytes = (ulong)Math.Max(0, totals.UserBytes),
+                        AllocatedBytes = allocated,
+                        FreeBytes = buddy.TotalBytes - allocated,
+                        CachedBytes = _slabBytes - (ulong)totals.ObjectBytes,
+                        MetadataBytes = buddy.MetadataBytes + MetadataBytesLocked(),
+                        LiveBlocks = totals.LiveBlocks,
+                        Allocations = totals.Allocations,
+                        FailedAllocations = _failedAllocations,
+                    };
+                }
+                finally
+                {
+                    ResumeLocked(_owners);
+                }
+            }
+        }
+    }
+
+    /// <summary>Number of slabs the heap holds now (owned, kept empty or abandoned).</summary>
+    public long SlabCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _slabs;
+            }
+        }
+    }
+
+    private Totals SumLocked()
+    {
+        var totals = new Totals
+        {
+            Allocations = _retiredAllocations + _largeAllocations,
+            LiveBlocks = _retiredLiveBlocks + _largeBlocks,
+            ObjectBytes = _retiredObjectBytes,
+            UserBytes = _retiredUserBytes + _largeUserBytes,
+        };
+        foreach (ThreadSlabs owner in _owners)
+        {
+            totals.Allocations += owner.Allocations;
+            totals.LiveBlocks += owner.LiveBlocks;
+            totals.ObjectBytes += owner.ObjectBytes;
+            totals.UserBytes += owner.UserBytes;
+        }
+
+        return totals;
+    }
+
+    private ulong MetadataBytesLocked()
+    {
+        ulong bytes = (ulong)_descriptors.Count * (ulong)sizeof(Slab);
+        foreach (Region region in _regions)
+        {
+            bytes += region.MetadataBytes;
+        }
+
+        return bytes;
+    }
+
+    /// <summary>Frees the metadata and any region the heap owns. Calls in progress on other threads' fast paths are waited
+    /// for; every later call throws <see cref="ObjectDisposedException"/>. Calling it again is harmless.</summary>
+    /// <remarks>Memory added with <see cref="AddRegion"/> stays the caller's.</remarks>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+
+            // Paused for good: an owner that enters a fast path now takes the locked path and finds the heap disposed.
+            PauseLocked(_owners);
+            foreach (ThreadSlabs owner in _owners)
+            {
+                owner.Retire();
+            }
+
+            _owners.Clear();
+            foreach (nint descriptor in _descriptors)
+            {
+                NativeMemory.Free((void*)descriptor);
+            }
+
+            _descriptors.Clear();
+            _spareDescriptors = null;
+            foreach (Region region in _regions)
+            {
+                region.Free();
+            }
+
+            _regions = [];
+            _buddy.Dispose();
+            foreach (IDisposable owned in _ownedRegions)
+            {
+                owned.Dispose();
+            }
+
+            _ownedRegions.Clear();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ThrowIfDisposed()
+    {
+        if (_disposed)
+        {
+            ThrowHelper.ThrowObjectDisposed(this);
+        }
+    }
+
+    /// <summary>The calling thread's slabs of this heap, registering them on first use.</summary>
+    private ThreadSlabs CurrentSlabs()
+    {
+        ThreadSlabs? slabs = t_slabs;
+        if (slabs != null && slabs.Heap == this)
+        {
+            return slabs;
+        }
+
+        ThrowIfDisposed();
+        slabs = _slabsOfThread.Value;
+        if (slabs == null)
+        {
+            slabs = new ThreadSlabs(this);
+            lock (_lock)
+            {
+                ThrowIfDisposed();
+                ReclaimExitedLocked();
+                _owners.Add(slabs);
+                _slabsOfThread.Value = slabs;
+            }
+        }
+
+        // The region the thread will most likely free into: the first one (the hot region moves on a miss).
+        if (slabs.HotLength == 0 && _regions.Length != 0)
+        {
+            slabs.SetHotRegion(_regions[0]);
+        }
+
+        t_slabs = slabs;
+        return slabs;
+    }
+
+    /// <summary>Pauses <paramref name="owners"/> and waits until none is inside a fast path (see the class remarks).</summary>
+    private static void PauseLocked(List<ThreadSlabs> owners)
+    {
+        if (owners.Count == 0)
+        {
+            return;
+        }
+
+        foreach (ThreadSlabs owner in owners)
+        {
+            owner.SetPaused(true);
+        }
+
+        Interlocked.MemoryBarrierProcessWide();
+        foreach (ThreadSlabs owner in owners)
+        {
+            owner.WaitUntilIdle();
+        }
+    }
+
+    private static void ResumeLocked(List<ThreadSlabs> owners)
+    {
+        foreach (ThreadSlabs owner in owners)
+        {
+            owner.SetPaused(false);
+        }
+    }
+
+    private static int FindRegion(Region[] regions, ulong address)
+    {
+        int low = 0;
+        int high = regions.Length - 1;
+        while (low <= high)
+        {
+            int mid = (low + high) >>> 1;
+            if (address < regions[mid].Start)
+            {
+                high = mid - 1;
+            }
+            else if (address >= regions[mid].End)
+            {
+                low = mid + 1;
+            }
+            else
+            {
+                return mid;
+            }
+        }
+
+        return -1;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PushFront(ref Slab* head, Slab* slab)
+    {
+        slab->Next = head;
+        slab->Prev = null;
+        if (head != null)
+        {
+            head->Prev = slab;
+        }
+
+        head = slab;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Unlink(ref Slab* head, Slab* slab)
+    {
+        if (slab->Prev != null)
+        {
+            slab->Prev->Next = slab->Next;
+        }
+        else
+        {
+            head = slab->Next;
+        }
+
+        if (slab->Next != null)
+        {
+            slab->Next->Prev = slab->Prev;
+        }
+
+        slab->Next = null;
+        slab->Prev = null;
+    }
+
+    /// <summary>Counters summed over the threads, the exited ones and the large blocks.</summary>
+    private struct Totals
+    {
+        public long Allocations;
+        public long LiveBlocks;
+        public long ObjectBytes;
+        public long UserBytes;
+    }
+
+    /// <summary>A free object's link, in its first word.</summary>
+    internal struct FreeObject
+    {
+        public FreeObject* Next;
+    }
+
+    /// <summary>One slab's descriptor, in native memory outside the slab; reused, never freed before Dispose.</summary>
+    internal struct Slab
+    {
+        public byte* Start;
+
+        /// <summary>The owner's free list.</summary>
+        public FreeObject* Free;
+
+        /// <summary>Other threads' frees: a stack pushed by compare-exchange, taken whole by exchange.</summary>
+        public nint ThreadFree;
+
+        public Slab* Next;
+        public Slab* Prev;
+
+        /// <summary>The region's state bytes, indexed by address / 16.</summary>
+        public byte* StateBase;
+
+        /// <summary>The owning thread's id (<see cref="ThreadSlabs.Id"/>); 0 when abandoned. Changed under the lock.</summary>
+        public nint Owner;
+
+        public uint ObjectSize;
+        public int Capacity;
+
+        /// <summary>Objects not on the local list (live ones and those on the thread-free list).</summary>
+        public int Used;
+
+        public int ClassIndex;
+        public int Shift;
+
+        /// <summary>1 while the slab is on its owner's full list; set under the lock with a full fence.</summary>
+        public int Full;
+    }
+
+    /// <summary>One class of one thread: its slabs with free objects (the first serves), its full slabs, and how many of
+    /// the former are empty.</summary>
+    internal struct ClassSlabs
+    {
+        public Slab* Head;
+        public Slab* FullHead;
+        public int EmptySlabs;
+    }
+
+    /// <summary>One region's page map (one entry per 1 KiB page) and state bytes (one per 16-byte granule).</summary>
+    internal readonly struct Region
+    {
+        public Region(ulong start, ulong end)
+        {
+            Start = start;
+            End = end;
+            FirstPage = start >> PageShift;
+            PageCount = ((end - 1) >> PageShift) - FirstPage + 1;
+            Pages = (nint*)NativeMemory.AllocZeroed((nuint)PageCount, (nuint)sizeof(nint));
+            StateCount = (end - start) >> GranuleShift;
+            States = (byte*)NativeMemory.AllocZeroed((nuint)StateCount);
+        }
+
+        public ulong Start { get; }
+
+        public ulong End { get; }
+
+        public ulong FirstPage { get; }
+
+        public ulong PageCount { get; }
+
+        public nint* Pages { get; }
+
+        public ulong StateCount { get; }
+
+        public byte* States { get; }
+
+        /// <summary><see cref="States"/> shifted so that it is indexed by address / 16 directly.</summary>
+        public byte* StateBase => States - (Start >> GranuleShift);
+
+        public ulong MetadataBytes => (PageCount * (ulong)sizeof(nint)) + StateCount;
+
+        public void Free()
+        {
+            NativeMemory.Free(Pages);
+            NativeMemory.Free(States);
+        }
+    }
+}

@@ -1,0 +1,273 @@
+namespace BuddySystem.Tests.Engines;
+
+/// <summary>
+/// <see cref="ConcurrentSlabHeap"/>: frees from other threads (thread-free lists, full slabs revived), racing double frees,
+/// exited threads' slabs abandoned, adopted and returned, and the size-less calls. The reliability battery (misuse matrix,
+/// model-based and parallel tests, fuzz corpus, soak and stress) runs on it through the engine catalog.
+/// </summary>
+public unsafe class ConcurrentSlabHeapTests
+{
+    private static readonly Layout s_small = new(64, 8);
+
+    private static void OnThread(Action action)
+    {
+        Exception? error = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                action();
+            }
+            catch (Exception caught)
+            {
+                error = caught;
+            }
+        });
+        thread.Start();
+        thread.Join();
+        if (error != null)
+        {
+            throw new InvalidOperationException("the worker thread failed", error);
+        }
+    }
+
+    [Fact]
+    public void CrossThreadFrees_GoBackToTheOwnersSlabs_AndTheHeapEmpties()
+    {
+        using var heap = ConcurrentSlabHeap.Create(4 << 20);
+        var blocks = new nint[5000];
+        for (int i = 0; i < blocks.Length; i++)
+        {
+            blocks[i] = (nint)heap.Allocate(s_small);
+            Assert.True(blocks[i] != 0);
+        }
+
+        long slabs = heap.SlabCount;
+        OnThread(() =>
+        {
+            foreach (nint block in blocks)
+            {
+                heap.Deallocate((void*)block, s_small);
+            }
+        });
+        heap.Validate();
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+        Assert.Equal(0, heap.Stats.LiveBlocks);
+
+        // The owner collects its slabs' thread-free lists when its local lists run dry: no new slab is needed.
+        for (int i = 0; i < blocks.Length; i++)
+        {
+            blocks[i] = (nint)heap.Allocate(s_small);
+        }
+
+        Assert.Equal(slabs, heap.SlabCount);
+        heap.Validate();
+        foreach (nint block in blocks)
+        {
+            heap.Deallocate((void*)block, s_small);
+        }
+
+        heap.Trim();
+        Assert.Equal(0, heap.SlabCount);
+        Assert.Equal(4ul << 20, heap.Stats.LargestFreeBlock);
+    }
+
+    [Fact]
+    public void FullSlab_FreedIntoByAnotherThread_ServesItsOwnerAgain()
+    {
+        using var heap = ConcurrentSlabHeap.Create(1 << 20);
+        var layout = new Layout(8192, 8); // 8 objects per 64 KiB slab
+        var first = new List<nint>();
+        for (int i = 0; i < 8; i++)
+        {
+            first.Add((nint)heap.Allocate(layout));
+        }
+
+        Assert.Equal(1, heap.SlabCount);
+        void* next = heap.Allocate(layout); // the first slab is full now: a second one
+        Assert.Equal(2, heap.SlabCount);
+        OnThread(() => heap.Deallocate((void*)first[3], layout));
+        heap.Validate();
+
+        // The second slab serves first; once it runs dry the revived first slab serves the freed object.
+        var more = new List<nint>();
+        for (int i = 0; i < 8; i++)
+        {
+            more.Add((nint)heap.Allocate(layout));
+        }
+
+        Assert.Contains(first[3], more);
+        Assert.Equal(2, heap.SlabCount);
+        heap.Validate();
+    }
+
+    [Fact]
+    public void DoubleFree_RacingOnTwoThreads_ExactlyOneSucceeds()
+    {
+        using var heap = ConcurrentSlabHeap.Create(1 << 20);
+        using var start = new Barrier(2);
+        int failures = 0;
+        for (int round = 0; round < 300; round++)
+        {
+            void* block = heap.Allocate(s_small);
+            void* keep = heap.Allocate(s_small); // keeps the slab from emptying between rounds
+            int succeeded = 0;
+            int threw = 0;
+            void Free()
+            {
+                start.SignalAndWait();
+                try
+                {
+                    heap.Deallocate(block, s_small);
+                    Interlocked.Increment(ref succeeded);
+                }
+                catch (InvalidOperationException error) when (error.Message.Contains("0x" + ((ulong)block).ToString("x"), StringComparison.Ordinal))
+                {
+                    Interlocked.Increment(ref threw);
+                }
+            }
+
+            var other = new Thread(Free);
+            other.Start();
+            Free();
+            other.Join();
+            if (succeeded != 1 || threw != 1)
+            {
+                failures++;
+            }
+
+            heap.Deallocate(keep, s_small);
+        }
+
+        Assert.Equal(0, failures);
+        heap.Validate();
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+    }
+
+    [Fact]
+    public void ExitedThread_ItsSlabsAreAdoptedOrReturned()
+    {
+        using var heap = ConcurrentSlabHeap.Create(1 << 20);
+        var live = new List<nint>();
+        OnThread(() =>
+        {
+            for (int i = 0; i < 40; i++)
+            {
+                void* block = heap.Allocate(s_small);
+                if (i % 2 == 0)
+                {
+                    live.Add((nint)block);
+                }
+                else
+                {
+                    heap.Deallocate(block, s_small);
+                }
+            }
+
+            // A slab of another class emptied and kept by the thread: it must not be stranded when the thread exits.
+            heap.Deallocate(heap.Allocate(new Layout(1000, 8)), new Layout(1000, 8));
+        });
+
+        // The exited thread's empty slab goes back; its slab with live objects waits for an adopter.
+        heap.Validate();
+        Assert.Equal(1, heap.SlabCount);
+        void* adopted = heap.Allocate(s_small);
+        Assert.Equal(1, heap.SlabCount); // served from the abandoned slab, not from a new one
+        heap.Deallocate(adopted, s_small);
+        foreach (nint block in live)
+        {
+            heap.Deallocate((void*)block, s_small);
+        }
+
+        heap.Trim();
+        heap.Validate();
+        Assert.Equal(0, heap.SlabCount);
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+        Assert.Equal(1ul << 20, heap.Stats.LargestFreeBlock);
+    }
+
+    [Fact]
+    public void ExitedThread_FreesIntoAbandonedSlab_AreReturnedByTrim()
+    {
+        using var heap = ConcurrentSlabHeap.Create(1 << 20);
+        var live = new List<nint>();
+        OnThread(() =>
+        {
+            for (int i = 0; i < 100; i++)
+            {
+                live.Add((nint)heap.Allocate(s_small));
+            }
+        });
+
+        Assert.Equal(100, heap.Stats.LiveBlocks);
+        foreach (nint block in live)
+        {
+            heap.Deallocate((void*)block, s_small); // into the abandoned slab's thread-free list
+        }
+
+        heap.Validate();
+        heap.Trim();
+        Assert.Equal(0, heap.SlabCount);
+        Assert.Equal(1ul << 20, heap.Stats.LargestFreeBlock);
+    }
+
+    [Fact]
+    public void SizeLess_DeallocateAndUsableSize_ReadTheBlockItself()
+    {
+        using var heap = ConcurrentSlabHeap.Create(1 << 20);
+        void* small = heap.Allocate(new Layout(100, 8));
+        void* large = heap.Allocate(new Layout(20000, 8));
+        Assert.Equal((nuint)112, heap.UsableSize(small));
+        Assert.Equal((nuint)20480, heap.UsableSize(large));
+        heap.Deallocate(small);
+        heap.Deallocate(large);
+        Assert.Throws<InvalidOperationException>(() => heap.Deallocate(small));
+        Assert.Throws<ArgumentException>(() => heap.UsableSize((byte*)large + 16));
+        Assert.Throws<ArgumentNullException>(() => heap.Deallocate(null));
+        heap.Validate();
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+    }
+
+    [Fact]
+    public void ManyThreads_AllocateAndFreeEachOthersObjects_HeapValidatesAndEmpties()
+    {
+        using var heap = ConcurrentSlabHeap.Create(64 << 20); // room for every object even if no thread frees in time
+        const int Threads = 4;
+        var queues = new System.Collections.Concurrent.ConcurrentQueue<(nint Block, Layout Layout)>[Threads];
+        for (int t = 0; t < Threads; t++)
+        {
+            queues[t] = new();
+        }
+
+        var workers = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
+        {
+            var rng = new Random(t);
+            for (int i = 0; i < 20000; i++)
+            {
+                var layout = new Layout((nuint)rng.Next(1, 1000), 8);
+                byte* block = (byte*)heap.Allocate(layout);
+                Assert.True(block != null);
+                block[0] = (byte)t;
+                queues[(t + 1) % Threads].Enqueue(((nint)block, layout));
+                if (queues[t].TryDequeue(out var theirs))
+                {
+                    heap.Deallocate((void*)theirs.Block, theirs.Layout);
+                }
+            }
+        })).ToList();
+        workers.ForEach(w => w.Start());
+        workers.ForEach(w => w.Join());
+        foreach (var queue in queues)
+        {
+            while (queue.TryDequeue(out var left))
+            {
+                heap.Deallocate((void*)left.Block, left.Layout);
+            }
+        }
+
+        heap.Validate();
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+        heap.Trim();
+        Assert.Equal(0, heap.SlabCount);
+    }
+}
