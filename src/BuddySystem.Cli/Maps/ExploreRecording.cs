@@ -65,7 +65,7 @@ internal sealed class ExploreRecording
         ArgumentNullException.ThrowIfNull(trace);
         ArgumentOutOfRangeException.ThrowIfNegative(ops);
         using var replay = new HeapReplay(heapBytes, options);
-        HeapSnapshot before = HeapSnapshot.Of(replay.Heap);
+        HeapSnapshot before = replay.Snapshot();
         string mode = options.LazyCaches ? "lazy caches" : "eager";
         var recording = new ExploreRecording(string.Create(CultureInfo.InvariantCulture, $"{traceName} on a {ByteSize.Long(heapBytes)} BuddyHeap ({mode})"), before);
         recording.AddSeries(before, replay);
@@ -78,7 +78,7 @@ internal sealed class ExploreRecording
             }
 
             ReplayStep step = replay.Apply(op);
-            HeapSnapshot after = HeapSnapshot.Of(replay.Heap);
+            HeapSnapshot after = replay.Snapshot();
             (HeapBlock[] removed, HeapBlock[] added) = Diff(before.Blocks, after.Blocks);
             recording._operations.Add(step.Operation);
             recording._notes.Add(Note(step, removed, added));

@@ -5,8 +5,8 @@ using BuddySystem.Cli.Traces;
 namespace BuddySystem.Cli.Maps;
 
 /// <summary>
-/// Replays trace lines or W3 operations on a real <see cref="BuddyHeap"/>, one at a time, so a map or the explorer can
-/// look at the heap between any two operations.
+/// Replays trace lines or W3 operations on a real <see cref="BuddyHeap"/> (or <see cref="SlabHeap"/>), one at a time, so
+/// a map or the explorer can look at the heap between any two operations.
 /// </summary>
 /// <remarks>
 /// A failed allocation (null) is counted and its id is not live, so its later free is skipped, as a program that checks
@@ -18,13 +18,29 @@ internal sealed unsafe class HeapReplay : IDisposable
     private readonly List<(nint Block, Layout Layout)> _w3Live = [];
     private readonly HashSet<ulong> _failedIds = [];
 
+    private readonly IDisposable _owner;
+    private readonly Func<Diagnostics.HeapSnapshot> _snapshot;
+
     public HeapReplay(ulong heapBytes, BuddyHeapOptions options)
     {
-        Heap = BuddyHeap.Create((nuint)heapBytes, options);
-        BaseAddress = Diagnostics.HeapSnapshot.Of(Heap).BaseAddress;
+        BuddyHeap heap = BuddyHeap.Create((nuint)heapBytes, options);
+        (Heap, _owner, _snapshot) = (heap, heap, () => Diagnostics.HeapSnapshot.Of(heap));
+        BaseAddress = Snapshot().BaseAddress;
     }
 
-    public BuddyHeap Heap { get; }
+    private HeapReplay(SlabHeap heap)
+    {
+        (Heap, _owner, _snapshot) = (heap, heap, () => Diagnostics.HeapSnapshot.Of(heap));
+        BaseAddress = Snapshot().BaseAddress;
+    }
+
+    /// <summary>A replay on a <see cref="SlabHeap"/> of <paramref name="heapBytes"/> bytes.</summary>
+    public static HeapReplay OnSlabHeap(ulong heapBytes) => new(SlabHeap.Create((nuint)heapBytes));
+
+    public IAllocator Heap { get; }
+
+    /// <summary>The heap's blocks now.</summary>
+    public Diagnostics.HeapSnapshot Snapshot() => _snapshot();
 
     public ulong BaseAddress { get; }
 
@@ -134,7 +150,7 @@ internal sealed unsafe class HeapReplay : IDisposable
         return new ReplayStep(freeText, Offset((void*)freed), freedLayout.Size, false, false);
     }
 
-    public void Dispose() => Heap.Dispose();
+    public void Dispose() => _owner.Dispose();
 
     // The bad-input rules of CompiledTrace: sizes no address space holds, and frees of ids that were never allocated.
     private static void RequireSane(TraceOp op)
