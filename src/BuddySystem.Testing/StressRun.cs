@@ -51,8 +51,9 @@ internal sealed unsafe class StressRun
 
     private StressRun(IAllocator heap) => _heap = heap;
 
-    /// <summary>Runs <paramref name="iterations"/> rounds of <paramref name="threads"/> threads on <paramref name="target"/>.</summary>
-    internal static StressResult Run(HeapTarget target, int threads, int scale, int iterations, ulong seed = 0x5EED)
+    /// <summary>Runs <paramref name="iterations"/> rounds of <paramref name="threads"/> threads on <paramref name="target"/>;
+    /// <paramref name="roundDone"/>, when given, is called with the number of rounds done after each.</summary>
+    internal static StressResult Run(HeapTarget target, int threads, int scale, int iterations, ulong seed = 0x5EED, Action<int>? roundDone = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(threads);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(scale);
@@ -89,6 +90,8 @@ internal sealed unsafe class StressRun
                     run._frees += run.FreeItems(Interlocked.Exchange(ref run._transfer[slot], 0));
                 }
             }
+
+            roundDone?.Invoke(round + 1);
         }
 
         clock.Stop();

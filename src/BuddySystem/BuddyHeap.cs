@@ -19,13 +19,13 @@ namespace BuddySystem;
 /// table is 1/16 of the managed bytes and is the only metadata.</para>
 /// <para><b>Cost.</b> Allocate pops one list and splits down: O(orders) steps of O(1). Deallocate reads the buddy's
 /// state from the side table and merges upward: O(orders) steps of O(1). No list is ever scanned (the Rust crate scans the
-/// free list for the buddy, which costs 55 µs per free with 65 536 live blocks). Finding the region of a pointer is a
+/// free list for the buddy: O(free blocks) per free). Finding the region of a pointer is a
 /// binary search over the regions, O(1) for a single region.</para>
 /// <para><b>Lazy layer.</b> By default (<see cref="BuddyHeapOptions.LazyCaches"/>) freed blocks of orders up to
 /// <see cref="BuddyHeapOptions.MaxCachedOrder"/> are parked, unmerged, in bounded per-order LIFO caches linked through
 /// the blocks' first word; an allocation of such an order pops its cache in a few instructions. An empty cache is refilled
 /// by cutting one larger block into a batch; while a cache is full, further frees of its order go straight to the buddy
-/// lists, merging, as in the eager algorithm (measured faster than flushing half the cache, for random and in-order frees). So a LIFO
+/// lists, merging, as in the eager algorithm (cheaper than flushing half the cache: docs/benchmarks.md). So a LIFO
 /// pair costs a pop and a push instead of splitting and merging every level. Cached blocks have their own state in the
 /// side table, so every misuse check below stays exact for them. <see cref="Trim"/> returns all cached blocks, and an
 /// allocation that would fail trims first. Bounds: see <see cref="BuddyHeapOptions"/>. With

@@ -1,3 +1,4 @@
+using BuddySystem.Cli.Text;
 using Spectre.Console;
 
 namespace BuddySystem.Cli.Bench;
@@ -18,11 +19,7 @@ internal static class BenchRunner
     {
         var results = new List<BenchResult>();
         var available = options.Allocators.Where(a => a.Unavailable is null).ToList();
-        BenchProgress.Create(console)
-            .AutoClear(false)
-            .HideCompleted(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-            .Start(context =>
+        CommandProgress.Start(console, context =>
             {
                 var tasks = new Dictionary<string, ProgressTask>();
                 foreach (string workload in options.Workloads)
@@ -41,7 +38,7 @@ internal static class BenchRunner
                     task.Description = workload;
                     task.StopTask();
                 }
-            });
+            }, keep: true);
         return results;
     }
 

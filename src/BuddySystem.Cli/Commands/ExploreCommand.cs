@@ -2,6 +2,7 @@ using System.CommandLine;
 using BuddySystem.Cli.Maps;
 using BuddySystem.Cli.Traces;
 using BuddySystem.Cli.Text;
+using Spectre.Console;
 
 namespace BuddySystem.Cli.Commands;
 
@@ -42,14 +43,14 @@ internal static class ExploreCommand
                 BuddyPlacement placement = TreeRecording.ParsePlacement(result.GetValue(placementOption)!);
                 TreeRecording tree = tutorial
                     ? TreeRecording.Tutorial(placement)
-                    : TreeRecording.Record(TraceReader.Read(trace!.FullName), trace.Name, ops, heapBytes, BuddyHeap.MinBlockSize, placement);
+                    : CommandProgress.Over($"replaying {trace!.Name}", ops, TraceReader.Read(trace.FullName), read => TreeRecording.Record(read, trace.Name, ops, heapBytes, BuddyHeap.MinBlockSize, placement));
                 File.WriteAllText(output.FullName, TreeExplorePage.Build(tree));
                 Console.WriteLine($"explore: {output.FullName} ({tree.Steps} steps on the segment tree, {new FileInfo(output.FullName).Length / 1024} KiB)");
                 return 0;
             }
 
             BuddyHeapOptions options = result.GetValue(eagerOption) ? BuddyHeapOptions.Eager : BuddyHeapOptions.Default;
-            ExploreRecording recording = ExploreRecording.Record(TraceReader.Read(trace!.FullName), trace.Name, ops, heapBytes, options);
+            ExploreRecording recording = CommandProgress.Over($"replaying {trace!.Name}", ops, TraceReader.Read(trace.FullName), read => ExploreRecording.Record(read, trace.Name, ops, heapBytes, options));
             File.WriteAllText(output.FullName, ExplorePage.Build(recording));
             Console.WriteLine($"explore: {output.FullName} ({recording.Steps} steps, {new FileInfo(output.FullName).Length / 1024} KiB)");
             return 0;

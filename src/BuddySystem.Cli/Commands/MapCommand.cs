@@ -5,6 +5,7 @@ using BuddySystem.Cli.Maps;
 using BuddySystem.Cli.Traces;
 using BuddySystem.Diagnostics;
 using BuddySystem.Cli.Text;
+using Spectre.Console;
 
 namespace BuddySystem.Cli.Commands;
 
@@ -66,7 +67,7 @@ internal static class MapCommand
                 BuddyPlacement placement = TreeRecording.ParsePlacement(result.GetValue(placementOption)!);
                 TreeRecording recording = trace == null
                     ? TreeRecording.Tutorial(placement)
-                    : TreeRecording.Record(TraceReader.Read(trace.FullName), trace.Name, result.GetValue(opsOption), heapBytes ?? (64UL << 10), BuddyHeap.MinBlockSize, placement);
+                    : CommandProgress.Over($"replaying {trace.Name}", result.GetValue(opsOption), TraceReader.Read(trace.FullName), read => TreeRecording.Record(read, trace.Name, result.GetValue(opsOption), heapBytes ?? (64UL << 10), BuddyHeap.MinBlockSize, placement));
                 string title = string.Create(CultureInfo.InvariantCulture, $"{recording.Title}, {recording.Steps:N0} ops, on a {ByteSize.Long(recording.Tree.Capacity)} BuddyTree");
                 Save(HeapSnapshot.Of(recording.Tree), title, commandLine, output, recording.Tree);
                 Console.WriteLine($"map: {output.FullName}");
@@ -81,7 +82,7 @@ internal static class MapCommand
 
             (HeapSnapshot snapshot, string source) = workload == null && trace == null
                 ? (DemoSnapshot(), DemoSource)
-                : Replayed(workload, trace, result.GetValue(opsOption), heapBytes, result.GetValue(eagerOption), slab);
+                : CommandProgress.Start(AnsiConsole.Console, context => Replayed(workload, trace, result.GetValue(opsOption), heapBytes, result.GetValue(eagerOption), context.AddTask($"replaying {workload ?? trace!.Name}", maxValue: Math.Max(result.GetValue(opsOption), 1)), slab));
             Save(snapshot, source, commandLine, output);
             Console.WriteLine($"map: {output.FullName}");
             return 0;
@@ -99,7 +100,7 @@ internal static class MapCommand
 
     /// <summary>Replays <paramref name="ops"/> operations of W3 or of a trace on a fresh heap and snapshots it.</summary>
     /// <exception cref="BadInputException">Both or neither source, an unknown workload, a heap below 16 bytes.</exception>
-    internal static (HeapSnapshot Snapshot, string Source) Replayed(string? workload, FileInfo? trace, int ops, ulong? heap, bool eager, bool slab = false)
+    internal static (HeapSnapshot Snapshot, string Source) Replayed(string? workload, FileInfo? trace, int ops, ulong? heap, bool eager, ProgressTask? progress = null, bool slab = false)
     {
         if ((workload == null) == (trace == null))
         {
@@ -126,11 +127,15 @@ internal static class MapCommand
             for (; done < ops; done++)
             {
                 replay.Apply(stream.Next());
+                if ((done & 4095) == 0 && progress is not null)
+                {
+                    progress.Value = done;
+                }
             }
         }
         else
         {
-            foreach (TraceOp op in TraceReader.Read(trace!.FullName))
+            foreach (TraceOp op in progress is null ? TraceReader.Read(trace!.FullName) : CommandProgress.Track(TraceReader.Read(trace!.FullName), progress))
             {
                 if (done == ops)
                 {

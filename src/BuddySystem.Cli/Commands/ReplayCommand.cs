@@ -77,10 +77,7 @@ internal static class ReplayCommand
         {
             compiled = null!;
             ulong arena = 0;
-            BenchProgress.Create(console)
-                .AutoClear(false)
-                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-                .Start(context =>
+            CommandProgress.Start(console, context =>
                 {
                     ProgressTask reading = context.AddTask("reading trace", maxValue: 1);
                     reading.IsIndeterminate = true;
@@ -104,7 +101,7 @@ internal static class ReplayCommand
                         results.Add((allocator, verified with { ElapsedTicks = median.ElapsedTicks, Ops = median.Ops }));
                         task.Value = total;
                     }
-                });
+                }, keep: true);
 
             heapSize = arena;
         }

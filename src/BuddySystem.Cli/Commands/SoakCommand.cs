@@ -3,6 +3,7 @@ using System.Globalization;
 using BuddySystem.Cli.Engines;
 using BuddySystem.Cli.Text;
 using BuddySystem.Testing;
+using Spectre.Console;
 
 namespace BuddySystem.Cli.Commands;
 
@@ -30,13 +31,15 @@ internal static class SoakCommand
             result.GetValue(operations),
             result.GetValue(seed),
             result.GetValue(heap).Bytes,
-            result.GetValue(validateEvery)));
+            result.GetValue(validateEvery),
+            AnsiConsole.Console));
         return command;
     }
 
-    /// <summary>Runs the soak on each engine; returns 0 when all passed, 1 on the first failure.</summary>
+    /// <summary>Runs the soak on each engine; returns 0 when all passed, 1 on the first failure. Progress goes to
+    /// <paramref name="progress"/> when it is a terminal (<see cref="CommandProgress"/>).</summary>
     /// <exception cref="BadInputException">An unknown engine or a count out of range (the parser rejects them first).</exception>
-    internal static int Run(TextWriter output, IReadOnlyList<string> engines, long operations, ulong seed, ulong heapBytes, int validateEvery)
+    internal static int Run(TextWriter output, IReadOnlyList<string> engines, long operations, ulong seed, ulong heapBytes, int validateEvery, IAnsiConsole? progress = null)
     {
         if (engines.FirstOrDefault(name => !EngineCatalog.TargetNames.Contains(name)) is { } bad)
         {
@@ -53,7 +56,11 @@ internal static class SoakCommand
             using HeapTarget target = EngineCatalog.CreateTarget(name, (nuint)heapBytes);
             try
             {
-                SoakResult result = SoakRun.Run(target, seed, operations, validateEvery);
+                SoakResult result = CommandProgress.Start(progress ?? AnsiConsole.Console, context =>
+                {
+                    ProgressTask task = context.AddTask($"soak {name}", maxValue: Math.Max(operations, 1));
+                    return SoakRun.Run(target, seed, operations, validateEvery, progress: done => task.Value = done);
+                });
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{result.Engine}: {result.Operations:N0} operations ({result.Allocations:N0} allocations, {result.FailedAllocations:N0} failed, {result.Frees:N0} frees, {result.Reallocations:N0} reallocations), {result.Validations:N0} validations, peak {result.PeakLiveBlocks:N0} live, {result.BytesChecked:N0} bytes checked, {result.Elapsed.TotalSeconds:F1} s: OK"));
             }

@@ -3,6 +3,7 @@ using System.Globalization;
 using BuddySystem.Cli.Engines;
 using BuddySystem.Cli.Text;
 using BuddySystem.Testing;
+using Spectre.Console;
 
 namespace BuddySystem.Cli.Commands;
 
@@ -29,7 +30,7 @@ internal static class StressCommand
         {
             foreach (string name in result.GetValue(allocator) is { Length: > 0 } names ? names : ["locked-heap"])
             {
-                int exit = Run(Console.Out, name, result.GetValue(threads), result.GetValue(scale), result.GetValue(iterations), result.GetValue(heap).Bytes, result.GetValue(seed));
+                int exit = Run(Console.Out, name, result.GetValue(threads), result.GetValue(scale), result.GetValue(iterations), result.GetValue(heap).Bytes, result.GetValue(seed), AnsiConsole.Console);
                 if (exit != 0)
                 {
                     return exit;
@@ -41,9 +42,10 @@ internal static class StressCommand
         return command;
     }
 
-    /// <summary>Runs the stress and prints its summary; returns 0 with no corruption, 1 otherwise.</summary>
+    /// <summary>Runs the stress and prints its summary; returns 0 with no corruption, 1 otherwise. Progress (rounds) goes
+    /// to <paramref name="progress"/> when it is a terminal (<see cref="CommandProgress"/>).</summary>
     /// <exception cref="BadInputException">A count out of range or an engine that is not thread-safe (the parser rejects them first).</exception>
-    internal static int Run(TextWriter output, string allocator, int threads, int scale, int iterations, ulong heapBytes, ulong seed)
+    internal static int Run(TextWriter output, string allocator, int threads, int scale, int iterations, ulong heapBytes, ulong seed, IAnsiConsole? progress = null)
     {
         if (heapBytes < 4096 || heapBytes > CommonOptions.MaxHeapBytes || threads < 1 || scale < 1 || iterations < 1)
         {
@@ -59,7 +61,11 @@ internal static class StressCommand
         StressResult result;
         try
         {
-            result = StressRun.Run(target, threads, scale, iterations, seed);
+            result = CommandProgress.Start(progress ?? AnsiConsole.Console, context =>
+            {
+                ProgressTask task = context.AddTask($"stress {allocator}", maxValue: iterations);
+                return StressRun.Run(target, threads, scale, iterations, seed, done => task.Value = done);
+            });
         }
         catch (HeapCorruptionException error)
         {

@@ -1,3 +1,4 @@
+using BuddySystem.Cli.Text;
 using Spectre.Console;
 
 namespace BuddySystem.Cli.Bench.Programs;
@@ -22,11 +23,7 @@ internal static class ProgramBench
         int warmUp = runs > 1 ? 1 : 0;
         Dictionary<string, string> environment = ProgramSet.CurrentEnvironment();
         string launcher = ProgramSet.CompileLauncher(folder);
-        BenchProgress.Create(console)
-            .AutoClear(false)
-            .HideCompleted(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-            .Start(context =>
+        CommandProgress.Start(console, context =>
             {
                 var tasks = ready.ToDictionary(p => p.Name, p => context.AddTask(p.Name, autoStart: false, maxValue: Math.Max(peers.Count * (runs + warmUp), 1)));
                 foreach (BenchProgram program in ready)
@@ -37,7 +34,7 @@ internal static class ProgramBench
                     task.Description = program.Name;
                     task.StopTask();
                 }
-            });
+            }, keep: true);
         return results;
     }
 
