@@ -15,25 +15,63 @@ internal static unsafe class Exports
     private const int ENoMem = 12;
     private const nuint PageSize = 4096;
 
-    /// <summary>Initialises the heap; writes the reserved range. Returns 1 on success, 0 to leave everything to glibc.</summary>
+    /// <summary>Initialises the heap; gives the loader what it reads (<see cref="LoaderShared"/>). Returns 1 on success, 0
+    /// to leave everything to glibc.</summary>
     [UnmanagedCallersOnly(EntryPoint = "bm_init")]
-    private static int Init(ulong* start, ulong* end)
+    private static int Init(LoaderShared** shared)
     {
         try
         {
-            if (!ProcessHeap.Initialize(out ulong first, out ulong last))
+            if (!ProcessHeap.Initialize(out _, out _))
             {
                 return 0;
             }
 
-            *start = first;
-            *end = last;
+            *shared = ProcessHeap.Shared;
             return 1;
         }
         catch (Exception error)
         {
             Libc.WriteError($"buddymalloc: cannot start, using glibc's malloc: {error.Message}\n");
             return 0;
+        }
+    }
+
+    /// <summary>An export that does no work: bench/malloc-cost measures one C-to-managed transition with it.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_probe")]
+    private static long Probe(long value) => value + 1;
+
+    /// <summary>A thread's first small allocation: sets the bounds of its loader caches (orders 0..MaxOrder).</summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_thread_caches")]
+    private static void ThreadCaches(BuddyHeap.OrderCache* caches) => ProcessHeap.StartThreadCaches(caches);
+
+    /// <summary>Refills the thread's empty loader cache of <paramref name="order"/>; 0 means ENOMEM.
+    /// <paramref name="liveDelta"/>: blocks the loader handed out minus those it took back since its last call.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_refill")]
+    private static int Refill(int order, BuddyHeap.OrderCache* cache, long liveDelta)
+    {
+        try
+        {
+            return ProcessHeap.Refill(order, cache, liveDelta) ? 1 : 0;
+        }
+        catch (Exception error)
+        {
+            Die("malloc", error);
+            return 0;
+        }
+    }
+
+    /// <summary>Returns half of the thread's full loader cache of <paramref name="order"/> to the heap.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_flush")]
+    private static void Flush(int order, BuddyHeap.OrderCache* cache, long liveDelta)
+    {
+        try
+        {
+            ProcessHeap.Flush(order, cache, liveDelta);
+        }
+        catch (Exception error)
+        {
+            Die("free", error);
         }
     }
 
@@ -184,7 +222,10 @@ internal static unsafe class Exports
     {
         try
         {
-            Libc.WriteError(string.Create(CultureInfo.InvariantCulture, $"buddymalloc: {call}(): {error.Message}\n"));
+            // Without resource strings (UseSystemResourceKeys) an ArgumentException ends in its parameter name's resource key.
+            string message = error.Message;
+            int key = message.IndexOf(" Arg_ParamName_Name", StringComparison.Ordinal);
+            Libc.WriteError(string.Create(CultureInfo.InvariantCulture, $"buddymalloc: {call}(): {(key < 0 ? message : message[..key])}\n"));
         }
         finally
         {

@@ -37,6 +37,14 @@ internal static unsafe class ProcessHeap
     private static ulong s_base;
     private static ulong s_end;
     private static ulong s_grown;
+    private static LoaderShared* s_shared;
+
+    // Blocks handed out by the loader's caches minus those it took back, as reported with each refill and flush (the
+    // engine's counters do not see them): for the --stats report.
+    private static long s_loaderLiveBlocks;
+
+    /// <summary>What the C loader reads; valid after <see cref="Initialize"/>.</summary>
+    internal static LoaderShared* Shared => s_shared;
 
     /// <summary>The heap; valid after <see cref="Initialize"/>.</summary>
     internal static ConcurrentHeap Heap => s_heap;
@@ -73,6 +81,14 @@ internal static unsafe class ProcessHeap
         s_base = aligned;
         s_grown = aligned;
         s_end = aligned + (limit == 0 ? reserve : limit);
+        s_shared = (LoaderShared*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)sizeof(LoaderShared));
+        s_shared->ReserveStart = aligned;
+        s_shared->ReserveEnd = aligned + reserve;
+        s_shared->MaxOrder = LoaderShared.CachedOrders;
+        s_shared->MinShift = BuddyHeap.MinShift;
+        s_shared->StateAllocated = BuddyHeap.StateAllocated;
+        s_shared->StateCached = BuddyHeap.StateCached;
+        s_shared->OrderMask = BuddyHeap.OrderMask;
         s_heap = new ConcurrentHeap();
         if (!Grow(s_grown, BuddyHeap.MinBlockSize))
         {
@@ -167,6 +183,7 @@ internal static unsafe class ProcessHeap
                 ulong used = regionStart - s_base;
                 ulong end = Math.Min(regionStart + (used == 0 ? FirstRegion : used), s_end);
                 s_heap.AddRegion((void*)regionStart, (nuint)(end - regionStart));
+                Publish(regionStart, end);
                 Volatile.Write(ref s_grown, end);
                 added = true;
                 if (end - regionStart >= blockSize)
@@ -178,6 +195,58 @@ internal static unsafe class ProcessHeap
             // Regions too small for the block were added (a retry then fails and comes back here at the limit).
             return added;
         }
+    }
+
+    /// <summary>Gives the loader a new region's side table (a region past <see cref="LoaderShared.MaxRegions"/> is served
+    /// by the managed path only).</summary>
+    private static void Publish(ulong start, ulong end)
+    {
+        int index = s_shared->RegionCount;
+        if (index >= LoaderShared.MaxRegions)
+        {
+            return;
+        }
+
+        s_shared->RegionStart[index] = start;
+        s_shared->RegionEnd[index] = end;
+        s_shared->RegionStates[index] = (ulong)s_heap.StateSlotOf((void*)start);
+        Volatile.Write(ref s_shared->RegionCount, index + 1);
+    }
+
+    /// <summary>Sets the bounds of a thread's loader caches, orders 0..<see cref="LoaderShared.CachedOrders"/>: each holds
+    /// at most <see cref="LoaderShared.CacheBytesPerOrder"/> bytes (8 to 64 blocks); a refill cuts up to half of that.</summary>
+    internal static void StartThreadCaches(BuddyHeap.OrderCache* caches)
+    {
+        for (int order = 0; order <= LoaderShared.CachedOrders; order++)
+        {
+            caches[order].Initialize(Math.Clamp(LoaderShared.CacheBytesPerOrder >> (BuddyHeap.MinShift + order), 8, 64));
+        }
+    }
+
+    /// <summary>Refills an empty loader cache, growing the heap if needed; false at the limit (ENOMEM).</summary>
+    internal static bool Refill(int order, BuddyHeap.OrderCache* cache, long liveDelta)
+    {
+        Interlocked.Add(ref s_loaderLiveBlocks, liveDelta);
+        while (true)
+        {
+            ulong grown = Volatile.Read(ref s_grown);
+            if (s_heap.RefillOutsideCache(cache, order))
+            {
+                return true;
+            }
+
+            if (!Grow(grown, (ulong)BuddyHeap.MinBlockSize << order))
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>Returns half of a full loader cache to the heap (misuse found on its list throws).</summary>
+    internal static void Flush(int order, BuddyHeap.OrderCache* cache, long liveDelta)
+    {
+        Interlocked.Add(ref s_loaderLiveBlocks, liveDelta);
+        s_heap.FlushOutsideCache(cache, order, cache->Capacity >> 1);
     }
 
     /// <summary>Holds every lock of the heap across <c>fork</c> (growth first, then the heap's), so neither copy sees a change half done.</summary>
@@ -200,7 +269,9 @@ internal static unsafe class ProcessHeap
         HeapStats stats = s_heap.Stats;
         var text = new System.Text.StringBuilder();
         CultureInfo inv = CultureInfo.InvariantCulture;
-        text.Append(inv, $"buddymalloc: heap {s_grown - s_base} bytes in regions (limit {s_end - s_base}), allocated {stats.AllocatedBytes} bytes in {stats.LiveBlocks} blocks, cached {stats.CachedBytes}, {stats.Allocations} allocations, {stats.FailedAllocations} failed\n");
+        // Blocks in the loader's caches count as allocated here (the engine does not see them); its live blocks are added
+        // as of each thread's last refill or flush.
+        text.Append(inv, $"buddymalloc: heap {s_grown - s_base} bytes in regions (limit {s_end - s_base}), allocated {stats.AllocatedBytes} bytes (with the loader's caches) in {stats.LiveBlocks + Volatile.Read(ref s_loaderLiveBlocks)} blocks, cached {stats.CachedBytes}, {stats.Allocations} allocations (without the loader's), {stats.FailedAllocations} failed\n");
         text.Append(inv, $"buddymalloc: rss {ReadStatus("VmRSS")} peak rss {ReadStatus("VmHWM")}\n");
         text.Append("buddymalloc: buddyinfo");
         foreach (long count in stats.FreeBlocksByOrder)

@@ -63,6 +63,57 @@ public sealed unsafe partial class ConcurrentHeap
         }
     }
 
+    /// <summary>
+    /// The side-table byte of the block at <paramref name="ptr"/>, or null when it is outside every region or not on a
+    /// 16-byte granule. For the process allocator's C loader (libbuddymalloc.so), which keeps per-thread lists of freed
+    /// small blocks and reads and writes these bytes itself, with the encodings of <see cref="BuddyHeap.StateAllocated"/>
+    /// and <see cref="BuddyHeap.StateCached"/>, exactly as this heap's own thread caches do: a block in such a list is
+    /// "cached", so a second free of it fails the "allocated" check and is reported.
+    /// </summary>
+    internal byte* StateSlotOf(void* ptr) => _core.StateSlot((ulong)ptr, ref t_sizeLessRegion);
+
+    /// <summary>
+    /// Refills an order cache that lives outside this heap (the C loader's per-thread cache of the process allocator) with
+    /// one batch cut from the buddy lists, every block marked cached, as this heap refills its own thread caches.
+    /// </summary>
+    /// <returns>False when no block of the order is free even after returning every thread's cached blocks.</returns>
+    /// <remarks>Blocks the outside cache hands out and takes back are not seen by this heap's counters (the owner of the cache
+    /// counts them); its side-table writes follow the rules of <see cref="StateSlotOf"/>.</remarks>
+    internal bool RefillOutsideCache(BuddyHeap.OrderCache* cache, int order)
+    {
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            return _core.RefillCache(cache, order) || (ReturnCachesForRetryLocked() && _core.RefillCache(cache, order));
+        }
+    }
+
+    /// <summary>Returns the blocks of an outside order cache beyond <paramref name="keep"/> to the buddy lists, merged.</summary>
+    /// <exception cref="InvalidOperationException">A block on the list is not a cached block of <paramref name="order"/> (the
+    /// list was overwritten, e.g. by a write after free): nothing was returned.</exception>
+    internal void FlushOutsideCache(BuddyHeap.OrderCache* cache, int order, int keep)
+    {
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            // The surplus (popped off the head) is checked before anything changes: the core trusts a cache's blocks.
+            byte cached = (byte)(BuddyHeap.StateCached | order);
+            BuddyHeap.CachedBlock* block = cache->Head;
+            for (int i = Math.Max(keep, 0); i < cache->Count; i++)
+            {
+                byte* state = block == null ? null : StateSlotOf(block);
+                if (state == null || *state != cached)
+                {
+                    throw new InvalidOperationException($"the cached block 0x{(ulong)block:x} of order {order} is not cached (its list was overwritten after free?)");
+                }
+
+                block = block->Next;
+            }
+
+            _core.FlushCache(cache, order, keep);
+        }
+    }
+
     /// <summary>Takes the core's lock and keeps it until <see cref="ExitAfterFork"/>: a process's <c>fork</c> then never
     /// copies the heap in the middle of a change (<c>pthread_atfork</c>'s prepare handler).</summary>
     internal void EnterForFork() => _lock.Enter();

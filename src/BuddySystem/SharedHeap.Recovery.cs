@@ -158,13 +158,14 @@ public sealed unsafe partial class SharedHeap
     /// <summary>Under the file lock: when the previous holder died inside an operation, finishes or undoes it (see the
     /// class remarks), rebuilds the tree and counters from the block states, and clears the intent record. Idempotent, so
     /// a holder killed while recovering leaves the same work to the next one.</summary>
-    private void RecoverIfNeeded()
+    /// <returns><see langword="true"/> when there was an interrupted operation to recover.</returns>
+    private bool RecoverIfNeeded()
     {
         SharedHeapHeader* header = _header;
         ulong op = Volatile.Read(ref header->IntentOp);
         if (op == 0)
         {
-            return;
+            return false;
         }
 
         ulong offset = header->IntentOffset;
@@ -184,9 +185,11 @@ public sealed unsafe partial class SharedHeap
             case OpAllocateInto:
                 // Undo: the call never returned, so nobody holds the offset.
                 _states[unit] = 0;
+                CrashPoint();
                 if (op == OpAllocateInto)
                 {
                     Volatile.Write(ref *(ulong*)(_base + slot), header->IntentOldSlot);
+                    CrashPoint();
                 }
 
                 break;
@@ -195,17 +198,23 @@ public sealed unsafe partial class SharedHeap
                 if (op == OpFreeFrom)
                 {
                     Volatile.Write(ref *(ulong*)(_base + slot), 0UL);
+                    CrashPoint();
                 }
 
                 _states[unit] = 0;
+                CrashPoint();
                 break;
         }
 
         RebuildIndex(_nodes, out ulong allocated, out long live);
+        CrashPoint();
         header->AllocatedBytes = allocated;
         header->LiveBlocks = live;
         header->Recoveries++;
+        CrashPoint();
         Volatile.Write(ref header->IntentOp, 0);
+        CrashPoint();
+        return true;
     }
 
     /// <summary>Computes the whole tree into <paramref name="nodes"/> from the block states, level by level from the

@@ -49,6 +49,12 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
     private const ulong OpFreeFrom = 4;
     private const ulong MaxAlign = 4096;
 
+    /// <summary>Fault injection for the crash tests (the reliability kit's <c>SharedHeapSlots</c>): when set, called at
+    /// every step of a change to the heap (between the intent record's fields, its publication, the state byte, the tree,
+    /// the counters, the slot and its clearing, and between the steps of a recovery), so a test can kill the process at
+    /// each one. Null in normal use: one load and a branch per step, beside two system calls per call.</summary>
+    internal static Action? s_crashPoint;
+
     private readonly Lock _gate = new();
     private readonly string _path;
     private readonly int _fd;
@@ -195,7 +201,7 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
             length = geometry.FileLength;
             mapping = Map(fd, length, full);
             var heap = new SharedHeap(full, fd, mapping, geometry);
-            heap.RecoverIfNeeded();
+            heap.RecoveredAtOpen = heap.RecoverIfNeeded();
             Libc.FlockOrThrow(fd, Libc.LockUnlock, full);
             return heap;
         }
@@ -242,6 +248,10 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
             return _header->Recoveries;
         }
     }
+
+    /// <summary>Whether <see cref="Open"/> found the heap left inside a call by a process that died, and recovered it.
+    /// Always <see langword="false"/> for a heap from <see cref="Create"/>.</summary>
+    public bool RecoveredAtOpen { get; private set; }
 
     /// <summary>This process's address of <paramref name="offset"/> in the mapping; valid until <see cref="Dispose"/>.</summary>
     /// <param name="offset">An offset in [0, file length]: a block, a slot, or the root area.</param>
@@ -366,6 +376,20 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
         return 1UL << (FindLiveBlock(offset, "size") + _minShift);
     }
 
+    /// <summary>The size of the block an allocation of <paramref name="size"/> bytes aligned to <paramref name="align"/>
+    /// gets: max(next power of two of the size, the alignment, <see cref="MinBlockSize"/>). Reads nothing of the heap.</summary>
+    /// <param name="size">Bytes wanted.</param>
+    /// <param name="align">A power of two up to 4096.</param>
+    /// <returns>The block size in bytes (it may exceed <see cref="Capacity"/>: such a request fails).</returns>
+    /// <exception cref="ArgumentException"><paramref name="align"/> is not a power of two or exceeds 4096.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is above 2^63: no block size fits in 64 bits.</exception>
+    public ulong BlockSizeFor(ulong size, ulong align = 16)
+    {
+        int shift = OrderOf(size, align) + _minShift;
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(shift, 63, nameof(size));
+        return 1UL << shift;
+    }
+
     /// <summary>Closes the mapping and the file; other processes keep using the heap.</summary>
     public void Dispose()
     {
@@ -420,21 +444,29 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
         header->IntentOffset = offset;
         header->IntentOrder = (ulong)order;
         header->IntentSlot = slot;
+        CrashPoint();
         header->IntentOldSlot = slot == 0 ? 0 : *(ulong*)(_base + slot);
+        CrashPoint();
         Interlocked.Exchange(ref header->IntentOp, slot == 0 ? OpAllocate : OpAllocateInto); // published before any change
+        CrashPoint();
 
         _states[unit] = (byte)(order + 1);
+        CrashPoint();
         _nodes[index] = 0;
         UpdateAncestors(index, order);
+        CrashPoint();
         header->AllocatedBytes += 1UL << (order + _minShift);
         header->LiveBlocks++;
         header->Allocations++;
+        CrashPoint();
         if (slot != 0)
         {
             Volatile.Write(ref *(ulong*)(_base + slot), offset);
+            CrashPoint();
         }
 
         Volatile.Write(ref header->IntentOp, 0); // every store above is visible before the record is cleared
+        CrashPoint();
         return true;
     }
 
@@ -446,22 +478,32 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
         header->IntentOrder = (ulong)order;
         header->IntentSlot = slot;
         header->IntentOldSlot = slot == 0 ? 0 : offset;
+        CrashPoint();
         Interlocked.Exchange(ref header->IntentOp, op);
+        CrashPoint();
 
         if (slot != 0)
         {
             Volatile.Write(ref *(ulong*)(_base + slot), 0UL);
+            CrashPoint();
         }
 
         ulong unit = (offset - _dataOffset) >> _minShift;
         _states[unit] = 0;
+        CrashPoint();
         nuint index = (_leafCount >> order) + (nuint)(unit >> order);
         _nodes[index] = (byte)(order + 1);
         UpdateAncestors(index, order);
+        CrashPoint();
         header->AllocatedBytes -= 1UL << (order + _minShift);
         header->LiveBlocks--;
+        CrashPoint();
         Volatile.Write(ref header->IntentOp, 0);
+        CrashPoint();
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CrashPoint() => s_crashPoint?.Invoke();
 
     /// <summary>Recomputes the ancestors of node <paramref name="index"/> of <paramref name="order"/>, stopping at the
     /// first that does not change.</summary>
@@ -585,7 +627,7 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
         Libc.FlockOrThrow(_fd, Libc.LockExclusive, _path);
         try
         {
-            RecoverIfNeeded();
+            _ = RecoverIfNeeded();
         }
         catch
         {

@@ -4,11 +4,17 @@ namespace BuddySystem.Cli.Bench;
 
 /// <summary>Binds a struct adapter to the generic loops, so each allocator gets its own devirtualised copy.</summary>
 /// <typeparam name="T">The adapter.</typeparam>
-internal sealed class BenchAllocatorEntry<T>(string id, string description, Func<nuint, T> create, Func<string?>? unavailable = null)
+/// <param name="id">The allocator's id.</param>
+/// <param name="description">One line for help and docs.</param>
+/// <param name="create">A fresh adapter over a heap of the given size.</param>
+/// <param name="unavailable">Why it cannot run here, or null.</param>
+/// <param name="threadSafe">The engine's thread safety when the adapter's static answer is only the conservative one
+/// (<see cref="Engines.TargetAllocator"/> serves every engine registered by its <see cref="Testing.HeapTarget"/>).</param>
+internal sealed class BenchAllocatorEntry<T>(string id, string description, Func<nuint, T> create, Func<string?>? unavailable = null, bool? threadSafe = null)
     : BenchAllocatorEntry(id, description)
     where T : struct, IBenchAllocator
 {
-    public override bool IsThreadSafe => T.IsThreadSafe;
+    public override bool IsThreadSafe => threadSafe ?? T.IsThreadSafe;
 
     public override bool IsArena => T.IsArena;
 

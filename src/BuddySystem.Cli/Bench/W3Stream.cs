@@ -1,3 +1,4 @@
+using BuddySystem.Cli.Traces;
 using BuddySystem.Testing;
 
 namespace BuddySystem.Cli.Bench;
@@ -56,5 +57,31 @@ internal struct W3Stream
         int index = (int)_random.Next((ulong)_live);
         _live--;
         return new W3Op(false, index, 0);
+    }
+
+    /// <summary>
+    /// The stream as trace operations, so a W3 prefix replays like any trace (<c>buddy map --workload W3</c>): allocation
+    /// n takes id n, and a free names the id at its index of the live list (which then swap-removes it). Endless: take a prefix.
+    /// </summary>
+    public static IEnumerable<TraceOp> AsTrace(ulong seed = DefaultSeed)
+    {
+        var stream = new W3Stream(seed);
+        var live = new List<ulong>();
+        ulong nextId = 1;
+        for (long line = 1; ; line++)
+        {
+            W3Op op = stream.Next();
+            if (op.IsAllocate)
+            {
+                live.Add(nextId);
+                yield return new TraceOp(TraceOpKind.Allocate, nextId++, op.Size, Align, line);
+                continue;
+            }
+
+            ulong id = live[op.Index];
+            live[op.Index] = live[^1];
+            live.RemoveAt(live.Count - 1);
+            yield return new TraceOp(TraceOpKind.Free, id, 0, 0, line);
+        }
     }
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Maps;
+using BuddySystem.Cli.Replay;
 using BuddySystem.Cli.Traces;
 using BuddySystem.Diagnostics;
 using BuddySystem.Cli.Text;
@@ -119,36 +120,13 @@ internal static class MapCommand
             throw new BadInputException($"a heap of {heapBytes} bytes is smaller than the smallest block (16 bytes).");
         }
 
-        using HeapReplay replay = slab ? HeapReplay.OnSlabHeap(heapBytes) : new HeapReplay(heapBytes, eager ? BuddyHeapOptions.Eager : BuddyHeapOptions.Default);
-        int done = 0;
-        if (workload != null)
-        {
-            var stream = new W3Stream(W3Stream.DefaultSeed);
-            for (; done < ops; done++)
-            {
-                replay.Apply(stream.Next());
-                if ((done & 4095) == 0 && progress is not null)
-                {
-                    progress.Value = done;
-                }
-            }
-        }
-        else
-        {
-            foreach (TraceOp op in progress is null ? TraceReader.Read(trace!.FullName) : CommandProgress.Track(TraceReader.Read(trace!.FullName), progress))
-            {
-                if (done == ops)
-                {
-                    break;
-                }
-
-                replay.Apply(op);
-                done++;
-            }
-        }
-
-        string failed = replay.FailedAllocations == 0 ? string.Empty : string.Create(CultureInfo.InvariantCulture, $", {replay.FailedAllocations:N0} failed");
+        IEnumerable<TraceOp> prefix = (workload != null ? W3Stream.AsTrace() : TraceReader.Read(trace!.FullName)).Take(ops);
         string name = workload != null ? "W3" : trace!.Name;
+        CompiledTrace compiled = CompiledTrace.Compile(progress is null ? prefix : CommandProgress.Track(prefix, progress), name);
+        using TraceCursor replay = slab ? TraceCursor.OnSlabHeap(compiled, heapBytes) : new TraceCursor(compiled, heapBytes, eager ? BuddyHeapOptions.Eager : BuddyHeapOptions.Default);
+        replay.StepToEnd();
+        int done = replay.Done;
+        string failed = replay.FailedAllocations == 0 ? string.Empty : string.Create(CultureInfo.InvariantCulture, $", {replay.FailedAllocations:N0} failed");
         string engine = slab ? "SlabHeap" : eager ? "BuddyHeap (eager)" : "BuddyHeap (lazy caches)";
         string source = string.Create(CultureInfo.InvariantCulture, $"{name}, {done:N0} ops{failed}, on a {ByteSize.Long(heapBytes)} {engine}");
         return (replay.Snapshot(), source);

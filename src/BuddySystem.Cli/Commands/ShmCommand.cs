@@ -9,6 +9,7 @@ internal static class ShmCommand
     {
         var command = new Command("shm", "Shared heaps (SharedHeap files): print one's stats, or soak the crash recovery with killed processes.");
         command.Subcommands.Add(ShmStatCommand.Create());
+        command.Subcommands.Add(ShmSoakCommand.Create());
         return command;
     }
 

@@ -1,13 +1,16 @@
 using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
 using BuddySystem.Testing;
 
 namespace BuddySystem.Cli.Commands;
 
 /// <summary>
-/// <c>buddy shm-worker FILE WORKER WORKERS OPS</c> (hidden): the child process of the shared-heap tests. It opens the
-/// heap and repeatedly picks one of its own slots (index ≡ WORKER mod WORKERS) of the root area's table: an empty slot gets a patterned block by <see cref="SharedHeap.AllocateInto"/>,
-/// a full one has its block's pattern checked and is freed by <see cref="SharedHeap.FreeFrom"/>. OPS = 0 runs until
-/// killed (the fault-injection tests SIGKILL it). Exit 0 when done, 1 when a pattern was wrong.
+/// <c>buddy shm-worker FILE WORKER WORKERS OPS [SEED [CRASH-AFTER]]</c> (hidden): the child process of <c>buddy shm soak</c> and the
+/// shared-heap process tests. It opens the heap, writes <see cref="SharedHeapKillRun.ReadyLine"/> and runs
+/// <see cref="SharedHeapSlots.RunWorker"/> on its share of the root area's slot table. OPS = 0 runs until killed;
+/// CRASH-AFTER = K &gt; 0 makes it SIGKILL itself at the K-th step of a change to the heap.
+/// Exit 0 when done, 1 when a pattern was wrong.
 /// </summary>
 internal static class ShmWorkerCommand
 {
@@ -17,56 +20,55 @@ internal static class ShmWorkerCommand
         var worker = new Argument<int>("worker");
         var workers = new Argument<int>("workers");
         var ops = new Argument<long>("ops");
-        var command = new Command("shm-worker", "Child process of the shared-heap tests.") { file, worker, workers, ops };
+        var seed = new Argument<ulong>("seed") { DefaultValueFactory = _ => (ulong)Environment.ProcessId };
+        var crashAfter = new Argument<long>("crash-after") { DefaultValueFactory = _ => 0 };
+        var command = new Command("shm-worker", "Child process of the shared-heap soak and tests.") { file, worker, workers, ops, seed, crashAfter };
         command.Hidden = true;
-        command.SetAction(result => Run(result.GetValue(file)!, result.GetValue(worker), result.GetValue(workers), result.GetValue(ops)));
+        command.SetAction(result => Run(result.GetValue(file)!, result.GetValue(worker), result.GetValue(workers), result.GetValue(ops), result.GetValue(seed), result.GetValue(crashAfter)));
         return command;
     }
 
-    /// <summary>The size of the block kept in slot <paramref name="index"/>: 16 B to 2 KiB by index.</summary>
-    internal static ulong SizeFor(int index) => 16UL << (index % 8);
-
-    /// <summary>The pattern cookie of slot <paramref name="index"/>'s block at <paramref name="offset"/>.</summary>
-    internal static ulong CookieFor(int index, ulong offset) => ((ulong)index << 40) ^ offset;
-
-    internal static unsafe int Run(string path, int worker, int workers, long ops)
+    internal static int Run(string path, int worker, int workers, long ops, ulong seed, long crashAfter)
     {
         using SharedHeap heap = SharedHeap.Open(path);
-        int mine = (heap.RootSize / 8) / workers;
-        ulong state = (ulong)worker + (ulong)Environment.ProcessId;
-        for (long op = 0; ops == 0 || op < ops; op++)
+        Console.Out.WriteLine(SharedHeapKillRun.ReadyLine);
+        Console.Out.Flush();
+        try
         {
-            state += 0x9E3779B97F4A7C15;
-            int index = ((int)(Mix(state) % (ulong)mine) * workers) + worker;
-            ulong slot = heap.RootOffset + ((ulong)index * 8);
-            ulong offset = Volatile.Read(ref *(ulong*)heap.Pointer(slot));
-            if (offset == 0)
-            {
-                offset = heap.AllocateInto(SizeFor(index), 16, slot);
-                BlockPattern.Fill(heap.Pointer(offset), (nuint)SizeFor(index), CookieFor(index, offset));
-            }
-            else
-            {
-                // A block allocated just before a kill has no pattern yet (the fill follows AllocateInto), so only a
-                // block whose pattern was written by this run of the worker is checked: blocks whose pattern is wrong
-                // are the ones a killed predecessor never filled; they are freed all the same.
-                if (BlockPattern.FirstMismatch(heap.Pointer(offset), (nuint)SizeFor(index), CookieFor(index, offset)) >= 0 && ops != 0)
-                {
-                    Console.Error.WriteLine($"shm-worker {worker}: block {offset} of slot {index} lost its pattern");
-                    return 1;
-                }
-
-                heap.FreeFrom(slot);
-            }
+            SharedHeapSlots.RunWorker(heap, worker, workers, ops, seed, crashAfter);
+        }
+        catch (SoakFailureException e)
+        {
+            Console.Error.WriteLine($"shm-worker {worker}: {e.Message}");
+            return 1;
         }
 
         return 0;
     }
 
-    private static ulong Mix(ulong z)
+    /// <summary>How to start this tool as worker <paramref name="worker"/> of <paramref name="workers"/> on
+    /// <paramref name="path"/>, with standard output and error redirected: the tool's own executable when it runs as one,
+    /// else <c>dotnet buddy.dll</c>. <paramref name="crashAfter"/> as for the command.</summary>
+    internal static ProcessStartInfo StartInfo(string path, int worker, int workers, long ops, ulong seed, long crashAfter = 0)
     {
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
-        return z ^ (z >> 31);
+        string dll = typeof(ShmWorkerCommand).Assembly.Location;
+        string? host = Environment.ProcessPath;
+        string apphost = Path.Combine(Path.GetDirectoryName(dll)!, Path.GetFileNameWithoutExtension(dll));
+        bool underDotnet = host != null && Path.GetFileNameWithoutExtension(host) == "dotnet";
+        string program = underDotnet ? host! : File.Exists(apphost) ? apphost : "dotnet";
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (program != apphost)
+        {
+            start.ArgumentList.Add(dll);
+        }
+
+        foreach (string arg in new[] { "shm-worker", path, Str(worker), Str(workers), Str(ops), seed.ToString(CultureInfo.InvariantCulture), Str(crashAfter) })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        return start;
     }
+
+    private static string Str(long value) => value.ToString(CultureInfo.InvariantCulture);
 }

@@ -51,7 +51,7 @@ internal sealed class Engine
     /// <see cref="Measured"/> when its timings must not include the interface call.
     /// </summary>
     public static Engine Heap(string id, string description, Func<nuint, HeapTarget> target, bool threadSafe)
-        => new(id, description, new TargetBenchEntry(id, description, target, threadSafe), target);
+        => new(id, description, new BenchAllocatorEntry<TargetAllocator>(id, description, size => new TargetAllocator(target(size)), threadSafe: threadSafe), target);
 
     /// <summary>An engine that runs only under the reliability workloads (it has no pointer speed to compare).</summary>
     public static Engine TestedOnly(string id, string description, Func<nuint, HeapTarget> target)

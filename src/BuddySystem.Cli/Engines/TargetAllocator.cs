@@ -7,7 +7,8 @@ namespace BuddySystem.Cli.Engines;
 /// allocator, called through <see cref="IAllocator"/>.</summary>
 internal readonly unsafe struct TargetAllocator(HeapTarget target) : IBenchAllocator
 {
-    // The entry (TargetBenchEntry) reports the engine's own thread safety; the static answers are the conservative ones.
+    // The entry (BenchAllocatorEntry's threadSafe) reports the engine's own thread safety; the static answers are the
+    // conservative ones.
     public static bool IsThreadSafe => false;
 
     public static bool IsArena => false;

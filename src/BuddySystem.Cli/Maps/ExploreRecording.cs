@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Numerics;
 using System.Text;
 using System.Text.Json;
+using BuddySystem.Cli.Replay;
 using BuddySystem.Cli.Traces;
 using BuddySystem.Diagnostics;
 using BuddySystem.Cli.Text;
@@ -64,21 +65,16 @@ internal sealed class ExploreRecording
     {
         ArgumentNullException.ThrowIfNull(trace);
         ArgumentOutOfRangeException.ThrowIfNegative(ops);
-        using var replay = new HeapReplay(heapBytes, options);
-        HeapSnapshot before = replay.Snapshot();
+        using var replay = new TraceCursor(CompiledTrace.Compile(trace.Take(ops), traceName), heapBytes, options);
+        HeapSnapshot before = HeapSnapshot.Of(replay.Heap);
         string mode = options.LazyCaches ? "lazy caches" : "eager";
         var recording = new ExploreRecording(string.Create(CultureInfo.InvariantCulture, $"{traceName} on a {ByteSize.Long(heapBytes)} BuddyHeap ({mode})"), before);
         recording.AddSeries(before, replay);
         inspect?.Invoke(0, before);
-        foreach (TraceOp op in trace)
+        while (!replay.AtEnd)
         {
-            if (recording.Steps == ops)
-            {
-                break;
-            }
-
-            ReplayStep step = replay.Apply(op);
-            HeapSnapshot after = replay.Snapshot();
+            ReplayStep step = replay.Step();
+            HeapSnapshot after = HeapSnapshot.Of(replay.Heap);
             (HeapBlock[] removed, HeapBlock[] added) = Diff(before.Blocks, after.Blocks);
             recording._operations.Add(step.Operation);
             recording._notes.Add(Note(step, removed, added));
@@ -193,7 +189,7 @@ internal sealed class ExploreRecording
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    private void AddSeries(HeapSnapshot snapshot, HeapReplay replay)
+    private void AddSeries(HeapSnapshot snapshot, TraceCursor replay)
     {
         _live.Add(replay.LiveBytes);
         _allocated.Add(snapshot.AllocatedBytes);

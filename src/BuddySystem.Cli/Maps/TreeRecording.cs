@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using BuddySystem.Cli.Replay;
 using BuddySystem.Cli.Traces;
 
 namespace BuddySystem.Cli.Maps;
@@ -124,78 +125,56 @@ internal sealed class TreeRecording
         }
 
         var recording = new TreeRecording(title, tree, tree.Nodes.ToArray());
-        var live = new Dictionary<ulong, (ulong Offset, ulong Align)>();
-        var failed = new HashSet<ulong>();
-        foreach (TraceOp op in ops)
-        {
-            if (recording.Steps >= maxOps)
-            {
-                break;
-            }
 
-            recording._operations.Add(Describe(op));
-            recording._actions.Add(recording.Apply(op, live, failed, title));
+        // The trace is checked by the replay's own compiler (dead ids, ids allocated twice, absurd sizes); a slot holds
+        // the offset of its block, or nothing after a failed allocation, exactly as TraceReplayer's slots do.
+        CompiledTrace trace = CompiledTrace.Compile(ops.Take(maxOps), title);
+        var slots = new (ulong Offset, bool Live)[trace.Slots];
+        foreach (TraceStep step in trace.Steps)
+        {
+            recording._operations.Add(Describe(step));
+            recording._actions.Add(recording.Apply(step, slots));
         }
 
         return recording;
     }
 
-    private TreeAction[] Apply(TraceOp op, Dictionary<ulong, (ulong Offset, ulong Align)> live, HashSet<ulong> failed, string source)
+    // The tree's side of TraceReplayer.Apply: the tree has no reallocate, so a reallocate allocates the new block and then
+    // frees the old one (nothing changes on failure); a free or reallocate of an empty slot acts as the replay's does.
+    private TreeAction[] Apply(in TraceStep step, (ulong Offset, bool Live)[] slots)
     {
-        switch (op.Kind)
+        ref (ulong Offset, bool Live) slot = ref slots[step.Slot];
+        switch (step.Kind)
         {
             case TraceOpKind.Allocate:
-                if (live.ContainsKey(op.Id))
-                {
-                    throw new TraceFormatException(source, op.Line, $"id {op.Id} is allocated again while it is live");
-                }
-
-                failed.Remove(op.Id);
-                TreeAction allocation = AllocateOne(op.Size, op.Align);
-                if (allocation.Node == 0)
-                {
-                    failed.Add(op.Id);
-                }
-                else
-                {
-                    live[op.Id] = (allocation.Offset, op.Align);
-                }
-
+            {
+                TreeAction allocation = AllocateOne(step.Size, step.Align);
+                slot = (allocation.Offset, allocation.Node != 0);
                 return [allocation];
+            }
 
             case TraceOpKind.Free:
-                if (failed.Remove(op.Id))
+                if (!slot.Live)
                 {
                     return [];
                 }
 
-                if (!live.Remove(op.Id, out (ulong Offset, ulong Align) block))
-                {
-                    throw new TraceFormatException(source, op.Line, $"free of id {op.Id}, which is not live");
-                }
-
-                return [FreeOne(block.Offset)];
+                slot.Live = false;
+                return [FreeOne(slot.Offset)];
 
             default:
-                if (failed.Contains(op.Id))
-                {
-                    return [];
-                }
-
-                if (!live.TryGetValue(op.Id, out (ulong Offset, ulong Align) old))
-                {
-                    throw new TraceFormatException(source, op.Line, $"reallocation of id {op.Id}, which is not live");
-                }
-
-                // The tree has no reallocate: allocate the new block, then free the old one (nothing changes on failure).
-                TreeAction grown = AllocateOne(op.Size, old.Align);
+            {
+                TreeAction grown = AllocateOne(step.Size, step.Align);
                 if (grown.Node == 0)
                 {
                     return [grown];
                 }
 
-                live[op.Id] = (grown.Offset, old.Align);
-                return [grown, FreeOne(old.Offset)];
+                ulong old = slot.Offset;
+                bool wasLive = slot.Live;
+                slot = (grown.Offset, true);
+                return wasLive ? [grown, FreeOne(old)] : [grown];
+            }
         }
     }
 
@@ -274,7 +253,7 @@ internal sealed class TreeRecording
         return nodes;
     }
 
-    private static string Describe(TraceOp op) => op.Kind switch
+    private static string Describe(in TraceStep op) => op.Kind switch
     {
         TraceOpKind.Allocate => string.Create(CultureInfo.InvariantCulture, $"a {op.Id} {op.Size} {op.Align}"),
         TraceOpKind.Free => string.Create(CultureInfo.InvariantCulture, $"f {op.Id}"),

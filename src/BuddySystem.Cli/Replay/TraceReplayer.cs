@@ -28,45 +28,7 @@ internal static unsafe class TraceReplayer
         long start = Stopwatch.GetTimestamp();
         for (int i = 0; i < steps.Length; i++)
         {
-            ref readonly TraceStep step = ref steps[i];
-            int slot = step.Slot;
-            switch (step.Kind)
-            {
-                case TraceOpKind.Allocate:
-                {
-                    nuint block = Allocate(ref allocator, step.Size, step.Align);
-                    failed += block == 0 ? 1 : 0;
-                    blocks[slot] = block;
-                    sizes[slot] = step.Size;
-                    break;
-                }
-
-                case TraceOpKind.Free:
-                    if (blocks[slot] != 0)
-                    {
-                        allocator.Free(blocks[slot], sizes[slot], step.Align);
-                        blocks[slot] = 0;
-                    }
-
-                    break;
-
-                default:
-                {
-                    nuint old = blocks[slot];
-                    nuint moved = old == 0 ? Allocate(ref allocator, step.Size, step.Align) : Reallocate(ref allocator, old, sizes[slot], step.Align, step.Size);
-                    if (moved == 0)
-                    {
-                        failed++;
-                    }
-                    else
-                    {
-                        blocks[slot] = moved;
-                        sizes[slot] = step.Size;
-                    }
-
-                    break;
-                }
-            }
+            failed += Apply(ref allocator, in steps[i], blocks, sizes) ? 0 : 1;
         }
 
         long elapsed = Stopwatch.GetTimestamp() - start;
@@ -93,62 +55,41 @@ internal static unsafe class TraceReplayer
             ref readonly TraceStep step = ref steps[i];
             int slot = step.Slot;
             nuint old = blocks[slot];
+            nuint oldSize = sizes[slot];
             if (step.Kind != TraceOpKind.Allocate && old != 0)
             {
-                Check(trace, step, old, sizes[slot]);
-                userBytes -= sizes[slot];
+                Check(trace, step, old, oldSize);
+                userBytes -= oldSize;
                 allocatedBytes -= blockSizes[slot];
             }
 
-            nuint block;
-            switch (step.Kind)
+            if (!Apply(ref allocator, in step, blocks, sizes))
             {
-                case TraceOpKind.Allocate:
-                    block = Allocate(ref allocator, step.Size, step.Align);
-                    failed += block == 0 ? 1 : 0;
-                    break;
-                case TraceOpKind.Free:
-                    if (old != 0)
-                    {
-                        allocator.Free(old, sizes[slot], step.Align);
-                    }
+                failed++;
+                if (old != 0)
+                {
+                    // A failed reallocate: the old block stays live with its old size and pattern.
+                    userBytes += oldSize;
+                    allocatedBytes += blockSizes[slot];
+                }
 
-                    blocks[slot] = 0;
-                    continue;
-                default:
-                    block = old == 0 ? Allocate(ref allocator, step.Size, step.Align) : Reallocate(ref allocator, old, sizes[slot], step.Align, step.Size);
-                    if (block == 0)
-                    {
-                        failed++;
-                        if (old != 0)
-                        {
-                            // The old block stays live with its old size and pattern.
-                            userBytes += sizes[slot];
-                            allocatedBytes += blockSizes[slot];
-                        }
-
-                        continue;
-                    }
-
-                    if (old != 0)
-                    {
-                        CheckPrefix(trace, step, block, Math.Min(sizes[slot], step.Size));
-                    }
-
-                    break;
+                continue;
             }
 
-            if (block == 0)
+            nuint block = blocks[slot];
+            if (step.Kind == TraceOpKind.Free)
             {
-                blocks[slot] = 0;
                 continue;
+            }
+
+            if (old != 0)
+            {
+                CheckPrefix(trace, step, block, Math.Min(oldSize, step.Size));
             }
 
             nuint blockSize = allocator.BlockSize(block, step.Size, step.Align);
             blockSizeKnown &= blockSize != 0;
             Fill(block, step.Size, Pattern(step.Id));
-            blocks[slot] = block;
-            sizes[slot] = step.Size;
             blockSizes[slot] = blockSize;
             userBytes += step.Size;
             allocatedBytes += blockSize;
@@ -180,6 +121,53 @@ internal static unsafe class TraceReplayer
             blockSizeKnown ? peakAllocated : 0,
             regionStart == 0 ? 0 : highest - regionStart,
             Verified: true);
+    }
+
+    /// <summary>
+    /// The one rule of a replay step, shared by the timed and verified passes and by <see cref="TraceCursor"/> (map,
+    /// explore): an allocate puts its block (or none, when the allocator returns null) in the step's slot; a free frees
+    /// the slot's block, if any; a reallocate of an empty slot allocates (<c>realloc(NULL, n)</c>), of a full one
+    /// reallocates, and on failure keeps the old block and size.
+    /// </summary>
+    /// <returns>False when the allocator returned null (a failed allocate or reallocate).</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool Apply<T>(ref T allocator, in TraceStep step, nuint[] blocks, nuint[] sizes)
+        where T : struct, IBenchAllocator
+    {
+        int slot = step.Slot;
+        nuint old = blocks[slot];
+        switch (step.Kind)
+        {
+            case TraceOpKind.Allocate:
+            {
+                nuint block = Allocate(ref allocator, step.Size, step.Align);
+                blocks[slot] = block;
+                sizes[slot] = step.Size;
+                return block != 0;
+            }
+
+            case TraceOpKind.Free:
+                if (old != 0)
+                {
+                    allocator.Free(old, sizes[slot], step.Align);
+                    blocks[slot] = 0;
+                }
+
+                return true;
+
+            default:
+            {
+                nuint moved = old == 0 ? Allocate(ref allocator, step.Size, step.Align) : Reallocate(ref allocator, old, sizes[slot], step.Align, step.Size);
+                if (moved == 0)
+                {
+                    return false;
+                }
+
+                blocks[slot] = moved;
+                sizes[slot] = step.Size;
+                return true;
+            }
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

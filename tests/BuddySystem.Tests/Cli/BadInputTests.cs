@@ -129,6 +129,14 @@ public sealed class BadInputTests : IDisposable
         new[] { "shm", "stat" },
         new[] { "shm", "stat", "/nonexistent/heap" },
         new[] { "shm", "stat", Trace },
+        new[] { "shm", "soak", "--kills", "0" },
+        new[] { "shm", "soak", "--heap", "64KiB" },
+        new[] { "shm", "soak", "--heap", "lots" },
+        new[] { "shm", "soak", "--workers", "0" },
+        new[] { "shm", "soak", "--workers", "65" },
+        new[] { "shm", "soak", "--max-delay-ms", "0" },
+        new[] { "shm", "soak", "--seed", "x" },
+        new[] { "shm", "soak", "--kills", "1", "--file", Trace },
 
         // run, crash-test, shm-worker
         new[] { "run" },

@@ -81,6 +81,31 @@ public class BenchCommandTests
     }
 
     [Fact]
+    public void Run_SharedHeapW3Quick_NextToLockedHeap_NoFailures()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        string json = Path.Combine(Path.GetTempPath(), $"bench-{Guid.NewGuid():N}.json");
+        try
+        {
+            Assert.Equal(0, BenchCommand.Run(BenchTestConsole.Create(new StringWriter()), ["W3"], ["shared-heap", "locked-heap"], 1, quick: true, json, null));
+
+            using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
+            var results = document.RootElement.GetProperty("results").EnumerateArray().ToList();
+            Assert.Equal(["locked-heap", "shared-heap"], results.Select(r => r.GetProperty("allocator").GetString())); // table order
+            Assert.All(results, r => Assert.Equal(0, r.GetProperty("failed").GetInt64()));
+            Assert.All(results, r => Assert.True(r.GetProperty("ns_per_op").GetDouble() > 0));
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+    }
+
+    [Fact]
     public void Run_MimallocMissing_RowSaysSoAndRatiosFallBackToGlibc()
     {
         var missing = new BenchAllocatorEntry<GlibcAllocator>("mimalloc", "stands in for a missing library", GlibcAllocator.Create, () => "libmimalloc.so.2 not found (test)");

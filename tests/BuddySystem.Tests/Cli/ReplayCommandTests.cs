@@ -95,6 +95,28 @@ public sealed class ReplayCommandTests : IDisposable
     }
 
     [Fact]
+    public void Run_SharedHeap_VerifiesEveryBlockAndAllocatesAsBuddyHeapDoes()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        string trace = WriteTrace(GeneratedTrace(3000), gzip: false);
+        string json = Path.Combine(_directory, "s.json");
+
+        Assert.Equal(0, ReplayCommand.Run(BenchTestConsole.Create(new StringWriter()), trace, ["shared-heap", "buddy-heap"], null, 1, json, null));
+
+        using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
+        var results = document.RootElement.GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal(["shared-heap", "buddy-heap"], results.Select(r => r.GetProperty("allocator").GetString()));
+        Assert.All(results, r => Assert.True(r.GetProperty("verified").GetBoolean()));
+        Assert.All(results, r => Assert.Equal(0, r.GetProperty("failed").GetInt64()));
+        // The same block sizes (powers of two from 16 B): the same peak of allocated bytes.
+        Assert.Equal(results[1].GetProperty("peak_allocated_bytes").GetInt64(), results[0].GetProperty("peak_allocated_bytes").GetInt64());
+    }
+
+    [Fact]
     public void Run_HandWrittenTrace_ReportsExactPeaksAndHonestFailures()
     {
         // Peak requested: 100 + 3000 + 5000 (the realloc) = 8100; buddy blocks 128 + 4096 + 8192.

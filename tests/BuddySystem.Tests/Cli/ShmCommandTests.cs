@@ -188,6 +188,37 @@ public sealed class ShmCommandTests : IDisposable
     public void Map_SharedWithTrace_ExitsTwo()
         => Assert.Equal(2, Program.Run(["map", "--shared", Path.Combine(_dir, "h"), "--workload", "W3", "--out", Path.Combine(_dir, "x.svg")], TextWriter.Null));
 
+    [Fact]
+    public void Soak_FourKills_SurvivesAndReportsTheFigures()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        string path = Path.Combine(_dir, "soak.heap");
+        var output = new StringWriter();
+
+        Assert.Equal(0, ShmSoakCommand.Run(output, TextWriter.Null, kills: 4, workers: 2, 1UL << 20, seed: 7, maxDelayMs: 20, new FileInfo(path)));
+
+        string text = output.ToString();
+        Assert.Contains("kills survived: 4 (2 rounds of 2 workers", text, StringComparison.Ordinal);
+        Assert.Contains("0 lost, 0 doubly owned", text, StringComparison.Ordinal);
+        Assert.Matches(@"blocks checked: \d", text);
+        Assert.Contains("recovery time (Open that recovered): ", text, StringComparison.Ordinal);
+        Assert.True(File.Exists(path), "--file keeps the heap");
+        Assert.Equal(0, ShmStatCommand.Run(path, TextWriter.Null, TextWriter.Null));
+    }
+
+    [Fact]
+    public void Soak_FileThatExists_ExitsTwoAndLeavesIt()
+    {
+        string path = Path.Combine(_dir, "exists");
+        File.WriteAllText(path, "x");
+        Assert.Equal(2, Program.Run(["shm", "soak", "--file", path, "--kills", "1"], TextWriter.Null));
+        Assert.Equal("x", File.ReadAllText(path));
+    }
+
     private static void AssertBadFile(string path, string why)
     {
         if (!OperatingSystem.IsLinux())

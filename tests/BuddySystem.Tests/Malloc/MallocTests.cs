@@ -133,6 +133,27 @@ public sealed class MallocTests(MallocLibraryFixture library)
         Assert.Contains("double free", line, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("double-free-deep", "free(): ", "not allocated")]
+    [InlineData("double-free-many", "free(): ", "not allocated")]
+    [InlineData("interior-free", "free(): ", "not the start of a block")]
+    [InlineData("realloc-freed", "realloc(): ", "not allocated")]
+    [InlineData("write-after-free", "malloc(): heap corruption: ", "overwritten after free")]
+    public void SmallBlockMisuse_ThroughTheLoadersCaches_AbortsWithOneLine(string mode, string call, string problem)
+    {
+        string program = Compile("api_edges.c");
+        var result = Run(program, [mode], library.Work, library.Library);
+        Assert.Equal(134, result.Exit);
+        string line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("buddymalloc: " + call, line, StringComparison.Ordinal);
+        Assert.Contains(problem, line, StringComparison.Ordinal);
+        Assert.DoesNotContain("Arg_", line, StringComparison.Ordinal);
+        if (mode != "write-after-free")
+        {
+            Assert.Contains(result.Output.Trim(), line, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public void Limit_AllocationsPastIt_FailWithEnomemAndTheProgramGoesOn()
     {

@@ -46,6 +46,53 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc > 1 && strcmp(argv[1], "limit") == 0) return limit_test();
+    /* Misuse of small blocks, which the loader's per-thread caches serve: each prints the address concerned, then errs. */
+    if (argc > 1 && strcmp(argv[1], "double-free-deep") == 0) {
+        /* The block is under others on the cache's stack. */
+        void *p = malloc(48), *q = malloc(48), *r = malloc(48);
+        printf("%p\n", p);
+        fflush(stdout);
+        free(p); free(q); free(r);
+        free(p);
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "double-free-many") == 0) {
+        /* 400 frees of the order between the two: the cache flushes to the heap on the way. */
+        void *p = malloc(100), *many[400];
+        for (int i = 0; i < 400; i++) many[i] = malloc(100);
+        printf("%p\n", p);
+        fflush(stdout);
+        free(p);
+        for (int i = 0; i < 400; i++) free(many[i]);
+        free(p);
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "interior-free") == 0) {
+        char *p = malloc(64);
+        printf("%p\n", (void *)(p + 16));
+        fflush(stdout);
+        free(p + 16);
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "realloc-freed") == 0) {
+        void *p = malloc(64);
+        printf("%p\n", p);
+        fflush(stdout);
+        free(p);
+        p = realloc(p, 200);
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "write-after-free") == 0) {
+        /* The freed block's first word links the cache's stack: overwritten, the next malloc of the order finds it. */
+        void **p = malloc(64);
+        printf("%p\n", (void *)p);
+        fflush(stdout);
+        free(p);
+        *p = (void *)0x10;
+        void *q = malloc(64), *r = malloc(64);
+        printf("%p %p\n", q, r);
+        return 0;
+    }
 
     void *a = malloc(0), *b = malloc(0);
     CHECK(a && b && a != b, "malloc(0) unique non-NULL");

@@ -5,50 +5,13 @@ using BuddySystem.Testing;
 namespace BuddySystem.Tests.Reliability;
 
 /// <summary>SharedHeap across real processes: the <c>buddy</c> CLI's hidden <c>shm-worker</c> command allocates and frees
-/// patterned blocks into its own slots of the root area's table, several at once, or until it is SIGKILLed.</summary>
-public sealed unsafe class SharedHeapProcessTests : IDisposable
+/// patterned blocks into its own slots of the root area's table (<see cref="SharedHeapSlots"/>), several at once, or
+/// until it is SIGKILLed (<see cref="SharedHeapKillRun"/>, the kit of <c>buddy shm soak</c>, which runs ≥ 1 000 kills).</summary>
+public sealed class SharedHeapProcessTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("shm-proc-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, true);
-
-    private static Process StartWorker(string path, int worker, int workers, long ops)
-    {
-        string cli = Path.Combine(AppContext.BaseDirectory, "buddy.dll");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (string arg in new[] { cli, "shm-worker", path, worker.ToString(System.Globalization.CultureInfo.InvariantCulture), workers.ToString(System.Globalization.CultureInfo.InvariantCulture), ops.ToString(System.Globalization.CultureInfo.InvariantCulture) })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        return Process.Start(start)!;
-    }
-
-    /// <summary>Checks that the allocated blocks are exactly those named by non-zero slots; returns how many.</summary>
-    private static int CheckSlotsMatchBlocks(SharedHeap heap, bool patterns)
-    {
-        var allocated = heap.Blocks().Where(b => b.Allocated).Select(b => b.Offset).ToHashSet();
-        var named = new HashSet<ulong>();
-        for (int i = 0; i < heap.RootSize / 8; i++)
-        {
-            ulong offset = *(ulong*)heap.Pointer(heap.RootOffset + ((ulong)i * 8));
-            if (offset == 0)
-            {
-                continue;
-            }
-
-            Assert.True(named.Add(offset), $"offset {offset} is named by two slots");
-            Assert.True(allocated.Contains(offset), $"slot {i} names {offset}, which is not allocated");
-            Assert.Equal(ShmWorkerCommand.SizeFor(i), heap.SizeOf(offset));
-            if (patterns)
-            {
-                Assert.Equal(-1, BlockPattern.FirstMismatch(heap.Pointer(offset), (nuint)ShmWorkerCommand.SizeFor(i), ShmWorkerCommand.CookieFor(i, offset)));
-            }
-        }
-
-        Assert.True(allocated.SetEquals(named), $"{allocated.Count} blocks allocated, {named.Count} named by slots");
-        return named.Count;
-    }
 
     [Fact]
     public void Workers_FourProcessesAtOnce_ZeroCorruptions()
@@ -60,7 +23,7 @@ public sealed unsafe class SharedHeapProcessTests : IDisposable
 
         string path = Path.Combine(_dir, "h");
         using var heap = SharedHeap.Create(path, 4 << 20);
-        var workers = Enumerable.Range(0, 4).Select(w => StartWorker(path, w, 4, 20_000)).ToList();
+        var workers = Enumerable.Range(0, 4).Select(w => Process.Start(ShmWorkerCommand.StartInfo(path, w, 4, 20_000, (ulong)w + 14))!).ToList();
         foreach (Process worker in workers)
         {
             Assert.True(worker.WaitForExit(120_000), "a worker did not finish");
@@ -70,7 +33,7 @@ public sealed unsafe class SharedHeapProcessTests : IDisposable
 
         heap.Validate();
         Assert.Equal(0, heap.Recoveries);
-        CheckSlotsMatchBlocks(heap, patterns: true);
+        Assert.True(SharedHeapSlots.Check(heap, patterns: true) > 0);
         HeapStats stats = heap.Stats;
         Assert.Equal(80_000, (2 * stats.Allocations) - stats.LiveBlocks); // every operation was an allocation or a free
     }
@@ -85,25 +48,42 @@ public sealed unsafe class SharedHeapProcessTests : IDisposable
 
         string path = Path.Combine(_dir, "k");
         SharedHeap.Create(path, 4 << 20).Dispose();
-        var random = new Random(14);
-        int checkedBlocks = 0;
-        for (int kill = 0; kill < 12; kill++)
-        {
-            // Two workers at once, killed together after 300-700 ms: late enough to be past start-up, inside the loop.
-            var workers = new[] { StartWorker(path, 0, 2, 0), StartWorker(path, 1, 2, 0) };
-            Thread.Sleep(300 + random.Next(400));
-            foreach (Process worker in workers)
-            {
-                worker.Kill();
-                worker.WaitForExit();
-                worker.Dispose();
-            }
 
-            using var heap = SharedHeap.Open(path);
-            heap.Validate();
-            checkedBlocks += CheckSlotsMatchBlocks(heap, patterns: false);
+        SharedHeapKillResult result = SharedHeapKillRun.Run(
+            path, kills: 24, workers: 2, TimeSpan.FromMilliseconds(40), seed: 14,
+            (worker, workers, seed, crashAfter) => ShmWorkerCommand.StartInfo(path, worker, workers, 0, seed, crashAfter));
+
+        Assert.Equal(24, result.Kills);
+        Assert.Equal(12, result.InjectedKills);
+        Assert.True(result.Recoveries > 0, "12 kills inside a change, none of them recovered"); // a step before the intent is published or after it is cleared needs none
+        Assert.Equal(12, result.Rounds);
+        Assert.True(result.BlocksChecked > 0, "the workers were killed before they allocated anything");
+        Assert.Equal(12, result.RecoveryTimes.Count + result.OpenTimes.Count);
+    }
+
+    [Fact]
+    public unsafe void Check_LostAndDoublyOwnedBlocks_AreReported()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
         }
 
-        Assert.True(checkedBlocks > 0, "the workers were killed before they allocated anything");
+        using var heap = SharedHeap.Create(Path.Combine(_dir, "c"), 1 << 20);
+        ulong* slots = (ulong*)heap.Pointer(heap.RootOffset);
+        ulong named = heap.AllocateInto(SharedHeapSlots.SizeFor(0), 16, heap.RootOffset);
+        Assert.Equal(1, SharedHeapSlots.Check(heap, patterns: false));
+
+        ulong lost = heap.Allocate(16);
+        Assert.Contains("lost", Assert.Throws<SoakFailureException>(() => SharedHeapSlots.Check(heap, patterns: false)).Message, StringComparison.Ordinal);
+        heap.Free(lost);
+
+        slots[8] = named; // slot 8 has the same size as slot 0
+        Assert.Contains("doubly owned", Assert.Throws<SoakFailureException>(() => SharedHeapSlots.Check(heap, patterns: false)).Message, StringComparison.Ordinal);
+        slots[8] = 0;
+
+        slots[1] = named; // a block of slot 0's size in a slot whose blocks are 32 bytes
+        slots[0] = 0;
+        Assert.Contains("its blocks are 32 bytes", Assert.Throws<SoakFailureException>(() => SharedHeapSlots.Check(heap, patterns: false)).Message, StringComparison.Ordinal);
     }
 }
