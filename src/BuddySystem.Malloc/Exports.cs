@@ -203,6 +203,24 @@ internal static unsafe class Exports
     [UnmanagedCallersOnly(EntryPoint = "bm_wants_report")]
     private static int WantsReport() => Libc.Environment("BUDDY_MALLOC_STATS") is { Length: > 0 } value && value != "0" ? 1 : 0;
 
+    /// <summary>Whether BUDDY_MALLOC_MAP names a file for the heap's snapshot at exit (the loader then registers it with atexit).</summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_wants_map")]
+    private static int WantsMap() => Libc.Environment(ProcessHeap.MapVariable) is { Length: > 0 } ? 1 : 0;
+
+    /// <summary>Writes the heap's snapshot to the file BUDDY_MALLOC_MAP names (see <see cref="ProcessHeap.WriteMap"/>).</summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_write_map")]
+    private static void WriteMap()
+    {
+        try
+        {
+            ProcessHeap.WriteMap(Libc.Environment(ProcessHeap.MapVariable)!);
+        }
+        catch (Exception error)
+        {
+            Libc.WriteError($"buddymalloc: no map: {error.Message}\n");
+        }
+    }
+
     /// <summary>Prints the report of <see cref="ProcessHeap.Report"/> on stderr.</summary>
     [UnmanagedCallersOnly(EntryPoint = "bm_report")]
     private static void Report()

@@ -263,6 +263,24 @@ internal static unsafe class ProcessHeap
         s_growLock.Exit();
     }
 
+    /// <summary>The variable naming the file for the heap's snapshot at exit; <c>%p</c> in it becomes the process id, so that
+    /// the children of a program (which inherit it) write files of their own.</summary>
+    internal const string MapVariable = "BUDDY_MALLOC_MAP";
+
+    /// <summary>Writes the heap's blocks (<see cref="HeapSnapshot.Write"/>) to <paramref name="pattern"/>, <c>%p</c> replaced
+    /// by the process id; through a temporary file and a rename, so a reader never sees half a snapshot.</summary>
+    internal static void WriteMap(string pattern)
+    {
+        string path = pattern.Replace("%p", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
+        string temporary = path + ".tmp";
+        using (var writer = new StreamWriter(temporary, append: false, new System.Text.UTF8Encoding(false), 1 << 16))
+        {
+            HeapSnapshot.Of(s_heap).Write(writer);
+        }
+
+        File.Move(temporary, path, overwrite: true);
+    }
+
     /// <summary>The <c>--stats</c> report: heap bytes, RSS, buddyinfo and the fragmentation indices.</summary>
     internal static string Report()
     {

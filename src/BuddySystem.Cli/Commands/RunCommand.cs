@@ -1,11 +1,14 @@
 using System.CommandLine;
 using System.Diagnostics;
+using BuddySystem.Diagnostics;
 
 namespace BuddySystem.Cli.Commands;
 
 /// <summary>
-/// <c>buddy run [--stats] [--library FILE] -- PROGRAM ARGS...</c>: runs a program with libbuddymalloc.so preloaded, so
-/// every malloc of the process goes to the buddy heap; passes the program's exit code through.
+/// <c>buddy run [--stats] [--map FILE] [--library FILE] -- PROGRAM ARGS...</c>: runs a program with libbuddymalloc.so
+/// preloaded, so every malloc of the process goes to the buddy heap; passes the program's exit code through. With
+/// <c>--map</c>, the library writes its heap's blocks at the program's exit (<c>BUDDY_MALLOC_MAP</c>) and the map is drawn
+/// from them with <c>buddy map</c>'s renderer.
 /// </summary>
 internal static class RunCommand
 {
@@ -17,12 +20,13 @@ internal static class RunCommand
         var program = new Argument<string[]>("program") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var stats = new Option<bool>("--stats") { Description = "At exit, print the heap's bytes, RSS, buddyinfo and fragmentation indices on stderr" };
         var library = CommonOptions.ExistingFile("--library", $"The library (default: {LibraryPath} above the current folder or the tool)");
-        var command = new Command("run", "Run a program on the buddy heap (LD_PRELOAD of libbuddymalloc.so).") { program, stats, library };
-        command.SetAction(result => Run(result.GetValue(program)!, result.GetValue(stats), result.GetValue(library)?.FullName));
+        var map = CommonOptions.Picture("--map", "Draw the heap as the program leaves it (its exit) to FILE.svg or FILE.png, as buddy map does");
+        var command = new Command("run", "Run a program on the buddy heap (LD_PRELOAD of libbuddymalloc.so).") { program, stats, map, library };
+        command.SetAction(result => Run(result.GetValue(program)!, result.GetValue(stats), result.GetValue(library)?.FullName, result.GetValue(map)));
         return command;
     }
 
-    internal static int Run(string[] program, bool stats, string? library)
+    internal static int Run(string[] program, bool stats, string? library, FileInfo? map = null)
     {
         library ??= FindLibrary();
         if (library == null || !File.Exists(library))
@@ -42,16 +46,66 @@ internal static class RunCommand
             start.Environment["BUDDY_MALLOC_STATS"] = "1";
         }
 
+        // %p: the children of the program inherit the variable and write files of their own; the program's is read.
+        string? folder = map is null ? null : Directory.CreateTempSubdirectory("buddy-run-map-").FullName;
+        if (folder is not null)
+        {
+            start.Environment[MapVariable] = Path.Combine(folder, "heap-%p.snapshot");
+        }
+
         try
         {
-            using Process process = Process.Start(start)!;
-            process.WaitForExit();
-            return process.ExitCode;
+            int exit;
+            int pid;
+            try
+            {
+                using Process process = Process.Start(start)!;
+                pid = process.Id;
+                process.WaitForExit();
+                exit = process.ExitCode;
+            }
+            catch (System.ComponentModel.Win32Exception error)
+            {
+                throw new BadInputException($"cannot start {program[0]}: {error.Message}", error);
+            }
+
+            if (map is not null)
+            {
+                DrawMap(Path.Combine(folder!, $"heap-{pid}.snapshot"), program, map);
+            }
+
+            return exit;
         }
-        catch (System.ComponentModel.Win32Exception error)
+        finally
         {
-            throw new BadInputException($"cannot start {program[0]}: {error.Message}", error);
+            if (folder is not null)
+            {
+                Directory.Delete(folder, recursive: true);
+            }
         }
+    }
+
+    /// <summary>The variable libbuddymalloc.so reads for the file of its snapshot at exit (ProcessHeap.MapVariable).</summary>
+    internal const string MapVariable = "BUDDY_MALLOC_MAP";
+
+    // The program's exit code still comes back when there is no map: the map is a view of the run, not its result.
+    private static void DrawMap(string snapshotPath, string[] program, FileInfo map)
+    {
+        if (!File.Exists(snapshotPath))
+        {
+            Console.Error.WriteLine($"buddy run: {program[0]} left no heap snapshot (a program killed by a signal, or ended by _exit or exec, writes none); no map.");
+            return;
+        }
+
+        HeapSnapshot snapshot;
+        using (var reader = new StreamReader(snapshotPath))
+        {
+            snapshot = HeapSnapshot.Read(reader);
+        }
+
+        string source = $"{Path.GetFileName(program[0])} at exit, on libbuddymalloc.so";
+        MapCommand.Save(snapshot, source, "buddy run --map " + map.Name + " -- " + string.Join(' ', program), map);
+        Console.Error.WriteLine($"map: {map.FullName}");
     }
 
     /// <summary>The library at <see cref="LibraryPath"/> above the current folder or the tool, or null.</summary>

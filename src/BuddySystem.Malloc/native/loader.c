@@ -49,6 +49,8 @@ extern void bm_fork_prepare(void);
 extern void bm_fork_done(void);
 extern int bm_wants_report(void);
 extern void bm_report(void);
+extern int bm_wants_map(void);
+extern void bm_write_map(void);
 
 enum { NOT_STARTED, STARTING, READY, OFF };
 static _Atomic int state = NOT_STARTED;
@@ -77,6 +79,12 @@ static pthread_key_t exit_key;
 static void report(void) {
     inside = 1;
     bm_report();
+    inside = 0;
+}
+
+static void write_map(void) {
+    inside = 1;
+    bm_write_map();
     inside = 0;
 }
 
@@ -120,6 +128,7 @@ static void start(void) {
         libc_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
         pthread_atfork(fork_prepare, fork_done, fork_done);
         if (bm_wants_report()) atexit(report);
+        if (bm_wants_map()) atexit(write_map);
     }
     inside = 0;
     atomic_store(&state, ok ? READY : OFF);

@@ -14,7 +14,7 @@ namespace BuddySystem.Diagnostics;
 /// <para>Thread safety: a snapshot is immutable. Taking one from a <see cref="BuddyHeap"/> must not overlap a call on
 /// that heap; taking one from a <see cref="LockedHeap"/> holds its lock and is safe from any thread.</para>
 /// </remarks>
-public sealed class HeapSnapshot
+public sealed partial class HeapSnapshot
 {
     private readonly HeapBlock[] _blocks;
     private readonly long[] _freeBlocksByOrder;

@@ -223,6 +223,25 @@ public sealed class RunCommandTests(MallocLibraryFixture library)
         Assert.Equal("1\n", result.Output);
         Assert.Contains("buddymalloc: buddyinfo", result.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void RunWithMap_DrawsTheProgramsHeapAtExitAndPassesTheExitCode()
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "buddy.dll");
+        string svg = Path.Combine(library.Work, $"run-{Guid.NewGuid():N}.svg");
+        // perl leaves its blocks allocated at exit (no global destruction): the map shows them.
+        var result = MallocTests.Run("dotnet", [dll, "run", "--map", svg, "--library", library.Library, "--",
+            "perl", "-e", "my %h; $h{$_} = 'x' x ($_ % 300) for 1..20000; print scalar(keys %h), qq(\n); exit 3"], library.Work, null);
+        Assert.Equal(3, result.Exit);
+        Assert.Equal("20000\n", result.Output);
+        Assert.Contains("map: ", result.Error, StringComparison.Ordinal);
+        string picture = File.ReadAllText(svg);
+        Assert.Contains("Buddy heap map: perl at exit, on libbuddymalloc.so", picture, StringComparison.Ordinal);
+        var allocated = System.Text.RegularExpressions.Regex.Match(picture, @"allocated (≈ )?([0-9.]+) (KiB|MiB)");
+        Assert.True(allocated.Success, "the header names the allocated bytes");
+        Assert.True(allocated.Groups[3].Value == "MiB" || double.Parse(allocated.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) > 500,
+            $"20 000 hash entries stay allocated at exit: {allocated.Value}");
+    }
 }
 
 /// <summary><c>buddy bench --programs</c> (workload P): a real, quick run of two programs on every malloc, output checked.</summary>
