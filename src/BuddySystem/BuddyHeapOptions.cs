@@ -29,9 +29,8 @@ public sealed record BuddyHeapOptions
     /// The defaults of <see cref="ConcurrentHeap"/>: per-thread caches up to order 12 (64 KiB blocks) and 256 KiB per order,
     /// at most 64 blocks per order: about 2 MiB per thread at most.
     /// </summary>
-    /// <remarks>Every order a thread cannot cache goes through the shared lock. With the single-heap bounds (orders up to 8,
-    /// 64 KiB per order) the mixed workload W3 on two threads spent most of its time on that lock (109 ns per operation
-    /// against 28.5 ns with these bounds, same run).</remarks>
+    /// <remarks>Every order a thread cannot cache goes through the shared lock, so the bounds are wider than a single heap's:
+    /// with the single-heap bounds a mixed workload on two threads spends most of its time on that lock (docs/benchmarks.md).</remarks>
     public static BuddyHeapOptions ConcurrentDefault { get; } = new() { MaxCachedOrder = 12, CacheBytesPerOrder = 256 * 1024 };
 
     /// <summary>The tutorial's algorithm: no caches, every free merges at once.</summary>

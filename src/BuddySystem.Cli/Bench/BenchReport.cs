@@ -29,7 +29,7 @@ internal static partial class BenchReport
 
             if (workload == "W5")
             {
-                table.AddColumn(new TableColumn("Mops/s 1 / 2 threads (scaling)").RightAligned());
+                table.AddColumn(new TableColumn("Mops/s 1 / 2 / 4 threads (scaling 2:1, 4:2)").RightAligned());
             }
 
             if (workload == "W6")
@@ -166,7 +166,7 @@ internal static partial class BenchReport
             header.AddRange(cases.Select(c => c.Param.Length == 0 ? "ns/op" : $"{ParamName(workload)} = {c.Param}"));
             if (workload == "W5")
             {
-                header.Add("Mops/s 1 / 2 threads (scaling)");
+                header.Add("Mops/s 1 / 2 / 4 threads (scaling 2:1, 4:2)");
             }
 
             if (workload == "W6")
@@ -207,13 +207,20 @@ internal static partial class BenchReport
         File.WriteAllText(path, text.ToString());
     }
 
-    // W5: total Mops/s on 1 and 2 threads and the scaling (2-thread throughput ÷ 1-thread).
+    // W5: total Mops/s per thread count, then the scaling of each count against the one before (2:1, 4:2).
     private static string Throughput(List<BenchResult?> rows)
     {
         string mops = string.Join(" / ", rows.Select(r => r?.OpsPerSec is { } ops ? (ops / 1e6).ToString("0.0", CultureInfo.InvariantCulture) : "-"));
-        return rows is [{ OpsPerSec: { } one }, { OpsPerSec: { } two }] && one > 0
-            ? $"{mops} ({(two / one).ToString("0.00", CultureInfo.InvariantCulture)}×)"
-            : mops;
+        var scaling = new List<string>();
+        for (int i = 1; i < rows.Count; i++)
+        {
+            if (rows[i - 1]?.OpsPerSec is { } before && before > 0 && rows[i]?.OpsPerSec is { } after)
+            {
+                scaling.Add((after / before).ToString("0.00", CultureInfo.InvariantCulture) + "×");
+            }
+        }
+
+        return scaling.Count == 0 ? mops : $"{mops} ({string.Join(", ", scaling)})";
     }
 
     /// <summary>"12.3", "1,234", "0.85".</summary>
@@ -237,7 +244,7 @@ internal static partial class BenchReport
         "W2" => "allocate 8 MiB / size blocks, free in order; ns per pair",
         "W3" => "random sizes 8 B..64 KiB, live set ≤ 10 000; ns per op",
         "W4" => "free n × 16 B blocks in random order; ns per free",
-        "W5" => "W3 on 1 and 2 threads sharing one heap; ns per op (wall)",
+        "W5" => "W3 on 1, 2 and 4 threads sharing one heap of 32 MiB × threads; ns per op (wall)",
         "W6" => "heap efficiency until the first failed allocation (talc's method)",
         _ => "",
     };

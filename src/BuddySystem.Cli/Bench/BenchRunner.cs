@@ -54,7 +54,7 @@ internal static class BenchRunner
             foreach (BenchAllocatorEntry allocator in allocators)
             {
                 task.Description = $"{workloadCase.Label} · {allocator.Id} · warm-up";
-                allocator.Measure(workloadCase, s_warmUp, BenchWorkloads.HeapSize);
+                allocator.Measure(workloadCase, s_warmUp, BenchWorkloads.HeapSizeFor(workloadCase));
                 task.Increment(1);
             }
 
@@ -63,7 +63,7 @@ internal static class BenchRunner
                 foreach (BenchAllocatorEntry allocator in allocators)
                 {
                     task.Description = $"{workloadCase.Label} · {allocator.Id} · run {run + 1}/{runs}";
-                    measured[allocator.Id].Add(allocator.Measure(workloadCase, options.Scale, BenchWorkloads.HeapSize));
+                    measured[allocator.Id].Add(allocator.Measure(workloadCase, options.Scale, BenchWorkloads.HeapSizeFor(workloadCase)));
                     task.Increment(1);
                 }
             }

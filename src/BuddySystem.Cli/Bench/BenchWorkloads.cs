@@ -13,6 +13,13 @@ internal static class BenchWorkloads
     /// <summary>The heap size of DESIGN.md §5: 32 MiB, region aligned to 32 MiB.</summary>
     public const int HeapSize = 32 << 20;
 
+    /// <summary>
+    /// The heap a case runs on: <see cref="HeapSize"/>, and for W5 <see cref="HeapSize"/> × threads, since each thread's W3
+    /// live set needs up to ~20 MiB and a run with failed allocations would measure the failure path, not scaling.
+    /// </summary>
+    public static nuint HeapSizeFor(WorkloadCase workload) =>
+        (nuint)(workload.Workload == "W5" ? (long)HeapSize * workload.Value : HeapSize);
+
     private const nuint Align8 = 8;
 
     /// <summary>Runs one case once on <paramref name="allocator"/>.</summary>

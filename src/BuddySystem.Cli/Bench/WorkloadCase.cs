@@ -19,7 +19,7 @@ internal sealed record WorkloadCase(string Workload, int Value)
     {
         "W2" => [new("W2", 16), new("W2", 64), new("W2", 256), new("W2", 4096)],
         "W4" => [new("W4", 1024), new("W4", 8192), new("W4", 32768), new("W4", 65536)],
-        "W5" => [new("W5", 1), new("W5", 2)],
+        "W5" => [new("W5", 1), new("W5", 2), new("W5", 4)],
         _ => [new(workload, 0)],
     };
 }

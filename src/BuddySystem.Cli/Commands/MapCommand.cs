@@ -160,12 +160,13 @@ internal static class MapCommand
         string extension = output.Extension.ToLowerInvariant();
         if (extension == ".svg")
         {
-            File.WriteAllText(output.FullName, SvgMapWriter.Write(scene));
+            using FileStream stream = output.Create();
+            MapPictureWriter.WriteSvg(scene, stream);
         }
         else if (extension == ".png")
         {
             using FileStream stream = output.Create();
-            PngMapWriter.Write(scene, stream);
+            MapPictureWriter.WritePng(scene, stream);
         }
         else
         {

@@ -50,8 +50,9 @@ internal static class TraceReader
         stream.Position = start;
         bool gzip = first == 0x1f && second == 0x8b;
 
-        using Stream text = gzip ? new GZipStream(stream, CompressionMode.Decompress, leaveOpen: true) : new NonClosingStream(stream);
-        using var reader = new StreamReader(text, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: false, 1 << 16);
+        // The caller's stream stays open: the reader and the decompressor both leave it to its owner.
+        using GZipStream? gunzip = gzip ? new GZipStream(stream, CompressionMode.Decompress, leaveOpen: true) : null;
+        using var reader = new StreamReader((Stream?)gunzip ?? stream, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: false, 1 << 16, leaveOpen: true);
         long lineNumber = 0;
         while (true)
         {

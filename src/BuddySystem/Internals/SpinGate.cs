@@ -3,9 +3,9 @@ using System.Runtime.CompilerServices;
 namespace BuddySystem.Internals;
 
 /// <summary>
-/// A non-reentrant test-and-set lock: one compare-exchange to enter and one release store to leave, where
-/// <see cref="Lock"/> costs about three times as much uncontended (measured: 16 ns against 6 ns per enter/exit pair).
-/// The crate's <c>LockedHeap</c> uses a spin lock too. Waiters spin briefly, then yield and sleep
+/// A non-reentrant test-and-set lock: one compare-exchange to enter and one release store to leave. It is chosen over
+/// <see cref="Lock"/> by measurement, uncontended and at 2 and 4 threads on 2 cores (docs/benchmarks.md, "The lock of
+/// LockedHeap"). The crate's <c>LockedHeap</c> uses a spin lock too. Waiters spin briefly, then yield and sleep
 /// (<see cref="SpinWait"/>), so a holder that is preempted does not burn the other core for long.
 /// </summary>
 /// <remarks>A mutable struct: keep it in a non-readonly field and call it in place. Entering twice on one thread deadlocks.</remarks>

@@ -107,4 +107,14 @@ public class BenchWorkloadsTests
             allocator.Dispose();
         }
     }
+
+    [Theory]
+    [InlineData("W1", 0, 32)]
+    [InlineData("W5", 1, 32)]
+    [InlineData("W5", 2, 64)]
+    [InlineData("W5", 4, 128)]
+    public void HeapSizeFor_GivesW5ThirtyTwoMebibytesPerThread(string workload, int value, int mebibytes)
+    {
+        Assert.Equal((nuint)mebibytes << 20, BenchWorkloads.HeapSizeFor(new WorkloadCase(workload, value)));
+    }
 }

@@ -15,13 +15,13 @@ public class HeapMapTests
             16,
             3);
 
-        string svg = SvgMapWriter.Write(HeapMapRenderer.Render(snapshot, "test"));
+        string svg = MapPictureWriter.Svg(HeapMapRenderer.Render(snapshot, "test"));
 
         Assert.Contains("Buddy tree, all 3 orders", svg, StringComparison.Ordinal);
         Assert.Contains("nothing is aggregated", svg, StringComparison.Ordinal);
         Assert.DoesNotContain("Aggregated:", svg, StringComparison.Ordinal);
         // One row of 64 B over 1024 px: the allocated 16 B block is 256 px wide (less a 1 px gap) at the strip's start.
-        Assert.Contains($"width=\"255\" height=\"48\" fill=\"{MapPalette.For(BlockState.Allocated, 0)}\"", svg, StringComparison.Ordinal);
+        Assert.Matches($"<rect fill=\"{MapPalette.For(BlockState.Allocated, 0).ToUpperInvariant()}\" x=\"[0-9.]+\" y=\"[0-9.]+\" width=\"255\" height=\"48\"", svg);
         Assert.Contains("16 B used", svg, StringComparison.Ordinal);
         Assert.Contains("32 B free", svg, StringComparison.Ordinal);
     }
@@ -45,14 +45,27 @@ public class HeapMapTests
         var snapshot = new HeapSnapshot(blocks, 16, 27);
         Assert.Equal(1UL << 30, snapshot.SpanBytes);
 
-        string svg = SvgMapWriter.Write(HeapMapRenderer.Render(snapshot, "test"));
+        string svg = MapPictureWriter.Svg(HeapMapRenderer.Render(snapshot, "test"));
 
         Assert.Contains("64 rows of 16 MiB", svg, StringComparison.Ordinal);
         Assert.Contains("1 px = 16 KiB", svg, StringComparison.Ordinal);
         Assert.Contains("Aggregated: 1 pixels hold blocks smaller than a pixel (16 KiB)", svg, StringComparison.Ordinal);
         Assert.Contains("the top 9 of 27 orders", svg, StringComparison.Ordinal);
         // The one aggregated pixel (offsets 0 to 16 KiB, blocks up to 8 KiB) holds 512 allocated bytes: a bar of 1/32 of the 5 px row.
-        Assert.Contains($"width=\"1\" height=\"0.16\" fill=\"{MapPalette.For(BlockState.Allocated, 0)}\"", svg, StringComparison.Ordinal);
+        Assert.Matches($"<rect fill=\"{MapPalette.For(BlockState.Allocated, 0).ToUpperInvariant()}\" x=\"[0-9.]+\" y=\"[0-9.]+\" width=\"1\" height=\"0.15625\"", svg);
+    }
+
+    [Fact]
+    public void Svg_DrawsEveryTextOfTheSceneOnce()
+    {
+        var snapshot = new HeapSnapshot([new HeapBlock(0, 2, 64, BlockState.Free)], 16, 3);
+        MapScene scene = HeapMapRenderer.Render(snapshot, "test");
+
+        string svg = MapPictureWriter.Svg(scene);
+
+        int texts = scene.Shapes.Count(s => s.Kind == MapShapeKind.Text && !string.IsNullOrEmpty(s.Text));
+        Assert.Equal(texts, System.Text.RegularExpressions.Regex.Count(svg, "<text "));
+        Assert.EndsWith("</svg>", svg.TrimEnd(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -62,7 +75,7 @@ public class HeapMapTests
         MapScene scene = HeapMapRenderer.Render(snapshot, "test");
         using var stream = new MemoryStream();
 
-        PngMapWriter.Write(scene, stream);
+        MapPictureWriter.WritePng(scene, stream);
 
         byte[] png = stream.ToArray();
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
@@ -99,7 +112,8 @@ public class HeapMapTests
         {
             MapCommand.Save(snapshot, MapCommand.DemoSource, "buddy map", new FileInfo(path));
             string svg = File.ReadAllText(path);
-            Assert.StartsWith("<svg", svg, StringComparison.Ordinal);
+            Assert.StartsWith("<?xml", svg, StringComparison.Ordinal);
+            Assert.Contains("<svg ", svg, StringComparison.Ordinal);
             Assert.Contains("allocated 2 KiB in 1 block ", svg, StringComparison.Ordinal);
             Assert.Equal(1, snapshot.LiveBlocks);
         }

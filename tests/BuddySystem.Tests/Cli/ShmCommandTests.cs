@@ -159,7 +159,7 @@ public sealed class ShmCommandTests : IDisposable
         Assert.Equal(0, MapCommand.Create().Parse(["--shared", path, "--out", svg]).Invoke());
 
         string text = File.ReadAllText(svg);
-        Assert.StartsWith("<svg", text, StringComparison.Ordinal);
+        Assert.Contains("<svg ", text, StringComparison.Ordinal);
         Assert.Contains("m, a 256 KiB SharedHeap", text, StringComparison.Ordinal);
         Assert.Contains("allocated 3 KiB in 3 blocks ", text, StringComparison.Ordinal);
     }

@@ -2,8 +2,9 @@ using SkiaSharp;
 
 namespace BuddySystem.Cli.Maps;
 
-/// <summary>Draws a <see cref="MapScene"/> with SkiaSharp and encodes it as PNG.</summary>
-internal static class PngMapWriter
+/// <summary>Draws a <see cref="MapScene"/> once with SkiaSharp, on a raster surface for PNG or on
+/// <see cref="SKSvgCanvas"/> for SVG, so the two formats cannot drift apart.</summary>
+internal static class MapPictureWriter
 {
     // The NoDependencies native build has no fontconfig, so a family name may not resolve: try common font files too.
     private static readonly string[] s_fontFiles =
@@ -24,17 +25,45 @@ internal static class PngMapWriter
         "C:\\Windows\\Fonts\\arialbd.ttf",
     ];
 
-    /// <summary>Renders at <paramref name="scale"/> device pixels per map pixel (2 keeps text sharp on dense screens).</summary>
-    public static void Write(MapScene scene, Stream output, float scale = 2)
+    /// <summary>Writes the scene as SVG (Skia's SVG canvas: the same drawing as the PNG).</summary>
+    public static void WriteSvg(MapScene scene, Stream output)
+    {
+        using (var managed = new SKManagedWStream(output))
+        using (SKCanvas canvas = SKSvgCanvas.Create(SKRect.Create((float)scene.Width, (float)scene.Height), managed))
+        {
+            Draw(scene, canvas);
+        }
+
+        output.Flush();
+    }
+
+    /// <summary>The scene as SVG text.</summary>
+    public static string Svg(MapScene scene)
+    {
+        using var buffer = new MemoryStream();
+        WriteSvg(scene, buffer);
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary>Writes the scene as PNG at <paramref name="scale"/> device pixels per map pixel (2 keeps text sharp on dense screens).</summary>
+    public static void WritePng(MapScene scene, Stream output, float scale = 2)
     {
         var info = new SKImageInfo((int)Math.Ceiling(scene.Width * scale), (int)Math.Ceiling(scene.Height * scale));
         using var surface = SKSurface.Create(info);
-        SKCanvas canvas = surface.Canvas;
-        canvas.Clear(SKColors.White);
-        canvas.Scale(scale);
+        surface.Canvas.Scale(scale);
+        Draw(scene, surface.Canvas);
+        using SKImage image = surface.Snapshot();
+        using SKData png = image.Encode(SKEncodedImageFormat.Png, 100);
+        png.SaveTo(output);
+    }
+
+    /// <summary>Draws the scene once, on any canvas: the one rendering behind both formats.</summary>
+    private static void Draw(MapScene scene, SKCanvas canvas)
+    {
         using SKTypeface regular = LoadTypeface(s_fontFiles, SKFontStyle.Normal);
         using SKTypeface bold = LoadTypeface(s_boldFontFiles, SKFontStyle.Bold);
-        using var paint = new SKPaint { IsAntialias = true };
+        using var paint = new SKPaint { IsAntialias = true, Color = SKColors.White, Style = SKPaintStyle.Fill };
+        canvas.DrawRect(SKRect.Create((float)scene.Width, (float)scene.Height), paint);
         foreach (MapShape shape in scene.Shapes)
         {
             switch (shape.Kind)
@@ -71,10 +100,6 @@ internal static class PngMapWriter
                     break;
             }
         }
-
-        using SKImage image = surface.Snapshot();
-        using SKData png = image.Encode(SKEncodedImageFormat.Png, 100);
-        png.SaveTo(output);
     }
 
     private static SKTypeface LoadTypeface(string[] files, SKFontStyle style)
