@@ -345,7 +345,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     private Slab* NewSlabLocked(ThreadSlabs slabs, int index)
     {
         void* block = null;
-        int shift = SizeClasses.PreferredSlabShift(index);
+        int shift = SizeClasses.SlabShiftFor(index, slabs.Classes[index].SlabsMade);
         for (int min = SizeClasses.MinSlabShift(index); shift >= min; shift--)
         {
             block = _buddy.Allocate(new Layout((nuint)1 << shift, (nuint)1 << shift));
@@ -385,6 +385,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         ClassSlabs* sizeClass = slabs.Classes + index;
         PushFront(ref sizeClass->Head, slab);
         sizeClass->EmptySlabs++;
+        sizeClass->SlabsMade++;
         _slabBytes += 1UL << shift;
         _slabs++;
         return slab;
@@ -1200,6 +1201,9 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         public Slab* Head;
         public Slab* FullHead;
         public int EmptySlabs;
+
+        /// <summary>Slabs this thread has made for the class: its next slab's size grows with it (<see cref="SizeClasses.SlabShiftFor"/>).</summary>
+        public int SlabsMade;
     }
 
     /// <summary>One region's page map (one entry per 1 KiB page) and state bytes (one per 16-byte granule).</summary>

@@ -256,7 +256,7 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
     private Slab* NewSlab(int index)
     {
         void* block = null;
-        int shift = SizeClasses.PreferredSlabShift(index);
+        int shift = SizeClasses.SlabShiftFor(index, _classes[index].SlabsMade);
         for (int min = SizeClasses.MinSlabShift(index); shift >= min; shift--)
         {
             block = _buddy.Allocate(new Layout((nuint)1 << shift, (nuint)1 << shift));
@@ -302,6 +302,7 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
         SizeClass* sizeClass = _classes + index;
         PushFront(sizeClass, slab);
         sizeClass->EmptySlabs++;
+        sizeClass->SlabsMade++;
         _slabBytes += 1UL << shift;
         _slabs++;
         return slab;
@@ -765,6 +766,9 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
     {
         public Slab* Head;
         public int EmptySlabs;
+
+        /// <summary>Slabs the class has made so far: its next slab's size grows with it (<see cref="SizeClasses.SlabShiftFor"/>).</summary>
+        public int SlabsMade;
     }
 
     /// <summary>One region's page map (one entry per 1 KiB page) and allocation bitmap (one bit per 16-byte granule).</summary>

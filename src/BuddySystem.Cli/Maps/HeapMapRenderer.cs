@@ -53,7 +53,9 @@ internal static class HeapMapRenderer
     private static double Header(MapScene scene, HeapSnapshot snapshot, string source, ulong span)
     {
         scene.Text(20, 34, $"Buddy heap map: {source}", 20, MapPalette.Text, bold: true);
-        string cached = snapshot.CachedBytes != 0 ? $" ({ByteSize.Long(snapshot.CachedBytes)} of it cached)" : string.Empty;
+        string cached = snapshot.CachedBytes == 0 ? string.Empty
+            : snapshot.Slabs.Count != 0 ? $" ({ByteSize.Long(snapshot.CachedBytes)} of it inside {N(snapshot.Slabs.Count)} slabs: buddy blocks cut into objects of one class)"
+            : $" ({ByteSize.Long(snapshot.CachedBytes)} of it cached)";
         scene.Text(20, 58, $"{ByteSize.Long(snapshot.TotalBytes)} managed in {N(snapshot.Blocks.Count)} blocks · allocated {ByteSize.Long(snapshot.AllocatedBytes)} in {N(snapshot.LiveBlocks)} block{(snapshot.LiveBlocks == 1 ? string.Empty : "s")} · free {ByteSize.Long(snapshot.FreeBytes)}{cached}, largest free block {ByteSize.Long(snapshot.LargestFreeBlock)}", 13, MapPalette.Text);
         int top = snapshot.OrderCount - 1;
         scene.Text(20, 76, $"A block of order k holds {ByteSize.Long(snapshot.MinBlockSize)} × 2^k bytes (here order 0 = {ByteSize.Long(snapshot.MinBlockSize)} … order {top} = {ByteSize.Long(snapshot.MinBlockSize << top)}), starts at a multiple of its size, and its buddy is at offset XOR size.", 12, MapPalette.Muted);
@@ -71,9 +73,11 @@ internal static class HeapMapRenderer
             };
             if (present)
             {
+                // In a slab heap the "cached" bytes are a slab's free objects and unused tail: free, for its class only.
+                string name = state == BlockState.Cached && snapshot.Slabs.Count != 0 ? "free in a slab (its class only)" : MapPalette.Name(state);
                 scene.Rect(x, legendY - 11, 14, 14, MapPalette.For(state, 0.35));
-                scene.Text(x + 20, legendY, MapPalette.Name(state), 12, MapPalette.Text);
-                x += 32 + (7.2 * MapPalette.Name(state).Length);
+                scene.Text(x + 20, legendY, name, 12, MapPalette.Text);
+                x += 32 + (7.2 * name.Length);
             }
         }
 
@@ -268,7 +272,7 @@ internal static class HeapMapRenderer
                     scene.Rect(StripX, rowY, StripWidth, height, fill);
                     if (height >= 14)
                     {
-                        scene.Text(StripX + (StripWidth / 2), rowY + (height / 2) + 4, BlockLabel(block), 11, MapPalette.LabelOn(shade), MapTextAnchor.Middle);
+                        scene.Text(StripX + (StripWidth / 2), rowY + (height / 2) + 4, BlockLabel(block, snapshot.Slabs.Count != 0), 11, MapPalette.LabelOn(shade), MapTextAnchor.Middle);
                     }
 
                     cursor += wholeRows * rowBytes;
@@ -281,7 +285,7 @@ internal static class HeapMapRenderer
                 scene.Rect(x, rowY, width >= 3 ? width - 1 : width, rowHeight, fill);
                 if (width >= 56 && rowHeight >= 14)
                 {
-                    scene.Text(x + (width / 2), rowY + (rowHeight / 2) + 4, BlockLabel(block), 11, MapPalette.LabelOn(shade), MapTextAnchor.Middle);
+                    scene.Text(x + (width / 2), rowY + (rowHeight / 2) + 4, BlockLabel(block, snapshot.Slabs.Count != 0), 11, MapPalette.LabelOn(shade), MapTextAnchor.Middle);
                 }
 
                 cursor = segmentEnd;
@@ -401,8 +405,8 @@ internal static class HeapMapRenderer
         return block.Offset <= start && block.End >= start + size ? NodeKind.Inside : NodeKind.Split;
     }
 
-    private static string BlockLabel(HeapBlock block)
-        => $"{ByteSize.Long(block.Size)} {(block.State == BlockState.Allocated ? "used" : block.State.ToString().ToLowerInvariant())}";
+    private static string BlockLabel(HeapBlock block, bool slabs)
+        => $"{ByteSize.Long(block.Size)} {(block.State == BlockState.Allocated ? "used" : block.State == BlockState.Cached && slabs ? "free" : block.State.ToString().ToLowerInvariant())}";
 
     private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 

@@ -19,23 +19,46 @@ internal sealed class TraceCursor : IDisposable
     private readonly CompiledTrace _trace;
     private readonly nuint[] _blocks;
     private readonly nuint[] _sizes;
-    private readonly BuddyHeap _heap;
+    private readonly BuddyHeap? _heap;
+    private readonly Func<HeapSnapshot> _snapshot;
     private TargetAllocator _allocator;
     private int _next;
 
     /// <summary>Starts before the first step of <paramref name="trace"/> on a new heap of <paramref name="heapBytes"/>.</summary>
     public TraceCursor(CompiledTrace trace, ulong heapBytes, BuddyHeapOptions options)
+        : this(trace, BuddyHeap.Create((nuint)heapBytes, options))
+    {
+    }
+
+    private TraceCursor(CompiledTrace trace, BuddyHeap heap)
+        : this(trace, HeapTarget.Of("buddy-heap", heap), () => HeapSnapshot.Of(heap))
+    {
+        _heap = heap;
+    }
+
+    private TraceCursor(CompiledTrace trace, HeapTarget target, Func<HeapSnapshot> snapshot)
     {
         _trace = trace;
         _blocks = new nuint[trace.Slots];
         _sizes = new nuint[trace.Slots];
-        _heap = BuddyHeap.Create((nuint)heapBytes, options);
-        _allocator = new TargetAllocator(HeapTarget.Of("buddy-heap", _heap));
-        BaseAddress = HeapSnapshot.Of(_heap).BaseAddress;
+        _snapshot = snapshot;
+        _allocator = new TargetAllocator(target);
+        BaseAddress = snapshot().BaseAddress;
     }
 
-    /// <summary>The heap the steps run on.</summary>
-    public BuddyHeap Heap => _heap;
+    /// <summary>A cursor on a new <see cref="SlabHeap"/> of <paramref name="heapBytes"/> (for <c>buddy map -a slab-heap</c>).</summary>
+    public static TraceCursor OnSlabHeap(CompiledTrace trace, ulong heapBytes)
+    {
+        SlabHeap heap = SlabHeap.Create((nuint)heapBytes);
+        return new TraceCursor(trace, HeapTarget.Of("slab-heap", heap), () => HeapSnapshot.Of(heap));
+    }
+
+    /// <summary>The buddy heap the steps run on.</summary>
+    /// <exception cref="InvalidOperationException">The cursor runs on a slab heap (use <see cref="Snapshot"/>).</exception>
+    public BuddyHeap Heap => _heap ?? throw new InvalidOperationException("this cursor runs on a SlabHeap.");
+
+    /// <summary>The heap's blocks now.</summary>
+    public HeapSnapshot Snapshot() => _snapshot();
 
     /// <summary>The address offsets are counted from (the heap's first block).</summary>
     public ulong BaseAddress { get; }

@@ -74,6 +74,10 @@ public sealed partial class HeapSnapshot
         SpanBytes = end;
     }
 
+    /// <summary>The slabs of a <see cref="SlabHeap"/> (empty for the buddy engines): buddy blocks whose objects are among
+    /// <see cref="Blocks"/>, live ones allocated and free ones cached (free, but only for their class).</summary>
+    public IReadOnlyList<HeapSlab> Slabs { get; private init; } = [];
+
     /// <summary>Every block in offset order.</summary>
     public IReadOnlyList<HeapBlock> Blocks => _blocks;
 
@@ -149,6 +153,39 @@ public sealed partial class HeapSnapshot
         }
 
         return new HeapSnapshot(blocks, BuddyHeap.MinBlockSize, orderCount, baseAddress);
+    }
+
+    /// <summary>
+    /// Takes a snapshot of a slab heap: kmalloc on the buddy allocator in one picture. Free blocks are the buddy engine's;
+    /// each slab is listed in <see cref="Slabs"/> and appears in <see cref="Blocks"/> as its objects (live ones
+    /// <see cref="BlockState.Allocated"/>, free ones and the slab's unused tail <see cref="BlockState.Cached"/>, each with
+    /// the slab's order); a large block is one allocated block of its kept length. The byte totals equal the heap's
+    /// <see cref="SlabHeap.Stats"/>. Must not overlap another call on the heap.
+    /// </summary>
+    /// <param name="heap">The heap to read.</param>
+    /// <returns>The snapshot; offsets count from the heap's lowest region.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="heap"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    public static HeapSnapshot Of(SlabHeap heap)
+    {
+        ArgumentNullException.ThrowIfNull(heap);
+        var blocks = new List<HeapBlock>();
+        var slabs = new List<HeapSlab>();
+        ulong baseAddress = heap.Buddy.FirstRegionStart;
+        heap.CollectBlocks(baseAddress, blocks, slabs);
+        int orderCount = 0;
+        foreach (HeapBlock block in blocks)
+        {
+            orderCount = Math.Max(orderCount, block.Order + 1);
+        }
+
+        ulong managed = heap.Buddy.ManagedBytes;
+        if (managed != 0)
+        {
+            orderCount = Math.Max(orderCount, Orders.FloorLog2(managed) - BuddyHeap.MinShift + 1);
+        }
+
+        return new HeapSnapshot(blocks, BuddyHeap.MinBlockSize, orderCount, baseAddress) { Slabs = slabs };
     }
 
     /// <summary>Takes a snapshot of <paramref name="heap"/>'s engine under its lock; safe from any thread.</summary>

@@ -55,6 +55,17 @@ internal static class SizeClasses
     /// </summary>
     internal static int PreferredSlabShift(int index) => Math.Min(MaxSlabShift, Math.Max(14, Orders.CeilLog2((ulong)s_sizes[index] * 8)));
 
+    /// <summary>
+    /// log2 of the next slab of class <paramref name="index"/> when the class has made <paramref name="made"/> slabs
+    /// before: a class's first slab is small (4 KiB, or room for two objects) and each next one twice as large, up to
+    /// <see cref="PreferredSlabShift"/>. A program that touches many classes a little then holds little in slabs.
+    /// </summary>
+    internal static int SlabShiftFor(int index, int made)
+    {
+        int first = Math.Max(12, Orders.CeilLog2(s_sizes[index]) + 1);
+        return Math.Min(PreferredSlabShift(index), first + Math.Min(made, MaxSlabShift));
+    }
+
     /// <summary>log2 of the smallest slab class <paramref name="index"/> accepts: one object, and at least one 1 KiB page.</summary>
     internal static int MinSlabShift(int index) => Math.Max(SlabHeap.PageShift, Orders.CeilLog2(s_sizes[index]));
 

@@ -124,6 +124,29 @@ public class HeapMapTests
     }
 
     [Fact]
+    public void Replayed_OnSlabHeap_ShowsTheSlabCutIntoObjects()
+    {
+        string trace = Path.Combine(Path.GetTempPath(), $"buddy-map-{Guid.NewGuid():n}.trace");
+        File.WriteAllText(trace, "a 1 100 8\na 2 100 8\nf 1\n");
+        try
+        {
+            (HeapSnapshot snapshot, string source) = MapCommand.Replayed(null, new FileInfo(trace), 3, 64 << 10, eager: false, slab: true);
+            Assert.Contains("SlabHeap", source, StringComparison.Ordinal);
+            var slab = Assert.Single(snapshot.Slabs);
+            Assert.Equal(112u, slab.ObjectSize);
+            Assert.Equal(1, snapshot.LiveBlocks);
+            Assert.Equal(112ul, snapshot.AllocatedBytes);
+            Assert.Equal(slab.Size - 112, snapshot.CachedBytes);
+            MapScene scene = HeapMapRenderer.Render(snapshot, source, "test", null);
+            Assert.Contains(scene.Shapes, shape => shape.Text != null && shape.Text.Contains("free in a slab", StringComparison.Ordinal));
+        }
+        finally
+        {
+            File.Delete(trace);
+        }
+    }
+
+    [Fact]
     public void Replayed_TracePrefix_MatchesTheOperationsReplayed()
     {
         string trace = Path.Combine(Path.GetTempPath(), $"buddy-map-{Guid.NewGuid():n}.trace");

@@ -157,4 +157,34 @@ public unsafe class SlabHeapTests
         heap.Validate();
         Assert.Equal(0ul, heap.Stats.AllocatedBytes);
     }
+
+    [Fact]
+    public void Snapshot_DrawsSlabsAsObjects_AndAgreesWithStats()
+    {
+        using var heap = SlabHeap.Create(1 << 20);
+        var small = new Layout(100, 8);
+        void* a = heap.Allocate(small);
+        void* b = heap.Allocate(small);
+        void* large = heap.Allocate(new Layout(20000, 8));
+        heap.Deallocate(a, small);
+        var snapshot = BuddySystem.Diagnostics.HeapSnapshot.Of(heap);
+        HeapStats stats = heap.Stats;
+        Assert.Equal(stats.TotalBytes, snapshot.TotalBytes);
+        Assert.Equal(stats.AllocatedBytes, snapshot.AllocatedBytes);
+        Assert.Equal(stats.CachedBytes, snapshot.CachedBytes);
+        Assert.Equal(stats.FreeBytes, snapshot.FreeBytes);
+        Assert.Equal(stats.LiveBlocks, snapshot.LiveBlocks);
+        Assert.Equal(stats.LargestFreeBlock, snapshot.LargestFreeBlock);
+
+        // One slab of 112-byte objects: the freed one and the live one, each a block of the slab.
+        var slab = Assert.Single(snapshot.Slabs);
+        Assert.Equal(112u, slab.ObjectSize);
+        Assert.Equal(1, slab.LiveObjects);
+        ulong offsetB = (ulong)b - snapshot.BaseAddress;
+        Assert.Contains(snapshot.Blocks, block => block.Offset == offsetB && block.Size == 112 && block.State == BuddySystem.Diagnostics.BlockState.Allocated);
+        Assert.Contains(snapshot.Blocks, block => block.Offset == (ulong)a - snapshot.BaseAddress && block.State == BuddySystem.Diagnostics.BlockState.Cached);
+        Assert.Contains(snapshot.Blocks, block => block.Offset == (ulong)large - snapshot.BaseAddress && block.Size == 20480 && block.State == BuddySystem.Diagnostics.BlockState.Allocated);
+        heap.Deallocate(b, small);
+        heap.Deallocate(large, new Layout(20000, 8));
+    }
 }
