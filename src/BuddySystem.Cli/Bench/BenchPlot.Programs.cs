@@ -5,7 +5,7 @@ namespace BuddySystem.Cli.Bench;
 
 internal static partial class BenchPlot
 {
-    /// <summary>Workload P's chart (PNG): per program, each allocator's wall time and peak RSS as a ratio to mimalloc's in
+    /// <summary>Workload P's chart (PNG): per program, each allocator's wall time, CPU time and peak RSS as a ratio to mimalloc's in
     /// the same run (or glibc's without mimalloc), with the goals drawn: time 1.0×, RSS 1.1×.</summary>
     public static void SavePrograms(string path, IReadOnlyList<BenchResult> results, string subtitle)
     {
@@ -14,11 +14,12 @@ internal static partial class BenchPlot
         var allocators = results.Select(r => r.Allocator).Distinct().Where(a => a != reference).ToList();
         var plot = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
-        int groupWidth = (2 * allocators.Count) + 1;
+        int groupWidth = (3 * allocators.Count) + 1;
         double top = 1.2;
         for (int a = 0; a < allocators.Count; a++)
         {
             var time = new List<Bar>();
+            var cpu = new List<Bar>();
             var rss = new List<Bar>();
             for (int p = 0; p < programs.Count; p++)
             {
@@ -30,13 +31,16 @@ internal static partial class BenchPlot
                 }
 
                 double timeRatio = row.NsPerOp / baseline.NsPerOp;
+                double cpuRatio = baseline.CpuNs is > 0 ? (row.CpuNs ?? 0) / baseline.CpuNs.Value : 0;
                 double rssRatio = (double)(row.MaxRssBytes ?? 0) / baseline.MaxRssBytes.Value;
-                top = Math.Max(top, Math.Max(timeRatio, rssRatio) * 1.1);
-                time.Add(new Bar { Position = (p * groupWidth) + (2 * a), Value = timeRatio, FillColor = palette.GetColor(a), LineWidth = 0 });
-                rss.Add(new Bar { Position = (p * groupWidth) + (2 * a) + 1, Value = rssRatio, FillColor = palette.GetColor(a).WithAlpha(0.45), LineWidth = 0 });
+                top = Math.Max(top, Math.Max(Math.Max(timeRatio, cpuRatio), rssRatio) * 1.1);
+                time.Add(new Bar { Position = (p * groupWidth) + (3 * a), Value = timeRatio, FillColor = palette.GetColor(a), LineWidth = 0 });
+                cpu.Add(new Bar { Position = (p * groupWidth) + (3 * a) + 1, Value = cpuRatio, FillColor = palette.GetColor(a).WithAlpha(0.7), LineWidth = 0 });
+                rss.Add(new Bar { Position = (p * groupWidth) + (3 * a) + 2, Value = rssRatio, FillColor = palette.GetColor(a).WithAlpha(0.35), LineWidth = 0 });
             }
 
             plot.Add.Bars(time).LegendText = $"{allocators[a]}: wall time";
+            plot.Add.Bars(cpu).LegendText = $"{allocators[a]}: CPU time";
             plot.Add.Bars(rss).LegendText = $"{allocators[a]}: max RSS";
         }
 
@@ -47,7 +51,7 @@ internal static partial class BenchPlot
         var xTicks = new ScottPlot.TickGenerators.NumericManual();
         for (int p = 0; p < programs.Count; p++)
         {
-            xTicks.AddMajor((p * groupWidth) + (allocators.Count - 0.5), programs[p]);
+            xTicks.AddMajor((p * groupWidth) + ((3 * allocators.Count) - 1) / 2.0, programs[p]);
         }
 
         plot.Axes.Bottom.TickGenerator = xTicks;
@@ -57,6 +61,6 @@ internal static partial class BenchPlot
         plot.Title(string.Create(CultureInfo.InvariantCulture, $"buddy bench --programs: ratio to {reference} in the same run (lower is better)\n{subtitle}"));
         plot.YLabel($"× {reference}");
         plot.ShowLegend(Edge.Right);
-        plot.SavePng(path, Math.Max(1100, programs.Count * groupWidth * 30 + 350), 600);
+        plot.SavePng(path, Math.Max(1100, programs.Count * groupWidth * 24 + 350), 600);
     }
 }

@@ -10,13 +10,13 @@ internal static partial class BenchReport
 {
     /// <summary>The column heads of the programs table, shared by the terminal and Markdown.</summary>
     private static readonly string[] s_programColumns =
-        ["program", "allocator", "wall s", "× mimalloc", "× glibc", "max RSS", "× mimalloc", "× glibc", "output"];
+        ["program", "allocator", "wall s", "× mimalloc", "× glibc", "cpu s", "× mimalloc", "× glibc", "max RSS", "× mimalloc", "× glibc", "output"];
 
-    /// <summary>Workload P's table: a row per program and allocator with wall time, peak RSS, their ratios to mimalloc and
+    /// <summary>Workload P's table: a row per program and allocator with wall time, CPU time, peak RSS, their ratios to mimalloc and
     /// glibc from the same run, and whether the output matched glibc's; unavailable programs and allocators are listed.</summary>
     public static void WriteProgramTables(IAnsiConsole console, IReadOnlyList<BenchProgram> programs, IReadOnlyList<ProgramAllocator> allocators, IReadOnlyList<BenchResult> results, int runs)
     {
-        console.MarkupLine($"[bold]{ProgramBench.Workload}[/]: real programs on each malloc (LD_PRELOAD); wall time and peak RSS, median of {runs} run{(runs == 1 ? "" : "s")}");
+        console.MarkupLine($"[bold]{ProgramBench.Workload}[/]: real programs on each malloc (LD_PRELOAD); wall time, CPU time (user + system) and peak RSS, median of {runs} run{(runs == 1 ? "" : "s")}");
         var table = new Table().Border(TableBorder.Rounded);
         foreach (string column in s_programColumns)
         {
@@ -85,6 +85,9 @@ internal static partial class BenchReport
                     (r.NsPerOp / 1e9).ToString("0.000", CultureInfo.InvariantCulture),
                     TimeRatio(r, mimalloc),
                     TimeRatio(r, glibc),
+                    ((r.CpuNs ?? 0) / 1e9).ToString("0.000", CultureInfo.InvariantCulture),
+                    CpuRatio(r, mimalloc),
+                    CpuRatio(r, glibc),
                     ByteSize.Rounded((ulong)(r.MaxRssBytes ?? 0)),
                     RssRatio(r, mimalloc),
                     RssRatio(r, glibc),
@@ -100,6 +103,9 @@ internal static partial class BenchReport
 
     private static string TimeRatio(BenchResult row, BenchResult? reference) =>
         reference is null || reference.NsPerOp <= 0 ? "-" : $"{(row.NsPerOp / reference.NsPerOp).ToString("0.00", CultureInfo.InvariantCulture)}×";
+
+    private static string CpuRatio(BenchResult row, BenchResult? reference) =>
+        reference?.CpuNs is not { } cpu || cpu <= 0 ? "-" : $"{((row.CpuNs ?? 0) / cpu).ToString("0.00", CultureInfo.InvariantCulture)}×";
 
     private static string RssRatio(BenchResult row, BenchResult? reference) =>
         reference?.MaxRssBytes is not { } peak || peak <= 0 ? "-" : $"{((double)(row.MaxRssBytes ?? 0) / peak).ToString("0.00", CultureInfo.InvariantCulture)}×";

@@ -127,6 +127,10 @@ internal static partial class BenchReport
             {
                 json.WriteNumber("wall_seconds", Math.Round(r.NsPerOp / 1e9, 4));
                 json.WriteNumber("max_rss_bytes", rss);
+                if (r.CpuNs is { } cpu)
+                {
+                    json.WriteNumber("cpu_seconds", Math.Round(cpu / 1e9, 4));
+                }
             }
 
             if (r.SameOutput is { } same)

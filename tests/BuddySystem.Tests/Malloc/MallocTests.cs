@@ -272,6 +272,7 @@ public sealed class ProgramBenchTests(MallocLibraryFixture library)
             Assert.Equal("P", r.GetProperty("workload").GetString());
             Assert.True(r.GetProperty("same_output").GetBoolean());
             Assert.InRange(r.GetProperty("wall_seconds").GetDouble(), 0.0001, 60);
+            Assert.InRange(r.GetProperty("cpu_seconds").GetDouble(), 0.0001, 60);
             // A real program's peak: more than the launcher's floor, far less than the .NET process that started it.
             Assert.InRange(r.GetProperty("max_rss_bytes").GetInt64(), 1L << 20, 1L << 30);
         }

@@ -5,7 +5,7 @@ namespace BuddySystem.Cli.Bench.Programs;
 
 /// <summary>
 /// Workload P (DESIGN.md §5): each program on each malloc (glibc, mimalloc and libbuddymalloc.so through
-/// <c>LD_PRELOAD</c>), wall time and peak RSS, the median of the runs, every run's output compared with glibc's.
+/// <c>LD_PRELOAD</c>), wall time, CPU time and peak RSS, each the median of the runs, every run's output compared with glibc's.
 /// </summary>
 /// <remarks>As in <see cref="BenchRunner"/>, runs are interleaved (run 1 on every allocator, then run 2, ...) so a burst of
 /// noise spreads over all of them, and with more than one run an untimed first round warms the page cache.</remarks>
@@ -80,7 +80,8 @@ internal static class ProgramBench
             List<ProgramSpawn.Outcome> all = measured[allocator.Id];
             long ns = all.Select(o => o.WallNs).Order().ElementAt(all.Count / 2);
             yield return new BenchResult(Workload, program.Name, allocator.Id, ns, 1, all.Count(o => o.ExitCode != 0),
-                MaxRssBytes: all.Select(o => o.MaxRssBytes).Order().ElementAt(all.Count / 2), SameOutput: same[allocator.Id]);
+                MaxRssBytes: all.Select(o => o.MaxRssBytes).Order().ElementAt(all.Count / 2), SameOutput: same[allocator.Id],
+                CpuNs: all.Select(o => o.CpuNs).Order().ElementAt(all.Count / 2));
         }
     }
 }

@@ -22,7 +22,8 @@ internal static unsafe partial class ProgramSpawn
     /// <param name="ExitCode">The exit code, or 128 + the signal that ended it.</param>
     /// <param name="WallNs">Nanoseconds from the launcher's fork to its reap of the program.</param>
     /// <param name="MaxRssBytes">Peak resident set of the program (and of the children it waited for).</param>
-    internal readonly record struct Outcome(int ExitCode, long WallNs, long MaxRssBytes);
+    /// <param name="CpuNs">User + system time of the program and the children it waited for.</param>
+    internal readonly record struct Outcome(int ExitCode, long WallNs, long MaxRssBytes, long CpuNs = 0);
 
     /// <summary>Runs <paramref name="argv"/> through <paramref name="launcher"/> in <paramref name="directory"/> with
     /// <paramref name="environment"/> and <paramref name="preload"/> as its LD_PRELOAD (null: none), standard input from
@@ -33,13 +34,13 @@ internal static unsafe partial class ProgramSpawn
         string resultPath = stdoutPath + ".rusage";
         Outcome launched = Spawn([launcher, resultPath, preload ?? "-", .. argv], environment, directory, stdoutPath, stderrPath);
         string[] fields = launched.ExitCode == 0 && File.Exists(resultPath) ? File.ReadAllText(resultPath).Split(' ', StringSplitOptions.TrimEntries) : [];
-        if (fields.Length != 3)
+        if (fields.Length != 4)
         {
             throw new InvalidOperationException($"the launcher could not run {argv[0]}: {File.ReadAllText(stderrPath).Trim()}");
         }
 
         var invariant = System.Globalization.CultureInfo.InvariantCulture;
-        return new Outcome(int.Parse(fields[0], invariant), long.Parse(fields[2], invariant), long.Parse(fields[1], invariant) * 1024);
+        return new Outcome(int.Parse(fields[0], invariant), long.Parse(fields[2], invariant), long.Parse(fields[1], invariant) * 1024, long.Parse(fields[3], invariant));
     }
 
     /// <summary>Starts <paramref name="argv"/> (looked up on PATH) and waits for it; the outcome's RSS is not meaningful

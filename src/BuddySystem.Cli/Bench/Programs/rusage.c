@@ -1,6 +1,7 @@
 /* Workload P's launcher (buddy bench --programs): rusage RESULT PRELOAD PROGRAM ARGS...
  * Forks, sets LD_PRELOAD in the child only (PRELOAD "-" for none) and execs PROGRAM; waits with wait4 and writes
- * "exit_code max_rss_kib wall_ns" to RESULT. It exists because a child that .NET spawns starts inside the runtime's
+ * "exit_code max_rss_kib wall_ns cpu_ns" to RESULT (cpu: user + system time of the program and the
+ * children it waited for, which a loaded machine inflates far less than wall time). It exists because a child that .NET spawns starts inside the runtime's
  * address space (posix_spawn uses CLONE_VM), and Linux carries that address space's peak RSS into the child's ru_maxrss:
  * every program would seem to use as much memory as the bench itself. This process is small, so a child forked from it
  * starts from a floor of a few hundred KiB. */
@@ -35,6 +36,8 @@ int main(int argc, char **argv) {
     long long wall = (long long)(end.tv_sec - start.tv_sec) * 1000000000LL + (end.tv_nsec - start.tv_nsec);
     FILE *result = fopen(argv[1], "w");
     if (!result) { perror("rusage: result file"); return 2; }
-    fprintf(result, "%d %ld %lld\n", code, usage.ru_maxrss, wall);
+    long long cpu = (long long)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000000000LL
+                  + (long long)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1000LL;
+    fprintf(result, "%d %ld %lld %lld\n", code, usage.ru_maxrss, wall, cpu);
     return fclose(result) == 0 ? 0 : 2;
 }
