@@ -123,7 +123,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
     /// <summary>Adds a new native region of <paramref name="size"/> bytes aligned so that it starts as one block; freed on dispose.</summary>
     internal void AddOwnedRegion(nuint size)
     {
-        var region = new NativeRegion(size, BitOperations.RoundUpToPowerOf2(size) == size ? size : (nuint)1 << Orders.FloorLog2(size));
+        var region = NativeRegion.StartingAsOneBlock(size);
         AddRegion(region.Pointer, region.Size);
         _ownedRegions.Add(region);
     }
@@ -173,12 +173,6 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
             ThrowHelper.ThrowArgument($"Region {ThrowHelper.Hex(raw)} of {size} bytes is larger than one region can be ({(ulong)Array.MaxLength << MinShift} bytes); add it in pieces.", nameof(size));
         }
 
-        int insertAt = 0;
-        while (insertAt < _regions.Length && _regions[insertAt].Start < first)
-        {
-            insertAt++;
-        }
-
         foreach (Region existing in _regions)
         {
             if (first < existing.End && existing.Start < end)
@@ -190,10 +184,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
         }
 
         var region = new Region(first, end);
-        var regions = new Region[_regions.Length + 1];
-        Array.Copy(_regions, regions, insertAt);
-        regions[insertAt] = region;
-        Array.Copy(_regions, insertAt, regions, insertAt + 1, _regions.Length - insertAt);
+        Region[] regions = Regions.Insert(_regions, region, out int insertAt);
         // Published with a release write: thread-safe fronts read the region table without their lock (copy on write).
         Volatile.Write(ref _regions, regions);
         _lastRegion = insertAt;
@@ -444,16 +435,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
     internal int CheckLiveBlock(void* ptr, Layout layout, out int index, bool checkLayout = true)
     {
         ulong address = (ulong)ptr;
-        if (ptr == null)
-        {
-            throw new ArgumentNullException(nameof(ptr), "Cannot free address 0x0 (null).");
-        }
-
-        index = FindRegion(address);
-        if (index < 0)
-        {
-            ThrowHelper.ThrowArgument($"Cannot free {ThrowHelper.Hex(address)}: it lies outside every region of this heap.", nameof(ptr));
-        }
+        index = Regions.FindForFree(_regions, ptr);
 
         ref Region region = ref _regions[index];
         byte state = (address & ((ulong)MinBlockSize - 1)) == 0 ? region.States[(address - region.Start) >> MinShift] : (byte)0;
@@ -736,22 +718,12 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
         }
 
         _disposed = true;
-        foreach (Region region in _regions)
-        {
-            region.Free();
-        }
-
-        _regions = [];
+        Regions.FreeAll(ref _regions);
         _nonEmptyOrders = 0;
         new Span<nint>(_headsArray).Clear();
         _maxCachedOrder = -1;
         new Span<OrderCache>(_cacheArray).Clear();
-        foreach (IDisposable owned in _ownedRegions)
-        {
-            owned.Dispose();
-        }
-
-        _ownedRegions.Clear();
+        Regions.DisposeOwned(_ownedRegions);
         _rootedRegions.Clear();
     }
 
@@ -805,19 +777,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
 
     /// <summary>The region holding <paramref name="address"/>, which must be inside one.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ref Region RegionOf(ulong address)
-    {
-        Region[] regions = _regions;
-        int last = _lastRegion;
-        if ((uint)last < (uint)regions.Length && address - regions[last].Start < regions[last].End - regions[last].Start)
-        {
-            return ref regions[last];
-        }
-
-        int index = FindRegion(address);
-        _lastRegion = index;
-        return ref regions[index];
-    }
+    private ref Region RegionOf(ulong address) => ref Regions.Of(_regions, address, ref _lastRegion);
 
     /// <summary>
     /// The state byte of the granule at <paramref name="address"/>, or null when the address is not 16-aligned inside a
@@ -845,7 +805,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static byte* StateSlotSlow(Region[] regions, ulong address, ref int hint)
     {
-        int index = FindRegion(regions, address);
+        int index = Regions.Find(regions, address);
         if (index < 0 || (address & ((ulong)MinBlockSize - 1)) != 0)
         {
             return null;
@@ -859,31 +819,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
     internal Region RegionAt(int index) => _regions[index];
 
     /// <summary>Binary search for the region holding <paramref name="address"/>; -1 when none does.</summary>
-    private int FindRegion(ulong address) => FindRegion(_regions, address);
-
-    private static int FindRegion(Region[] regions, ulong address)
-    {
-        int low = 0;
-        int high = regions.Length - 1;
-        while (low <= high)
-        {
-            int mid = (low + high) >>> 1;
-            if (address < regions[mid].Start)
-            {
-                high = mid - 1;
-            }
-            else if (address >= regions[mid].End)
-            {
-                low = mid + 1;
-            }
-            else
-            {
-                return mid;
-            }
-        }
-
-        return -1;
-    }
+    private int FindRegion(ulong address) => Regions.Find(_regions, address);
 
     /// <summary>The two links a free block holds in its first 16 bytes.</summary>
     internal struct FreeBlock
@@ -896,7 +832,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
     /// <remarks>The side table is native memory (zeroed, freed by <see cref="Free"/> when the heap is disposed), not a
     /// managed array: a heap that serves a process's malloc must not touch the GC heap when it grows, and a large table
     /// costs only the pages its states touch.</remarks>
-    internal readonly struct Region
+    internal readonly struct Region : IRegion
     {
         public Region(ulong start, ulong end)
         {

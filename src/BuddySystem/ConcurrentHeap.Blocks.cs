@@ -1,3 +1,5 @@
+using BuddySystem.Internals;
+
 namespace BuddySystem;
 
 public sealed unsafe partial class ConcurrentHeap
@@ -8,14 +10,14 @@ public sealed unsafe partial class ConcurrentHeap
     {
         lock (_lock)
         {
-            PauseLocked(_caches);
+            PausableOwner.PauseAll(_caches);
             try
             {
                 return read(_core);
             }
             finally
             {
-                ResumeLocked(_caches);
+                PausableOwner.ResumeAll(_caches);
             }
         }
     }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using BuddySystem.Internals;
 
 namespace BuddySystem;
 
@@ -10,7 +11,7 @@ public sealed unsafe partial class ConcurrentHeap
     /// busy window (lock-free) or under the heap's lock; any other thread only under the lock, with the cache paused or its
     /// owner exited.
     /// </summary>
-    private sealed class ThreadCache
+    private sealed class ThreadCache : PausableOwner
     {
         public readonly ConcurrentHeap Heap;
         public readonly Thread Owner;
@@ -29,9 +30,6 @@ public sealed unsafe partial class ConcurrentHeap
         public long AllocatedBytes;
         public long UserBytes;
 
-        // The handshake with pausers (see ConcurrentHeap's remarks): _busy is written by the owner only, _paused under the lock.
-        private int _busy;
-        private int _paused;
         private long _allocationsAtLastLook;
 
         private readonly BuddyHeap.OrderCache[] _cacheArray;
@@ -48,34 +46,6 @@ public sealed unsafe partial class ConcurrentHeap
             for (int order = 0; order <= _maxCachedOrder; order++)
             {
                 Caches[order].Initialize(options.CapacityOf(order, BuddyHeap.MinShift));
-            }
-        }
-
-        /// <summary>Opens the owner's lock-free window; the owner then reads <see cref="IsPaused"/> before touching the caches.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void EnterBusy() => Volatile.Write(ref _busy, 1);
-
-        /// <summary>Closes the owner's lock-free window, publishing what it changed.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void ExitBusy() => Volatile.Write(ref _busy, 0);
-
-        /// <summary>Whether another thread holds the cache paused: the owner must take the locked path.</summary>
-        public bool IsPaused
-        {
-            [MethodImpl(MethodImplOptions.AggressiveInlining)]
-            get => Volatile.Read(ref _paused) != 0;
-        }
-
-        /// <summary>Sets or clears the paused flag; under the heap's lock.</summary>
-        public void SetPaused(bool paused) => Volatile.Write(ref _paused, paused ? 1 : 0);
-
-        /// <summary>Waits until the owner is outside its lock-free window (after a process-wide barrier following <see cref="SetPaused"/>).</summary>
-        public void WaitUntilIdle()
-        {
-            var spinner = default(SpinWait);
-            while (Volatile.Read(ref _busy) != 0)
-            {
-                spinner.SpinOnce();
             }
         }
 

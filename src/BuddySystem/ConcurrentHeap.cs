@@ -336,7 +336,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             ThrowIfDisposed();
             ReclaimExitedLocked();
-            PauseLocked(_caches);
+            PausableOwner.PauseAll(_caches);
             try
             {
                 foreach (ThreadCache cache in _caches)
@@ -346,7 +346,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             }
             finally
             {
-                ResumeLocked(_caches);
+                PausableOwner.ResumeAll(_caches);
             }
         }
     }
@@ -365,7 +365,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             {
                 ThrowIfDisposed();
                 ReclaimExitedLocked();
-                PauseLocked(_caches);
+                PausableOwner.PauseAll(_caches);
                 try
                 {
                     var byOrder = new long[BuddyHeap.MaxOrder + 1];
@@ -385,7 +385,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                 }
                 finally
                 {
-                    ResumeLocked(_caches);
+                    PausableOwner.ResumeAll(_caches);
                 }
             }
         }
@@ -396,7 +396,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         lock (_lock)
         {
             ThrowIfDisposed();
-            PauseLocked(_caches);
+            PausableOwner.PauseAll(_caches);
             try
             {
                 // A failed allocation has just returned every cache, so the caches walked here are short; no buddy list is walked.
@@ -408,7 +408,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             }
             finally
             {
-                ResumeLocked(_caches);
+                PausableOwner.ResumeAll(_caches);
             }
         }
     }
@@ -427,7 +427,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             ThrowIfDisposed();
             ReclaimExitedLocked();
-            PauseLocked(_caches);
+            PausableOwner.PauseAll(_caches);
             try
             {
                 var cachedByOrder = new long[BuddyHeapOptions.MaxCachedOrderLimit + 1];
@@ -445,7 +445,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             }
             finally
             {
-                ResumeLocked(_caches);
+                PausableOwner.ResumeAll(_caches);
             }
         }
     }
@@ -467,7 +467,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             _maxCachedOrder = -1;
 
             // Paused for good: an owner that read the old bound takes the locked path and finds the heap disposed.
-            PauseLocked(_caches);
+            PausableOwner.PauseAll(_caches);
             foreach (ThreadCache cache in _caches)
             {
                 cache.Clear();
@@ -528,39 +528,6 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         return cache;
     }
 
-    /// <summary>
-    /// Pauses <paramref name="caches"/> (their owners take the locked path until <see cref="ResumeLocked"/>) and waits until
-    /// no owner is inside a lock-free step, so the caches and their counters may be read or changed under the lock.
-    /// </summary>
-    private static void PauseLocked(List<ThreadCache> caches)
-    {
-        if (caches.Count == 0)
-        {
-            return;
-        }
-
-        foreach (ThreadCache cache in caches)
-        {
-            cache.SetPaused(true);
-        }
-
-        // Makes each owner's "busy" store visible here, or makes the owner see "paused": the other half of the handshake
-        // costs the owners two plain stores and a load.
-        Interlocked.MemoryBarrierProcessWide();
-        foreach (ThreadCache cache in caches)
-        {
-            cache.WaitUntilIdle();
-        }
-    }
-
-    private static void ResumeLocked(List<ThreadCache> caches)
-    {
-        foreach (ThreadCache cache in caches)
-        {
-            cache.SetPaused(false);
-        }
-    }
-
     /// <summary>The blocks of every (paused) cache, by order.</summary>
     private List<nint>?[] CollectCachedLocked()
     {
@@ -618,7 +585,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             return returned;
         }
 
-        PauseLocked(_caches);
+        PausableOwner.PauseAll(_caches);
         try
         {
             foreach (ThreadCache cache in _caches)
@@ -628,7 +595,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         }
         finally
         {
-            ResumeLocked(_caches);
+            PausableOwner.ResumeAll(_caches);
         }
 
         return true;
@@ -665,7 +632,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                 }
             }
 
-            PauseLocked(idle);
+            PausableOwner.PauseAll(idle);
             try
             {
                 foreach (ThreadCache cache in idle)
@@ -675,7 +642,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             }
             finally
             {
-                ResumeLocked(idle);
+                PausableOwner.ResumeAll(idle);
             }
         }
         finally

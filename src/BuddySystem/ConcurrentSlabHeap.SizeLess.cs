@@ -32,7 +32,7 @@ public sealed unsafe partial class ConcurrentSlabHeap
     {
         ulong address = (ulong)ptr;
         Region[] regions = Volatile.Read(ref _regions);
-        int index = (address & 15) == 0 ? FindRegion(regions, address) : -1;
+        int index = (address & 15) == 0 ? Regions.Find(regions, address) : -1;
         if (index >= 0)
         {
             byte state = regions[index].StateBase[address >> GranuleShift];

@@ -11,7 +11,7 @@ public sealed unsafe partial class ConcurrentSlabHeap
     /// its busy window (lock-free) or under the heap's lock; the lists of slabs change only under the lock; any other thread
     /// touches them only under the lock, with the owner paused or exited.
     /// </summary>
-    private sealed class ThreadSlabs
+    private sealed class ThreadSlabs : PausableOwner
     {
         public readonly Thread Thread;
 
@@ -36,8 +36,6 @@ public sealed unsafe partial class ConcurrentSlabHeap
 
         private readonly ClassSlabs[] _classArray;
         private GCHandle _handle;
-        private int _busy;
-        private int _paused;
 
         public ThreadSlabs(ConcurrentSlabHeap heap)
         {
@@ -54,29 +52,6 @@ public sealed unsafe partial class ConcurrentSlabHeap
 
         /// <summary>The owner a slab names, under the lock (a slab never names a retired owner).</summary>
         public static ThreadSlabs? FromId(nint id) => GCHandle.FromIntPtr(id).Target as ThreadSlabs;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void EnterBusy() => Volatile.Write(ref _busy, 1);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void ExitBusy() => Volatile.Write(ref _busy, 0);
-
-        public bool IsPaused
-        {
-            [MethodImpl(MethodImplOptions.AggressiveInlining)]
-            get => Volatile.Read(ref _paused) != 0;
-        }
-
-        public void SetPaused(bool paused) => Volatile.Write(ref _paused, paused ? 1 : 0);
-
-        public void WaitUntilIdle()
-        {
-            var spinner = default(SpinWait);
-            while (Volatile.Read(ref _busy) != 0)
-            {
-                spinner.SpinOnce();
-            }
-        }
 
         /// <summary>Makes <paramref name="region"/> the one the fast free checks first; by the owner only.</summary>
         public void SetHotRegion(in Region region)

@@ -21,14 +21,14 @@ public sealed unsafe partial class ConcurrentSlabHeap
         {
             ThrowIfDisposed();
             ReclaimExitedLocked();
-            PauseLocked(_owners);
+            PausableOwner.PauseAll(_owners);
             try
             {
                 ValidateLocked();
             }
             finally
             {
-                ResumeLocked(_owners);
+                PausableOwner.ResumeAll(_owners);
             }
         }
     }

@@ -101,7 +101,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(size, BuddyHeap.MinBlockSize);
         var heap = new ConcurrentSlabHeap();
-        var region = new NativeRegion(size, BitOperations.RoundUpToPowerOf2(size) == size ? size : (nuint)1 << Orders.FloorLog2(size));
+        var region = NativeRegion.StartingAsOneBlock(size);
         heap.AddRegion(region.Pointer, region.Size);
         heap._ownedRegions.Add(region);
         return heap;
@@ -125,17 +125,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
             _buddy.AddRegion(start, size);
             ulong raw = (ulong)start;
             var region = new Region((raw + 15) & ~15UL, (raw + size) & ~15UL);
-            Region[] regions = _regions;
-            int insertAt = 0;
-            while (insertAt < regions.Length && regions[insertAt].Start < region.Start)
-            {
-                insertAt++;
-            }
-
-            var grown = new Region[regions.Length + 1];
-            Array.Copy(regions, grown, insertAt);
-            grown[insertAt] = region;
-            Array.Copy(regions, insertAt, grown, insertAt + 1, regions.Length - insertAt);
+            Region[] grown = Regions.Insert(_regions, region, out _);
 
             // Lock-free readers see the old table or the new one, both valid: regions are never removed before Dispose.
             Volatile.Write(ref _regions, grown);
@@ -360,7 +350,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
             return null;
         }
 
-        ref Region region = ref _regions[FindRegion(_regions, (ulong)block)];
+        ref Region region = ref _regions[Regions.Find(_regions, (ulong)block)];
         uint objectSize = SizeClasses.SizeOf(index);
         Slab* slab = TakeDescriptorLocked();
         slab->Start = (byte*)block;
@@ -406,7 +396,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
             return null;
         }
 
-        ref Region region = ref _regions[FindRegion(_regions, (ulong)block)];
+        ref Region region = ref _regions[Regions.Find(_regions, (ulong)block)];
         region.Pages[((ulong)block >> PageShift) - region.FirstPage] = (nint)((length << 1) | 1);
         region.StateBase[(ulong)block >> GranuleShift] = LargeState;
         _largeBytes += length;
@@ -603,7 +593,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     /// <summary>Gives an empty slab, already out of every list, back to the buddy engine; its descriptor is kept for reuse.</summary>
     private void ReturnSlabLocked(Slab* slab)
     {
-        ref Region region = ref _regions[FindRegion(_regions, (ulong)slab->Start)];
+        ref Region region = ref _regions[Regions.Find(_regions, (ulong)slab->Start)];
         new Span<nint>(region.Pages + (((ulong)slab->Start >> PageShift) - region.FirstPage), 1 << (slab->Shift - PageShift)).Clear();
         nuint size = (nuint)1 << slab->Shift;
         _buddy.Deallocate(slab->Start, new Layout(size, size));
@@ -648,16 +638,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     private nint CheckLiveBlockLocked(void* ptr, Layout layout, out Region region, bool checkLayout = true)
     {
         ulong address = (ulong)ptr;
-        if (ptr == null)
-        {
-            throw new ArgumentNullException(nameof(ptr), "Cannot free address 0x0 (null).");
-        }
-
-        int regionIndex = FindRegion(_regions, address);
-        if (regionIndex < 0)
-        {
-            ThrowHelper.ThrowArgument($"Cannot free {ThrowHelper.Hex(address)}: it lies outside every region of this heap.", nameof(ptr));
-        }
+        int regionIndex = Regions.FindForFree(_regions, ptr);
 
         region = _regions[regionIndex];
         nint entry = region.Pages[(address >> PageShift) - region.FirstPage];
@@ -767,7 +748,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     {
         long before = _slabs;
         ReclaimExitedLocked();
-        PauseLocked(_owners);
+        PausableOwner.PauseAll(_owners);
         try
         {
             foreach (ThreadSlabs owner in _owners)
@@ -810,7 +791,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         }
         finally
         {
-            ResumeLocked(_owners);
+            PausableOwner.ResumeAll(_owners);
         }
 
         ReturnEmptyAbandonedLocked();
@@ -904,7 +885,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
             {
                 ThrowIfDisposed();
                 ReclaimExitedLocked();
-                PauseLocked(_owners);
+                PausableOwner.PauseAll(_owners);
                 try
                 {
                     Totals totals = SumLocked();
@@ -924,7 +905,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
                 }
                 finally
                 {
-                    ResumeLocked(_owners);
+                    PausableOwner.ResumeAll(_owners);
                 }
             }
         }
@@ -988,7 +969,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
             _disposed = true;
 
             // Paused for good: an owner that enters a fast path now takes the locked path and finds the heap disposed.
-            PauseLocked(_owners);
+            PausableOwner.PauseAll(_owners);
             foreach (ThreadSlabs owner in _owners)
             {
                 owner.Retire();
@@ -1002,19 +983,9 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
 
             _descriptors.Clear();
             _spareDescriptors = null;
-            foreach (Region region in _regions)
-            {
-                region.Free();
-            }
-
-            _regions = [];
+            Regions.FreeAll(ref _regions);
             _buddy.Dispose();
-            foreach (IDisposable owned in _ownedRegions)
-            {
-                owned.Dispose();
-            }
-
-            _ownedRegions.Clear();
+            Regions.DisposeOwned(_ownedRegions);
         }
     }
 
@@ -1058,58 +1029,6 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
 
         t_slabs = slabs;
         return slabs;
-    }
-
-    /// <summary>Pauses <paramref name="owners"/> and waits until none is inside a fast path (see the class remarks).</summary>
-    private static void PauseLocked(List<ThreadSlabs> owners)
-    {
-        if (owners.Count == 0)
-        {
-            return;
-        }
-
-        foreach (ThreadSlabs owner in owners)
-        {
-            owner.SetPaused(true);
-        }
-
-        Interlocked.MemoryBarrierProcessWide();
-        foreach (ThreadSlabs owner in owners)
-        {
-            owner.WaitUntilIdle();
-        }
-    }
-
-    private static void ResumeLocked(List<ThreadSlabs> owners)
-    {
-        foreach (ThreadSlabs owner in owners)
-        {
-            owner.SetPaused(false);
-        }
-    }
-
-    private static int FindRegion(Region[] regions, ulong address)
-    {
-        int low = 0;
-        int high = regions.Length - 1;
-        while (low <= high)
-        {
-            int mid = (low + high) >>> 1;
-            if (address < regions[mid].Start)
-            {
-                high = mid - 1;
-            }
-            else if (address >= regions[mid].End)
-            {
-                low = mid + 1;
-            }
-            else
-            {
-                return mid;
-            }
-        }
-
-        return -1;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -1207,7 +1126,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     }
 
     /// <summary>One region's page map (one entry per 1 KiB page) and state bytes (one per 16-byte granule).</summary>
-    internal readonly struct Region
+    internal readonly struct Region : IRegion
     {
         public Region(ulong start, ulong end)
         {

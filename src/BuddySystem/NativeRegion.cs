@@ -15,6 +15,11 @@ public sealed unsafe class NativeRegion : IDisposable
     // An integer so Dispose can claim it atomically with Interlocked.Exchange.
     private nint _address;
 
+    /// <summary>A region of <paramref name="size"/> bytes aligned to the largest power of two not above it, so that a buddy
+    /// engine's region starts as one block (the engines' <c>Create</c>).</summary>
+    internal static NativeRegion StartingAsOneBlock(nuint size)
+        => new(size, System.Numerics.BitOperations.RoundUpToPowerOf2(size) == size ? size : (nuint)1 << Internals.Orders.FloorLog2(size));
+
     /// <summary>Allocates <paramref name="size"/> bytes aligned to <paramref name="alignment"/>.</summary>
     /// <param name="size">Bytes; at least 1.</param>
     /// <param name="alignment">A power of two; the region's start is a multiple of it.</param>

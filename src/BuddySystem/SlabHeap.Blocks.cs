@@ -25,7 +25,7 @@ public sealed unsafe partial class SlabHeap
                 continue; // a later piece of a large block already drawn whole
             }
 
-            int regionIndex = block.State == BlockState.Allocated ? FindRegion(_regions, address) : -1;
+            int regionIndex = block.State == BlockState.Allocated ? Regions.Find(_regions, address) : -1;
             nint entry = regionIndex < 0 ? 0 : _regions[regionIndex].Pages[(address >> PageShift) - _regions[regionIndex].FirstPage];
             if (entry == 0)
             {

@@ -80,7 +80,7 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(size, BuddyHeap.MinBlockSize);
         var heap = new SlabHeap();
-        var region = new NativeRegion(size, BitOperations.RoundUpToPowerOf2(size) == size ? size : (nuint)1 << Orders.FloorLog2(size));
+        var region = NativeRegion.StartingAsOneBlock(size);
         heap.AddRegion(region.Pointer, region.Size);
         heap._ownedRegions.Add(region);
         return heap;
@@ -134,19 +134,7 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
         ulong raw = (ulong)start;
         ulong first = (raw + 15) & ~15UL;
         ulong end = (raw + size) & ~15UL;
-        var region = new SlabRegion(first, end);
-        int insertAt = 0;
-        while (insertAt < _regions.Length && _regions[insertAt].Start < first)
-        {
-            insertAt++;
-        }
-
-        var regions = new SlabRegion[_regions.Length + 1];
-        Array.Copy(_regions, regions, insertAt);
-        regions[insertAt] = region;
-        Array.Copy(_regions, insertAt, regions, insertAt + 1, _regions.Length - insertAt);
-        _regions = regions;
-        _lastRegion = insertAt;
+        _regions = Regions.Insert(_regions, new SlabRegion(first, end), out _lastRegion);
     }
 
     /// <summary>
@@ -465,16 +453,7 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
     private nint CheckLiveBlock(void* ptr, Layout layout, out int regionIndex)
     {
         ulong address = (ulong)ptr;
-        if (ptr == null)
-        {
-            throw new ArgumentNullException(nameof(ptr), "Cannot free address 0x0 (null).");
-        }
-
-        regionIndex = FindRegion(_regions, address);
-        if (regionIndex < 0)
-        {
-            ThrowHelper.ThrowArgument($"Cannot free {ThrowHelper.Hex(address)}: it lies outside every region of this heap.", nameof(ptr));
-        }
+        regionIndex = Regions.FindForFree(_regions, ptr);
 
         ref SlabRegion region = ref _regions[regionIndex];
         nint entry = region.Pages[(address >> PageShift) - region.FirstPage];
@@ -648,12 +627,7 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
 
         _regions = [];
         _buddy.Dispose();
-        foreach (IDisposable owned in _ownedRegions)
-        {
-            owned.Dispose();
-        }
-
-        _ownedRegions.Clear();
+        Regions.DisposeOwned(_ownedRegions);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -700,43 +674,7 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
         slab->Prev = null;
     }
 
-    private ref SlabRegion RegionOf(ulong address)
-    {
-        SlabRegion[] regions = _regions;
-        int last = _lastRegion;
-        if ((uint)last < (uint)regions.Length && address - regions[last].Start < regions[last].End - regions[last].Start)
-        {
-            return ref regions[last];
-        }
-
-        int index = FindRegion(regions, address);
-        _lastRegion = index;
-        return ref regions[index];
-    }
-
-    private static int FindRegion(SlabRegion[] regions, ulong address)
-    {
-        int low = 0;
-        int high = regions.Length - 1;
-        while (low <= high)
-        {
-            int mid = (low + high) >>> 1;
-            if (address < regions[mid].Start)
-            {
-                high = mid - 1;
-            }
-            else if (address >= regions[mid].End)
-            {
-                low = mid + 1;
-            }
-            else
-            {
-                return mid;
-            }
-        }
-
-        return -1;
-    }
+    private ref SlabRegion RegionOf(ulong address) => ref Regions.Of(_regions, address, ref _lastRegion);
 
     /// <summary>A free object's link, in its first word.</summary>
     internal struct FreeObject
@@ -772,7 +710,7 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
     }
 
     /// <summary>One region's page map (one entry per 1 KiB page) and allocation bitmap (one bit per 16-byte granule).</summary>
-    internal readonly struct SlabRegion
+    internal readonly struct SlabRegion : IRegion
     {
         public SlabRegion(ulong start, ulong end)
         {
