@@ -332,35 +332,7 @@ internal static unsafe class ProcessHeap
         return "?";
     }
 
-    /// <summary>Parses <c>2GiB</c>, <c>512MiB</c>, <c>64M</c>, <c>4096</c>; 0 (no limit) for null, empty or unreadable text.</summary>
-    internal static ulong ParseSize(string? text)
-    {
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return 0;
-        }
-
-        text = text.Trim();
-        int digits = 0;
-        while (digits < text.Length && char.IsAsciiDigit(text[digits]))
-        {
-            digits++;
-        }
-
-        if (digits == 0 || !ulong.TryParse(text.AsSpan(0, digits), NumberStyles.None, CultureInfo.InvariantCulture, out ulong value))
-        {
-            return 0;
-        }
-
-        int shift = text[digits..].Trim().ToUpperInvariant() switch
-        {
-            "" or "B" => 0,
-            "K" or "KB" or "KIB" => 10,
-            "M" or "MB" or "MIB" => 20,
-            "G" or "GB" or "GIB" => 30,
-            "T" or "TB" or "TIB" => 40,
-            _ => -1,
-        };
-        return shift < 0 || value > ulong.MaxValue >> shift ? 0 : value << shift;
-    }
+    /// <summary>Parses <c>2GiB</c>, <c>512MiB</c>, <c>64M</c>, <c>4096</c> (the tool's <see cref="Cli.Text.ByteSize"/>);
+    /// 0 (no limit) for null, empty or unreadable text.</summary>
+    internal static ulong ParseSize(string? text) => Cli.Text.ByteSize.TryParse(text, out Cli.Text.ByteSize size) ? size.Bytes : 0;
 }

@@ -26,7 +26,8 @@ internal static class CommonOptions
     public static Option<ByteSize> Heap(string description, ByteSize defaultSize, ulong min = 16, ulong max = MaxHeapBytes, bool powerOfTwo = false)
         => new("--heap")
         {
-            Description = $"{description} ({HeapRule(min, max, powerOfTwo)}; default {defaultSize}).",
+            HelpName = "SIZE",
+            Description = $"{description} ({HeapRule(min, max, powerOfTwo)}).",
             DefaultValueFactory = _ => defaultSize,
             CustomParser = result => ParseHeap(result, min, max, powerOfTwo) ?? defaultSize,
         };
@@ -35,6 +36,7 @@ internal static class CommonOptions
     public static Option<ByteSize?> OptionalHeap(string description, ulong min = 16, ulong max = MaxHeapBytes, bool powerOfTwo = false)
         => new("--heap")
         {
+            HelpName = "SIZE",
             Description = $"{description} ({HeapRule(min, max, powerOfTwo)}).",
             CustomParser = result => ParseHeap(result, min, max, powerOfTwo),
         };
@@ -44,7 +46,7 @@ internal static class CommonOptions
     /// <param name="description">What the command does with them, for <c>--help</c>; the known names are appended.</param>
     public static Option<string[]> Allocators(IReadOnlyList<string> names, string description)
     {
-        var option = new Option<string[]>("--allocator", "-a") { Description = $"{description} Known: {string.Join(", ", names)}." };
+        var option = new Option<string[]>("--allocator", "-a") { HelpName = "NAME", Description = $"{description} Known: {string.Join(", ", names)}." };
         option.AcceptOnlyFromAmong([.. names]);
         return option;
     }
@@ -52,7 +54,7 @@ internal static class CommonOptions
     /// <summary><c>-a/--allocator NAME</c> where a command draws one engine (<c>map</c>, <c>explore</c>).</summary>
     public static Option<string> Allocator(IReadOnlyList<string> names, string defaultName, string description)
     {
-        var option = new Option<string>("--allocator", "-a") { Description = description, DefaultValueFactory = _ => defaultName };
+        var option = new Option<string>("--allocator", "-a") { HelpName = "NAME", Description = $"{description} Known: {string.Join(", ", names)}.", DefaultValueFactory = _ => defaultName };
         option.AcceptOnlyFromAmong([.. names]);
         return option;
     }

@@ -12,6 +12,9 @@ namespace BuddySystem.Cli.Commands;
 /// </summary>
 internal static class ExploreCommand
 {
+    /// <summary>The engines the explorer steps through (the map draws more: <see cref="MapCommand.Engines"/>).</summary>
+    internal static readonly string[] Engines = ["buddy-heap", "buddy-tree"];
+
     internal static Command Create()
     {
         var traceArgument = CommonOptions.Trace("The allocation trace to replay (plain or gzip), e.g. samples/bash.trace.gz.", optional: true);
@@ -19,7 +22,7 @@ internal static class ExploreCommand
         var opsOption = CommonOptions.Ops(2000);
         var heapOption = CommonOptions.Heap("Heap size", new ByteSize(512UL << 10), max: MapCommand.MaxHeapBytes);
         var eagerOption = CommonOptions.Eager();
-        var allocatorOption = CommonOptions.Allocator(MapCommand.Engines, "buddy-heap", "buddy-heap (free lists and side table) or buddy-tree (the seed's segment tree, node by node).");
+        var allocatorOption = CommonOptions.Allocator(Engines, "buddy-heap", "buddy-heap (free lists and side table) or buddy-tree (the seed's segment tree, node by node).");
         var placementOption = CommonOptions.Placement();
         var tutorialOption = new Option<bool>("--tutorial") { Description = "Step through the tutorial's walk-through on a 1 KiB buddy-tree of 16-byte blocks: allocate, allocate, free, free with the merge (no trace needed)." };
         var command = new Command("explore", "Write a self-contained HTML page that replays a trace prefix step by step on a BuddyHeap.")

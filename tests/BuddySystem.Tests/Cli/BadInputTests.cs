@@ -92,6 +92,7 @@ public sealed class BadInputTests : IDisposable
         new[] { "explore", "/nonexistent/trace.gz" },
         new[] { "explore", "-a", "nope", Trace },
         new[] { "explore", Trace, "-a", "buddy-heap", "-a", "buddy-tree" },
+        new[] { "explore", Trace, "-a", "slab-heap" },
         new[] { "explore", BadTrace, "--out", Dir + "e.html" },
         new[] { "explore", DeadFree, "--out", Dir + "e.html" },
         new[] { "explore", DeadRealloc, "--out", Dir + "e.html" },
