@@ -26,7 +26,7 @@ internal unsafe struct LoaderShared
     public const int CachedOrders = 7;
 
     /// <summary>Bytes one order's loader cache may hold before a free flushes half of it.</summary>
-    public const int CacheBytesPerOrder = 32 * 1024;
+    public const int CacheBytesPerOrder = 128 * 1024;
 
     /// <summary>First byte of the reserved range.</summary>
     public ulong ReserveStart;

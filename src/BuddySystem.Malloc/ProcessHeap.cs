@@ -214,12 +214,12 @@ internal static unsafe class ProcessHeap
     }
 
     /// <summary>Sets the bounds of a thread's loader caches, orders 0..<see cref="LoaderShared.CachedOrders"/>: each holds
-    /// at most <see cref="LoaderShared.CacheBytesPerOrder"/> bytes (8 to 64 blocks); a refill cuts up to half of that.</summary>
+    /// at most <see cref="LoaderShared.CacheBytesPerOrder"/> bytes (8 to 512 blocks); a refill cuts up to half of that.</summary>
     internal static void StartThreadCaches(BuddyHeap.OrderCache* caches)
     {
         for (int order = 0; order <= LoaderShared.CachedOrders; order++)
         {
-            caches[order].Initialize(Math.Clamp(LoaderShared.CacheBytesPerOrder >> (BuddyHeap.MinShift + order), 8, 64));
+            caches[order].Initialize(Math.Clamp(LoaderShared.CacheBytesPerOrder >> (BuddyHeap.MinShift + order), 8, 512));
         }
     }
 

@@ -49,8 +49,10 @@ public sealed class SharedHeapProcessTests : IDisposable
         string path = Path.Combine(_dir, "k");
         SharedHeap.Create(path, 4 << 20).Dispose();
 
+        // Up to 200 ms after "ready": on a loaded machine a worker may not run at all for tens of milliseconds, and a run
+        // whose workers all die before their first allocation checks nothing.
         SharedHeapKillResult result = SharedHeapKillRun.Run(
-            path, kills: 24, workers: 2, TimeSpan.FromMilliseconds(40), seed: 14,
+            path, kills: 24, workers: 2, TimeSpan.FromMilliseconds(200), seed: 14,
             (worker, workers, seed, crashAfter) => ShmWorkerCommand.StartInfo(path, worker, workers, 0, seed, crashAfter));
 
         Assert.Equal(24, result.Kills);
