@@ -1,3 +1,5 @@
+using BuddySystem.Internals;
+
 namespace BuddySystem;
 
 public sealed partial class BuddyTree
@@ -79,7 +81,7 @@ public sealed partial class BuddyTree
 
         ValidateNode(2 * index, order - 1, usableUnits, ref allocated, ref live);
         ValidateNode((2 * index) + 1, order - 1, usableUnits, ref allocated, ref live);
-        byte combined = Combine(_nodes[2 * index], _nodes[(2 * index) + 1], order - 1);
+        byte combined = TreeNodes.Combine(_nodes[2 * index], _nodes[(2 * index) + 1], order - 1);
         if (value != combined)
         {
             ThrowCorruptNode(index, order, value, $"its children combine to {combined}");

@@ -141,7 +141,7 @@ public sealed partial class BuddyTree
         }
 
         Unsafe.Add(ref nodes, index) = 0;
-        UpdateAncestors(ref nodes, index, order);
+        TreeNodes.UpdateAncestors(ref nodes, index, order);
         offset = (ulong)(index - (_leafCount >> order)) << (order + _minShift);
         _allocatedBytes += 1UL << (order + _minShift);
         _liveBlocks++;
@@ -225,7 +225,7 @@ public sealed partial class BuddyTree
         get
         {
             var byOrder = new long[_treeOrder + 1];
-            CountFreeBlocks(1, _treeOrder, byOrder);
+            TreeNodes.CountFreeBlocks(ref MemoryMarshal.GetArrayDataReference(_nodes), 1, _treeOrder, byOrder);
             return new BuddyTreeStats
             {
                 Capacity = _capacity,
@@ -273,37 +273,7 @@ public sealed partial class BuddyTree
             case BuddyPlacement.LeftFirst:
                 return leftFails;
             default:
-                // Best fit: the child whose largest free block is the smallest that still fits; a tie goes left.
-                return leftFails | ((right >= need ? 1u : 0u) & (right < left ? 1u : 0u));
-        }
-    }
-
-    /// <summary>A parent's value from its children's: the buddies merge when both are wholly free (value = child order + 1).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static byte Combine(byte left, byte right, int childOrder)
-    {
-        int whole = childOrder + 1;
-        return left == whole && right == whole ? (byte)(whole + 1) : Math.Max(left, right);
-    }
-
-    /// <summary>Recomputes the ancestors of <paramref name="index"/> (a node of <paramref name="order"/>), stopping at the
-    /// first one whose value does not change: the ones above it cannot change either.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void UpdateAncestors(ref byte nodes, nuint index, int order)
-    {
-        while (index > 1)
-        {
-            nuint left = index & ~(nuint)1;
-            byte value = Combine(Unsafe.Add(ref nodes, left), Unsafe.Add(ref nodes, left + 1), order);
-            index >>= 1;
-            order++;
-            ref byte parent = ref Unsafe.Add(ref nodes, index);
-            if (parent == value)
-            {
-                return;
-            }
-
-            parent = value;
+                return TreeNodes.BestFitRightChild(left, right, need);
         }
     }
 
@@ -312,7 +282,7 @@ public sealed partial class BuddyTree
     {
         ref byte nodes = ref MemoryMarshal.GetArrayDataReference(_nodes);
         Unsafe.Add(ref nodes, index) = (byte)(order + 1);
-        UpdateAncestors(ref nodes, index, order);
+        TreeNodes.UpdateAncestors(ref nodes, index, order);
         _allocatedBytes -= BlockSize(order);
         _liveBlocks--;
     }
@@ -370,21 +340,6 @@ public sealed partial class BuddyTree
         }
 
         return order;
-    }
-
-    /// <summary>Counts the maximal free blocks below <paramref name="index"/>: descends only into partly used nodes.</summary>
-    private void CountFreeBlocks(nuint index, int order, long[] byOrder)
-    {
-        byte value = _nodes[index];
-        if (value == order + 1)
-        {
-            byOrder[order]++;
-        }
-        else if (value != 0 && order > 0)
-        {
-            CountFreeBlocks(2 * index, order - 1, byOrder);
-            CountFreeBlocks((2 * index) + 1, order - 1, byOrder);
-        }
     }
 
     private ulong LargestFreeBlock()

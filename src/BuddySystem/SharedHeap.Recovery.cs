@@ -15,7 +15,7 @@ public sealed unsafe partial class SharedHeap
         {
             using Scope scope = Enter();
             var byOrder = new long[_treeOrder + 1];
-            CountFreeBlocks(1, _treeOrder, byOrder);
+            TreeNodes.CountFreeBlocks(ref *_nodes, 1, _treeOrder, byOrder);
             SharedHeapHeader* header = _header;
             return new HeapStats
             {
@@ -245,22 +245,8 @@ public sealed unsafe partial class SharedHeap
                 ulong unit = (ulong)j << order;
                 nodes[index] = unit < _units && _states[unit] == order + 1
                     ? (byte)0
-                    : BuddyTree.Combine(nodes[2 * index], nodes[(2 * index) + 1], order - 1);
+                    : TreeNodes.Combine(nodes[2 * index], nodes[(2 * index) + 1], order - 1);
             }
-        }
-    }
-
-    private void CountFreeBlocks(nuint index, int order, long[] byOrder)
-    {
-        byte value = _nodes[index];
-        if (value == order + 1)
-        {
-            byOrder[order]++;
-        }
-        else if (value != 0 && order > 0)
-        {
-            CountFreeBlocks(2 * index, order - 1, byOrder);
-            CountFreeBlocks((2 * index) + 1, order - 1, byOrder);
         }
     }
 

@@ -435,8 +435,7 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
         for (int nodeOrder = _treeOrder; nodeOrder > order; nodeOrder--)
         {
             nuint left = index << 1;
-            int l = _nodes[left], r = _nodes[left + 1];
-            index = left + ((l < need || (r >= need && r < l)) ? 1u : 0u);
+            index = left + TreeNodes.BestFitRightChild(_nodes[left], _nodes[left + 1], need);
         }
 
         ulong unit = (ulong)(index - (_leafCount >> order)) << order;
@@ -453,7 +452,7 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
         _states[unit] = (byte)(order + 1);
         CrashPoint();
         _nodes[index] = 0;
-        UpdateAncestors(index, order);
+        TreeNodes.UpdateAncestors(ref *_nodes, index, order);
         CrashPoint();
         header->AllocatedBytes += 1UL << (order + _minShift);
         header->LiveBlocks++;
@@ -493,7 +492,7 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
         CrashPoint();
         nuint index = (_leafCount >> order) + (nuint)(unit >> order);
         _nodes[index] = (byte)(order + 1);
-        UpdateAncestors(index, order);
+        TreeNodes.UpdateAncestors(ref *_nodes, index, order);
         CrashPoint();
         header->AllocatedBytes -= 1UL << (order + _minShift);
         header->LiveBlocks--;
@@ -504,27 +503,6 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void CrashPoint() => s_crashPoint?.Invoke();
-
-    /// <summary>Recomputes the ancestors of node <paramref name="index"/> of <paramref name="order"/>, stopping at the
-    /// first that does not change.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void UpdateAncestors(nuint index, int order)
-    {
-        byte* nodes = _nodes;
-        while (index > 1)
-        {
-            nuint left = index & ~(nuint)1;
-            byte value = BuddyTree.Combine(nodes[left], nodes[left + 1], order);
-            index >>= 1;
-            order++;
-            if (nodes[index] == value)
-            {
-                return;
-            }
-
-            nodes[index] = value;
-        }
-    }
 
     /// <summary>The order of the allocated block starting at <paramref name="offset"/>; throws naming it when there is none.</summary>
     private int FindLiveBlock(ulong offset, string what)
