@@ -125,20 +125,19 @@ public sealed partial class BuddyTree
 
         int order = Orders.OrderFor(size, align, _minShift);
         ref byte nodes = ref MemoryMarshal.GetArrayDataReference(_nodes);
-        if (order > _treeOrder || Unsafe.Add(ref nodes, 1) <= order)
+        if (!TreeNodes.HasFreeBlock(ref nodes, _treeOrder, order))
         {
             offset = 0;
             return false;
         }
 
-        // Walk down from the root: every node on the way has a free block of at least `order` below it (value > order).
-        int need = order + 1;
-        nuint index = 1;
-        for (int nodeOrder = _treeOrder; nodeOrder > order; nodeOrder--)
+        // The placement is chosen once here; each walk is compiled for its rule (TreeNodes.Descend).
+        nuint index = _placement switch
         {
-            nuint left = index << 1;
-            index = left + RightChild(Unsafe.Add(ref nodes, left), Unsafe.Add(ref nodes, left + 1), need);
-        }
+            BuddyPlacement.RightFirst => TreeNodes.Descend<TreeNodes.RightFirst>(ref nodes, _treeOrder, order),
+            BuddyPlacement.LeftFirst => TreeNodes.Descend<TreeNodes.LeftFirst>(ref nodes, _treeOrder, order),
+            _ => TreeNodes.Descend<TreeNodes.BestFit>(ref nodes, _treeOrder, order),
+        };
 
         Unsafe.Add(ref nodes, index) = 0;
         TreeNodes.UpdateAncestors(ref nodes, index, order);
@@ -256,24 +255,6 @@ public sealed partial class BuddyTree
                 int straddling = levelStart + freeNodes;
                 nodes[straddling] = Math.Max(nodes[2 * straddling], nodes[(2 * straddling) + 1]);
             }
-        }
-    }
-
-    /// <summary>1 when the walk down goes to the right child, 0 for the left, given both children's values and the value
-    /// needed. Written as flag arithmetic rather than branches: which child wins is data-dependent, and a mispredicted
-    /// branch per level costs more than the compares.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private uint RightChild(int left, int right, int need)
-    {
-        uint leftFails = left < need ? 1u : 0u;
-        switch (_placement)
-        {
-            case BuddyPlacement.RightFirst:
-                return right >= need ? 1u : 0u;
-            case BuddyPlacement.LeftFirst:
-                return leftFails;
-            default:
-                return TreeNodes.BestFitRightChild(left, right, need);
         }
     }
 

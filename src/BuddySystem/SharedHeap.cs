@@ -421,23 +421,15 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
     private bool AllocateLocked(int order, ulong slot, out ulong offset)
     {
         SharedHeapHeader* header = _header;
-        if (order > _treeOrder || _nodes[1] <= order)
+        if (!TreeNodes.HasFreeBlock(ref *_nodes, _treeOrder, order))
         {
             header->FailedAllocations++;
             offset = 0;
             return false;
         }
 
-        // Walk down from the root, best fit: the child whose largest free block is the smallest that still fits (as
-        // BuddyTree's default placement does).
-        int need = order + 1;
-        nuint index = 1;
-        for (int nodeOrder = _treeOrder; nodeOrder > order; nodeOrder--)
-        {
-            nuint left = index << 1;
-            index = left + TreeNodes.BestFitRightChild(_nodes[left], _nodes[left + 1], need);
-        }
-
+        // Best fit, as BuddyTree's default placement.
+        nuint index = TreeNodes.Descend<TreeNodes.BestFit>(ref *_nodes, _treeOrder, order);
         ulong unit = (ulong)(index - (_leafCount >> order)) << order;
         offset = _dataOffset + (unit << _minShift);
         header->IntentOffset = offset;

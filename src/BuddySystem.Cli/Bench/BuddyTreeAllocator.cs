@@ -32,23 +32,9 @@ internal readonly unsafe struct BuddyTreeAllocator : IBenchAllocator
     // The seed's free: no size, the tree climbs from the leaf to the allocated node.
     public void Free(nuint block, nuint size, nuint align) => _tree.Free(block - _start);
 
-    public nuint Reallocate(nuint block, nuint size, nuint align, nuint newSize)
-    {
-        // An offset allocator has no reallocate of its own: allocate, copy, free (the old block stays when it fails).
-        if (_tree.BlockSizeFor(newSize, align) == _tree.BlockSizeFor(size, align))
-        {
-            return block;
-        }
-
-        nuint moved = Allocate(newSize, align);
-        if (moved != 0)
-        {
-            Buffer.MemoryCopy((void*)block, (void*)moved, newSize, Math.Min(size, newSize));
-            Free(block, size, align);
-        }
-
-        return moved;
-    }
+    // An offset allocator has no reallocate of its own: allocate, copy, free (the old block stays when it fails).
+    public nuint Reallocate(nuint block, nuint size, nuint align, nuint newSize) =>
+        OffsetMoves.Reallocate(this, _tree.BlockSizeFor(newSize, align) == _tree.BlockSizeFor(size, align), block, size, align, newSize);
 
     public nuint BlockSize(nuint block, nuint size, nuint align) => (nuint)_tree.SizeOf(block - _start);
 

@@ -40,23 +40,9 @@ internal readonly unsafe struct SharedHeapAllocator : IBenchAllocator
     // No size needed: the heap's state byte says the block's order.
     public void Free(nuint block, nuint size, nuint align) => _heap.Free(block - _base);
 
-    public nuint Reallocate(nuint block, nuint size, nuint align, nuint newSize)
-    {
-        // No reallocate of its own: allocate, copy, free (the old block stays when it fails), as for buddy-tree.
-        if (_heap.BlockSizeFor(newSize, align) == _heap.BlockSizeFor(size, align))
-        {
-            return block;
-        }
-
-        nuint moved = Allocate(newSize, align);
-        if (moved != 0)
-        {
-            Buffer.MemoryCopy((void*)block, (void*)moved, newSize, Math.Min(size, newSize));
-            Free(block, size, align);
-        }
-
-        return moved;
-    }
+    // An offset allocator has no reallocate of its own: allocate, copy, free (the old block stays when it fails).
+    public nuint Reallocate(nuint block, nuint size, nuint align, nuint newSize) =>
+        OffsetMoves.Reallocate(this, _heap.BlockSizeFor(newSize, align) == _heap.BlockSizeFor(size, align), block, size, align, newSize);
 
     public nuint BlockSize(nuint block, nuint size, nuint align) => (nuint)_heap.SizeOf(block - _base);
 

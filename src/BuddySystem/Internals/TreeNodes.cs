@@ -19,6 +19,62 @@ internal static class TreeNodes
         return left == whole && right == whole ? (byte)(whole + 1) : Math.Max(left, right);
     }
 
+    /// <summary>Which child the walk down takes; a struct per placement, so <see cref="Descend"/> is compiled once for each
+    /// and the choice is made once per allocation, not once per level.</summary>
+    public interface IChildRule
+    {
+        /// <summary>1 for the right child, 0 for the left, given both children's values and the value needed (order + 1).</summary>
+        static abstract uint RightChild(int left, int right, int need);
+    }
+
+    /// <summary>The child whose largest free block is the smallest that still fits (<see cref="BuddyPlacement.BestFit"/>).</summary>
+    public readonly struct BestFit : IChildRule
+    {
+        /// <inheritdoc/>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static uint RightChild(int left, int right, int need) => BestFitRightChild(left, right, need);
+    }
+
+    /// <summary>The left child whenever it fits (<see cref="BuddyPlacement.LeftFirst"/>).</summary>
+    public readonly struct LeftFirst : IChildRule
+    {
+        /// <inheritdoc/>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static uint RightChild(int left, int right, int need) => left < need ? 1u : 0u;
+    }
+
+    /// <summary>The right child whenever it fits (<see cref="BuddyPlacement.RightFirst"/>).</summary>
+    public readonly struct RightFirst : IChildRule
+    {
+        /// <inheritdoc/>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static uint RightChild(int left, int right, int need) => right >= need ? 1u : 0u;
+    }
+
+    /// <summary>Whether the tree of <paramref name="treeOrder"/> has a free block of <paramref name="order"/> (the root's value says).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool HasFreeBlock(ref byte nodes, int treeOrder, int order)
+        => order <= treeOrder && Unsafe.Add(ref nodes, 1) > order;
+
+    /// <summary>
+    /// Walks down from the root to a free node of <paramref name="order"/> and returns its index; the tree must have one
+    /// (<see cref="HasFreeBlock"/>). Every node on the way has a free block of at least that order below it (value &gt; order).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static nuint Descend<TRule>(ref byte nodes, int treeOrder, int order)
+        where TRule : struct, IChildRule
+    {
+        int need = order + 1;
+        nuint index = 1;
+        for (int nodeOrder = treeOrder; nodeOrder > order; nodeOrder--)
+        {
+            nuint left = index << 1;
+            index = left + TRule.RightChild(Unsafe.Add(ref nodes, left), Unsafe.Add(ref nodes, left + 1), need);
+        }
+
+        return index;
+    }
+
     /// <summary>
     /// Best fit's step down: 1 for the right child, 0 for the left, given both children's values and the value needed —
     /// the child whose largest free block is the smallest that still fits; a tie goes left. Written as flag arithmetic
