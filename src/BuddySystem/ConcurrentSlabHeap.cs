@@ -334,17 +334,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     /// <summary>Takes a buddy block for a new slab of class <paramref name="index"/> owned by <paramref name="slabs"/>.</summary>
     private Slab* NewSlabLocked(ThreadSlabs slabs, int index)
     {
-        void* block = null;
-        int shift = SizeClasses.SlabShiftFor(index, slabs.Classes[index].SlabsMade);
-        for (int min = SizeClasses.MinSlabShift(index); shift >= min; shift--)
-        {
-            block = _buddy.Allocate(new Layout((nuint)1 << shift, (nuint)1 << shift));
-            if (block != null)
-            {
-                break;
-            }
-        }
-
+        void* block = SlabHeap.TakeSlabBlock(_buddy, index, slabs.Classes[index].SlabsMade, out int shift);
         if (block == null)
         {
             return null;
@@ -361,17 +351,8 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         slab->StateBase = region.StateBase;
         slab->Owner = slabs.Id;
 
-        // Objects are linked in address order so a fresh slab hands them out from its start.
-        FreeObject* next = null;
-        for (int i = slab->Capacity - 1; i >= 0; i--)
-        {
-            var item = (FreeObject*)((byte*)block + ((nuint)i * objectSize));
-            item->Next = next;
-            next = item;
-        }
-
-        slab->Free = next;
-        new Span<nint>(region.Pages + (((ulong)block >> PageShift) - region.FirstPage), 1 << (shift - PageShift)).Fill((nint)slab);
+        slab->Free = (FreeObject*)SlabHeap.LinkObjects(block, slab->Capacity, objectSize);
+        SlabHeap.MapSlabPages(region.Pages, region.FirstPage, block, shift, (nint)slab);
         ClassSlabs* sizeClass = slabs.Classes + index;
         PushFront(ref sizeClass->Head, slab);
         sizeClass->EmptySlabs++;
@@ -1132,9 +1113,9 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         {
             Start = start;
             End = end;
-            FirstPage = start >> PageShift;
-            PageCount = ((end - 1) >> PageShift) - FirstPage + 1;
-            Pages = (nint*)NativeMemory.AllocZeroed((nuint)PageCount, (nuint)sizeof(nint));
+            Pages = SlabHeap.NewPageMap(start, end, out ulong firstPage, out ulong pageCount);
+            FirstPage = firstPage;
+            PageCount = pageCount;
             StateCount = (end - start) >> GranuleShift;
             States = (byte*)NativeMemory.AllocZeroed((nuint)StateCount);
         }

@@ -243,17 +243,7 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
     /// <summary>Takes a buddy block for a new slab of class <paramref name="index"/>, at the preferred size or smaller.</summary>
     private Slab* NewSlab(int index)
     {
-        void* block = null;
-        int shift = SizeClasses.SlabShiftFor(index, _classes[index].SlabsMade);
-        for (int min = SizeClasses.MinSlabShift(index); shift >= min; shift--)
-        {
-            block = _buddy.Allocate(new Layout((nuint)1 << shift, (nuint)1 << shift));
-            if (block != null)
-            {
-                break;
-            }
-        }
-
+        void* block = TakeSlabBlock(_buddy, index, _classes[index].SlabsMade, out int shift);
         if (block == null)
         {
             return null;
@@ -271,21 +261,8 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
         slab->RegionStart = region.Start;
         slab->Bits = region.Bits;
 
-        // Objects are linked in address order so a fresh slab hands them out from its start.
-        FreeObject* next = null;
-        for (int i = slab->Capacity - 1; i >= 0; i--)
-        {
-            var item = (FreeObject*)((byte*)block + ((nuint)i * objectSize));
-            item->Next = next;
-            next = item;
-        }
-
-        slab->Free = next;
-        nint* page = region.Pages + (((ulong)block >> PageShift) - region.FirstPage);
-        for (int i = 0; i < 1 << (shift - PageShift); i++)
-        {
-            page[i] = (nint)slab;
-        }
+        slab->Free = (FreeObject*)LinkObjects(block, slab->Capacity, objectSize);
+        MapSlabPages(region.Pages, region.FirstPage, block, shift, (nint)slab);
 
         SizeClass* sizeClass = _classes + index;
         PushFront(sizeClass, slab);
@@ -709,6 +686,56 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
         public int SlabsMade;
     }
 
+    /// <summary>
+    /// A buddy block for a new slab of class <paramref name="index"/> whose class has made <paramref name="slabsMade"/>
+    /// slabs: of the preferred size (<see cref="SizeClasses.SlabShiftFor"/>), else the largest smaller one down to the
+    /// class's minimum; null when none can be had. <paramref name="shift"/> is log2 of the block's size.
+    /// </summary>
+    internal static void* TakeSlabBlock(BuddyHeap buddy, int index, int slabsMade, out int shift)
+    {
+        shift = SizeClasses.SlabShiftFor(index, slabsMade);
+        for (int min = SizeClasses.MinSlabShift(index); shift >= min; shift--)
+        {
+            void* block = buddy.Allocate(new Layout((nuint)1 << shift, (nuint)1 << shift));
+            if (block != null)
+            {
+                return block;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Links a fresh slab's <paramref name="capacity"/> objects into a free list through their first word, in
+    /// address order so the slab hands them out from its start; returns the first. Both slab heaps make slabs with it.</summary>
+    internal static void* LinkObjects(void* block, int capacity, uint objectSize)
+    {
+        void* next = null;
+        for (int i = capacity - 1; i >= 0; i--)
+        {
+            var item = (void**)((byte*)block + ((nuint)i * objectSize));
+            *item = next;
+            next = item;
+        }
+
+        return next;
+    }
+
+    /// <summary>Points the page-map entries of the slab of 2^<paramref name="shift"/> bytes at <paramref name="block"/> to <paramref name="entry"/>.</summary>
+    internal static void MapSlabPages(nint* pages, ulong firstPage, void* block, int shift, nint entry)
+        => new Span<nint>(pages + (((ulong)block >> PageShift) - firstPage), 1 << (shift - PageShift)).Fill(entry);
+
+    /// <summary>
+    /// A zeroed page map for the region [<paramref name="start"/>, <paramref name="end"/>): one entry per 1 KiB page, 0
+    /// (not a slab), a slab's descriptor, or a large block's tagged length; both slab heaps' regions keep one.
+    /// </summary>
+    internal static nint* NewPageMap(ulong start, ulong end, out ulong firstPage, out ulong pageCount)
+    {
+        firstPage = start >> PageShift;
+        pageCount = ((end - 1) >> PageShift) - firstPage + 1;
+        return (nint*)NativeMemory.AllocZeroed((nuint)pageCount, (nuint)sizeof(nint));
+    }
+
     /// <summary>One region's page map (one entry per 1 KiB page) and allocation bitmap (one bit per 16-byte granule).</summary>
     internal readonly struct SlabRegion : IRegion
     {
@@ -716,9 +743,9 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
         {
             Start = start;
             End = end;
-            FirstPage = start >> PageShift;
-            PageCount = ((end - 1) >> PageShift) - FirstPage + 1;
-            Pages = (nint*)NativeMemory.AllocZeroed((nuint)PageCount, (nuint)sizeof(nint));
+            Pages = NewPageMap(start, end, out ulong firstPage, out ulong pageCount);
+            FirstPage = firstPage;
+            PageCount = pageCount;
             BitWords = (((end - start) >> GranuleShift) + 63) >> 6;
             Bits = (ulong*)NativeMemory.AllocZeroed((nuint)BitWords, sizeof(ulong));
         }
