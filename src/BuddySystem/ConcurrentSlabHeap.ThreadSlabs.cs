@@ -34,6 +34,19 @@ public sealed unsafe partial class ConcurrentSlabHeap
         public long ObjectBytes;
         public long UserBytes;
 
+        // Deltas of this thread's lock-free large-block calls (served from or freed into its large cache) to the heap's
+        // large-block counters, and the bytes its cache holds.
+        public long LargeBlocks;
+        public long LargeBytes;
+        public long CachedLargeBytes;
+
+        /// <summary>Recently freed large blocks, still taken from the buddy engine and marked <see cref="CachedLargeState"/>:
+        /// <see cref="LargeCachePerLength"/> slots per kept length (in pages, up to <see cref="LargeCacheMaxLength"/>), of which
+        /// the first <see cref="LargeCacheFill"/>[pages] are used; <see cref="LargeCacheCount"/> in all.</summary>
+        public readonly ulong[] LargeCache = new ulong[((LargeCacheMaxLength >> PageShift) + 1) * LargeCachePerLength];
+        public readonly byte[] LargeCacheFill = new byte[(LargeCacheMaxLength >> PageShift) + 1];
+        public int LargeCacheCount;
+
         private readonly ClassSlabs[] _classArray;
         private GCHandle _handle;
 

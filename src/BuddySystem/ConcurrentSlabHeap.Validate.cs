@@ -79,7 +79,7 @@ public sealed unsafe partial class ConcurrentSlabHeap
             Walk((Slab*)_abandoned[index], 0, full: false, index, "abandoned list");
         }
 
-        ulong slabBytes = 0, largeBytes = 0, objectBytes = 0;
+        ulong slabBytes = 0, largeBytes = 0, objectBytes = 0, cachedLargeBytes = 0;
         long slabs = 0, large = 0, liveObjects = 0;
         foreach (Region region in _regions)
         {
@@ -90,6 +90,13 @@ public sealed unsafe partial class ConcurrentSlabHeap
                 ulong address = (region.FirstPage + page) << PageShift;
                 if (entry == 0)
                 {
+                    page++;
+                    continue;
+                }
+
+                if ((entry & 1) != 0 && states[address >> GranuleShift] == CachedLargeState)
+                {
+                    cachedLargeBytes += (ulong)entry >> 1;
                     page++;
                     continue;
                 }
@@ -153,11 +160,12 @@ public sealed unsafe partial class ConcurrentSlabHeap
         }
 
         Totals totals = SumLocked();
-        if (slabs != listed.Count || slabs != _slabs || slabBytes != _slabBytes || largeBytes != _largeBytes || large != _largeBlocks
+        if (slabs != listed.Count || slabs != _slabs || slabBytes != _slabBytes || largeBytes != (ulong)totals.LargeBytes
+            || large != totals.LargeBlocks || cachedLargeBytes != (ulong)totals.CachedLargeBytes
             || objectBytes != (ulong)totals.ObjectBytes || liveObjects + large != totals.LiveBlocks
-            || _buddy.Stats.AllocatedBytes != slabBytes + largeBytes)
+            || _buddy.Stats.AllocatedBytes != slabBytes + largeBytes + cachedLargeBytes)
         {
-            ThrowHelper.ThrowCorruption($"the counts disagree: {slabs} slabs ({listed.Count} listed) of {slabBytes} bytes, {large} large blocks of {largeBytes} bytes and {liveObjects} live objects of {objectBytes} bytes found; {_slabs}, {_slabBytes}, {_largeBlocks}, {_largeBytes} and {totals.LiveBlocks - _largeBlocks}, {totals.ObjectBytes} counted.");
+            ThrowHelper.ThrowCorruption($"the counts disagree: {slabs} slabs ({listed.Count} listed) of {slabBytes} bytes, {large} large blocks of {largeBytes} bytes, {cachedLargeBytes} bytes of cached large blocks and {liveObjects} live objects of {objectBytes} bytes found; {_slabs}, {_slabBytes}, {totals.LargeBlocks}, {totals.LargeBytes}, {totals.CachedLargeBytes} and {totals.LiveBlocks - totals.LargeBlocks}, {totals.ObjectBytes} counted.");
         }
     }
 

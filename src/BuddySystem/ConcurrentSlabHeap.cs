@@ -50,6 +50,23 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     /// <summary>The state byte of a large block's first granule (object starts hold their class index + 1).</summary>
     private const byte LargeState = 0xFF;
 
+    /// <summary>The state byte of a large block waiting in a thread's large cache: not allocated, so every free of it fails
+    /// the compare-exchange from <see cref="LargeState"/> and is rejected under the lock as a double free.</summary>
+    private const byte CachedLargeState = 0xFE;
+
+    /// <summary>Large blocks a thread keeps per kept length after freeing them, for its next requests of the same length
+    /// and alignment, so that a mix of 8-64 KiB requests (W3) does not take the lock twice per block. Kept lengths are exact
+    /// (whole pages), so the cache is indexed by length; it is bounded in blocks per length and in bytes, and given back to
+    /// the buddy engine by <see cref="Trim"/>, by an allocation that would fail otherwise and when the thread exits, so
+    /// nothing stays stranded.</summary>
+    private const int LargeCachePerLength = 2;
+
+    /// <summary>The longest block a thread's large cache keeps (longer ones amortise the lock over more bytes).</summary>
+    private const ulong LargeCacheMaxLength = 64 * 1024;
+
+    /// <summary>The most bytes one thread's large cache holds.</summary>
+    private const long LargeCacheBytes = 2L << 20;
+
     /// <summary>The alignment a size-less call passes for a large block, so that its layout never maps to a class.</summary>
     private const nuint LargeAlign = (nuint)SizeClasses.MaxSize << 1;
 
@@ -171,8 +188,143 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
                 slabs.ExitBusy();
             }
         }
+        else
+        {
+            void* cached = AllocateCachedLarge(layout);
+            if (cached != null)
+            {
+                return cached;
+            }
+        }
 
         return AllocateSlow(layout);
+    }
+
+    /// <summary>A block of the calling thread's large cache with the kept length and alignment <paramref name="layout"/>
+    /// needs, marked live again; null when there is none (or the thread has no slabs here, or is paused).</summary>
+    private void* AllocateCachedLarge(Layout layout)
+    {
+        ThreadSlabs? slabs = t_slabs;
+        if (slabs == null || slabs.Heap != this || slabs.LargeCacheCount == 0 || layout.Size > (nuint.MaxValue >> 1))
+        {
+            return null;
+        }
+
+        int order = Orders.OrderFor(layout.Size, layout.Align, GranuleShift);
+        if (order > BuddyHeap.MaxOrder)
+        {
+            return null;
+        }
+
+        ulong length = Math.Min(SlabHeap.LargeLength(layout.Size), 1UL << (order + GranuleShift));
+        if (length > LargeCacheMaxLength)
+        {
+            return null;
+        }
+
+        ulong alignMask = (1UL << (order + GranuleShift)) - 1;
+        int pages = (int)(length >> PageShift);
+        slabs.EnterBusy();
+        if (!slabs.IsPaused)
+        {
+            int fill = slabs.LargeCacheFill[pages];
+            if (fill != 0)
+            {
+                ref ulong slot = ref slabs.LargeCache[(pages * LargeCachePerLength) + fill - 1];
+                ulong address = slot;
+                if ((address & alignMask) == 0 && address - slabs.HotStart < slabs.HotLength)
+                {
+                    slot = 0;
+                    slabs.LargeCacheFill[pages] = (byte)(fill - 1);
+                    slabs.LargeCacheCount--;
+                    Volatile.Write(ref slabs.HotStateBase[address >> GranuleShift], LargeState);
+                    slabs.CachedLargeBytes -= (long)length;
+                    slabs.LargeBytes += (long)length;
+                    slabs.LargeBlocks++;
+                    slabs.Allocations++;
+                    slabs.UserBytes += (long)layout.Size;
+                    slabs.ExitBusy();
+                    return (void*)address;
+                }
+            }
+        }
+
+        slabs.ExitBusy();
+        return null;
+    }
+
+    /// <summary>Frees the live large block at <paramref name="address"/> into the calling thread's large cache if it lies in
+    /// the thread's hot region, has the kept length <paramref name="layout"/> maps to and the cache has room; false otherwise
+    /// (nothing changed: the locked path frees it, or throws).</summary>
+    private bool FreeLargeIntoCache(ThreadSlabs slabs, ulong address, Layout layout)
+    {
+        if (address - slabs.HotStart >= slabs.HotLength || (address & ((1UL << PageShift) - 1)) != 0
+            || layout.Size > (nuint)LargeCacheMaxLength)
+        {
+            return false;
+        }
+
+        ulong length = SlabHeap.LargeLength(layout.Size);
+        int pages = (int)(length >> PageShift);
+        int fill = slabs.LargeCacheFill[pages];
+        if (fill == LargeCachePerLength || slabs.CachedLargeBytes + (long)length > LargeCacheBytes)
+        {
+            return false;
+        }
+
+        ref nint page = ref slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage];
+        nint entry = (nint)((length << 1) | 1);
+        slabs.EnterBusy();
+        if (!slabs.IsPaused && Volatile.Read(ref page) == entry
+            && Interlocked.CompareExchange(ref slabs.HotStateBase[address >> GranuleShift], CachedLargeState, LargeState) == LargeState)
+        {
+            if (Volatile.Read(ref page) != entry)
+            {
+                // Only a racing misuse can change the entry of a block this thread just found live: undo, let the lock decide.
+                Volatile.Write(ref slabs.HotStateBase[address >> GranuleShift], LargeState);
+                slabs.ExitBusy();
+                return false;
+            }
+
+            slabs.LargeCache[(pages * LargeCachePerLength) + fill] = address;
+            slabs.LargeCacheFill[pages] = (byte)(fill + 1);
+            slabs.LargeCacheCount++;
+            slabs.CachedLargeBytes += (long)length;
+            slabs.LargeBytes -= (long)length;
+            slabs.LargeBlocks--;
+            slabs.UserBytes -= (long)layout.Size;
+            slabs.ExitBusy();
+            return true;
+        }
+
+        slabs.ExitBusy();
+        return false;
+    }
+
+    /// <summary>Gives every block of <paramref name="owner"/>'s large cache back to the buddy engine; under the lock, with
+    /// the owner paused or exited. True when there was any.</summary>
+    private bool FlushLargeCacheLocked(ThreadSlabs owner)
+    {
+        int count = owner.LargeCacheCount;
+        for (int pages = 0; count != 0 && pages < owner.LargeCacheFill.Length; pages++)
+        {
+            for (int i = 0; i < owner.LargeCacheFill[pages]; i++)
+            {
+                ref ulong slot = ref owner.LargeCache[(pages * LargeCachePerLength) + i];
+                ulong address = slot;
+                slot = 0;
+                ref Region region = ref _regions[Regions.Find(_regions, address)];
+                region.Pages[(address >> PageShift) - region.FirstPage] = 0;
+                region.StateBase[address >> GranuleShift] = 0;
+                _buddy.FreeExact((void*)address, (ulong)pages << PageShift);
+            }
+
+            owner.LargeCacheFill[pages] = 0;
+        }
+
+        owner.LargeCacheCount = 0;
+        owner.CachedLargeBytes = 0;
+        return count != 0;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -401,7 +553,14 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     public void Deallocate(void* ptr, Layout layout)
     {
         ThreadSlabs? slabs = t_slabs;
-        if (slabs != null && slabs.Heap == this && SizeClasses.IsSmall(layout.Size, layout.Align))
+        if (slabs != null && slabs.Heap == this && !SizeClasses.IsSmall(layout.Size, layout.Align))
+        {
+            if (FreeLargeIntoCache(slabs, (ulong)ptr, layout))
+            {
+                return;
+            }
+        }
+        else if (slabs != null && slabs.Heap == this)
         {
             ulong address = (ulong)ptr;
             if (address - slabs.HotStart < slabs.HotLength && (address & 15) == 0)
@@ -480,6 +639,12 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
                 ulong address = (ulong)ptr;
                 if ((entry & 1) != 0)
                 {
+                    if (Interlocked.CompareExchange(ref region.StateBase[address >> GranuleShift], 0, LargeState) != LargeState)
+                    {
+                        // Another thread's lock-free free into its large cache took it: check again, which throws.
+                        continue;
+                    }
+
                     FreeLargeLocked(address, (ulong)entry >> 1, layout.Size, ref region);
                     return;
                 }
@@ -650,6 +815,12 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         if (entry != 0 && (address & ((1UL << PageShift) - 1)) == 0)
         {
             ulong blockSize = (ulong)entry >> 1;
+            if (region.StateBase[address >> GranuleShift] != LargeState)
+            {
+                // Freed into a thread's large cache: as much a double free as a block given back to the buddy engine.
+                SlabHeap.ThrowNotAllocated(address, blockSize);
+            }
+
             if (checkLayout && (expectedSmall || expected != blockSize))
             {
                 SlabHeap.ThrowWrongLayout(address, layout, expected, blockSize);
@@ -728,12 +899,14 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     private bool ReturnEmptySlabsLocked()
     {
         long before = _slabs;
+        bool flushed = false;
         ReclaimExitedLocked();
         PausableOwner.PauseAll(_owners);
         try
         {
             foreach (ThreadSlabs owner in _owners)
             {
+                flushed |= FlushLargeCacheLocked(owner);
                 for (int index = 0; index < SizeClasses.Count; index++)
                 {
                     ClassSlabs* sizeClass = owner.Classes + index;
@@ -776,7 +949,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         }
 
         ReturnEmptyAbandonedLocked();
-        return _slabs != before;
+        return _slabs != before || flushed;
     }
 
     private void ReturnEmptyAbandonedLocked()
@@ -841,6 +1014,9 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
                 *sizeClass = default;
             }
 
+            FlushLargeCacheLocked(owner);
+            _largeBlocks += owner.LargeBlocks;
+            _largeBytes = (ulong)((long)_largeBytes + owner.LargeBytes);
             _retiredAllocations += owner.Allocations;
             _retiredLiveBlocks += owner.LiveBlocks;
             _retiredObjectBytes += owner.ObjectBytes;
@@ -871,13 +1047,13 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
                 {
                     Totals totals = SumLocked();
                     HeapStats buddy = _buddy.Stats;
-                    ulong allocated = (ulong)totals.ObjectBytes + _largeBytes;
+                    ulong allocated = (ulong)totals.ObjectBytes + (ulong)totals.LargeBytes;
                     return buddy with
                     {
                         UserBytes = (ulong)Math.Max(0, totals.UserBytes),
                         AllocatedBytes = allocated,
                         FreeBytes = buddy.TotalBytes - allocated,
-                        CachedBytes = _slabBytes - (ulong)totals.ObjectBytes,
+                        CachedBytes = _slabBytes - (ulong)totals.ObjectBytes + (ulong)totals.CachedLargeBytes,
                         MetadataBytes = buddy.MetadataBytes + MetadataBytesLocked(),
                         LiveBlocks = totals.LiveBlocks,
                         Allocations = totals.Allocations,
@@ -912,9 +1088,15 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
             LiveBlocks = _retiredLiveBlocks + _largeBlocks,
             ObjectBytes = _retiredObjectBytes,
             UserBytes = _retiredUserBytes + _largeUserBytes,
+            LargeBlocks = _largeBlocks,
+            LargeBytes = (long)_largeBytes,
         };
         foreach (ThreadSlabs owner in _owners)
         {
+            totals.LargeBlocks += owner.LargeBlocks;
+            totals.LargeBytes += owner.LargeBytes;
+            totals.CachedLargeBytes += owner.CachedLargeBytes;
+            totals.LiveBlocks += owner.LargeBlocks;
             totals.Allocations += owner.Allocations;
             totals.LiveBlocks += owner.LiveBlocks;
             totals.ObjectBytes += owner.ObjectBytes;
@@ -1053,6 +1235,9 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         public long LiveBlocks;
         public long ObjectBytes;
         public long UserBytes;
+        public long LargeBlocks;
+        public long LargeBytes;
+        public long CachedLargeBytes;
     }
 
     /// <summary>A free object's link, in its first word.</summary>

@@ -274,4 +274,169 @@ public unsafe class ConcurrentSlabHeapTests
         heap.Trim();
         Assert.Equal(0, heap.SlabCount);
     }
+
+    private static readonly Layout s_large = new(60 * 1024, 8); // a large block: 60 KiB kept of a 64 KiB buddy block
+
+    /// <summary>Registers the calling thread with the heap (its first free of a large block takes the locked path) and
+    /// leaves one freed large block of <see cref="s_large"/> in its large cache.</summary>
+    private static void* FreeOneIntoCache(ConcurrentSlabHeap heap)
+    {
+        void* first = heap.Allocate(s_large);
+        void* second = heap.Allocate(s_large);
+        Assert.True(first != null && second != null);
+        heap.Deallocate(first, s_large);
+        heap.Deallocate(second, s_large);
+        return second;
+    }
+
+    [Fact]
+    public void LargeBlock_FreedAndAllocatedAgainOnTheSameThread_IsReusedFromItsCache_AndCountedAsCached()
+    {
+        using var heap = ConcurrentSlabHeap.Create(1 << 20);
+        void* cached = FreeOneIntoCache(heap);
+        heap.Validate();
+        HeapStats freed = heap.Stats;
+        Assert.Equal(0ul, freed.AllocatedBytes);
+        Assert.Equal(0, freed.LiveBlocks);
+        Assert.True(freed.CachedBytes >= 60 * 1024, $"cached {freed.CachedBytes}");
+
+        void* again = heap.Allocate(s_large);
+        Assert.True(again == cached, "the same length comes from the thread's large cache");
+        heap.Validate();
+        Assert.Equal(60ul * 1024, heap.Stats.AllocatedBytes);
+        Assert.Equal((ulong)s_large.Size, heap.Stats.UserBytes);
+        Assert.Equal(1, heap.Stats.LiveBlocks);
+
+        heap.Deallocate(again, s_large);
+        heap.Trim();
+        heap.Validate();
+        Assert.Equal(0ul, heap.Stats.CachedBytes);
+        Assert.Equal(1ul << 20, heap.Stats.LargestFreeBlock);
+    }
+
+    [Fact]
+    public void LargeBlock_InTheCache_FreedAgainOrWithAnotherLayout_IsRejected_AndTheHeapIsUnchanged()
+    {
+        using var heap = ConcurrentSlabHeap.Create(1 << 20);
+        void* cached = FreeOneIntoCache(heap);
+        HeapStats before = heap.Stats;
+        string address = "0x" + ((ulong)cached).ToString("x");
+
+        Assert.Contains(address, Assert.Throws<InvalidOperationException>(() => heap.Deallocate(cached, s_large)).Message, StringComparison.Ordinal);
+        Assert.Throws<InvalidOperationException>(() => heap.Deallocate(cached, new Layout(40 * 1024, 8)));
+        Assert.Throws<InvalidOperationException>(() => heap.Deallocate(cached));
+        Assert.Throws<InvalidOperationException>(() => heap.UsableSize(cached));
+        Assert.Throws<InvalidOperationException>(() => heap.Reallocate(cached, s_large, 10));
+        OnThread(() => Assert.Throws<InvalidOperationException>(() => heap.Deallocate(cached, s_large)));
+
+        heap.Validate();
+        HeapStats after = heap.Stats;
+        Assert.Equal(before with { FreeBlocksByOrder = [] }, after with { FreeBlocksByOrder = [] });
+        Assert.Equal(before.FreeBlocksByOrder, after.FreeBlocksByOrder);
+        Assert.True(heap.Allocate(s_large) == cached);
+    }
+
+    [Fact]
+    public void LargeBlock_WrongLayoutFree_OfALiveBlock_LeavesItLive()
+    {
+        using var heap = ConcurrentSlabHeap.Create(1 << 20);
+        FreeOneIntoCache(heap);
+        void* live = heap.Allocate(new Layout(40 * 1024, 8));
+        Assert.Throws<ArgumentException>(() => heap.Deallocate(live, s_large));
+        heap.Validate();
+        heap.Deallocate(live, new Layout(40 * 1024, 8));
+        heap.Validate();
+    }
+
+    [Fact]
+    public void LargeBlocks_CachedByALiveThread_AreReclaimedForAnAllocationThatWouldFailOtherwise()
+    {
+        using var heap = ConcurrentSlabHeap.Create(256 * 1024);
+        using var cached = new ManualResetEventSlim();
+        using var done = new ManualResetEventSlim();
+        var owner = new Thread(() =>
+        {
+            FreeOneIntoCache(heap);
+            cached.Set();
+            done.Wait();
+        });
+        owner.Start();
+        try
+        {
+            cached.Wait();
+            Assert.True(heap.Stats.CachedBytes >= 60 * 1024);
+
+            // The whole heap as one block: only possible once the other thread's cache went back to the buddy engine.
+            var whole = new Layout(256 * 1024, 8);
+            void* block = heap.Allocate(whole);
+            Assert.True(block != null, "the live thread's cached large blocks were reclaimed");
+            Assert.Equal(0, heap.Stats.FailedAllocations);
+            heap.Validate();
+            heap.Deallocate(block, whole);
+        }
+        finally
+        {
+            done.Set();
+            owner.Join();
+        }
+
+        heap.Validate();
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+    }
+
+    [Fact]
+    public void LargeBlocks_CachedByAnExitedThread_GoBackToTheBuddyEngine()
+    {
+        using var heap = ConcurrentSlabHeap.Create(1 << 20);
+        OnThread(() => FreeOneIntoCache(heap));
+        heap.Trim();
+        heap.Validate();
+        Assert.Equal(0ul, heap.Stats.CachedBytes);
+        Assert.Equal(1ul << 20, heap.Stats.LargestFreeBlock);
+    }
+
+    [Fact]
+    public void LargeBlock_DoubleFreeRacingOnTwoThreads_ExactlyOneSucceeds()
+    {
+        using var heap = ConcurrentSlabHeap.Create(1 << 20);
+        FreeOneIntoCache(heap); // this thread frees through its large cache; the other thread under the lock
+        heap.Trim();
+        using var start = new Barrier(2);
+        int failures = 0;
+        for (int round = 0; round < 300; round++)
+        {
+            void* block = heap.Allocate(s_large);
+            int succeeded = 0;
+            int threw = 0;
+            void Free()
+            {
+                start.SignalAndWait();
+                try
+                {
+                    heap.Deallocate(block, s_large);
+                    Interlocked.Increment(ref succeeded);
+                }
+                catch (InvalidOperationException error) when (error.Message.Contains("0x" + ((ulong)block).ToString("x"), StringComparison.Ordinal))
+                {
+                    Interlocked.Increment(ref threw);
+                }
+            }
+
+            var other = new Thread(Free);
+            other.Start();
+            Free();
+            other.Join();
+            if (succeeded != 1 || threw != 1)
+            {
+                failures++;
+            }
+
+            heap.Validate();
+        }
+
+        Assert.Equal(0, failures);
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+        heap.Trim();
+        Assert.Equal(1ul << 20, heap.Stats.LargestFreeBlock);
+    }
 }
