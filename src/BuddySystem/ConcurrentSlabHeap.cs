@@ -21,7 +21,9 @@ namespace BuddySystem;
 /// another thread into a full slab moves it back under the heap's lock (the owner marks a slab full with a full fence and
 /// then looks at its thread-free list once more, so one of the two always sees the other). Slabs and large blocks come
 /// from the buddy engine under the lock, and go back to it under the lock: each class of a thread keeps one empty slab
-/// (hysteresis), further empty slabs go back at once.</para>
+/// (hysteresis), further empty slabs go back at once. A freed large block of up to 64 KiB may instead stay in its freeing
+/// thread's large cache (two per kept length), marked cached in its state byte, for that thread's next request of the same
+/// length: W3-like mixes would otherwise take the lock twice per large block.</para>
 /// <para><b>Misuse stays exact.</b> One state byte per 16-byte granule, outside the managed memory, holds the size class of
 /// the live object starting there (0 when none). The owner's allocation stores it; every free turns it from the class of
 /// the layout to 0 with one compare-exchange before anything else, so of two frees of one object racing on two threads
@@ -880,7 +882,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
 
     /// <summary>
     /// Returns every empty slab of every thread (the ones kept for hysteresis too), and of exited threads, to the buddy
-    /// engine, after collecting the frees other threads made into them.
+    /// engine, after collecting the frees other threads made into them, and every thread's cached large blocks.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     public void Trim()
