@@ -174,15 +174,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
                 Slab* slab = sizeClass->Head;
                 if (!slabs.IsPaused && slab != null && slab->Free != null)
                 {
-                    FreeObject* item = slab->Free;
-                    slab->Free = item->Next;
-                    if (slab->Used++ == 0)
-                    {
-                        sizeClass->EmptySlabs--;
-                    }
-
-                    slab->StateBase[(ulong)item >> GranuleShift] = (byte)(index + 1);
-                    slabs.CountAllocation(slab->ObjectSize, layout.Size);
+                    FreeObject* item = TakeObject(slabs, sizeClass, slab, index, layout.Size);
                     slabs.ExitBusy();
                     return item;
                 }
@@ -370,18 +362,28 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
                 return null;
             }
 
-            ClassSlabs* sizeClass = slabs.Classes + index;
-            FreeObject* item = slab->Free;
-            slab->Free = item->Next;
-            if (slab->Used++ == 0)
-            {
-                sizeClass->EmptySlabs--;
-            }
-
-            slab->StateBase[(ulong)item >> GranuleShift] = (byte)(index + 1);
-            slabs.CountAllocation(slab->ObjectSize, layout.Size);
-            return item;
+            return TakeObject(slabs, slabs.Classes + index, slab, index, layout.Size);
         }
+    }
+
+    /// <summary>
+    /// Takes the first free object of <paramref name="slab"/>, a slab of <paramref name="slabs"/>' class
+    /// <paramref name="index"/> with a free object: the slab counts one more use (no longer empty), the object's state byte
+    /// names its class, and the thread counts the allocation.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static FreeObject* TakeObject(ThreadSlabs slabs, ClassSlabs* sizeClass, Slab* slab, int index, nuint userSize)
+    {
+        FreeObject* item = slab->Free;
+        slab->Free = item->Next;
+        if (slab->Used++ == 0)
+        {
+            sizeClass->EmptySlabs--;
+        }
+
+        slab->StateBase[(ulong)item >> GranuleShift] = (byte)(index + 1);
+        slabs.CountAllocation(slab->ObjectSize, userSize);
+        return item;
     }
 
     /// <summary>
