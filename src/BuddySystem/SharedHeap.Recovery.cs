@@ -137,9 +137,14 @@ public sealed unsafe partial class SharedHeap
         bool plausible = header.MinShift is >= 3 and <= 12 && header.RootSize is >= 8 and <= 1 << 20 && header.RootSize % 8 == 0 &&
             header.Capacity >> (int)header.MinShift is > 0 and <= 1UL << BuddyTree.MaxTreeOrder;
         if (header.ComputeHash() != header.GeometryHash || !plausible ||
-            !header.SameGeometry(SharedHeapHeader.Geometry(header.Capacity, (int)header.MinShift, header.RootSize)))
+            !header.SameGeometry(SharedHeapHeader.Geometry(header.Capacity, (int)header.MinShift, header.RootSize, header.LockAbi)))
         {
             throw new InvalidDataException($"BuddySystem: the header of shared heap '{path}' is corrupted (its checksum or geometry does not hold).");
+        }
+
+        if (header.LockAbi != s_lockAbi)
+        {
+            throw new InvalidDataException($"BuddySystem: shared heap '{path}' was made with lock ABI {header.LockAbi} ({AbiName(header.LockAbi)}); this process uses {s_lockAbi} ({AbiName(s_lockAbi)}), whose mutex has another layout.");
         }
 
         if ((ulong)length < header.FileLength)
@@ -155,7 +160,14 @@ public sealed unsafe partial class SharedHeap
         return header;
     }
 
-    /// <summary>Under the file lock: when the previous holder died inside an operation, finishes or undoes it (see the
+    private static string AbiName(ulong abi) => abi switch
+    {
+        1 => "glibc x86-64",
+        2 => "glibc arm64",
+        _ => "unknown",
+    };
+
+    /// <summary>Under the lock: when the previous holder died inside an operation, finishes or undoes it (see the
     /// class remarks), rebuilds the tree and counters from the block states, and clears the intent record. Idempotent, so
     /// a holder killed while recovering leaves the same work to the next one.</summary>
     /// <returns><see langword="true"/> when there was an interrupted operation to recover.</returns>
@@ -173,7 +185,8 @@ public sealed unsafe partial class SharedHeap
         ulong slot = header->IntentSlot;
         ulong end = _dataOffset + Capacity;
         bool slotOk = op is OpAllocate or OpFree || ((slot & 7) == 0 && slot >= _rootOffset && slot + 8 <= _fileLength);
-        if (op > OpFreeFrom || offset < _dataOffset || offset >= end || order > (ulong)_treeOrder || !slotOk)
+        if (op > OpFreeFrom || offset < _dataOffset || offset >= end || order > (ulong)_treeOrder || !slotOk ||
+            ((offset - _dataOffset) & ((1UL << ((int)order + _minShift)) - 1)) != 0)
         {
             ThrowCorrupt($"the intent record (operation {op}, offset {offset}, order {order}, slot {slot}) is not one this heap writes");
         }

@@ -28,16 +28,28 @@ namespace BuddySystem;
 /// program that keeps its blocks only in local variables can still leak the block of an <see cref="Allocate"/> that
 /// returned just before the process died. The promise covers the death of processes, not of the machine: nothing is
 /// flushed to disk (no <c>msync</c>), so a kernel crash or power loss may lose recent writes.</para>
-/// <para><b>Lock.</b> One <c>flock(2)</c> exclusive lock on the file, taken by every call (after an in-process lock, since
-/// threads of one process share the descriptor). The kernel releases a flock when its holder dies, so a killed holder
-/// never wedges the others, and the intent record tells the next holder whether to recover. This was chosen over a futex
-/// word holding the owner's pid (a dead owner's pid can be reused before anyone checks it, and waiting needs a timeout
-/// loop) and over .NET's named <c>Mutex</c> (abandonment is reported, but the mutex lives in a name space separate from
-/// the file, so two files could share a name, and only .NET programs could take part). The cost is two system calls per
-/// call: see docs/benchmarks.md.</para>
+/// <para><b>Lock.</b> A robust, process-shared pthread mutex in the header page (<c>pthread_mutexattr_setrobust</c>,
+/// <c>PTHREAD_PROCESS_SHARED</c>), taken by every call from any thread of any process (.NET threads are pthreads). An
+/// uncontended lock and unlock are one atomic instruction each in glibc, with no system call; a waiter sleeps in
+/// <c>futex(2)</c>. glibc puts a held robust mutex on the thread's robust list, which the kernel walks when the thread
+/// dies: it marks the mutex's holder dead and wakes a waiter, whose lock returns <c>EOWNERDEAD</c>. So a dead holder is
+/// told from a slow one by the kernel, at the moment of death, with no timeout and no pid that could be reused. The next
+/// holder then recovers if the intent record says a change was left unfinished (a holder can die holding the lock outside
+/// any change) and calls <c>pthread_mutex_consistent</c>; a holder killed while recovering leaves the same work to the
+/// next. <c>ENOTRECOVERABLE</c> (some process unlocked after a death without that call) is reported as corruption. Earlier
+/// versions took a <c>flock(2)</c> on the file per call (two system calls, see docs/benchmarks.md); it is still taken,
+/// shared, by <see cref="Open"/> and, exclusive, by <see cref="Create"/> until the header is whole. The mutex layout is
+/// glibc's (x86-64 or arm64), recorded in the header: a file made under another ABI is refused. Processes must share a
+/// PID namespace (the mutex holds the holder's thread id).</para>
+/// <para><b>Who may touch it.</b> <see cref="Create"/> makes the file <c>0600</c> unless
+/// <see cref="SharedHeapOptions.FileMode"/> says otherwise; <see cref="Open"/> refuses a file that another user could
+/// write (group- or world-writable, or owned by another user than this one or root) unless
+/// <see cref="SharedHeapOptions.AllowOtherWriters"/> is set. Whatever another process writes into the file, no call reads
+/// or writes outside the mapping: the geometry is checked once at open and kept in this process, and every state byte,
+/// tree walk and intent record is bounds-checked; nonsense is reported as a <see cref="HeapCorruptionException"/>.</para>
 /// <para><b>Cost.</b> Allocate and Free walk the tree (at most 30 levels) and write one state byte, the tree path and the
 /// header; recovery and <see cref="Validate"/> are linear in the number of minimum blocks. Metadata: 3 bytes per
-/// minimum block. Linux only (the lock and the mapping are libc calls).</para>
+/// minimum block. Linux with glibc only (the lock and the mapping are libc calls).</para>
 /// <para><b>Thread safety.</b> Every member is safe from any thread of any process; <see cref="Dispose"/> must not race
 /// other calls on the same instance.</para>
 /// </remarks>
@@ -52,13 +64,14 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
     /// <summary>Fault injection for the crash tests (the reliability kit's <c>SharedHeapSlots</c>): when set, called at
     /// every step of a change to the heap (between the intent record's fields, its publication, the state byte, the tree,
     /// the counters, the slot and its clearing, and between the steps of a recovery), so a test can kill the process at
-    /// each one. Null in normal use: one load and a branch per step, beside two system calls per call.</summary>
+    /// each one; also just after the lock is taken and just before it is released. Null in normal use: one load and a
+    /// branch per step.</summary>
     internal static Action? s_crashPoint;
 
-    private readonly Lock _gate = new();
     private readonly string _path;
-    private readonly int _fd;
     private readonly byte* _base;
+    private readonly byte* _lock;
+    private readonly int _mutexKind;
     private readonly ulong _fileLength;
     private readonly SharedHeapHeader* _header;
     private readonly byte* _states;
@@ -70,13 +83,14 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
     private readonly nuint _leafCount;
     private readonly ulong _rootOffset;
     private readonly int _rootSize;
-    private bool _disposed;
+    private volatile bool _disposed;
 
-    private SharedHeap(string path, int fd, byte* mapping, in SharedHeapHeader geometry)
+    private SharedHeap(string path, byte* mapping, in SharedHeapHeader geometry)
     {
         _path = path;
-        _fd = fd;
         _base = mapping;
+        _lock = mapping + SharedHeapHeader.LockOffset;
+        _mutexKind = MutexKind();
         _fileLength = geometry.FileLength;
         _header = (SharedHeapHeader*)mapping;
         _states = mapping + geometry.StatesOffset;
@@ -94,12 +108,13 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
     /// <param name="path">The file to create; it must not exist.</param>
     /// <param name="capacity">Bytes of blocks, rounded down to a multiple of the minimum block; the file is larger by the
     /// header, the root area and 3 bytes per minimum block.</param>
-    /// <param name="options">Minimum block and root size; default <see cref="SharedHeapOptions.Default"/>.</param>
+    /// <param name="options">Minimum block, root size and the file's mode; default <see cref="SharedHeapOptions.Default"/>
+    /// (16-byte blocks, a 4 KiB root area, mode <c>0600</c>).</param>
     /// <returns>The heap, ready for use by this and other processes (<see cref="Open"/>).</returns>
     /// <exception cref="IOException">The file exists or cannot be created; the message names it.</exception>
     /// <exception cref="ArgumentException">The options are out of range, the capacity is smaller than one minimum block,
     /// or it needs more than 2^29 minimum blocks.</exception>
-    /// <exception cref="PlatformNotSupportedException">Not on Linux.</exception>
+    /// <exception cref="PlatformNotSupportedException">Not on Linux with glibc on x86-64 or arm64.</exception>
     public static SharedHeap Create(string path, ulong capacity, SharedHeapOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -123,9 +138,15 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
                 $"A capacity of {capacity} bytes in blocks of {minBlock} must hold from 1 to 2^{BuddyTree.MaxTreeOrder} blocks.", nameof(capacity));
         }
 
-        SharedHeapHeader geometry = SharedHeapHeader.Geometry(capacity, minShift, (ulong)options.RootSize);
+        uint mode = (uint)options.FileMode;
+        if ((mode & ~0x1FFu) != 0 || (mode & 0x180) != 0x180)
+        {
+            ThrowHelper.ThrowArgument($"The file mode {Convert.ToString(mode, 8)} is not permission bits that let the owner read and write.", nameof(options));
+        }
+
+        SharedHeapHeader geometry = SharedHeapHeader.Geometry(capacity, minShift, (ulong)options.RootSize, s_lockAbi);
         string full = Path.GetFullPath(path);
-        int fd = Libc.Open(full, Libc.ReadWrite | Libc.CreateFlag | Libc.Exclusive | Libc.CloseOnExec, 0x1B6); // 0666 & ~umask
+        int fd = Libc.Open(full, Libc.ReadWrite | Libc.CreateFlag | Libc.Exclusive | Libc.CloseOnExec, 0); // no access until fchmod
         if (fd < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
@@ -138,19 +159,26 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
         {
             // Held until the magic is written, so that an Open racing with Create waits and then sees a whole heap.
             Libc.FlockOrThrow(fd, Libc.LockExclusive, full);
+            if (Libc.Fchmod(fd, mode) != 0)
+            {
+                throw new IOException($"BuddySystem: cannot set the mode of shared heap '{full}' to {Convert.ToString(mode, 8)}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}.");
+            }
+
             if (Libc.Ftruncate(fd, (long)geometry.FileLength) != 0)
             {
                 throw new IOException($"BuddySystem: cannot size shared heap '{full}' to {geometry.FileLength} bytes: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}.");
             }
 
             mapping = Map(fd, geometry.FileLength, full);
-            var heap = new SharedHeap(full, fd, mapping, geometry);
+            var heap = new SharedHeap(full, mapping, geometry);
             SharedHeapHeader written = geometry;
             written.Magic = 0;
             *heap._header = written;
+            InitializeLock(heap._lock, full);
             heap.RebuildIndex(heap._nodes, out _, out _);
             Volatile.Write(ref heap._header->Magic, SharedHeapHeader.MagicValue);
             Libc.FlockOrThrow(fd, Libc.LockUnlock, full);
+            _ = Libc.Close(fd); // the mapping stays
             return heap;
         }
         catch
@@ -169,40 +197,48 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
     /// <summary>Opens an existing heap file; any number of processes may have it open at once. A heap left in the middle
     /// of an operation by a process that died is recovered first.</summary>
     /// <param name="path">A file made by <see cref="Create"/>.</param>
+    /// <param name="options">Only <see cref="SharedHeapOptions.AllowOtherWriters"/> is read; default: refuse a file another
+    /// user can write.</param>
     /// <returns>The heap.</returns>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is not a shared heap, is of another version, is truncated, or its
-    /// header is corrupted; the message names the file, and nothing was written to it.</exception>
+    /// <exception cref="InvalidDataException">The file is not a shared heap, is of another version or lock ABI, is
+    /// truncated, or its header is corrupted; the message names the file, and nothing was written to it.</exception>
+    /// <exception cref="UnauthorizedAccessException">Another user can write the file (group- or world-writable, or owned by
+    /// another user than this one or root) and <see cref="SharedHeapOptions.AllowOtherWriters"/> is not set.</exception>
+    /// <exception cref="HeapCorruptionException">The recovery of an interrupted change found the heap corrupted.</exception>
     /// <exception cref="IOException">The file cannot be opened for reading and writing.</exception>
-    /// <exception cref="PlatformNotSupportedException">Not on Linux.</exception>
-    public static SharedHeap Open(string path)
+    /// <exception cref="PlatformNotSupportedException">Not on Linux with glibc on x86-64 or arm64.</exception>
+    public static SharedHeap Open(string path, SharedHeapOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        options ??= SharedHeapOptions.Default;
         RequireLinux();
         string full = Path.GetFullPath(path);
-        int fd = Libc.Open(full, Libc.ReadWrite | Libc.CloseOnExec, 0);
-        if (fd < 0)
-        {
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno == Libc.NoEntry)
-            {
-                throw new FileNotFoundException($"BuddySystem: shared heap '{full}' does not exist.", full);
-            }
-
-            throw new IOException($"BuddySystem: cannot open shared heap '{full}': {Marshal.GetPInvokeErrorMessage(errno)}.");
-        }
-
+        int fd = OpenFile(full, Libc.ReadWrite);
         byte* mapping = null;
         ulong length = 0;
+        SharedHeap? heap = null;
         try
         {
-            Libc.FlockOrThrow(fd, Libc.LockExclusive, full);
+            if (!options.AllowOtherWriters)
+            {
+                RefuseOtherWriters(fd, full);
+            }
+
+            // Shared: waits for a Create still writing the header (it holds the flock exclusive), not for other opens.
+            Libc.FlockOrThrow(fd, Libc.LockShared, full);
             SharedHeapHeader geometry = ReadGeometry(fd, full);
             length = geometry.FileLength;
             mapping = Map(fd, length, full);
-            var heap = new SharedHeap(full, fd, mapping, geometry);
-            heap.RecoveredAtOpen = heap.RecoverIfNeeded();
             Libc.FlockOrThrow(fd, Libc.LockUnlock, full);
+            _ = Libc.Close(fd);
+            fd = -1;
+            heap = new SharedHeap(full, mapping, geometry);
+            using (heap.Enter(out bool recovered))
+            {
+                heap.RecoveredAtOpen = recovered;
+            }
+
             return heap;
         }
         catch
@@ -212,7 +248,11 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
                 _ = Libc.Munmap(mapping, (nuint)length);
             }
 
-            _ = Libc.Close(fd); // also drops the flock
+            if (fd >= 0)
+            {
+                _ = Libc.Close(fd); // also drops the flock
+            }
+
             throw;
         }
     }
@@ -390,20 +430,16 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
         return 1UL << shift;
     }
 
-    /// <summary>Closes the mapping and the file; other processes keep using the heap.</summary>
+    /// <summary>Unmaps the heap; other processes keep using it. Must not race other calls on this instance.</summary>
     public void Dispose()
     {
-        lock (_gate)
+        if (_disposed)
         {
-            if (_disposed)
-            {
-                return;
-            }
-
-            _disposed = true;
-            _ = Libc.Munmap(_base, (nuint)_fileLength);
-            _ = Libc.Close(_fd);
+            return;
         }
+
+        _disposed = true;
+        _ = Libc.Munmap(_base, (nuint)_fileLength);
     }
 
     /// <summary>The order of a request, checking the alignment.</summary>
@@ -431,6 +467,13 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
         // Best fit, as BuddyTree's default placement.
         nuint index = TreeNodes.Descend<TreeNodes.BestFit>(ref *_nodes, _treeOrder, order);
         ulong unit = (ulong)(index - (_leafCount >> order)) << order;
+        if (unit + (1UL << order) > _units || _nodes[index] != order + 1)
+        {
+            // The walk stays inside the tree whatever its bytes say; a node past the blocks, or one that is not wholly
+            // free, means another process wrote nonsense into the tree.
+            ThrowCorrupt($"its tree offers node {index} for a block of order {order}, which is not a free block inside the heap");
+        }
+
         offset = _dataOffset + (unit << _minShift);
         header->IntentOffset = offset;
         header->IntentOrder = (ulong)order;
@@ -512,6 +555,11 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
 
         ulong unit = (offset - _dataOffset) >> _minShift;
         int state = _states[unit];
+        if (state > _treeOrder + 1 || (state != 0 && ((unit & ((1UL << (state - 1)) - 1)) != 0 || unit + (1UL << (state - 1)) > _units)))
+        {
+            ThrowCorrupt($"the state byte of offset {Describe(offset)} holds {state}, not an order that fits there");
+        }
+
         if (state == 0)
         {
             ulong start = EnclosingBlock(offset, out int order);
@@ -569,7 +617,43 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
     {
         if (!OperatingSystem.IsLinux())
         {
-            throw new PlatformNotSupportedException("BuddySystem: SharedHeap needs Linux (flock and mmap through libc).");
+            throw new PlatformNotSupportedException("BuddySystem: SharedHeap needs Linux (its lock and mapping are libc calls).");
+        }
+
+        if (s_lockAbi == 0)
+        {
+            ThrowNoLockAbi();
+        }
+    }
+
+    /// <summary><c>open(2)</c> of an existing heap file with <paramref name="flags"/>, or an exception naming it.</summary>
+    private static int OpenFile(string full, int flags)
+    {
+        int fd = Libc.Open(full, flags | Libc.CloseOnExec, 0);
+        if (fd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno == Libc.NoEntry)
+            {
+                throw new FileNotFoundException($"BuddySystem: shared heap '{full}' does not exist.", full);
+            }
+
+            throw new IOException($"BuddySystem: cannot open shared heap '{full}': {Marshal.GetPInvokeErrorMessage(errno)}.");
+        }
+
+        return fd;
+    }
+
+    /// <summary>Throws when a user other than this one (or root) could write the file: its bytes steer this process.</summary>
+    private static void RefuseOtherWriters(int fd, string full)
+    {
+        Libc.OwnerAndMode(fd, full, out uint owner, out uint mode);
+        uint self = Libc.GetEffectiveUserId();
+        if ((mode & 0x12) != 0 || (owner != self && owner != 0))
+        {
+            throw new UnauthorizedAccessException(
+                $"BuddySystem: shared heap '{full}' can be written by other users (mode {Convert.ToString(mode, 8)}, owner uid {owner}, this process uid {self}); " +
+                "set SharedHeapOptions.AllowOtherWriters to open it anyway.");
         }
     }
 
@@ -582,40 +666,5 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
         }
 
         return (byte*)mapping;
-    }
-
-    /// <summary>Takes the in-process lock, then the file lock, and recovers an interrupted operation.</summary>
-    private Scope Enter()
-    {
-        _gate.Enter();
-        if (_disposed)
-        {
-            _gate.Exit();
-            ThrowHelper.ThrowObjectDisposed(this);
-        }
-
-        Libc.FlockOrThrow(_fd, Libc.LockExclusive, _path);
-        try
-        {
-            _ = RecoverIfNeeded();
-        }
-        catch
-        {
-            Libc.FlockOrThrow(_fd, Libc.LockUnlock, _path);
-            _gate.Exit();
-            throw;
-        }
-
-        return new Scope(this);
-    }
-
-    /// <summary>Both locks, released by <see cref="Dispose"/>.</summary>
-    private readonly ref struct Scope(SharedHeap heap)
-    {
-        public void Dispose()
-        {
-            Libc.FlockOrThrow(heap._fd, Libc.LockUnlock, heap._path);
-            heap._gate.Exit();
-        }
     }
 }

@@ -7,15 +7,24 @@ namespace BuddySystem.Internals;
 /// Create and checked by every Open; the rest changes under the heap's lock. The intent record is the heap's redo/undo
 /// log of one operation: its fields are written first, <see cref="IntentOp"/> last, and <see cref="IntentOp"/> is cleared
 /// when the operation is complete, so a non-zero <see cref="IntentOp"/> seen by the next lock holder means its holder died
-/// inside that operation.
+/// inside that operation. The lock itself, a robust process-shared pthread mutex, lives at <see cref="LockOffset"/> of the
+/// header page, outside this struct, on a cache line of its own.
 /// </summary>
+/// <remarks>Version 2 (the mutex, <see cref="LockAbi"/> and <see cref="LockOwnerDeaths"/>) replaced version 1, whose lock
+/// was a <c>flock(2)</c> on the file: the two cannot share a file, so each refuses the other's.</remarks>
 [StructLayout(LayoutKind.Sequential)]
 internal struct SharedHeapHeader
 {
     internal const ulong MagicValue = 0x4D48534459444442; // the bytes "BDDYDSHM" at the start of the file
-    internal const uint CurrentVersion = 1;
+    internal const uint CurrentVersion = 2;
     internal const int Size = 4096;
-    internal const int HashedBytes = 88;
+    internal const int HashedBytes = 96;
+
+    /// <summary>Where the mutex starts in the header page.</summary>
+    internal const int LockOffset = 256;
+
+    /// <summary>Bytes reserved for the mutex (a <c>pthread_mutex_t</c> is 40 bytes on x86-64, 48 on arm64).</summary>
+    internal const int LockBytes = 64;
 
     internal ulong Magic;
     internal uint Version;
@@ -29,6 +38,7 @@ internal struct SharedHeapHeader
     internal ulong StatesOffset;
     internal ulong TreeOffset;
     internal ulong DataOffset;
+    internal ulong LockAbi;
     internal ulong GeometryHash;
 
     internal ulong IntentOp;
@@ -41,10 +51,11 @@ internal struct SharedHeapHeader
     internal long Allocations;
     internal long FailedAllocations;
     internal long Recoveries;
+    internal long LockOwnerDeaths;
 
     /// <summary>The whole layout of a heap of <paramref name="capacity"/> bytes: header, root area, one state byte per
     /// minimum block, the tree (two bytes per leaf), then the blocks from a page boundary.</summary>
-    internal static SharedHeapHeader Geometry(ulong capacity, int minShift, ulong rootSize)
+    internal static SharedHeapHeader Geometry(ulong capacity, int minShift, ulong rootSize, ulong lockAbi)
     {
         ulong units = capacity >> minShift;
         int treeOrder = Orders.CeilLog2(units);
@@ -58,6 +69,7 @@ internal struct SharedHeapHeader
             TreeOrder = (ulong)treeOrder,
             RootOffset = Size,
             RootSize = rootSize,
+            LockAbi = lockAbi,
         };
         header.StatesOffset = AlignUp(header.RootOffset + rootSize, 64);
         header.TreeOffset = AlignUp(header.StatesOffset + units, 64);
@@ -88,7 +100,7 @@ internal struct SharedHeapHeader
         Magic == other.Magic && Version == other.Version && HeaderSize == other.HeaderSize && FileLength == other.FileLength &&
         Capacity == other.Capacity && MinShift == other.MinShift && TreeOrder == other.TreeOrder &&
         RootOffset == other.RootOffset && RootSize == other.RootSize && StatesOffset == other.StatesOffset &&
-        TreeOffset == other.TreeOffset && DataOffset == other.DataOffset && GeometryHash == other.GeometryHash;
+        TreeOffset == other.TreeOffset && DataOffset == other.DataOffset && LockAbi == other.LockAbi && GeometryHash == other.GeometryHash;
 
     private static ulong AlignUp(ulong value, ulong align) => (value + align - 1) & ~(align - 1);
 }

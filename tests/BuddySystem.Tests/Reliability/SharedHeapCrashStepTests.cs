@@ -79,10 +79,10 @@ public sealed unsafe class SharedHeapCrashStepTests : IDisposable
     [InlineData(Call.FreeFrom)]
     public void Crash_AtEveryStepOfARecovery_TheNextOpenFinishesIt(Call call)
     {
-        // Interrupt the call after its intent is published and its state byte written (steps 5 and 4), then interrupt
+        // Interrupt the call after its intent is published and its state byte written (steps 6 and 5: step 1 is just after the lock is taken), then interrupt
         // the recovery of that at each of its steps: recovery is idempotent, so the next Open must end where an
         // uninterrupted recovery ends.
-        int callStep = call == Call.AllocateInto ? 5 : 4;
+        int callStep = call == Call.AllocateInto ? 6 : 5;
         int steps = 0;
         for (int k = 1; ; k++)
         {
