@@ -9,6 +9,8 @@ namespace BuddySystem.Testing;
 /// <param name="RecoveryTimes">The parent's <see cref="SharedHeap.Open"/> of each round that found an interrupted call and recovered it.</param>
 /// <param name="OpenTimes">The parent's <see cref="SharedHeap.Open"/> of the other rounds (nothing to recover).</param>
 /// <param name="Elapsed">The whole run.</param>
+/// <param name="LockOwnerDeaths">Times a caller took the heap's lock from a holder that had died holding it (the
+/// heap's counter).</param>
 internal sealed record SharedHeapKillResult(
     long Kills,
     long InjectedKills,
@@ -17,4 +19,5 @@ internal sealed record SharedHeapKillResult(
     long Recoveries,
     IReadOnlyList<TimeSpan> RecoveryTimes,
     IReadOnlyList<TimeSpan> OpenTimes,
-    TimeSpan Elapsed);
+    TimeSpan Elapsed,
+    long LockOwnerDeaths);

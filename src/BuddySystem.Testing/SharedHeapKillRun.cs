@@ -16,8 +16,9 @@ internal static class SharedHeapKillRun
     /// <summary>The line a worker writes on its standard output once it has opened the heap and starts its loop.</summary>
     internal const string ReadyLine = "ready";
 
-    /// <summary>A worker that kills itself does so at a step drawn from [1, MaxCrashStep]: each call has 5 to 8 steps, so
-    /// within its first few hundred calls.</summary>
+    /// <summary>A worker that kills itself does so at a step drawn from [1, MaxCrashStep]: each call has 7 to 10 steps
+    /// (the first just after the lock is taken, the last just before it is released), so within its first few hundred
+    /// calls, and about one kill in five lands while the lock is held outside a change.</summary>
     private const ulong MaxCrashStep = 2000;
 
     /// <summary>What <see cref="Process.ExitCode"/> reports for a child that died of SIGKILL (128 + 9).</summary>
@@ -51,13 +52,14 @@ internal static class SharedHeapKillRun
         var random = new SplitMix64(seed);
         var recoveryTimes = new List<TimeSpan>();
         var openTimes = new List<TimeSpan>();
-        long killed = 0, injected = 0, rounds = 0, blocks = 0, recoveriesAtStart;
+        long killed = 0, injected = 0, rounds = 0, blocks = 0, recoveriesAtStart, deathsAtStart;
         using (SharedHeap first = SharedHeap.Open(path))
         {
             recoveriesAtStart = first.Recoveries;
+            deathsAtStart = first.LockOwnerDeaths;
         }
 
-        long recoveries = 0;
+        long recoveries = 0, deaths = 0;
         var elapsed = Stopwatch.StartNew();
         while (killed < kills)
         {
@@ -137,11 +139,12 @@ internal static class SharedHeapKillRun
             heap.Validate();
             blocks += SharedHeapSlots.Check(heap, patterns: false);
             recoveries = heap.Recoveries - recoveriesAtStart;
+            deaths = heap.LockOwnerDeaths - deathsAtStart;
             rounds++;
             progress?.Invoke(killed, blocks, recoveries);
         }
 
-        return new SharedHeapKillResult(killed, injected, rounds, blocks, recoveries, recoveryTimes, openTimes, elapsed.Elapsed);
+        return new SharedHeapKillResult(killed, injected, rounds, blocks, recoveries, recoveryTimes, openTimes, elapsed.Elapsed, deaths);
     }
 
     /// <summary>The median of <paramref name="times"/>; zero when empty.</summary>

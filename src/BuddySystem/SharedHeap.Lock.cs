@@ -15,8 +15,8 @@ public sealed unsafe partial class SharedHeap
     private const uint FutexTidMask = 0x3FFFFFFF;
 
     /// <summary>glibc's <c>__owner</c> of a mutex whose dead holder's state nobody made consistent, and of one being recovered.</summary>
-    private const int OwnerNotRecoverable = 0x7FFFFFFF;
-    private const int OwnerInconsistent = 0x7FFFFFFE;
+    private const int OwnerNotRecoverable = 0x7FFFFFFE;
+    private const int OwnerInconsistent = 0x7FFFFFFF;
 
     /// <summary>Byte offsets of <c>__owner</c> and <c>__kind</c> in glibc's <c>pthread_mutex_t</c> on 64-bit Linux.</summary>
     private const int MutexOwnerOffset = 8;

@@ -17,11 +17,12 @@ internal static class ShmCommand
     /// <param name="path">The heap file.</param>
     /// <param name="command">The command's name for the message, e.g. <c>buddy shm stat</c>.</param>
     /// <param name="error">Where the line goes.</param>
-    internal static SharedHeap? TryOpen(string path, string command, TextWriter error)
+    /// <param name="options">Passed to <see cref="SharedHeap.Open"/>; default none.</param>
+    internal static SharedHeap? TryOpen(string path, string command, TextWriter error, SharedHeapOptions? options = null)
     {
         try
         {
-            return SharedHeap.Open(path);
+            return SharedHeap.Open(path, options);
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or HeapCorruptionException or PlatformNotSupportedException or ArgumentException)
         {

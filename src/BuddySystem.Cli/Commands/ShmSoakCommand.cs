@@ -116,6 +116,7 @@ internal static class ShmSoakCommand
         output.WriteLine(string.Create(inv, $"  {result.Kills - result.InjectedKills:N0} SIGKILLed by the soak 0-{maxDelayMs} ms into their loop, {result.InjectedKills:N0} SIGKILLed themselves at a random step inside a change to the heap"));
         output.WriteLine(string.Create(inv, $"blocks checked: {result.BlocksChecked:N0} (after each round every allocated block named by exactly one slot, of its slot's size)"));
         output.WriteLine(string.Create(inv, $"interrupted calls recovered: {result.Recoveries:N0} ({result.RecoveryTimes.Count:N0} by the checking Open, the others by a surviving worker)"));
+        output.WriteLine(string.Create(inv, $"lock holders found dead: {result.LockOwnerDeaths:N0} (killed while holding the heap's robust mutex; the next caller got EOWNERDEAD)"));
         output.WriteLine($"recovery time (Open that recovered): {Times(result.RecoveryTimes)}");
         output.WriteLine($"open time (nothing to recover): {Times(result.OpenTimes)}");
         output.WriteLine(string.Create(inv, $"elapsed: {result.Elapsed.TotalSeconds:F1} s"));

@@ -9,6 +9,8 @@ namespace BuddySystem.Cli.Commands;
 /// <c>buddy shm stat FILE</c>: opens a shared heap (recovering it first if a process died inside a call, as every
 /// <see cref="SharedHeap.Open"/> does), validates it, and prints its capacity, allocated and free bytes, live blocks,
 /// largest free block, the counters shared by its processes, and per order its buddyinfo row with Linux's U(j) and F(j).
+/// The lock's state (free, held by pid N, or holder dead) is read before the heap is opened, since opening recovers a
+/// dead holder's heap. A file that other users can write is refused unless <c>--allow-other-writers</c> is given.
 /// A file that is missing, not a heap, of another version, truncated or with a corrupted header: one line on stderr,
 /// exit 2; a heap that fails <see cref="SharedHeap.Validate"/>: one line on stderr, exit 1.
 /// </summary>
@@ -17,15 +19,26 @@ internal static class ShmStatCommand
     internal static Command Create()
     {
         var file = new Argument<string>("file") { Description = "The heap file (made by SharedHeap.Create)." };
-        var command = new Command("stat", "Print a shared heap's stats, its buddyinfo row and fragmentation indices.") { file };
-        command.SetAction(result => Run(result.GetValue(file)!, Console.Out, result.InvocationConfiguration.Error));
+        var allowOtherWriters = new Option<bool>("--allow-other-writers") { Description = "Open the file even when users other than this one (or root) can write it." };
+        var command = new Command("stat", "Print a shared heap's lock state, stats, its buddyinfo row and fragmentation indices.") { file, allowOtherWriters };
+        command.SetAction(result => Run(result.GetValue(file)!, Console.Out, result.InvocationConfiguration.Error, result.GetValue(allowOtherWriters)));
         return command;
     }
 
-    internal static int Run(string path, TextWriter output, TextWriter error)
+    internal static int Run(string path, TextWriter output, TextWriter error, bool allowOtherWriters = false)
     {
         const string Name = "buddy shm stat";
-        using SharedHeap? heap = ShmCommand.TryOpen(path, Name, error);
+        SharedHeapLockState? lockState = null;
+        try
+        {
+            lockState = SharedHeap.PeekLockState(path);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or PlatformNotSupportedException)
+        {
+            // The open below names the same problem.
+        }
+
+        using SharedHeap? heap = ShmCommand.TryOpen(path, Name, error, new SharedHeapOptions { AllowOtherWriters = allowOtherWriters });
         if (heap == null)
         {
             return 2;
@@ -34,12 +47,14 @@ internal static class ShmStatCommand
         HeapStats stats;
         HeapSnapshot snapshot;
         long recoveries;
+        long ownerDeaths;
         try
         {
             heap.Validate();
             stats = heap.Stats;
             snapshot = HeapSnapshot.Of(heap);
             recoveries = heap.Recoveries;
+            ownerDeaths = heap.LockOwnerDeaths;
         }
         catch (HeapCorruptionException e)
         {
@@ -48,6 +63,7 @@ internal static class ShmStatCommand
         }
 
         Write(output, heap, stats, snapshot, recoveries);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"lock                  {lockState?.ToString() ?? "unknown"} (before this open); {ownerDeaths:N0} holder deaths found by callers"));
         return 0;
     }
 
