@@ -7,9 +7,10 @@ internal static class ShmCommand
 {
     internal static Command Create()
     {
-        var command = new Command("shm", "Shared heaps (SharedHeap files): print one's stats, or soak the crash recovery with killed processes.");
+        var command = new Command("shm", "Shared heaps (SharedHeap files): print one's stats, soak the crash recovery with killed processes, or bench N processes on one heap.");
         command.Subcommands.Add(ShmStatCommand.Create());
         command.Subcommands.Add(ShmSoakCommand.Create());
+        command.Subcommands.Add(ShmBenchCommand.Create());
         return command;
     }
 
