@@ -219,15 +219,43 @@ public sealed unsafe partial class SharedHeap
                 break;
         }
 
-        RebuildIndex(_nodes, out ulong allocated, out long live);
+        // Only the block's node and its ancestors were written by the interrupted call (or by an interrupted recovery of
+        // it): the block is now free and wholly free below, every node off the path is as it was, so recomputing the path
+        // up to the root restores the tree. The counters are set, not adjusted, so a recovery killed here can run again.
+        nuint index = (_leafCount >> (int)order) + (nuint)(unit >> (int)order);
+        _nodes[index] = (byte)(order + 1);
+        RepairPath(index, (int)order);
         CrashPoint();
-        header->AllocatedBytes = allocated;
-        header->LiveBlocks = live;
+        ulong blockBytes = 1UL << ((int)order + _minShift);
+        bool rolledBack = op is OpAllocate or OpAllocateInto;
+        ulong oldAllocated = header->IntentOldAllocatedBytes;
+        long oldLive = header->IntentOldLiveBlocks;
+        if (oldAllocated > Capacity || oldLive < 0 || (ulong)oldLive > _units || (!rolledBack && (oldAllocated < blockBytes || oldLive < 1)))
+        {
+            ThrowCorrupt($"the intent record's old counters ({oldLive} blocks, {oldAllocated} bytes) do not fit the heap");
+        }
+
+        header->AllocatedBytes = rolledBack ? oldAllocated : oldAllocated - blockBytes;
+        header->LiveBlocks = rolledBack ? oldLive : oldLive - 1;
         header->Recoveries++;
         CrashPoint();
         Volatile.Write(ref header->IntentOp, 0);
         CrashPoint();
         return true;
+    }
+
+    /// <summary>Recomputes every ancestor of <paramref name="index"/> (a node of <paramref name="order"/>) from its
+    /// children, up to the root, without stopping early: after a crash the path may be stale at any level.</summary>
+    private void RepairPath(nuint index, int order)
+    {
+        while (index > 1)
+        {
+            nuint left = index & ~(nuint)1;
+            byte value = TreeNodes.Combine(_nodes[left], _nodes[left + 1], order);
+            index >>= 1;
+            order++;
+            _nodes[index] = value;
+        }
     }
 
     /// <summary>Computes the whole tree into <paramref name="nodes"/> from the block states, level by level from the

@@ -22,8 +22,10 @@ namespace BuddySystem;
 /// is done. A lock holder that finds the code set knows the previous holder died inside that call and recovers before
 /// anything else: an interrupted <see cref="Allocate"/> or <see cref="AllocateInto"/> is rolled back (the block is free
 /// again, the slot holds its old value: the call never returned, so nobody holds the offset), an interrupted
-/// <see cref="Free"/> or <see cref="FreeFrom"/> is rolled forward (the block is free, the slot is 0); then the tree and
-/// the counters are rebuilt from the state bytes. So every block is free or allocated, never both, never lost; for
+/// <see cref="Free"/> or <see cref="FreeFrom"/> is rolled forward (the block is free, the slot is 0); then the one tree
+/// path the change touched (the block's node and its ancestors) is recomputed, and the counters are set from their old
+/// values in the intent record: recovery costs one walk up the tree, not a rebuild (<see cref="Validate"/> still compares
+/// the whole tree with one rebuilt from the state bytes). So every block is free or allocated, never both, never lost; for
 /// <see cref="AllocateInto"/> and <see cref="FreeFrom"/> a block is allocated if and only if its slot holds its offset. A
 /// program that keeps its blocks only in local variables can still leak the block of an <see cref="Allocate"/> that
 /// returned just before the process died. The promise covers the death of processes, not of the machine: nothing is
@@ -480,6 +482,8 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
         header->IntentSlot = slot;
         CrashPoint();
         header->IntentOldSlot = slot == 0 ? 0 : *(ulong*)(_base + slot);
+        header->IntentOldAllocatedBytes = header->AllocatedBytes;
+        header->IntentOldLiveBlocks = header->LiveBlocks;
         CrashPoint();
         Interlocked.Exchange(ref header->IntentOp, slot == 0 ? OpAllocate : OpAllocateInto); // published before any change
         CrashPoint();
@@ -512,6 +516,8 @@ public sealed unsafe partial class SharedHeap : IDisposable, IHeapStatsSource
         header->IntentOrder = (ulong)order;
         header->IntentSlot = slot;
         header->IntentOldSlot = slot == 0 ? 0 : offset;
+        header->IntentOldAllocatedBytes = header->AllocatedBytes;
+        header->IntentOldLiveBlocks = header->LiveBlocks;
         CrashPoint();
         Interlocked.Exchange(ref header->IntentOp, op);
         CrashPoint();

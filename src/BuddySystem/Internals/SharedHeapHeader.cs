@@ -10,7 +10,8 @@ namespace BuddySystem.Internals;
 /// inside that operation. The lock itself, a robust process-shared pthread mutex, lives at <see cref="LockOffset"/> of the
 /// header page, outside this struct, on a cache line of its own.
 /// </summary>
-/// <remarks>Version 2 (the mutex, <see cref="LockAbi"/> and <see cref="LockOwnerDeaths"/>) replaced version 1, whose lock
+/// <remarks>Version 2 (the mutex, <see cref="LockAbi"/>, <see cref="LockOwnerDeaths"/>, and the counters' old values in
+/// the intent record, so recovery repairs one tree path instead of rebuilding the tree) replaced version 1, whose lock
 /// was a <c>flock(2)</c> on the file: the two cannot share a file, so each refuses the other's.</remarks>
 [StructLayout(LayoutKind.Sequential)]
 internal struct SharedHeapHeader
@@ -46,6 +47,8 @@ internal struct SharedHeapHeader
     internal ulong IntentOrder;
     internal ulong IntentSlot;
     internal ulong IntentOldSlot;
+    internal ulong IntentOldAllocatedBytes;
+    internal long IntentOldLiveBlocks;
     internal ulong AllocatedBytes;
     internal long LiveBlocks;
     internal long Allocations;

@@ -133,6 +133,7 @@ public sealed unsafe class SharedHeapTests : IDisposable
                 heap.Free(offset);
                 var header = (SharedHeapHeader*)heap.Pointer(0);
                 header->IntentOffset = offset; header->IntentOrder = 2; header->IntentSlot = op == 2 ? slot : 0; header->IntentOldSlot = 0;
+                header->IntentOldAllocatedBytes = header->AllocatedBytes; header->IntentOldLiveBlocks = header->LiveBlocks;
                 header->IntentOp = op;
                 heap.Pointer(header->StatesOffset)[(offset - heap.DataOffset) >> 4] = 3;
                 if (op == 2)
@@ -145,6 +146,7 @@ public sealed unsafe class SharedHeapTests : IDisposable
                 offset = op == 4 ? heap.AllocateInto(64, 16, slot) : heap.Allocate(64);
                 var header = (SharedHeapHeader*)heap.Pointer(0);
                 header->IntentOffset = offset; header->IntentOrder = 2; header->IntentSlot = op == 4 ? slot : 0; header->IntentOldSlot = offset;
+                header->IntentOldAllocatedBytes = header->AllocatedBytes; header->IntentOldLiveBlocks = header->LiveBlocks;
                 header->IntentOp = op; // killed right after publishing the intent, before touching anything else
             }
         }
