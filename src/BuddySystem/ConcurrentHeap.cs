@@ -284,7 +284,8 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         }
     }
 
-    /// <summary>Resizes a block as <see cref="BuddyHeap.Reallocate"/> does (in place when the block size stays); safe from any thread.</summary>
+    /// <summary>Resizes a block as <see cref="BuddyHeap.Reallocate"/> does (in place when the block size stays, and, for blocks
+    /// above the thread caches' orders, when it shrinks or its buddies above are free); safe from any thread.</summary>
     /// <param name="ptr">A live block of this heap.</param>
     /// <param name="layout">Its current layout.</param>
     /// <param name="newSize">The new size in bytes.</param>
@@ -300,8 +301,10 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             ThrowIfDisposed();
             int order = _core.CheckLiveBlock(ptr, layout, out _);
-            if (order > _maxCachedOrder)
+            int newOrder = Orders.OrderFor(newSize, layout.Align, BuddyHeap.MinShift);
+            if (order > _maxCachedOrder && newOrder > _maxCachedOrder)
             {
+                // Both sizes are the core's own (no thread cache counts them): the core resizes in place when it can.
                 void* resized = _core.Reallocate(ptr, layout, newSize);
                 if (resized == null && ReturnCachesForRetryLocked())
                 {
@@ -313,7 +316,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                 return resized;
             }
 
-            if (Orders.OrderFor(newSize, layout.Align, BuddyHeap.MinShift) == order)
+            if (newOrder == order)
             {
                 cache!.UserBytes += (long)newSize - (long)layout.Size;
                 return ptr;
