@@ -103,9 +103,13 @@ internal sealed unsafe class HeapTarget : IDisposable
     internal static HeapTarget Of(string name, LockedHeap heap)
         => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true) { IsPointerHeap = true };
 
-    /// <summary>A <see cref="ConcurrentHeap"/> under test.</summary>
+    /// <summary>A <see cref="ConcurrentHeap"/> under test (a hardened one adds its request overhead to every block).</summary>
     internal static HeapTarget Of(string name, ConcurrentHeap heap)
-        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true) { IsPointerHeap = true };
+        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true)
+        {
+            _overhead = heap.RequestOverhead,
+            IsPointerHeap = true,
+        };
 
     /// <summary>The frame allocator behind <see cref="FrameAllocatorHeap"/> under test.</summary>
     internal static HeapTarget Of(string name, FrameAllocatorHeap frames)

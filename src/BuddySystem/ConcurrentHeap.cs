@@ -50,6 +50,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     private readonly BuddyHeapOptions _options;
     private readonly ThreadLocal<ThreadCache?> _cacheOfThread = new();
     private readonly List<ThreadCache> _caches = [];
+    private readonly Action<BuddyHeap, Layout>? _rescue;
 
     // -1 when the thread caches are off or the heap is disposed: every call then goes under the lock.
     private int _maxCachedOrder;
@@ -65,21 +66,20 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
 
     /// <summary>Creates an empty heap; give it memory with <see cref="AddRegion(void*, nuint)"/>.</summary>
     /// <param name="options">The per-thread cache bounds; <see langword="null"/> for <see cref="BuddyHeapOptions.ConcurrentDefault"/>.
-    /// With <see cref="BuddyHeapOptions.LazyCaches"/> off every call takes the lock (a <see cref="LockedHeap"/> that merges eagerly).</param>
+    /// With <see cref="BuddyHeapOptions.LazyCaches"/> off every call takes the lock (a <see cref="LockedHeap"/> that merges eagerly).
+    /// With <see cref="BuddyHeapOptions.Hardening"/> set every call takes the lock too and runs the hardened core's checks
+    /// (poison, canaries, leak report): the thread caches would hand out and take back blocks without them.</param>
+    /// <param name="rescue">Called under the lock when an allocation fails even after every thread's cached blocks went back
+    /// to the core (the crate's <c>LockedHeapWithRescue</c>); it may add memory with <see cref="BuddyHeap.AddRegion(void*, nuint)"/>
+    /// and must not call this heap. The allocation is then tried once more.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
-    /// <exception cref="ArgumentException"><see cref="BuddyHeapOptions.Hardening"/> is set: hardened mode needs a <see cref="BuddyHeap"/> or <see cref="LockedHeap"/>.</exception>
-    public ConcurrentHeap(BuddyHeapOptions? options = null)
+    public ConcurrentHeap(BuddyHeapOptions? options = null, Action<BuddyHeap, Layout>? rescue = null)
     {
         _options = options ?? BuddyHeapOptions.ConcurrentDefault;
         _options.Validate();
-        if (_options.Hardening != null)
-        {
-            // The per-thread caches hand out and take back blocks without the core's hardened paths.
-            ThrowHelper.ThrowArgument("Hardened mode (BuddyHeapOptions.Hardening) is available with BuddyHeap and LockedHeap, not ConcurrentHeap.", nameof(options));
-        }
-
-        _core = new BuddyHeap(BuddyHeapOptions.Eager);
-        _maxCachedOrder = _options.LazyCaches ? _options.MaxCachedOrder : -1;
+        _rescue = rescue;
+        _core = new BuddyHeap(BuddyHeapOptions.Eager with { Hardening = _options.Hardening });
+        _maxCachedOrder = _options.LazyCaches && _options.Hardening == null ? _options.MaxCachedOrder : -1;
         if (_maxCachedOrder >= 0)
         {
             Gen2Trimmer.Start(this);
@@ -88,19 +88,27 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
 
     /// <summary>Creates a heap over a new native region of <paramref name="size"/> bytes (see <see cref="BuddyHeap.Create"/>).</summary>
     /// <param name="size">Bytes to manage; at least <see cref="BuddyHeap.MinBlockSize"/>.</param>
-    /// <param name="options">The per-thread cache bounds; <see langword="null"/> for <see cref="BuddyHeapOptions.ConcurrentDefault"/>.</param>
+    /// <param name="options">The per-thread cache bounds and hardening; <see langword="null"/> for <see cref="BuddyHeapOptions.ConcurrentDefault"/>.</param>
+    /// <param name="rescue">Optional rescue callback (see the constructor).</param>
     /// <returns>A heap that owns its memory; disposing it frees the memory.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is too small or an option is out of range.</exception>
-    public static ConcurrentHeap Create(nuint size, BuddyHeapOptions? options = null)
+    public static ConcurrentHeap Create(nuint size, BuddyHeapOptions? options = null, Action<BuddyHeap, Layout>? rescue = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(size, BuddyHeap.MinBlockSize);
-        var heap = new ConcurrentHeap(options);
+        var heap = new ConcurrentHeap(options, rescue);
         heap._core.AddOwnedRegion(size);
         return heap;
     }
 
     /// <summary>The per-thread cache bounds the heap was created with.</summary>
     public BuddyHeapOptions Options => _options;
+
+    /// <summary>Whether this heap runs the checks of <see cref="BuddyHeapOptions.Hardening"/> (every call then takes the lock).</summary>
+    public bool IsHardened => _core.IsHardened;
+
+    /// <summary>Bytes added to every request before its block is chosen: 16 when hardened with overflow checks, else 0
+    /// (see <see cref="BuddyHeap.RequestOverhead"/>).</summary>
+    public int RequestOverhead => _core.RequestOverhead;
 
     /// <summary>Adds memory under the lock; see <see cref="BuddyHeap.AddRegion(void*, nuint)"/>.</summary>
     /// <param name="start">First byte; must stay valid until the heap is disposed (nothing keeps its owner alive).</param>
@@ -183,6 +191,13 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                     block = _core.Allocate(layout);
                 }
 
+                if (block == null && _rescue != null)
+                {
+                    _failedAllocations--;
+                    _rescue(_core, layout);
+                    block = _core.Allocate(layout);
+                }
+
                 return block;
             }
         }
@@ -193,7 +208,8 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             ThrowIfDisposed();
             if (orderCache->Head == null && !_core.RefillCache(orderCache, order) &&
-                !(ReturnCachesForRetryLocked() && _core.RefillCache(orderCache, order)))
+                !(ReturnCachesForRetryLocked() && _core.RefillCache(orderCache, order)) &&
+                !(RescueLocked(layout) && _core.RefillCache(orderCache, order)))
             {
                 _failedAllocations++;
                 return null;
@@ -300,9 +316,11 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         lock (_lock)
         {
             ThrowIfDisposed();
-            int order = _core.CheckLiveBlock(ptr, layout, out _);
+            // Without thread caches every block is the core's own, and the core checks the call by its own rules (a
+            // hardened core adds its overhead to the layout first).
+            int order = _maxCachedOrder < 0 ? -1 : _core.CheckLiveBlock(ptr, layout, out _);
             int newOrder = Orders.OrderFor(newSize, layout.Align, BuddyHeap.MinShift);
-            if (order > _maxCachedOrder && newOrder > _maxCachedOrder)
+            if (_maxCachedOrder < 0 || (order > _maxCachedOrder && newOrder > _maxCachedOrder))
             {
                 // Both sizes are the core's own (no thread cache counts them): the core resizes in place when it can.
                 void* resized = _core.Reallocate(ptr, layout, newSize);
@@ -574,6 +592,18 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// Before failing an allocation: returns the caches of exited threads and of every live thread (paused meanwhile) to the
     /// core; true when any block came back.
     /// </summary>
+    /// <summary>Runs the rescue callback, if any, for a failed <paramref name="layout"/>; whether it ran.</summary>
+    private bool RescueLocked(Layout layout)
+    {
+        if (_rescue == null)
+        {
+            return false;
+        }
+
+        _rescue(_core, layout);
+        return true;
+    }
+
     private bool ReturnCachesForRetryLocked()
     {
         bool returned = ReclaimExitedLocked();
