@@ -121,11 +121,12 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
     }
 
     /// <summary>Adds a new native region of <paramref name="size"/> bytes aligned so that it starts as one block; freed on dispose.</summary>
-    internal void AddOwnedRegion(nuint size)
+    internal NativeRegion AddOwnedRegion(nuint size)
     {
         var region = NativeRegion.StartingAsOneBlock(size);
         AddRegion(region.Pointer, region.Size);
         _ownedRegions.Add(region);
+        return region;
     }
 
     /// <summary>
@@ -870,6 +871,9 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
 
     /// <summary>A copy of region <paramref name="index"/> (its bounds and side table), for fronts that keep a hot region.</summary>
     internal Region RegionAt(int index) => _regions[index];
+
+    /// <summary>How many regions the heap has.</summary>
+    internal int RegionCount => _regions.Length;
 
     /// <summary>Binary search for the region holding <paramref name="address"/>; -1 when none does.</summary>
     private int FindRegion(ulong address) => Regions.Find(_regions, address);

@@ -52,6 +52,10 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     private readonly List<ThreadCache> _caches = [];
     private readonly Action<BuddyHeap, Layout>? _rescue;
 
+    // The size-class tier (BuddyHeapOptions.SizeClassSlabs): per-thread slabs cut from the core's blocks under the same
+    // lock; null when off, hardened or uncached.
+    private readonly ConcurrentSlabHeap? _tier;
+
     // -1 when the thread caches are off or the heap is disposed: every call then goes under the lock.
     private int _maxCachedOrder;
     private volatile bool _disposed;
@@ -80,6 +84,11 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         _rescue = rescue;
         _core = new BuddyHeap(BuddyHeapOptions.Eager with { Hardening = _options.Hardening });
         _maxCachedOrder = _options.LazyCaches && _options.Hardening == null ? _options.MaxCachedOrder : -1;
+        if (_options.SizeClassSlabs && _maxCachedOrder >= 0)
+        {
+            _tier = new ConcurrentSlabHeap(_core, _lock, layout => ReturnCachesForRetryLocked() || RescueLocked(layout));
+        }
+
         if (_maxCachedOrder >= 0)
         {
             Gen2Trimmer.Start(this);
@@ -96,12 +105,17 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(size, BuddyHeap.MinBlockSize);
         var heap = new ConcurrentHeap(options, rescue);
-        heap._core.AddOwnedRegion(size);
+        NativeRegion region = heap._core.AddOwnedRegion(size);
+        heap._tier?.AddRegionMetadata(region.Pointer, region.Size);
         return heap;
     }
 
     /// <summary>The per-thread cache bounds the heap was created with.</summary>
     public BuddyHeapOptions Options => _options;
+
+    /// <summary>Whether requests of the size classes are served as slab objects (<see cref="BuddyHeapOptions.SizeClassSlabs"/>,
+    /// without hardening).</summary>
+    internal bool HasSizeClassTier => _tier != null;
 
     /// <summary>Whether this heap runs the checks of <see cref="BuddyHeapOptions.Hardening"/> (every call then takes the lock).</summary>
     public bool IsHardened => _core.IsHardened;
@@ -119,6 +133,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             ThrowIfDisposed();
             _core.AddRegion(start, size);
+            _tier?.AddRegionMetadata(start, size);
         }
     }
 
@@ -130,6 +145,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             ThrowIfDisposed();
             _core.AddRegion(region);
+            _tier?.AddRegionMetadata(region.Pointer, (nuint)region.Size);
         }
     }
 
@@ -141,6 +157,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             ThrowIfDisposed();
             _core.AddRegion(region);
+            _tier?.AddRegionMetadata(region.Pointer, (nuint)region.Size);
         }
     }
 
@@ -153,6 +170,12 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// one side-table write and four counter updates in the thread's own cache; no lock, no atomic instruction.</remarks>
     public void* Allocate(Layout layout)
     {
+        ConcurrentSlabHeap? tier = _tier;
+        if (tier != null && SizeClasses.IsSmall(layout.Size, layout.Align))
+        {
+            return tier.Allocate(layout);
+        }
+
         int order = Orders.OrderFor(layout.Size, layout.Align, BuddyHeap.MinShift);
         ThreadCache? cache = t_cache;
         if (order <= _maxCachedOrder && cache != null && cache.Heap == this)
@@ -235,6 +258,15 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// see the class remarks), then the block is pushed on the calling thread's cache; no lock unless the cache is full.</remarks>
     public void Deallocate(void* ptr, Layout layout)
     {
+        // An object goes to its slab whatever the layout says (the tier then names a wrong layout): a slab is a live block
+        // of the core, so only the page map can tell a slab object from a block.
+        ConcurrentSlabHeap? tier = _tier;
+        if (tier != null && (SizeClasses.IsSmall(layout.Size, layout.Align) || tier.HoldsInSlab(ptr)))
+        {
+            tier.Deallocate(ptr, layout);
+            return;
+        }
+
         int order = Orders.OrderFor(layout.Size, layout.Align, BuddyHeap.MinShift);
         ThreadCache? cache = t_cache;
         if (order <= _maxCachedOrder && cache != null && cache.Heap == this)
@@ -312,6 +344,29 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     public void* Reallocate(void* ptr, Layout layout, nuint newSize)
     {
         _ = new Layout(newSize, layout.Align); // validates the new size with the alignment before anything changes
+        ConcurrentSlabHeap? tier = _tier;
+        if (tier != null)
+        {
+            bool toObject = SizeClasses.IsSmall(newSize, layout.Align);
+            if (SizeClasses.IsSmall(layout.Size, layout.Align) || tier.HoldsInSlab(ptr))
+            {
+                // An object stays while the new size maps to its class (the tier checks the call first); else it moves.
+                return tier.TryResizeInPlace(ptr, layout, newSize) ? ptr : Moves.AllocateCopyFree(this, ptr, layout, newSize);
+            }
+
+            if (toObject)
+            {
+                // A block whose new size is a class's moves into a slab, where its free by the new layout will look for it.
+                lock (_lock)
+                {
+                    ThrowIfDisposed();
+                    _core.CheckLiveBlock(ptr, layout, out _);
+                }
+
+                return Moves.AllocateCopyFree(this, ptr, layout, newSize);
+            }
+        }
+
         ThreadCache? cache = _maxCachedOrder >= 0 ? CurrentCache() : null;
         lock (_lock)
         {
@@ -369,6 +424,8 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             {
                 PausableOwner.ResumeAll(_caches);
             }
+
+            _tier?.Trim();
         }
     }
 
@@ -386,18 +443,39 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             {
                 ThrowIfDisposed();
                 ReclaimExitedLocked();
+                _tier?.ReclaimExitedLocked(); // exited threads' empty slabs go back to the core before it is read
                 PausableOwner.PauseAll(_caches);
                 try
                 {
                     var byOrder = new long[BuddyHeap.MaxOrder + 1];
                     _core.CountFreeLists(byOrder);
-                    _core.MergeCachedInto(byOrder, CollectCachedLocked());
+                    List<nint>?[] cached = CollectCachedLocked();
+                    ConcurrentSlabHeap.TierTotals? tier = _tier?.TotalsForHostLocked(cached); // empty slabs merge like cached blocks
+                    _core.MergeCachedInto(byOrder, cached);
                     Totals totals = SumCountersLocked();
                     HeapStats merged = _core.StatsOf(byOrder, totals.CachedBytes, 0, 0, 0, 0, 0);
                     ulong allocated = merged.TotalBytes - Math.Min(merged.TotalBytes, merged.FreeBytes);
+                    ulong metadata = merged.MetadataBytes;
+                    if (tier is { } slabs)
+                    {
+                        // The core counts each slab as one allocated block of its size (an empty one already as the free
+                        // block it merges into); the heap counts the slab's objects: live ones allocated, free ones cached
+                        // (they serve only their class).
+                        allocated = allocated - (slabs.SlabBytes - slabs.EmptySlabBytes) + (ulong)slabs.ObjectBytes;
+                        totals.CachedBytes += slabs.SlabBytes - (ulong)slabs.ObjectBytes;
+                        totals.UserBytes += slabs.UserBytes - (long)slabs.SlabBytes;
+                        totals.LiveBlocks += slabs.LiveObjects - slabs.Slabs;
+                        totals.Allocations += slabs.Allocations - slabs.SlabsTaken;
+                        totals.FailedAllocations += slabs.FailedAllocations;
+                        metadata += slabs.MetadataBytes;
+                    }
+
                     return merged with
                     {
                         AllocatedBytes = allocated,
+                        FreeBytes = merged.TotalBytes - allocated,
+                        CachedBytes = totals.CachedBytes,
+                        MetadataBytes = metadata,
                         UserBytes = (ulong)Math.Clamp(totals.UserBytes, 0, (long)allocated),
                         LiveBlocks = Math.Clamp(totals.LiveBlocks, 0, (long)(allocated >> BuddyHeap.MinShift)),
                         Allocations = totals.Allocations,
@@ -414,6 +492,13 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
 
     (ulong FreeBytes, ulong LargestFreeBlock) IExhaustionInfoSource.ExhaustionInfo()
     {
+        if (_tier != null)
+        {
+            // Slabs are allocated blocks to the core but mostly free bytes to the heap: only the full reckoning says which.
+            HeapStats stats = Stats;
+            return (stats.FreeBytes, stats.LargestFreeBlock);
+        }
+
         lock (_lock)
         {
             ThrowIfDisposed();
@@ -463,6 +548,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                 Totals totals = SumCountersLocked();
                 (_, ulong coreAllocated, long coreLive, _, _) = _core.Counters;
                 _core.ValidateCore(cachedByOrder, (ulong)(totals.AllocatedBytes - (long)coreAllocated), totals.LiveBlocks - coreLive);
+                _tier?.Validate();
             }
             finally
             {
@@ -495,6 +581,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             }
 
             _caches.Clear();
+            _tier?.Dispose();
             _core.Dispose();
         }
     }
@@ -601,12 +688,18 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         }
 
         _rescue(_core, layout);
+        _tier?.AddMissingRegionsLocked(); // the callback adds regions to the core only
         return true;
     }
 
     private bool ReturnCachesForRetryLocked()
     {
         bool returned = ReclaimExitedLocked();
+        if (_tier != null && _tier.ReturnEmptySlabsLocked())
+        {
+            returned = true;
+        }
+
         ulong cached = 0;
         foreach (ThreadCache cache in _caches)
         {
@@ -653,9 +746,10 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             }
 
             // A heap nobody allocated from since the last look is left alone: nothing would gain from its cached bytes.
-            long allocations = SumCountersLocked().Allocations;
+            long allocations = SumCountersLocked().Allocations + (_tier?.AllocationsOfOwnersLocked() ?? 0);
             bool heapInUse = allocations != _allocationsAtLastTrim;
             _allocationsAtLastTrim = allocations;
+            _tier?.ReturnIdleEmptySlabsLocked(heapInUse);
             var idle = new List<ThreadCache>();
             foreach (ThreadCache cache in _caches)
             {

@@ -28,7 +28,7 @@ public sealed unsafe partial class ConcurrentSlabHeap
 
     /// <summary>A layout that maps to the live block at <paramref name="ptr"/>, read without the lock from its state byte;
     /// anything else is checked under the lock, which throws naming the address.</summary>
-    private Layout LayoutOfLiveBlock(void* ptr)
+    internal Layout LayoutOfLiveBlock(void* ptr)
     {
         ulong address = (ulong)ptr;
         Region[] regions = Volatile.Read(ref _regions);

@@ -29,7 +29,6 @@ public sealed unsafe partial class ConcurrentSlabHeap
         public byte* HotStateBase;
 
         // Deltas of this thread's calls; an object freed on another thread than the one that allocated it makes one negative.
-        public long Allocations;
         public long LiveBlocks;
         public long ObjectBytes;
         public long UserBytes;

@@ -33,9 +33,12 @@ public sealed unsafe partial class ConcurrentSlabHeap
         }
     }
 
-    private void ValidateLocked()
+    internal void ValidateLocked()
     {
-        _buddy.Validate();
+        if (!IsHosted)
+        {
+            _buddy.Validate();
+        }
 
         // Where each slab was found: in which list (owner id and kind), so the page-map walk can check membership.
         var listed = new Dictionary<nint, (nint Owner, bool Full)>();
@@ -163,7 +166,7 @@ public sealed unsafe partial class ConcurrentSlabHeap
         if (slabs != listed.Count || slabs != _slabs || slabBytes != _slabBytes || largeBytes != (ulong)totals.LargeBytes
             || large != totals.LargeBlocks || cachedLargeBytes != (ulong)totals.CachedLargeBytes
             || objectBytes != (ulong)totals.ObjectBytes || liveObjects + large != totals.LiveBlocks
-            || _buddy.Stats.AllocatedBytes != slabBytes + largeBytes + cachedLargeBytes)
+            || (!IsHosted && _buddy.Stats.AllocatedBytes != slabBytes + largeBytes + cachedLargeBytes))
         {
             ThrowHelper.ThrowCorruption($"the counts disagree: {slabs} slabs ({listed.Count} listed) of {slabBytes} bytes, {large} large blocks of {largeBytes} bytes, {cachedLargeBytes} bytes of cached large blocks and {liveObjects} live objects of {objectBytes} bytes found; {_slabs}, {_slabBytes}, {totals.LargeBlocks}, {totals.LargeBytes}, {totals.CachedLargeBytes} and {totals.LiveBlocks - totals.LargeBlocks}, {totals.ObjectBytes} counted.");
         }

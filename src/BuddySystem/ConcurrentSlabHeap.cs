@@ -76,8 +76,12 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     [ThreadStatic]
     private static ThreadSlabs? t_slabs;
 
-    private readonly Lock _lock = new();
+    private readonly Lock _lock;
     private readonly BuddyHeap _buddy;
+
+    // Set when the heap is the size-class tier of a ConcurrentHeap: the host owns the buddy engine, the lock and the
+    // regions, and is asked to give back its own cached blocks before a slab cannot be had.
+    private readonly Func<Layout, bool>? _reclaimHost;
     private readonly ThreadLocal<ThreadSlabs?> _slabsOfThread = new();
     private readonly List<ThreadSlabs> _owners = [];
     // Abandoned slabs per class (list heads), in a pinned array so the lists are linked through plain pointers.
@@ -92,6 +96,10 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     // Under the lock: slabs and large blocks (the buddy side), failures, and the counters of exited threads.
     private ulong _slabBytes;
     private long _slabs;
+    private long _slabsTaken;
+
+    // The buddy engine's failed allocations that were tries for a slab (a host counts the allocation that failed once).
+    private long _slabTakeFailures;
     private ulong _largeBytes;
     private long _largeBlocks;
     private long _largeUserBytes;
@@ -105,8 +113,132 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     /// <summary>Creates an empty heap; give it memory with <see cref="AddRegion(void*, nuint)"/>.</summary>
     public ConcurrentSlabHeap()
     {
+        _lock = new Lock();
         _buddy = new BuddyHeap(BuddyHeapOptions.Eager);
     }
+
+    /// <summary>The size-class tier of a host heap: slabs come from <paramref name="buddy"/> under <paramref name="hostLock"/>,
+    /// regions are added with <see cref="AddRegionMetadata"/>, and <paramref name="reclaimHost"/> (under the lock) gives
+    /// back the host's cached blocks when no slab can be had; true when it gave any.</summary>
+    internal ConcurrentSlabHeap(BuddyHeap buddy, Lock hostLock, Func<Layout, bool> reclaimHost)
+    {
+        _lock = hostLock;
+        _buddy = buddy;
+        _reclaimHost = reclaimHost;
+    }
+
+    /// <summary>Whether this heap is a host's tier (see the internal constructor).</summary>
+    private bool IsHosted => _reclaimHost != null;
+
+    /// <summary>Whether <paramref name="ptr"/> lies in one of this heap's slabs (the page-map entry names a slab), read
+    /// without the lock: a live object's slab cannot go away, so for a live object the answer is exact; for anything else
+    /// the locked path that follows decides.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool HoldsInSlab(void* ptr)
+    {
+        ulong address = (ulong)ptr;
+        ThreadSlabs? slabs = t_slabs;
+        nint entry;
+        if (slabs != null && slabs.Heap == this && address - slabs.HotStart < slabs.HotLength)
+        {
+            entry = Volatile.Read(ref slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage]);
+        }
+        else
+        {
+            Region[] regions = Volatile.Read(ref _regions);
+            int index = Regions.Find(regions, address);
+            if (index < 0)
+            {
+                return false;
+            }
+
+            entry = Volatile.Read(ref regions[index].Pages[(address >> PageShift) - regions[index].FirstPage]);
+        }
+
+        return entry != 0 && (entry & 1) == 0;
+    }
+
+    /// <summary>Checks under the lock that <paramref name="ptr"/> is a live object <paramref name="layout"/> maps to (throws,
+    /// naming the address, otherwise) and, when <paramref name="newSize"/> maps to the same class, keeps it in place and
+    /// says so; false when it must move.</summary>
+    internal bool TryResizeInPlace(void* ptr, Layout layout, nuint newSize)
+    {
+        ThreadSlabs slabs = CurrentSlabs();
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            var slab = (Slab*)CheckLiveBlockLocked(ptr, layout, out _);
+            if (SizeClasses.IsSmall(newSize, layout.Align) && SizeClasses.IndexOf(newSize, layout.Align) == slab->ClassIndex)
+            {
+                slabs.UserBytes += (long)newSize - (long)layout.Size;
+                return true;
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>What a host adds to its own accounting for this tier: the tier's totals, read with every owner paused, under
+    /// the lock (after <see cref="ReclaimExitedLocked"/>). Appends the start of every slab that is empty once its frees from
+    /// other threads are collected to <paramref name="emptySlabsByOrder"/> (by buddy order): blocks an allocation that would
+    /// fail gets back.</summary>
+    internal TierTotals TotalsForHostLocked(List<nint>?[] emptySlabsByOrder)
+    {
+        {
+            PausableOwner.PauseAll(_owners);
+            try
+            {
+                ulong emptySlabBytes = 0;
+                foreach (ThreadSlabs owner in _owners)
+                {
+                    for (int index = 0; index < SizeClasses.Count; index++)
+                    {
+                        emptySlabBytes += CollectEmptySlabs(owner.Classes[index].Head, emptySlabsByOrder);
+                        emptySlabBytes += CollectEmptySlabs(owner.Classes[index].FullHead, emptySlabsByOrder);
+                    }
+                }
+
+                for (int index = 0; index < SizeClasses.Count; index++)
+                {
+                    emptySlabBytes += CollectEmptySlabs((Slab*)_abandoned[index], emptySlabsByOrder);
+                }
+
+                Totals totals = SumLocked();
+                return new TierTotals(totals.ObjectBytes, totals.UserBytes, totals.LiveBlocks, totals.Allocations, _slabBytes, emptySlabBytes,
+                    _slabs, _slabsTaken, _failedAllocations - _slabTakeFailures, MetadataBytesLocked());
+            }
+            finally
+            {
+                PausableOwner.ResumeAll(_owners);
+            }
+        }
+    }
+
+    private static ulong CollectEmptySlabs(Slab* head, List<nint>?[] byOrder)
+    {
+        ulong bytes = 0;
+        for (Slab* slab = head; slab != null; slab = slab->Next)
+        {
+            int pending = 0;
+            for (var item = (FreeObject*)Volatile.Read(ref slab->ThreadFree); item != null; item = item->Next)
+            {
+                pending++;
+            }
+
+            if (slab->Used == pending)
+            {
+                (byOrder[slab->Shift - GranuleShift] ??= []).Add((nint)slab->Start);
+                bytes += 1UL << slab->Shift;
+            }
+        }
+
+        return bytes;
+    }
+
+    /// <summary>The totals of a hosted tier (see <see cref="TotalsForHostLocked"/>); its failed allocations less the failed
+    /// tries for a slab that the buddy engine counted too.</summary>
+    internal readonly record struct TierTotals(long ObjectBytes, long UserBytes, long LiveObjects, long Allocations, ulong SlabBytes,
+        ulong EmptySlabBytes, long Slabs, long SlabsTaken, long FailedAllocations, ulong MetadataBytes);
 
     /// <summary>
     /// Creates a heap over a new native region of <paramref name="size"/> bytes, aligned to the largest power of two not
@@ -142,13 +274,19 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         {
             ThrowIfDisposed();
             _buddy.AddRegion(start, size);
-            ulong raw = (ulong)start;
-            var region = new Region((raw + 15) & ~15UL, (raw + size) & ~15UL);
-            Region[] grown = Regions.Insert(_regions, region, out _);
-
-            // Lock-free readers see the old table or the new one, both valid: regions are never removed before Dispose.
-            Volatile.Write(ref _regions, grown);
+            AddRegionMetadata(start, size);
         }
+    }
+
+    /// <summary>Adds the page map and state bytes of a region the buddy engine has just taken; under the lock.</summary>
+    internal void AddRegionMetadata(void* start, nuint size)
+    {
+        ulong raw = (ulong)start;
+        var region = new Region((raw + 15) & ~15UL, (raw + size) & ~15UL);
+        Region[] grown = Regions.Insert(_regions, region, out _);
+
+        // Lock-free readers see the old table or the new one, both valid: regions are never removed before Dispose.
+        Volatile.Write(ref _regions, grown);
     }
 
     /// <summary>
@@ -356,6 +494,11 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
                 slab = SlabWithFreeObjectLocked(slabs, index);
             }
 
+            if (slab == null && _reclaimHost != null && _reclaimHost(layout))
+            {
+                slab = SlabWithFreeObjectLocked(slabs, index);
+            }
+
             if (slab == null)
             {
                 _failedAllocations++;
@@ -490,7 +633,9 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     /// <summary>Takes a buddy block for a new slab of class <paramref name="index"/> owned by <paramref name="slabs"/>.</summary>
     private Slab* NewSlabLocked(ThreadSlabs slabs, int index)
     {
+        long failedBefore = _buddy.Counters.FailedAllocations;
         void* block = SlabHeap.TakeSlabBlock(_buddy, index, slabs.Classes[index].SlabsMade, out int shift);
+        _slabTakeFailures += _buddy.Counters.FailedAllocations - failedBefore;
         if (block == null)
         {
             return null;
@@ -515,6 +660,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         sizeClass->SlabsMade++;
         _slabBytes += 1UL << shift;
         _slabs++;
+        _slabsTaken++;
         return slab;
     }
 
@@ -833,6 +979,14 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
             return entry;
         }
 
+        if (IsHosted)
+        {
+            // Not a slab: the host's own block, or nothing. The buddy engine names what is wrong with freeing it as an
+            // object (null, outside, interior, not allocated); a live block of the host's is the wrong layout.
+            int order = _buddy.CheckLiveBlock(ptr, layout, out _, checkLayout: false);
+            SlabHeap.ThrowWrongLayout(address, layout, expected, (ulong)BuddyHeap.MinBlockSize << order);
+        }
+
         if ((address & 15) == 0 && _buddy.StartsFreeBlock(address))
         {
             ThrowHelper.ThrowInvalidOperation($"Cannot free {ThrowHelper.Hex(address)}: the memory there is not allocated (a double free, or a free block never handed out).");
@@ -900,15 +1054,63 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     /// Pauses every owner, collects every slab's thread-free list, returns every empty slab (of live, exited and abandoned
     /// owners) to the buddy engine and resumes; true when any slab went back.
     /// </summary>
-    private bool ReturnEmptySlabsLocked()
+    internal bool ReturnEmptySlabsLocked()
+    {
+        ReclaimExitedLocked();
+        return ReturnEmptySlabsOfLocked(_owners);
+    }
+
+    /// <summary>For a host's trimming after a full collection: returns the empty slabs of the owners that allocated nothing
+    /// since the previous call, when <paramref name="heapInUse"/> (others did); under the lock. True when any went back.</summary>
+    internal bool ReturnIdleEmptySlabsLocked(bool heapInUse)
+    {
+        ReclaimExitedLocked();
+        var idle = new List<ThreadSlabs>();
+        foreach (ThreadSlabs owner in _owners)
+        {
+            if (owner.IsIdleSinceLastLook() && heapInUse)
+            {
+                idle.Add(owner);
+            }
+        }
+
+        return idle.Count != 0 && ReturnEmptySlabsOfLocked(idle);
+    }
+
+    /// <summary>The allocations of every live owner, read without pausing them (for a host's trimming heuristics).</summary>
+    internal long AllocationsOfOwnersLocked()
+    {
+        long allocations = 0;
+        foreach (ThreadSlabs owner in _owners)
+        {
+            allocations += Volatile.Read(ref owner.Allocations);
+        }
+
+        return allocations;
+    }
+
+    /// <summary>Adds the metadata of every region of the buddy engine this heap does not know yet (a host's rescue callback
+    /// adds regions to the engine directly); under the lock.</summary>
+    internal void AddMissingRegionsLocked()
+    {
+        for (int i = 0; i < _buddy.RegionCount; i++)
+        {
+            BuddyHeap.Region region = _buddy.RegionAt(i);
+            if (Regions.Find(_regions, region.Start) < 0)
+            {
+                AddRegionMetadata((void*)region.Start, (nuint)(region.End - region.Start));
+            }
+        }
+    }
+
+    private bool ReturnEmptySlabsOfLocked(List<ThreadSlabs> owners)
     {
         long before = _slabs;
         bool flushed = false;
-        ReclaimExitedLocked();
-        PausableOwner.PauseAll(_owners);
+        PausableOwner.PauseAll(owners);
         try
         {
-            foreach (ThreadSlabs owner in _owners)
+            foreach (ThreadSlabs owner in owners)
             {
                 flushed |= FlushLargeCacheLocked(owner);
                 for (int index = 0; index < SizeClasses.Count; index++)
@@ -949,7 +1151,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         }
         finally
         {
-            PausableOwner.ResumeAll(_owners);
+            PausableOwner.ResumeAll(owners);
         }
 
         ReturnEmptyAbandonedLocked();
@@ -977,7 +1179,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     }
 
     /// <summary>Abandons the slabs of threads that have exited: empty ones go back, the others wait for an adopter. True when there were any.</summary>
-    private bool ReclaimExitedLocked()
+    internal bool ReclaimExitedLocked()
     {
         bool any = false;
         for (int i = _owners.Count - 1; i >= 0; i--)
@@ -1151,8 +1353,11 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
             _descriptors.Clear();
             _spareDescriptors = null;
             Regions.FreeAll(ref _regions);
-            _buddy.Dispose();
-            Regions.DisposeOwned(_ownedRegions);
+            if (!IsHosted)
+            {
+                _buddy.Dispose();
+                Regions.DisposeOwned(_ownedRegions);
+            }
         }
     }
 

@@ -245,9 +245,11 @@ public unsafe class HardeningTests
             }
         }))
         {
-            Assert.True(heap.Allocate(new Layout(4096, 8)) != null);
+            Assert.True(heap.Allocate(new Layout(4096, 8)) != null); // an object: a slab cut from the whole first region
             Assert.Equal(0, rescues);
-            Assert.True(heap.Allocate(new Layout(100, 8)) != null); // a cached order: refilled from the rescued region
+            Assert.True(heap.Allocate(new Layout(16384, 8)) != null); // a cached order: refilled from the rescued region
+            Assert.Equal(1, rescues);
+            Assert.True(heap.Allocate(new Layout(100, 8)) != null); // an object of a new slab in the rescued region
             Assert.Equal(1, rescues);
             Assert.True(heap.Allocate(new Layout(1 << 20, 8)) == null); // above the caches: a rescue that adds nothing
             Assert.Equal(2, rescues);
