@@ -130,32 +130,47 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     /// <summary>Whether this heap is a host's tier (see the internal constructor).</summary>
     private bool IsHosted => _reclaimHost != null;
 
-    /// <summary>Whether <paramref name="ptr"/> lies in one of this heap's slabs (the page-map entry names a slab), read
-    /// without the lock: a live object's slab cannot go away, so for a live object the answer is exact; for anything else
-    /// the locked path that follows decides.</summary>
+    /// <summary>Whether <paramref name="ptr"/> lies in one of this heap's slabs (its page-map entry names a slab). A live
+    /// object's slab cannot go away, so for a live object the answer is exact; for anything else the locked path that
+    /// follows decides. The calling thread's hot region is read inside the busy/paused handshake, anything else under the
+    /// lock, so the page map is never read after <see cref="Dispose"/> freed it.</summary>
+    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool HoldsInSlab(void* ptr)
     {
         ulong address = (ulong)ptr;
         ThreadSlabs? slabs = t_slabs;
-        nint entry;
         if (slabs != null && slabs.Heap == this && address - slabs.HotStart < slabs.HotLength)
         {
-            entry = Volatile.Read(ref slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage]);
+            slabs.EnterBusy();
+            if (!slabs.IsPaused)
+            {
+                nint entry = Volatile.Read(ref slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage]);
+                slabs.ExitBusy();
+                return entry != 0 && (entry & 1) == 0;
+            }
+
+            slabs.ExitBusy();
         }
-        else
+
+        return HoldsInSlabLocked(address);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool HoldsInSlabLocked(ulong address)
+    {
+        lock (_lock)
         {
-            Region[] regions = Volatile.Read(ref _regions);
-            int index = Regions.Find(regions, address);
+            ThrowIfDisposed();
+            int index = Regions.Find(_regions, address);
             if (index < 0)
             {
                 return false;
             }
 
-            entry = Volatile.Read(ref regions[index].Pages[(address >> PageShift) - regions[index].FirstPage]);
+            nint entry = _regions[index].Pages[(address >> PageShift) - _regions[index].FirstPage];
+            return entry != 0 && (entry & 1) == 0;
         }
-
-        return entry != 0 && (entry & 1) == 0;
     }
 
     /// <summary>Checks under the lock that <paramref name="ptr"/> is a live object <paramref name="layout"/> maps to (throws,
