@@ -88,17 +88,6 @@ internal sealed unsafe class HeapTarget : IDisposable
             IsPointerHeap = true,
         };
 
-    /// <summary>A <see cref="ConcurrentSlabHeap"/> under test: the blocks and promises of <see cref="SlabHeap"/>, from any thread.</summary>
-    internal static HeapTarget Of(string name, ConcurrentSlabHeap heap)
-        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true)
-        {
-            _blockSize = SlabHeap.BlockSizeFor,
-            _blockAlignment = SlabHeap.BlockAlignmentFor,
-            SlabObjectLimit = SlabHeap.MaxSmallSize,
-            SlabBytes = SlabHeap.MaxSlabSize,
-            IsPointerHeap = true,
-        };
-
     /// <summary>A <see cref="LockedHeap"/> under test.</summary>
     internal static HeapTarget Of(string name, LockedHeap heap)
         => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true) { IsPointerHeap = true };

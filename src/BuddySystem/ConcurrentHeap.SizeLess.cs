@@ -44,7 +44,7 @@ public sealed unsafe partial class ConcurrentHeap
             ThrowHelper.ThrowNotSupported("A hardened ConcurrentHeap frees and sizes blocks only with their layout: its canary checks need the requested size.");
         }
 
-        ConcurrentSlabHeap? tier = _tier;
+        SlabTier? tier = _tier;
         if (tier != null && tier.HoldsInSlab(ptr))
         {
             return tier.LayoutOfLiveBlock(ptr);

@@ -54,7 +54,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
 
     // The size-class tier (BuddyHeapOptions.SizeClassSlabs): per-thread slabs cut from the core's blocks under the same
     // lock; null when off, hardened or uncached.
-    private readonly ConcurrentSlabHeap? _tier;
+    private readonly SlabTier? _tier;
 
     // -1 when the thread caches are off or the heap is disposed: every call then goes under the lock.
     private int _maxCachedOrder;
@@ -86,7 +86,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         _maxCachedOrder = _options.LazyCaches && _options.Hardening == null ? _options.MaxCachedOrder : -1;
         if (_options.SizeClassSlabs && _maxCachedOrder >= 0)
         {
-            _tier = new ConcurrentSlabHeap(_core, _lock, layout => ReturnCachesForRetryLocked() || RescueLocked(layout));
+            _tier = new SlabTier(_core, _lock, layout => ReturnCachesForRetryLocked() || RescueLocked(layout));
         }
 
         if (_maxCachedOrder >= 0)
@@ -116,6 +116,9 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// <summary>Whether requests of the size classes are served as slab objects (<see cref="BuddyHeapOptions.SizeClassSlabs"/>,
     /// without hardening).</summary>
     internal bool HasSizeClassTier => _tier != null;
+
+    /// <summary>Slabs the size-class tier holds now (owned by threads, kept empty or abandoned); 0 without the tier.</summary>
+    internal long SlabCount => _tier?.SlabCount ?? 0;
 
     /// <summary>Whether this heap runs the checks of <see cref="BuddyHeapOptions.Hardening"/> (every call then takes the lock).</summary>
     public bool IsHardened => _core.IsHardened;
@@ -170,7 +173,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// one side-table write and four counter updates in the thread's own cache; no lock, no atomic instruction.</remarks>
     public void* Allocate(Layout layout)
     {
-        ConcurrentSlabHeap? tier = _tier;
+        SlabTier? tier = _tier;
         if (tier != null && SizeClasses.IsSmall(layout.Size, layout.Align))
         {
             return tier.Allocate(layout);
@@ -260,7 +263,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     {
         // An object goes to its slab whatever the layout says (the tier then names a wrong layout): a slab is a live block
         // of the core, so only the page map can tell a slab object from a block.
-        ConcurrentSlabHeap? tier = _tier;
+        SlabTier? tier = _tier;
         if (tier != null && (SizeClasses.IsSmall(layout.Size, layout.Align) || tier.HoldsInSlab(ptr)))
         {
             tier.Deallocate(ptr, layout);
@@ -344,7 +347,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     public void* Reallocate(void* ptr, Layout layout, nuint newSize)
     {
         _ = new Layout(newSize, layout.Align); // validates the new size with the alignment before anything changes
-        ConcurrentSlabHeap? tier = _tier;
+        SlabTier? tier = _tier;
         if (tier != null)
         {
             bool toObject = SizeClasses.IsSmall(newSize, layout.Align);
@@ -450,7 +453,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                     var byOrder = new long[BuddyHeap.MaxOrder + 1];
                     _core.CountFreeLists(byOrder);
                     List<nint>?[] cached = CollectCachedLocked();
-                    ConcurrentSlabHeap.TierTotals? tier = _tier?.TotalsForHostLocked(cached); // empty slabs merge like cached blocks
+                    SlabTier.TierTotals? tier = _tier?.TotalsForHostLocked(cached); // empty slabs merge like cached blocks
                     _core.MergeCachedInto(byOrder, cached);
                     Totals totals = SumCountersLocked();
                     HeapStats merged = _core.StatsOf(byOrder, totals.CachedBytes, 0, 0, 0, 0, 0);

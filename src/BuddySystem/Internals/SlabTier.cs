@@ -3,12 +3,12 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using BuddySystem.Internals;
 
-namespace BuddySystem;
+namespace BuddySystem.Internals;
 
 /// <summary>
-/// The thread-safe form of <see cref="SlabHeap"/>: the same size classes, slabs and exact large blocks over one buddy
-/// engine, with per-thread slabs so that the common allocation and free take no lock, and frees from other threads pushed
-/// on the slab with one atomic instruction.
+/// The size-class and per-thread tiers of <see cref="ConcurrentHeap"/>: objects of the size classes of
+/// <see cref="SlabHeap"/> cut from slabs that are blocks of the host's buddy core, with per-thread slabs so that the common
+/// allocation and free take no lock, and frees from other threads pushed on the slab with one atomic instruction.
 /// </summary>
 /// <remarks>
 /// <para><b>Design.</b> Every thread that uses the heap owns its slabs: per size class, a list of slabs that may have free
@@ -18,59 +18,35 @@ namespace BuddySystem;
 /// one exchange when its local list runs dry. This is mimalloc's design (Leijen, Zorn and de Moura, "Mimalloc: free list
 /// sharding in action", 2019: a free list per page, a separate thread-free list per page for other threads' frees);
 /// the code is this project's own. A full slab leaves its owner's list of slabs with free objects; the first free from
-/// another thread into a full slab moves it back under the heap's lock (the owner marks a slab full with a full fence and
-/// then looks at its thread-free list once more, so one of the two always sees the other). Slabs and large blocks come
-/// from the buddy engine under the lock, and go back to it under the lock: each class of a thread keeps one empty slab
-/// (hysteresis), further empty slabs go back at once. A freed large block of up to 64 KiB may instead stay in its freeing
-/// thread's large cache (two per kept length), marked cached in its state byte, for that thread's next request of the same
-/// length: W3-like mixes would otherwise take the lock twice per large block.</para>
+/// another thread into a full slab moves it back under the lock (the owner marks a slab full with a full fence and
+/// then looks at its thread-free list once more, so one of the two always sees the other). Slabs come from the host's
+/// buddy core under the host's lock, and go back to it under the lock: each class of a thread keeps one empty slab
+/// (hysteresis), further empty slabs go back at once.</para>
 /// <para><b>Misuse stays exact.</b> One state byte per 16-byte granule, outside the managed memory, holds the size class of
 /// the live object starting there (0 when none). The owner's allocation stores it; every free turns it from the class of
 /// the layout to 0 with one compare-exchange before anything else, so of two frees of one object racing on two threads
-/// exactly one succeeds. A failed exchange (an interior pointer, a double free, a layout of another class) takes the locked
-/// path, which names what is wrong, with the exceptions and messages of <see cref="BuddyHeap"/>, the heap unchanged.</para>
+/// exactly one succeeds. A failed exchange (an interior pointer, a double free, a layout of another class, a block of the
+/// host's own) takes the locked path, which names what is wrong, with the exceptions and messages of
+/// <see cref="BuddyHeap"/>, the heap unchanged.</para>
 /// <para><b>Idle and exited threads.</b> An owner's fast paths run between two plain stores to a "busy" flag and first read a
-/// "paused" flag (the asymmetric handshake of <see cref="ConcurrentHeap"/>). Under the lock another thread may pause every
+/// "paused" flag (the asymmetric handshake of <see cref="PausableOwner"/>). Under the lock another thread may pause every
 /// owner and then collect their thread-free lists and return their empty slabs: an allocation that would fail,
-/// <see cref="Trim"/>, <see cref="Stats"/> and <see cref="Validate"/> do. The slabs of a thread that has exited are
-/// <i>abandoned</i>: empty ones go back to the buddy engine, the others wait in a list per class until another thread needing
+/// <see cref="Trim"/>, the host's statistics and <see cref="Validate"/> do. The slabs of a thread that has exited are
+/// <i>abandoned</i>: empty ones go back to the buddy core, the others wait in a list per class until another thread needing
 /// a slab of that class adopts them, or until they empty (frees into an abandoned slab go to its thread-free list).</para>
 /// <para><b>Cost.</b> Allocation from a slab with a free object: a thread-static read, the handshake, a pop and one byte
 /// store. A free: the handshake, one compare-exchange on the state byte, a page-map read and a push (a compare-exchange
 /// more when another thread owns the slab). A thread's slab runs dry about once per slab's worth of objects and then takes
 /// the lock once.</para>
-/// <para><b>Thread safety.</b> Every member is safe from any thread; any thread may free any block. <see cref="Stats"/> and
-/// <see cref="Validate"/> are exact when no call is in flight on another thread. <see cref="Dispose"/> waits for calls in
-/// progress on the owners' fast paths and makes every later call throw <see cref="ObjectDisposedException"/>.</para>
+/// <para><b>Thread safety.</b> Every member is safe from any thread; any thread may free any object. <see cref="Dispose"/>
+/// waits for calls in progress on the owners' fast paths and makes every later call throw
+/// <see cref="ObjectDisposedException"/>.</para>
 /// </remarks>
-public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSource, IDisposable
+internal sealed unsafe partial class SlabTier : IDisposable
 {
     private const int PageShift = SlabHeap.PageShift;
     private const int GranuleShift = 4;
     private const int EmptySlabsKept = 1;
-
-    /// <summary>The state byte of a large block's first granule (object starts hold their class index + 1).</summary>
-    private const byte LargeState = 0xFF;
-
-    /// <summary>The state byte of a large block waiting in a thread's large cache: not allocated, so every free of it fails
-    /// the compare-exchange from <see cref="LargeState"/> and is rejected under the lock as a double free.</summary>
-    private const byte CachedLargeState = 0xFE;
-
-    /// <summary>Large blocks a thread keeps per kept length after freeing them, for its next requests of the same length
-    /// and alignment, so that a mix of 8-64 KiB requests (W3) does not take the lock twice per block. Kept lengths are exact
-    /// (whole pages), so the cache is indexed by length; it is bounded in blocks per length and in bytes, and given back to
-    /// the buddy engine by <see cref="Trim"/>, by an allocation that would fail otherwise and when the thread exits, so
-    /// nothing stays stranded.</summary>
-    private const int LargeCachePerLength = 2;
-
-    /// <summary>The longest block a thread's large cache keeps (longer ones amortise the lock over more bytes).</summary>
-    private const ulong LargeCacheMaxLength = 64 * 1024;
-
-    /// <summary>The most bytes one thread's large cache holds.</summary>
-    private const long LargeCacheBytes = 2L << 20;
-
-    /// <summary>The alignment a size-less call passes for a large block, so that its layout never maps to a class.</summary>
-    private const nuint LargeAlign = (nuint)SizeClasses.MaxSize << 1;
 
     // The slabs of the heap this thread used last: one thread-static read finds them on the fast paths.
     [ThreadStatic]
@@ -81,13 +57,12 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
 
     // Set when the heap is the size-class tier of a ConcurrentHeap: the host owns the buddy engine, the lock and the
     // regions, and is asked to give back its own cached blocks before a slab cannot be had.
-    private readonly Func<Layout, bool>? _reclaimHost;
+    private readonly Func<Layout, bool> _reclaimHost;
     private readonly ThreadLocal<ThreadSlabs?> _slabsOfThread = new();
     private readonly List<ThreadSlabs> _owners = [];
     // Abandoned slabs per class (list heads), in a pinned array so the lists are linked through plain pointers.
     private readonly nint[] _abandoned = GC.AllocateArray<nint>(SizeClasses.Count, pinned: true);
     private readonly List<nint> _descriptors = [];
-    private readonly List<IDisposable> _ownedRegions = [];
 
     private Region[] _regions = [];
     private Slab* _spareDescriptors;
@@ -100,35 +75,21 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
 
     // The buddy engine's failed allocations that were tries for a slab (a host counts the allocation that failed once).
     private long _slabTakeFailures;
-    private ulong _largeBytes;
-    private long _largeBlocks;
-    private long _largeUserBytes;
-    private long _largeAllocations;
     private long _failedAllocations;
     private long _retiredAllocations;
     private long _retiredLiveBlocks;
     private long _retiredObjectBytes;
     private long _retiredUserBytes;
 
-    /// <summary>Creates an empty heap; give it memory with <see cref="AddRegion(void*, nuint)"/>.</summary>
-    public ConcurrentSlabHeap()
-    {
-        _lock = new Lock();
-        _buddy = new BuddyHeap(BuddyHeapOptions.Eager);
-    }
-
     /// <summary>The size-class tier of a host heap: slabs come from <paramref name="buddy"/> under <paramref name="hostLock"/>,
     /// regions are added with <see cref="AddRegionMetadata"/>, and <paramref name="reclaimHost"/> (under the lock) gives
     /// back the host's cached blocks when no slab can be had; true when it gave any.</summary>
-    internal ConcurrentSlabHeap(BuddyHeap buddy, Lock hostLock, Func<Layout, bool> reclaimHost)
+    internal SlabTier(BuddyHeap buddy, Lock hostLock, Func<Layout, bool> reclaimHost)
     {
         _lock = hostLock;
         _buddy = buddy;
         _reclaimHost = reclaimHost;
     }
-
-    /// <summary>Whether this heap is a host's tier (see the internal constructor).</summary>
-    private bool IsHosted => _reclaimHost != null;
 
     /// <summary>Whether <paramref name="ptr"/> lies in one of this heap's slabs (its page-map entry names a slab). A live
     /// object's slab cannot go away, so for a live object the answer is exact; for anything else the locked path that
@@ -182,7 +143,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         lock (_lock)
         {
             ThrowIfDisposed();
-            var slab = (Slab*)CheckLiveBlockLocked(ptr, layout, out _);
+            Slab* slab = CheckLiveBlockLocked(ptr, layout, out _);
             if (SizeClasses.IsSmall(newSize, layout.Align) && SizeClasses.IndexOf(newSize, layout.Align) == slab->ClassIndex)
             {
                 slabs.UserBytes += (long)newSize - (long)layout.Size;
@@ -190,6 +151,18 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
             }
 
             return false;
+        }
+    }
+
+    /// <summary>Slabs the tier holds now (owned, kept empty or abandoned).</summary>
+    internal long SlabCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _slabs;
+            }
         }
     }
 
@@ -255,44 +228,6 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     internal readonly record struct TierTotals(long ObjectBytes, long UserBytes, long LiveObjects, long Allocations, ulong SlabBytes,
         ulong EmptySlabBytes, long Slabs, long SlabsTaken, long FailedAllocations, ulong MetadataBytes);
 
-    /// <summary>
-    /// Creates a heap over a new native region of <paramref name="size"/> bytes, aligned to the largest power of two not
-    /// above it; the region is freed when the heap is disposed.
-    /// </summary>
-    /// <param name="size">Bytes to manage; at least 16.</param>
-    /// <returns>A heap that owns its memory.</returns>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is smaller than 16.</exception>
-    /// <exception cref="OutOfMemoryException">The process could not get the memory.</exception>
-    public static ConcurrentSlabHeap Create(nuint size)
-    {
-        ArgumentOutOfRangeException.ThrowIfLessThan(size, BuddyHeap.MinBlockSize);
-        var heap = new ConcurrentSlabHeap();
-        var region = NativeRegion.StartingAsOneBlock(size);
-        heap.AddRegion(region.Pointer, region.Size);
-        heap._ownedRegions.Add(region);
-        return heap;
-    }
-
-    /// <summary>
-    /// Adds the memory [<paramref name="start"/>, start + <paramref name="size"/>) to the heap under the lock, as
-    /// <see cref="BuddyHeap.AddRegion(void*, nuint)"/> does (same rules and exceptions).
-    /// </summary>
-    /// <param name="start">First byte of the region. The memory must stay valid until the heap is disposed.</param>
-    /// <param name="size">Bytes in the region.</param>
-    /// <exception cref="ArgumentNullException"><paramref name="start"/> is null.</exception>
-    /// <exception cref="ArgumentException">As for <see cref="BuddyHeap.AddRegion(void*, nuint)"/>; the heap is unchanged.</exception>
-    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
-    /// <remarks>Metadata for the region (8 bytes per KiB of page map, one state byte per 16 bytes) is native memory.</remarks>
-    public void AddRegion(void* start, nuint size)
-    {
-        lock (_lock)
-        {
-            ThrowIfDisposed();
-            _buddy.AddRegion(start, size);
-            AddRegionMetadata(start, size);
-        }
-    }
-
     /// <summary>Adds the page map and state bytes of a region the buddy engine has just taken; under the lock.</summary>
     internal void AddRegionMetadata(void* start, nuint size)
     {
@@ -335,168 +270,13 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
                 slabs.ExitBusy();
             }
         }
-        else
-        {
-            void* cached = AllocateCachedLarge(layout);
-            if (cached != null)
-            {
-                return cached;
-            }
-        }
 
         return AllocateSlow(layout);
-    }
-
-    /// <summary>A block of the calling thread's large cache with the kept length and alignment <paramref name="layout"/>
-    /// needs, marked live again; null when there is none (or the thread has no slabs here, or is paused).</summary>
-    private void* AllocateCachedLarge(Layout layout)
-    {
-        ThreadSlabs? slabs = t_slabs;
-        if (slabs == null || slabs.Heap != this || slabs.LargeCacheCount == 0 || layout.Size > (nuint.MaxValue >> 1))
-        {
-            return null;
-        }
-
-        int order = Orders.OrderFor(layout.Size, layout.Align, GranuleShift);
-        if (order > BuddyHeap.MaxOrder)
-        {
-            return null;
-        }
-
-        ulong length = Math.Min(SlabHeap.LargeLength(layout.Size), 1UL << (order + GranuleShift));
-        if (length > LargeCacheMaxLength)
-        {
-            return null;
-        }
-
-        ulong alignMask = (1UL << (order + GranuleShift)) - 1;
-        int pages = (int)(length >> PageShift);
-        slabs.EnterBusy();
-        if (!slabs.IsPaused)
-        {
-            int fill = slabs.LargeCacheFill[pages];
-            if (fill != 0)
-            {
-                ref ulong slot = ref slabs.LargeCache[(pages * LargeCachePerLength) + fill - 1];
-                ulong address = slot;
-                if ((address & alignMask) == 0 && address - slabs.HotStart < slabs.HotLength)
-                {
-                    slot = 0;
-                    slabs.LargeCacheFill[pages] = (byte)(fill - 1);
-                    slabs.LargeCacheCount--;
-                    Volatile.Write(ref slabs.HotStateBase[address >> GranuleShift], LargeState);
-                    slabs.CachedLargeBytes -= (long)length;
-                    slabs.LargeBytes += (long)length;
-                    slabs.LargeBlocks++;
-                    slabs.Allocations++;
-                    slabs.UserBytes += (long)layout.Size;
-                    slabs.ExitBusy();
-                    return (void*)address;
-                }
-            }
-        }
-
-        slabs.ExitBusy();
-        return null;
-    }
-
-    /// <summary>Frees the live large block at <paramref name="address"/> into the calling thread's large cache if it lies in
-    /// the thread's hot region, has the kept length <paramref name="layout"/> maps to and the cache has room; false otherwise
-    /// (nothing changed: the locked path frees it, or throws).</summary>
-    private bool FreeLargeIntoCache(ThreadSlabs slabs, ulong address, Layout layout)
-    {
-        if (address - slabs.HotStart >= slabs.HotLength || (address & ((1UL << PageShift) - 1)) != 0
-            || layout.Size > (nuint)LargeCacheMaxLength)
-        {
-            return false;
-        }
-
-        ulong length = SlabHeap.LargeLength(layout.Size);
-        int pages = (int)(length >> PageShift);
-        int fill = slabs.LargeCacheFill[pages];
-        if (fill == LargeCachePerLength || slabs.CachedLargeBytes + (long)length > LargeCacheBytes)
-        {
-            return false;
-        }
-
-        ref nint page = ref slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage];
-        nint entry = (nint)((length << 1) | 1);
-        slabs.EnterBusy();
-        if (!slabs.IsPaused && Volatile.Read(ref page) == entry
-            && Interlocked.CompareExchange(ref slabs.HotStateBase[address >> GranuleShift], CachedLargeState, LargeState) == LargeState)
-        {
-            if (Volatile.Read(ref page) != entry)
-            {
-                // Only a racing misuse can change the entry of a block this thread just found live: undo, let the lock decide.
-                Volatile.Write(ref slabs.HotStateBase[address >> GranuleShift], LargeState);
-                slabs.ExitBusy();
-                return false;
-            }
-
-            slabs.LargeCache[(pages * LargeCachePerLength) + fill] = address;
-            slabs.LargeCacheFill[pages] = (byte)(fill + 1);
-            slabs.LargeCacheCount++;
-            slabs.CachedLargeBytes += (long)length;
-            slabs.LargeBytes -= (long)length;
-            slabs.LargeBlocks--;
-            slabs.UserBytes -= (long)layout.Size;
-            slabs.ExitBusy();
-            return true;
-        }
-
-        slabs.ExitBusy();
-        return false;
-    }
-
-    /// <summary>Gives every block of <paramref name="owner"/>'s large cache back to the buddy engine; under the lock, with
-    /// the owner paused or exited. True when there was any.</summary>
-    private bool FlushLargeCacheLocked(ThreadSlabs owner)
-    {
-        int count = owner.LargeCacheCount;
-        for (int pages = 0; count != 0 && pages < owner.LargeCacheFill.Length; pages++)
-        {
-            for (int i = 0; i < owner.LargeCacheFill[pages]; i++)
-            {
-                ref ulong slot = ref owner.LargeCache[(pages * LargeCachePerLength) + i];
-                ulong address = slot;
-                slot = 0;
-                ref Region region = ref _regions[Regions.Find(_regions, address)];
-                region.Pages[(address >> PageShift) - region.FirstPage] = 0;
-                region.StateBase[address >> GranuleShift] = 0;
-                _buddy.FreeExact((void*)address, (ulong)pages << PageShift);
-            }
-
-            owner.LargeCacheFill[pages] = 0;
-        }
-
-        owner.LargeCacheCount = 0;
-        owner.CachedLargeBytes = 0;
-        return count != 0;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void* AllocateSlow(Layout layout)
     {
-        if (!SizeClasses.IsSmall(layout.Size, layout.Align))
-        {
-            lock (_lock)
-            {
-                ThrowIfDisposed();
-                void* large = AllocateLargeLocked(layout);
-                if (large == null && ReturnEmptySlabsLocked())
-                {
-                    large = AllocateLargeLocked(layout);
-                }
-
-                if (large == null)
-                {
-                    _failedAllocations++;
-                }
-
-                return large;
-            }
-        }
-
         ThreadSlabs slabs = CurrentSlabs();
         int index = SizeClasses.IndexOf(layout.Size, layout.Align);
         lock (_lock)
@@ -509,7 +289,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
                 slab = SlabWithFreeObjectLocked(slabs, index);
             }
 
-            if (slab == null && _reclaimHost != null && _reclaimHost(layout))
+            if (slab == null && _reclaimHost(layout))
             {
                 slab = SlabWithFreeObjectLocked(slabs, index);
             }
@@ -679,31 +459,6 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         return slab;
     }
 
-    private void* AllocateLargeLocked(Layout layout)
-    {
-        int order = Orders.OrderFor(layout.Size, layout.Align, GranuleShift);
-        if (order > BuddyHeap.MaxOrder || layout.Size > (nuint.MaxValue >> 1))
-        {
-            return null;
-        }
-
-        ulong length = Math.Min(SlabHeap.LargeLength(layout.Size), 1UL << (order + GranuleShift));
-        void* block = _buddy.AllocateExact(order, length);
-        if (block == null)
-        {
-            return null;
-        }
-
-        ref Region region = ref _regions[Regions.Find(_regions, (ulong)block)];
-        region.Pages[((ulong)block >> PageShift) - region.FirstPage] = (nint)((length << 1) | 1);
-        region.StateBase[(ulong)block >> GranuleShift] = LargeState;
-        _largeBytes += length;
-        _largeBlocks++;
-        _largeUserBytes += (long)layout.Size;
-        _largeAllocations++;
-        return block;
-    }
-
     /// <summary>Frees an object or a large block; safe from any thread, whichever thread allocated it.</summary>
     /// <param name="ptr">A block returned by <see cref="Allocate"/> of this heap.</param>
     /// <param name="layout">A layout that maps to the same size class (or, for a large block, the same length) as the one used to allocate it.</param>
@@ -718,14 +473,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     public void Deallocate(void* ptr, Layout layout)
     {
         ThreadSlabs? slabs = t_slabs;
-        if (slabs != null && slabs.Heap == this && !SizeClasses.IsSmall(layout.Size, layout.Align))
-        {
-            if (FreeLargeIntoCache(slabs, (ulong)ptr, layout))
-            {
-                return;
-            }
-        }
-        else if (slabs != null && slabs.Heap == this)
+        if (slabs != null && slabs.Heap == this && SizeClasses.IsSmall(layout.Size, layout.Align))
         {
             ulong address = (ulong)ptr;
             if (address - slabs.HotStart < slabs.HotLength && (address & 15) == 0)
@@ -799,22 +547,9 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
             ThrowIfDisposed();
             while (true)
             {
-                nint entry = CheckLiveBlockLocked(ptr, layout, out Region region);
+                Slab* slab = CheckLiveBlockLocked(ptr, layout, out Region region);
                 slabs.SetHotRegion(region);
                 ulong address = (ulong)ptr;
-                if ((entry & 1) != 0)
-                {
-                    if (Interlocked.CompareExchange(ref region.StateBase[address >> GranuleShift], 0, LargeState) != LargeState)
-                    {
-                        // Another thread's lock-free free into its large cache took it: check again, which throws.
-                        continue;
-                    }
-
-                    FreeLargeLocked(address, (ulong)entry >> 1, layout.Size, ref region);
-                    return;
-                }
-
-                var slab = (Slab*)entry;
                 byte expected = (byte)(slab->ClassIndex + 1);
                 if (Interlocked.CompareExchange(ref slab->StateBase[address >> GranuleShift], 0, expected) != expected)
                 {
@@ -932,69 +667,20 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         return slab;
     }
 
-    private void FreeLargeLocked(ulong address, ulong length, nuint userSize, ref Region region)
-    {
-        region.Pages[(address >> PageShift) - region.FirstPage] = 0;
-        region.StateBase[address >> GranuleShift] = 0;
-        _largeBytes -= length;
-        _largeBlocks--;
-        _largeUserBytes -= (long)userSize;
-        _buddy.FreeExact((void*)address, length);
-    }
-
     /// <summary>
     /// Checks under the lock that <paramref name="ptr"/> is a live object or large block that <paramref name="layout"/>
     /// maps to and returns its page-map entry; throws, naming the address, before anything changes.
     /// </summary>
-    private nint CheckLiveBlockLocked(void* ptr, Layout layout, out Region region, bool checkLayout = true)
+    private Slab* CheckLiveBlockLocked(void* ptr, Layout layout, out Region region, bool checkLayout = true)
     {
         ulong address = (ulong)ptr;
         int regionIndex = Regions.FindForFree(_regions, ptr);
 
         region = _regions[regionIndex];
         nint entry = region.Pages[(address >> PageShift) - region.FirstPage];
-        ulong expected = SlabHeap.BlockSizeFor(layout);
         bool expectedSmall = SizeClasses.IsSmall(layout.Size, layout.Align);
-        if (entry != 0 && (entry & 1) == 0)
-        {
-            var slab = (Slab*)entry;
-            ulong offset = address - (ulong)slab->Start;
-            if (offset % slab->ObjectSize != 0 || offset / slab->ObjectSize >= (ulong)slab->Capacity)
-            {
-                SlabHeap.ThrowNotABlock(address);
-            }
-
-            if (slab->StateBase[address >> GranuleShift] == 0)
-            {
-                SlabHeap.ThrowNotAllocated(address, slab->ObjectSize);
-            }
-
-            if (checkLayout && (!expectedSmall || SizeClasses.IndexOf(layout.Size, layout.Align) != slab->ClassIndex))
-            {
-                SlabHeap.ThrowWrongLayout(address, layout, expected, slab->ObjectSize);
-            }
-
-            return entry;
-        }
-
-        if (entry != 0 && (address & ((1UL << PageShift) - 1)) == 0)
-        {
-            ulong blockSize = (ulong)entry >> 1;
-            if (region.StateBase[address >> GranuleShift] != LargeState)
-            {
-                // Freed into a thread's large cache: as much a double free as a block given back to the buddy engine.
-                SlabHeap.ThrowNotAllocated(address, blockSize);
-            }
-
-            if (checkLayout && (expectedSmall || expected != blockSize))
-            {
-                SlabHeap.ThrowWrongLayout(address, layout, expected, blockSize);
-            }
-
-            return entry;
-        }
-
-        if (IsHosted)
+        ulong expected = expectedSmall ? SlabHeap.BlockSizeFor(layout) : BuddyHeap.BlockSizeOf(layout);
+        if (entry == 0)
         {
             // Not a slab: the host's own block, or nothing. The buddy engine names what is wrong with freeing it as an
             // object (null, outside, interior, not allocated); a live block of the host's is the wrong layout.
@@ -1002,61 +688,32 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
             SlabHeap.ThrowWrongLayout(address, layout, expected, (ulong)BuddyHeap.MinBlockSize << order);
         }
 
-        if ((address & 15) == 0 && _buddy.StartsFreeBlock(address))
+        var slab = (Slab*)entry;
+        ulong offset = address - (ulong)slab->Start;
+        if (offset % slab->ObjectSize != 0 || offset / slab->ObjectSize >= (ulong)slab->Capacity)
         {
-            ThrowHelper.ThrowInvalidOperation($"Cannot free {ThrowHelper.Hex(address)}: the memory there is not allocated (a double free, or a free block never handed out).");
+            SlabHeap.ThrowNotABlock(address);
         }
 
-        SlabHeap.ThrowNotABlock(address);
-        return 0;
-    }
-
-    /// <summary>
-    /// Resizes a block. When the new size maps to the same class (or large length) the block stays where it is;
-    /// otherwise a new block is allocated, the bytes copied, and the old block freed.
-    /// </summary>
-    /// <param name="ptr">A live block of this heap.</param>
-    /// <param name="layout">Its current layout.</param>
-    /// <param name="newSize">The new size in bytes.</param>
-    /// <returns>The block's address; <see langword="null"/> when it had to move and no block was free (the old block stays live).</returns>
-    /// <exception cref="ArgumentException">As for <see cref="Deallocate(void*, Layout)"/>, or <paramref name="newSize"/> overflows with the alignment.</exception>
-    /// <exception cref="InvalidOperationException">As for <see cref="Deallocate(void*, Layout)"/>.</exception>
-    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
-    public void* Reallocate(void* ptr, Layout layout, nuint newSize)
-    {
-        _ = new Layout(newSize, layout.Align); // validates the new size with the alignment before anything changes
-        ThrowIfDisposed();
-        ThreadSlabs slabs = CurrentSlabs();
-        lock (_lock)
+        if (slab->StateBase[address >> GranuleShift] == 0)
         {
-            ThrowIfDisposed();
-            nint entry = CheckLiveBlockLocked(ptr, layout, out _);
-            bool sameSmall = (entry & 1) == 0 && SizeClasses.IsSmall(newSize, layout.Align)
-                && SizeClasses.IndexOf(newSize, layout.Align) == ((Slab*)entry)->ClassIndex;
-            bool sameLarge = (entry & 1) != 0 && !SizeClasses.IsSmall(newSize, layout.Align)
-                && SlabHeap.LargeLength(newSize) == (ulong)entry >> 1;
-            if (sameSmall)
-            {
-                slabs.UserBytes += (long)newSize - (long)layout.Size;
-                return ptr;
-            }
-
-            if (sameLarge)
-            {
-                _largeUserBytes += (long)newSize - (long)layout.Size;
-                return ptr;
-            }
+            SlabHeap.ThrowNotAllocated(address, slab->ObjectSize);
         }
 
-        return Moves.AllocateCopyFree(this, ptr, layout, newSize);
+        if (checkLayout && (!expectedSmall || SizeClasses.IndexOf(layout.Size, layout.Align) != slab->ClassIndex))
+        {
+            SlabHeap.ThrowWrongLayout(address, layout, expected, slab->ObjectSize);
+        }
+
+        return slab;
     }
 
     /// <summary>
     /// Returns every empty slab of every thread (the ones kept for hysteresis too), and of exited threads, to the buddy
-    /// engine, after collecting the frees other threads made into them, and every thread's cached large blocks.
+    /// engine, after collecting the frees other threads made into them.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
-    public void Trim()
+    internal void Trim()
     {
         lock (_lock)
         {
@@ -1121,13 +778,11 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
     private bool ReturnEmptySlabsOfLocked(List<ThreadSlabs> owners)
     {
         long before = _slabs;
-        bool flushed = false;
         PausableOwner.PauseAll(owners);
         try
         {
             foreach (ThreadSlabs owner in owners)
             {
-                flushed |= FlushLargeCacheLocked(owner);
                 for (int index = 0; index < SizeClasses.Count; index++)
                 {
                     ClassSlabs* sizeClass = owner.Classes + index;
@@ -1170,7 +825,7 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         }
 
         ReturnEmptyAbandonedLocked();
-        return _slabs != before || flushed;
+        return _slabs != before;
     }
 
     private void ReturnEmptyAbandonedLocked()
@@ -1235,9 +890,6 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
                 *sizeClass = default;
             }
 
-            FlushLargeCacheLocked(owner);
-            _largeBlocks += owner.LargeBlocks;
-            _largeBytes = (ulong)((long)_largeBytes + owner.LargeBytes);
             _retiredAllocations += owner.Allocations;
             _retiredLiveBlocks += owner.LiveBlocks;
             _retiredObjectBytes += owner.ObjectBytes;
@@ -1251,73 +903,17 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         return any;
     }
 
-    /// <summary>A snapshot of the heap's accounting, as <see cref="SlabHeap.Stats"/> defines it, summed over every thread.</summary>
-    /// <remarks>Pauses every owner while it reads; exact when no call is in flight on another thread. Abandons the slabs of
-    /// exited threads first.</remarks>
-    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
-    public HeapStats Stats
-    {
-        get
-        {
-            lock (_lock)
-            {
-                ThrowIfDisposed();
-                ReclaimExitedLocked();
-                PausableOwner.PauseAll(_owners);
-                try
-                {
-                    Totals totals = SumLocked();
-                    HeapStats buddy = _buddy.Stats;
-                    ulong allocated = (ulong)totals.ObjectBytes + (ulong)totals.LargeBytes;
-                    return buddy with
-                    {
-                        UserBytes = (ulong)Math.Max(0, totals.UserBytes),
-                        AllocatedBytes = allocated,
-                        FreeBytes = buddy.TotalBytes - allocated,
-                        CachedBytes = _slabBytes - (ulong)totals.ObjectBytes + (ulong)totals.CachedLargeBytes,
-                        MetadataBytes = buddy.MetadataBytes + MetadataBytesLocked(),
-                        LiveBlocks = totals.LiveBlocks,
-                        Allocations = totals.Allocations,
-                        FailedAllocations = _failedAllocations,
-                    };
-                }
-                finally
-                {
-                    PausableOwner.ResumeAll(_owners);
-                }
-            }
-        }
-    }
-
-    /// <summary>Number of slabs the heap holds now (owned, kept empty or abandoned).</summary>
-    public long SlabCount
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _slabs;
-            }
-        }
-    }
-
     private Totals SumLocked()
     {
         var totals = new Totals
         {
-            Allocations = _retiredAllocations + _largeAllocations,
-            LiveBlocks = _retiredLiveBlocks + _largeBlocks,
+            Allocations = _retiredAllocations,
+            LiveBlocks = _retiredLiveBlocks,
             ObjectBytes = _retiredObjectBytes,
-            UserBytes = _retiredUserBytes + _largeUserBytes,
-            LargeBlocks = _largeBlocks,
-            LargeBytes = (long)_largeBytes,
+            UserBytes = _retiredUserBytes,
         };
         foreach (ThreadSlabs owner in _owners)
         {
-            totals.LargeBlocks += owner.LargeBlocks;
-            totals.LargeBytes += owner.LargeBytes;
-            totals.CachedLargeBytes += owner.CachedLargeBytes;
-            totals.LiveBlocks += owner.LargeBlocks;
             totals.Allocations += owner.Allocations;
             totals.LiveBlocks += owner.LiveBlocks;
             totals.ObjectBytes += owner.ObjectBytes;
@@ -1338,9 +934,8 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         return bytes;
     }
 
-    /// <summary>Frees the metadata and any region the heap owns. Calls in progress on other threads' fast paths are waited
+    /// <summary>Frees the metadata (the host frees the memory). Calls in progress on other threads' fast paths are waited
     /// for; every later call throws <see cref="ObjectDisposedException"/>. Calling it again is harmless.</summary>
-    /// <remarks>Memory added with <see cref="AddRegion"/> stays the caller's.</remarks>
     public void Dispose()
     {
         lock (_lock)
@@ -1368,11 +963,6 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
             _descriptors.Clear();
             _spareDescriptors = null;
             Regions.FreeAll(ref _regions);
-            if (!IsHosted)
-            {
-                _buddy.Dispose();
-                Regions.DisposeOwned(_ownedRegions);
-            }
         }
     }
 
@@ -1459,9 +1049,6 @@ public sealed unsafe partial class ConcurrentSlabHeap : IAllocator, IHeapStatsSo
         public long LiveBlocks;
         public long ObjectBytes;
         public long UserBytes;
-        public long LargeBlocks;
-        public long LargeBytes;
-        public long CachedLargeBytes;
     }
 
     /// <summary>A free object's link, in its first word.</summary>
