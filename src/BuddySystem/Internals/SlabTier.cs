@@ -249,6 +249,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// to the buddy engine.</returns>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     /// <remarks>Fast path (the thread's first slab of the class has a free object): no lock, no atomic instruction.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void* Allocate(Layout layout)
     {
         if (SizeClasses.IsSmall(layout.Size, layout.Align))
@@ -470,71 +471,79 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     /// <remarks>Fast path: one compare-exchange on the object's state byte, then a push on the slab's local list (the
     /// owner) or its thread-free list (any other thread, one more compare-exchange); no lock.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Deallocate(void* ptr, Layout layout)
     {
         ThreadSlabs? slabs = t_slabs;
-        if (slabs != null && slabs.Heap == this && SizeClasses.IsSmall(layout.Size, layout.Align))
+        ulong address = (ulong)ptr;
+        if (slabs != null && slabs.Heap == this && SizeClasses.IsSmall(layout.Size, layout.Align)
+            && address - slabs.HotStart < slabs.HotLength && (address & 15) == 0)
         {
-            ulong address = (ulong)ptr;
-            if (address - slabs.HotStart < slabs.HotLength && (address & 15) == 0)
+            byte expected = (byte)(SizeClasses.IndexOf(layout.Size, layout.Align) + 1);
+            slabs.EnterBusy();
+            if (!slabs.IsPaused && Interlocked.CompareExchange(ref slabs.HotStateBase[address >> GranuleShift], 0, expected) == expected)
             {
-                byte expected = (byte)(SizeClasses.IndexOf(layout.Size, layout.Align) + 1);
-                slabs.EnterBusy();
-                if (!slabs.IsPaused && Interlocked.CompareExchange(ref slabs.HotStateBase[address >> GranuleShift], 0, expected) == expected)
+                var slab = (Slab*)slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage];
+                var item = (FreeObject*)ptr;
+                slabs.CountFree(slab->ObjectSize, layout.Size);
+                ClassSlabs* sizeClass = slabs.Classes + slab->ClassIndex;
+
+                // The owner's free is a push, unless the slab was full (it must rejoin the list of slabs with free objects)
+                // or empties while its class already keeps an empty slab (it goes back).
+                if (slab->Owner == slabs.Id && slab->Full == 0 && (slab->Used > 1 || sizeClass->EmptySlabs < EmptySlabsKept))
                 {
-                    var slab = (Slab*)slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage];
-                    var item = (FreeObject*)ptr;
-                    slabs.CountFree(slab->ObjectSize, layout.Size);
-                    if (slab->Owner == slabs.Id)
+                    item->Next = slab->Free;
+                    slab->Free = item;
+                    if (--slab->Used == 0)
                     {
-                        // The owner's free: a push, unless the slab was full (it must rejoin the list of slabs with free
-                        // objects) or empties while its class already keeps an empty slab (it goes back): both under the lock.
-                        ClassSlabs* sizeClass = slabs.Classes + slab->ClassIndex;
-                        if (slab->Full == 0 && (slab->Used > 1 || sizeClass->EmptySlabs < EmptySlabsKept))
-                        {
-                            item->Next = slab->Free;
-                            slab->Free = item;
-                            if (--slab->Used == 0)
-                            {
-                                sizeClass->EmptySlabs++;
-                            }
-
-                            slabs.ExitBusy();
-                            return;
-                        }
-
-                        slabs.ExitBusy();
-                        lock (_lock)
-                        {
-                            // The object is this thread's and already marked free: no check is left, only the lists
-                            // (unless the heap was disposed meanwhile, and the lists with it).
-                            if (!_disposed)
-                            {
-                                ReleaseOwnObjectLocked(slabs, slab, item);
-                            }
-                        }
-
-                        return;
+                        sizeClass->EmptySlabs++;
                     }
 
-                    bool wasEmpty = PushThreadFree(slab, item);
                     slabs.ExitBusy();
-                    if (wasEmpty && Volatile.Read(ref slab->Full) == 1)
-                    {
-                        lock (_lock)
-                        {
-                            ReviveFullSlabLocked(slab);
-                        }
-                    }
-
                     return;
                 }
 
-                slabs.ExitBusy();
+                FreeMarkedObject(slabs, slab, item);
+                return;
             }
+
+            slabs.ExitBusy();
         }
 
         DeallocateSlow(ptr, layout);
+    }
+
+    /// <summary>The rest of a lock-free free, after the object's state byte went to 0 and with the caller busy: the owner's
+    /// free into a full slab or the one that empties a slab takes the lock; another thread's free pushes on the slab's
+    /// thread-free list (the first into a full slab revives it under the lock).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void FreeMarkedObject(ThreadSlabs slabs, Slab* slab, FreeObject* item)
+    {
+        if (slab->Owner == slabs.Id)
+        {
+            slabs.ExitBusy();
+            lock (_lock)
+            {
+                // The object is this thread's and already marked free: no check is left, only the lists (unless the heap
+                // was disposed meanwhile, and the lists with it).
+                if (!_disposed)
+                {
+                    ReleaseOwnObjectLocked(slabs, slab, item);
+                }
+            }
+
+            return;
+        }
+
+        bool wasEmpty = PushThreadFree(slab, item);
+        slabs.ExitBusy();
+        if (wasEmpty && Volatile.Read(ref slab->Full) == 1)
+        {
+            lock (_lock)
+            {
+                ReviveFullSlabLocked(slab);
+            }
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
