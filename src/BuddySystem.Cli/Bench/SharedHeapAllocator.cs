@@ -2,8 +2,8 @@ namespace BuddySystem.Cli.Bench;
 
 /// <summary>
 /// <c>shared-heap</c>: a <see cref="SharedHeap"/> in a new file in <c>/dev/shm</c> (deleted on dispose), alone in this
-/// process. A block is this process's address of its offset, so the replayer can fill and check it; every call takes the
-/// heap's in-process lock and its <c>flock</c>, as it does when other processes share the file.
+/// process. A block is this process's address of its offset, so the replayer can fill and check it; every call takes and
+/// releases the heap's robust process-shared mutex, as it does when other processes share the file.
 /// </summary>
 internal readonly unsafe struct SharedHeapAllocator : IBenchAllocator
 {
