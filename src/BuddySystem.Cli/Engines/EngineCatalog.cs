@@ -22,7 +22,7 @@ internal static class EngineCatalog
         Engine.Heap("concurrent-heap-hardened", "ConcurrentHeap with hardened mode: every call under the lock through the hardened core", size => HeapTarget.Of("concurrent-heap-hardened", ConcurrentHeap.Create(size, BuddyHeapOptions.ConcurrentDefault with { Hardening = HeapTarget.ThrowingHardening })), threadSafe: true),
         Engine.Measured("buddy-tree", "BuddyTree: the seed's segment tree, offsets into one region", BuddyTreeAllocator.Create, size => HeapTarget.Of("buddy-tree", new BuddyTreeHeap(size))),
         Engine.Measured("slab-heap", "SlabHeap: size-class slabs on buddy blocks, exact large blocks, no lock", SlabHeapAllocator.Create, size => HeapTarget.Of("slab-heap", SlabHeap.Create(size))),
-        Engine.Measured("shared-heap", "SharedHeap: a crash-consistent heap in a mapped file, shared by processes (a robust process-shared mutex per call)", SharedHeapAllocator.Create, unavailable: () => SharedHeapAllocator.Unavailable),
+        Engine.Measured("shared-heap", "SharedHeap: a crash-consistent heap in a mapped file, shared by processes (a robust process-shared mutex per call)", SharedHeapAllocator.Create, size => SharedHeapTestHeap.Target("shared-heap", size), unavailable: () => SharedHeapAllocator.Unavailable),
         Engine.TestedOnly("frame-allocator", "FrameAllocator: the crate's frame allocator over 4 KiB frames", size => HeapTarget.Of("frame-allocator", new FrameAllocatorHeap(size))),
         Engine.Measured("glibc", "libc malloc/free", GlibcAllocator.Create, unavailable: () => Libc.Unavailable),
         Engine.Measured("native-memory", "NativeMemory.Alloc/Free", NativeMemoryAllocator.Create),
