@@ -415,19 +415,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             ThrowIfDisposed();
             ReclaimExitedLocked();
-            PausableOwner.PauseAll(_caches);
-            try
-            {
-                foreach (ThreadCache cache in _caches)
-                {
-                    ReturnAllLocked(cache);
-                }
-            }
-            finally
-            {
-                PausableOwner.ResumeAll(_caches);
-            }
-
+            ReturnAllCachesLocked();
             _tier?.Trim();
         }
     }
@@ -678,10 +666,23 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         return totals;
     }
 
-    /// <summary>
-    /// Before failing an allocation: returns the caches of exited threads and of every live thread (paused meanwhile) to the
-    /// core; true when any block came back.
-    /// </summary>
+    /// <summary>Pauses every live thread's cache, returns its blocks to the core and resumes it; under the lock.</summary>
+    private void ReturnAllCachesLocked()
+    {
+        PausableOwner.PauseAll(_caches);
+        try
+        {
+            foreach (ThreadCache cache in _caches)
+            {
+                ReturnAllLocked(cache);
+            }
+        }
+        finally
+        {
+            PausableOwner.ResumeAll(_caches);
+        }
+    }
+
     /// <summary>Runs the rescue callback, if any, for a failed <paramref name="layout"/>; whether it ran.</summary>
     private bool RescueLocked(Layout layout)
     {
@@ -695,6 +696,10 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         return true;
     }
 
+    /// <summary>
+    /// Before failing an allocation: returns the caches of exited threads and of every live thread (paused meanwhile) to the
+    /// core, and the empty slabs of every thread; true when any block came back.
+    /// </summary>
     private bool ReturnCachesForRetryLocked()
     {
         bool returned = ReclaimExitedLocked();
@@ -714,19 +719,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             return returned;
         }
 
-        PausableOwner.PauseAll(_caches);
-        try
-        {
-            foreach (ThreadCache cache in _caches)
-            {
-                ReturnAllLocked(cache);
-            }
-        }
-        finally
-        {
-            PausableOwner.ResumeAll(_caches);
-        }
-
+        ReturnAllCachesLocked();
         return true;
     }
 
