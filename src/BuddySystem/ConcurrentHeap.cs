@@ -179,6 +179,15 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             return tier.Allocate(layout);
         }
 
+        return AllocateBlock(layout);
+    }
+
+    /// <summary>A buddy block (requests above the size classes, or every request without the tier): the thread's cache
+    /// of its order, else the core under the lock. Not inlined into <see cref="Allocate"/>, so that the objects' fast path
+    /// keeps a small frame.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void* AllocateBlock(Layout layout)
+    {
         int order = Orders.OrderFor(layout.Size, layout.Align, BuddyHeap.MinShift);
         ThreadCache? cache = t_cache;
         if (order <= _maxCachedOrder && cache != null && cache.Heap == this)
@@ -270,6 +279,14 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             return;
         }
 
+        DeallocateBlock(ptr, layout);
+    }
+
+    /// <summary>Frees a buddy block: into the thread's cache of its order with one compare-exchange, else under the lock.
+    /// Not inlined into <see cref="Deallocate(void*, Layout)"/>, so that the objects' fast path keeps a small frame.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void DeallocateBlock(void* ptr, Layout layout)
+    {
         int order = Orders.OrderFor(layout.Size, layout.Align, BuddyHeap.MinShift);
         ThreadCache? cache = t_cache;
         if (order <= _maxCachedOrder && cache != null && cache.Heap == this)
