@@ -1,6 +1,5 @@
 using BuddySystem.Cli;
 using BuddySystem.Cli.Commands;
-using BuddySystem.Tests.Engines;
 
 namespace BuddySystem.Tests.Cli;
 
@@ -12,7 +11,7 @@ public sealed class ShmBenchCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    [SharedHeapFact]
+    [LinuxFact]
     public void Bench_OneAndTwoProcesses_PrintsARowEachWithNoFailures()
     {
         var output = new StringWriter();
@@ -38,7 +37,7 @@ public sealed class ShmBenchCommandTests : IDisposable
         Assert.Contains("--processes must be from 1 to 16", lines[0], StringComparison.Ordinal);
     }
 
-    [SharedHeapFact]
+    [LinuxFact]
     public void Stat_FreshHeap_ReportsTheLockFree()
     {
         string path = Path.Combine(_dir, "h");
@@ -50,7 +49,7 @@ public sealed class ShmBenchCommandTests : IDisposable
         Assert.Contains("lock                  free (before this open); 0 holder deaths", output.ToString(), StringComparison.Ordinal);
     }
 
-    [SharedHeapFact]
+    [LinuxFact]
     public void Stat_FileOthersCanWrite_ExitsTwoUnlessAllowed()
     {
         string path = Path.Combine(_dir, "h");

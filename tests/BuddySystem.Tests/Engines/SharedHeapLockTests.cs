@@ -17,14 +17,14 @@ public sealed unsafe class SharedHeapLockTests : IDisposable
 
     private string PathOf(string name) => Path.Combine(_dir, name);
 
-    [SharedHeapFact]
+    [LinuxFact]
     public void Create_Default_FileIsOwnerReadWriteOnly()
     {
         using var heap = SharedHeap.Create(PathOf("h"), 1 << 16);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(PathOf("h")));
     }
 
-    [SharedHeapFact]
+    [LinuxFact]
     public void Create_FileModeOption_SetsTheModeExactly()
     {
         var mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite;
@@ -34,7 +34,7 @@ public sealed unsafe class SharedHeapLockTests : IDisposable
         Assert.False(File.Exists(PathOf("x")));
     }
 
-    [SharedHeapFact]
+    [LinuxFact]
     public void Open_FileOtherUsersCanWrite_RefusedUnlessAllowed()
     {
         string path = PathOf("h");
@@ -49,7 +49,7 @@ public sealed unsafe class SharedHeapLockTests : IDisposable
         heap.Free(heap.Allocate(16));
     }
 
-    [SharedHeapFact]
+    [LinuxFact]
     public void Open_Version1File_RefusedNamingTheVersion()
     {
         string path = PathOf("h");
@@ -61,7 +61,7 @@ public sealed unsafe class SharedHeapLockTests : IDisposable
         Assert.Contains("version 1", e.Message, StringComparison.Ordinal);
     }
 
-    [SharedHeapFact]
+    [LinuxFact]
     public void LockState_FreeAndHeldByALiveThread_ReportsThePid()
     {
         using var heap = SharedHeap.Create(PathOf("h"), 1 << 16);
@@ -86,7 +86,7 @@ public sealed unsafe class SharedHeapLockTests : IDisposable
         heap.Free(heap.Allocate(16)); // the mutex still works
     }
 
-    [SharedHeapFact]
+    [LinuxFact]
     public void Enter_LockMadeNotRecoverable_ThrowsCorruption()
     {
         using var heap = SharedHeap.Create(PathOf("h"), 1 << 16);
@@ -96,7 +96,7 @@ public sealed unsafe class SharedHeapLockTests : IDisposable
         Assert.Contains("not recoverable", e.Message, StringComparison.Ordinal);
     }
 
-    [SharedHeapFact]
+    [LinuxFact]
     public void Enter_LockKindOverwritten_ThrowsCorruptionWithoutCallingGlibc()
     {
         using var heap = SharedHeap.Create(PathOf("h"), 1 << 16);
@@ -108,7 +108,7 @@ public sealed unsafe class SharedHeapLockTests : IDisposable
         heap.Free(heap.Allocate(16));
     }
 
-    [SharedHeapFact]
+    [LinuxFact]
     public void Open_HolderKilledHoldingTheLock_NextCallerTakesItAndRecoversOnlyAChange()
     {
         // Step 1 is just after the lock is taken (no change begun: nothing to recover); step 5 of AllocateInto is inside
@@ -134,7 +134,7 @@ public sealed unsafe class SharedHeapLockTests : IDisposable
         }
     }
 
-    [SharedHeapFact]
+    [LinuxFact]
     public void Calls_RandomBytesInTheMetadata_ThrowOrWorkNeverStrayOutside()
     {
         // Another process may write anything into the state bytes, the tree and the intent record: every call must stay
