@@ -117,6 +117,23 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// without hardening).</summary>
     internal bool HasSizeClassTier => _tier != null;
 
+    /// <summary>The bytes this heap reserves for <paramref name="layout"/>: with the size-class tier, a request of the classes
+    /// gets an object of its class (<see cref="SlabHeap.BlockSizeFor"/>); any other gets a buddy block
+    /// (<see cref="BuddyHeap.BlockSizeFor"/>, which adds a hardened heap's overhead).</summary>
+    /// <param name="layout">A request.</param>
+    /// <returns>The block size <see cref="HeapStats.AllocatedBytes"/> counts for it.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">No block can be that large.</exception>
+    public ulong BlockSizeFor(Layout layout)
+        => _tier != null && SizeClasses.IsSmall(layout.Size, layout.Align) ? SlabHeap.BlockSizeFor(layout) : _core.BlockSizeFor(layout);
+
+    /// <summary>The alignment every block for <paramref name="layout"/> is sure to have: an object's as
+    /// <see cref="SlabHeap.BlockAlignmentFor"/> says, a buddy block's its size.</summary>
+    /// <param name="layout">A request.</param>
+    /// <returns>A power of two.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">No block can be that large.</exception>
+    public ulong BlockAlignmentFor(Layout layout)
+        => _tier != null && SizeClasses.IsSmall(layout.Size, layout.Align) ? SlabHeap.BlockAlignmentFor(layout) : _core.BlockSizeFor(layout);
+
     /// <summary>Slabs the size-class tier holds now (owned by threads, kept empty or abandoned); 0 without the tier.</summary>
     internal long SlabCount => _tier?.SlabCount ?? 0;
 
