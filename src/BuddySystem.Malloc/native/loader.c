@@ -1,7 +1,12 @@
 /* libbuddymalloc.so: routes the C allocation API to the buddy heap in buddymalloc.so (NativeAOT, exports bm_*).
  * Every policy lives in C# (ProcessHeap.cs, Exports.cs). This file only decides *whether* a call may enter managed code:
  * the runtime itself calls malloc (start-up, thread attach), and such calls must not re-enter it. They, calls before
- * the heap is ready, and pointers outside the heap's reserved range go to glibc. */
+ * the heap is ready, and pointers outside the heap's reserved range go to glibc.
+ *
+ * The runtime starts lazily: a process whose first requests are small (up to 32 KiB, 1 MiB in all) is served from the
+ * start-up arena below without starting it, so /bin/true and `sh -c true` do not pay the runtime's start (its threads,
+ * its GC reservation, the cgroup and /sys files it reads). The first request the arena cannot serve starts the runtime;
+ * bm_init then hands the arena to ProcessHeap, which accounts for its blocks from then on. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -11,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -35,7 +41,26 @@ extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
 extern void __libc_free(void *);
 
-extern int bm_init(struct loader_shared **shared);
+/* The start-up arena: the layout of BootArena.cs. Blocks of 16 B to 32 KiB, each aligned to its size (cut from chunks
+ * of one order each, 4 KiB or one block), one state byte per 16-byte granule: BOOT_ALLOCATED | order at a live block's start,
+ * BOOT_FREED | order once freed. Freed blocks are reused only before the runtime starts; after, they stay freed (a
+ * second free is still caught) and the heap serves every new request. */
+#define BOOT_SIZE (1024 * 1024)
+#define BOOT_CHUNK 4096
+#define BOOT_MAX_ORDER 11
+enum { BOOT_ALLOCATED = 0x80, BOOT_FREED = 0x40, BOOT_ORDER = 0x0f };
+struct boot_arena {
+    uint64_t start, size;
+    int64_t live_blocks, live_bytes, allocations;
+    uint64_t states;
+};
+static struct boot_arena boot;
+static uint8_t boot_states[BOOT_SIZE >> 4];
+static pthread_mutex_t boot_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t boot_bump;                                /* next unused chunk, from boot.start */
+static struct { void *free; uint64_t next, end; } boot_orders[BOOT_MAX_ORDER + 1];
+
+extern int bm_init(struct loader_shared **shared, struct boot_arena *arena);
 extern void bm_thread_caches(struct order_cache *caches);
 extern int bm_refill(int order, struct order_cache *cache, int64_t live_delta);
 extern void bm_flush(int order, struct order_cache *cache, int64_t live_delta);
@@ -56,7 +81,7 @@ enum { NOT_STARTED, STARTING, READY, OFF };
 static _Atomic int state = NOT_STARTED;
 static uint64_t heap_start, heap_end;          /* written once before state becomes READY */
 static const struct loader_shared *shared;     /* idem */
-static size_t cached_max_size;                 /* 16 << max_order once READY; 0 before: no cache */
+static size_t cached_limit;                    /* (16 << max_order) + 1 once READY; 0 before: no cache (not even malloc(0)) */
 static __thread int inside;                    /* this thread is in managed code: serve it from glibc */
 static size_t (*libc_usable_size)(void *);
 
@@ -118,13 +143,13 @@ static void start(void) {
     inside = 1;
     struct loader_shared *given = NULL;
     size_t cache_size = 0;
-    int ok = bm_init(&given);
+    int ok = bm_init(&given, &boot);
     if (ok) {
         shared = given;
         heap_start = given->reserve_start;
         heap_end = given->reserve_end;
         if (given->max_order >= 0 && given->max_order < MAX_CACHED_ORDERS && pthread_key_create(&exit_key, thread_exit) == 0)
-            cache_size = (size_t)1 << (given->min_shift + given->max_order);
+            cache_size = ((size_t)1 << (given->min_shift + given->max_order)) + 1;
         libc_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
         pthread_atfork(fork_prepare, fork_done, fork_done);
         if (bm_wants_report()) atexit(report);
@@ -133,15 +158,31 @@ static void start(void) {
     inside = 0;
     atomic_store(&state, ok ? READY : OFF);
     /* Last: a thread that sees the caches on sees everything above. */
-    __atomic_store_n(&cached_max_size, cache_size, __ATOMIC_RELEASE);
+    __atomic_store_n(&cached_limit, cache_size, __ATOMIC_RELEASE);
 }
 
 /* No pthread key destructor returns a thread's caches: the runtime detaches the thread first, and entering managed code
  * from a later destructor fails fast. The caches of exited threads go back when a new thread first allocates, on an
  * allocation that would fail, and on the --stats report (ConcurrentHeap reclaims them). */
 
-/* Runs after buddymalloc.so's own initialisers (it is a dependency), so the runtime may start. */
-__attribute__((constructor)) static void construct(void) { start(); }
+static void boot_fork_prepare(void) { pthread_mutex_lock(&boot_lock); }
+static void boot_fork_done(void) { pthread_mutex_unlock(&boot_lock); }
+
+/* Runs after buddymalloc.so's own initialisers (it is a dependency), so the runtime may start. It starts here only when
+ * the exit report or map is asked for (both need it at exit); otherwise at the first request the start-up arena cannot
+ * serve. The arena is address space only until touched (a process that never allocates pays one mmap). */
+__attribute__((constructor)) static void construct(void) {
+    size_t largest = (size_t)16 << BOOT_MAX_ORDER;
+    void *arena = mmap(NULL, BOOT_SIZE + largest, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (arena != MAP_FAILED) {
+        boot.start = ((uint64_t)(uintptr_t)arena + largest - 1) & ~(uint64_t)(largest - 1);
+        boot.size = BOOT_SIZE;
+        boot.states = (uint64_t)(uintptr_t)boot_states;
+        pthread_atfork(boot_fork_prepare, boot_fork_done, boot_fork_done);
+    }
+    const char *stats = getenv("BUDDY_MALLOC_STATS"), *map = getenv("BUDDY_MALLOC_MAP");
+    if (arena == MAP_FAILED || (stats && *stats && strcmp(stats, "0") != 0) || (map && *map)) start();
+}
 
 /* True when this call may enter the heap; marks the thread as inside until leave(). */
 static inline int enter(void) {
@@ -262,10 +303,101 @@ static inline int push(void *p) {
     return 1;
 }
 
+static inline int in_boot(const void *p) { return (uint64_t)(uintptr_t)p - boot.start < boot.size; }
+
+/* One line naming the call, the address and the problem (the engine's words), then SIGABRT. */
+static __attribute__((noreturn, noinline)) void boot_misuse(const char *call, const void *p, const char *problem, size_t size) {
+    char line[256];
+    int n = size
+        ? snprintf(line, sizeof line, "buddymalloc: %s(): Cannot free %p: the block of %zu bytes there %s\n", call, p, size, problem)
+        : snprintf(line, sizeof line, "buddymalloc: %s(): Cannot free %p: %s\n", call, p, problem);
+    if (write(2, line, (size_t)n) < 0) { /* aborting anyway */ }
+    abort();
+}
+
+/* A block of order k from the start-up arena, or NULL when it has no room (the caller then starts the runtime). */
+static __attribute__((noinline)) void *boot_alloc(int k) {
+    if (!boot.start) return NULL;
+    uint64_t size = (uint64_t)16 << k;
+    pthread_mutex_lock(&boot_lock);
+    void *p = boot_orders[k].free;
+    if (p) {
+        uint8_t *s = &boot_states[((uint64_t)(uintptr_t)p - boot.start) >> 4];
+        void *next = *(void **)p;
+        /* The freed block's first word links the list: a write after free that broke it is caught here. */
+        if (*s != (BOOT_FREED | k) || (next && (!in_boot(next) || boot_states[((uint64_t)(uintptr_t)next - boot.start) >> 4] != (BOOT_FREED | k))))
+            corrupt(p, *s);
+        boot_orders[k].free = next;
+        *s = (uint8_t)(BOOT_ALLOCATED | k);
+    } else {
+        if (boot_orders[k].next == boot_orders[k].end) {
+            uint64_t chunk = size > BOOT_CHUNK ? size : BOOT_CHUNK;
+            uint64_t at = (boot_bump + chunk - 1) & ~(chunk - 1);   /* the arena's start is aligned to the largest block */
+            if (at + chunk > BOOT_SIZE) { pthread_mutex_unlock(&boot_lock); return NULL; }
+            boot_orders[k].next = boot.start + at;
+            boot_orders[k].end = boot_orders[k].next + chunk;
+            boot_bump = at + chunk;
+        }
+        p = (void *)(uintptr_t)boot_orders[k].next;
+        boot_orders[k].next += size;
+        boot_states[((uint64_t)(uintptr_t)p - boot.start) >> 4] = (uint8_t)(BOOT_ALLOCATED | k);
+    }
+    boot.live_blocks++;
+    boot.live_bytes += (int64_t)size;
+    boot.allocations++;
+    pthread_mutex_unlock(&boot_lock);
+    return p;
+}
+
+/* The block's size, or a misuse report naming the call: not the start of a block, or not allocated. */
+static size_t boot_size(const char *call, void *p) {
+    uint64_t off = (uint64_t)(uintptr_t)p - boot.start;
+    uint8_t v = (off & 15) ? 0 : __atomic_load_n(&boot_states[off >> 4], __ATOMIC_ACQUIRE);
+    if (!(v & (BOOT_ALLOCATED | BOOT_FREED)))
+        boot_misuse(call, p, "it is not the start of a block of this heap (an interior or never-allocated address).", 0);
+    if (v & BOOT_FREED)
+        boot_misuse(call, p, "is not allocated (a double free, or a free block never handed out).", (size_t)16 << (v & BOOT_ORDER));
+    return (size_t)16 << (v & BOOT_ORDER);
+}
+
+/* free of a start-up arena block: "allocated" becomes "freed" in one compare-exchange (of two racing frees exactly one
+ * wins; the other is reported). Before the runtime starts the block goes on its order's list for reuse. */
+static __attribute__((noinline)) void boot_free(const char *call, void *p) {
+    size_t size = boot_size(call, p);
+    int k = order_of(size);
+    uint8_t *s = &boot_states[((uint64_t)(uintptr_t)p - boot.start) >> 4];
+    uint8_t v = (uint8_t)(BOOT_ALLOCATED | k);
+    if (!__atomic_compare_exchange_n(s, &v, (uint8_t)(BOOT_FREED | k), 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        boot_misuse(call, p, "is not allocated (a double free, or a free block never handed out).", size);
+    pthread_mutex_lock(&boot_lock);
+    if (atomic_load_explicit(&state, memory_order_acquire) == NOT_STARTED) {
+        *(void **)p = boot_orders[k].free;
+        boot_orders[k].free = p;
+    }
+    boot.live_blocks--;
+    boot.live_bytes -= (int64_t)size;
+    pthread_mutex_unlock(&boot_lock);
+}
+
+/* Before the runtime starts: serves a small request from the start-up arena, else starts the runtime (NULL). */
+static inline void *before_start(size_t size) {
+    if (atomic_load_explicit(&state, memory_order_acquire) != NOT_STARTED || inside) return NULL;
+    if (size <= ((size_t)16 << BOOT_MAX_ORDER)) {
+        void *p = boot_alloc(order_of(size));
+        if (p) return p;
+    }
+    start();
+    return NULL;
+}
+
 EXPORT void *malloc(size_t size) {
-    if (LIKELY(size <= __atomic_load_n(&cached_max_size, __ATOMIC_ACQUIRE)) && LIKELY(!inside)) {
+    if (LIKELY(size < __atomic_load_n(&cached_limit, __ATOMIC_ACQUIRE)) && LIKELY(!inside)) {
         void *p = pop(order_of(size));
         if (LIKELY(p != NULL)) return p;
+    }
+    if (UNLIKELY(atomic_load_explicit(&state, memory_order_relaxed) == NOT_STARTED)) {
+        void *p = before_start(size);
+        if (p) return p;
     }
     if (!enter()) return __libc_malloc(size);
     void *p = bm_malloc(size);
@@ -276,8 +408,12 @@ EXPORT void *malloc(size_t size) {
 
 EXPORT void free(void *p) {
     if (!p) return;
-    if (!ours(p)) { __libc_free(p); return; }
-    if (LIKELY(__atomic_load_n(&cached_max_size, __ATOMIC_ACQUIRE) != 0) && LIKELY(!inside) && LIKELY(push(p))) return;
+    if (!ours(p)) {
+        if (UNLIKELY(in_boot(p))) boot_free("free", p);
+        else __libc_free(p);
+        return;
+    }
+    if (LIKELY(__atomic_load_n(&cached_limit, __ATOMIC_ACQUIRE) != 0) && LIKELY(!inside) && LIKELY(push(p))) return;
     /* A heap block freed while this thread is inside the runtime cannot re-enter it: it stays allocated (never seen). */
     if (!enter()) return;
     bm_free(p);
@@ -286,9 +422,13 @@ EXPORT void free(void *p) {
 
 EXPORT void *calloc(size_t count, size_t size) {
     size_t bytes;
-    if (!__builtin_mul_overflow(count, size, &bytes) && LIKELY(bytes <= __atomic_load_n(&cached_max_size, __ATOMIC_ACQUIRE)) && LIKELY(!inside)) {
+    if (!__builtin_mul_overflow(count, size, &bytes) && LIKELY(bytes < __atomic_load_n(&cached_limit, __ATOMIC_ACQUIRE)) && LIKELY(!inside)) {
         void *p = pop(order_of(bytes));
         if (LIKELY(p != NULL)) return memset(p, 0, bytes);
+    }
+    if (UNLIKELY(atomic_load_explicit(&state, memory_order_relaxed) == NOT_STARTED) && !__builtin_mul_overflow(count, size, &bytes)) {
+        void *p = before_start(bytes);
+        if (p) return memset(p, 0, bytes);   /* a reused block holds old bytes */
     }
     if (!enter()) return __libc_calloc(count, size);
     void *p = bm_calloc(count, size);
@@ -299,6 +439,17 @@ EXPORT void *calloc(size_t count, size_t size) {
 
 EXPORT void *realloc(void *p, size_t size) {
     if (!p) return malloc(size);
+    if (UNLIKELY(in_boot(p))) {
+        /* Moves out of the start-up arena (or within it, before the runtime starts); glibc's rules for size 0. */
+        size_t old = boot_size("realloc", p);
+        if (size == 0) { boot_free("realloc", p); return NULL; }
+        if (size <= old && (size > old / 2 || old == 16)) return p;
+        void *q = malloc(size);
+        if (!q) return NULL;
+        memcpy(q, p, old < size ? old : size);
+        boot_free("realloc", p);
+        return q;
+    }
     if (!ours(p)) return __libc_realloc(p, size);
     if (!enter()) return NULL;
     void *q = bm_realloc(p, size);
@@ -314,6 +465,7 @@ EXPORT void *reallocarray(void *p, size_t count, size_t size) {
 }
 
 static int aligned(int kind, size_t align, size_t size, void **result) {
+    if (UNLIKELY(atomic_load_explicit(&state, memory_order_relaxed) == NOT_STARTED) && !inside) start();
     if (!enter()) {
         size_t a = kind >= 2 ? 4096 : align;
         if (kind == 0 && (a == 0 || (a & (a - 1)) || a % sizeof(void *))) return EINVAL;
@@ -346,6 +498,7 @@ EXPORT void *pvalloc(size_t size) { return aligned_or_errno(3, 4096, size); }
 
 EXPORT size_t malloc_usable_size(void *p) {
     if (!p) return 0;
+    if (UNLIKELY(in_boot(p))) return boot_size("malloc_usable_size", p);
     if (!ours(p)) return libc_usable_size ? libc_usable_size(p) : 0;
     if (!enter()) return 0;
     size_t size = bm_usable_size(p);

@@ -142,7 +142,7 @@ public sealed class MallocTests(MallocLibraryFixture library)
     public void SmallBlockMisuse_ThroughTheLoadersCaches_AbortsWithOneLine(string mode, string call, string problem)
     {
         string program = Compile("api_edges.c");
-        var result = Run(program, [mode], library.Work, library.Library);
+        var result = Run(program, [mode, "--after-start"], library.Work, library.Library);
         Assert.Equal(134, result.Exit);
         string line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("buddymalloc: " + call, line, StringComparison.Ordinal);
@@ -152,6 +152,45 @@ public sealed class MallocTests(MallocLibraryFixture library)
         {
             Assert.Contains(result.Output.Trim(), line, StringComparison.Ordinal);
         }
+    }
+
+    [Theory]
+    [InlineData("double-free", "free(): ", "not allocated")]
+    [InlineData("double-free-deep", "free(): ", "not allocated")]
+    [InlineData("interior-free", "free(): ", "not the start of a block")]
+    [InlineData("realloc-freed", "realloc(): ", "not allocated")]
+    [InlineData("write-after-free-early", "malloc(): heap corruption: ", "overwritten after free")]
+    public void SmallBlockMisuse_InTheStartUpArena_AbortsWithOneLineAsTheHeapDoes(string mode, string call, string problem)
+    {
+        string program = Compile("api_edges.c");
+        var result = Run(program, [mode], library.Work, library.Library);
+        Assert.Equal(134, result.Exit);
+        string line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("buddymalloc: " + call, line, StringComparison.Ordinal);
+        Assert.Contains(problem, line, StringComparison.Ordinal);
+        if (mode != "write-after-free-early")
+        {
+            Assert.Contains(result.Output.Trim(), line, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void ShortProcess_UnderTheLibrary_NeverStartsTheRuntime()
+    {
+        // The runtime's start makes a thread (".NET Finalizer"); a process served by the start-up arena makes none.
+        // dash's builtins only, so the shell itself reads its own status.
+        var result = Run("/bin/sh", ["-c", "while read key value; do [ \"$key\" = Threads: ] && echo $value; done < /proc/self/status; exit 0"], library.Work, library.Library);
+        Assert.Equal(0, result.Exit);
+        Assert.Equal("1", result.Output.Trim());
+    }
+
+    [Fact]
+    public void Stats_Report_NamesThePidAndTheProgram()
+    {
+        // (coreutils programs close stderr in an atexit handler that runs before the report: python3 does not.)
+        var result = Run("/usr/bin/python3", ["-c", "print(1)"], library.Work, library.Library, environment: ("BUDDY_MALLOC_STATS", "1"));
+        Assert.Equal(0, result.Exit);
+        Assert.Matches(@"buddymalloc: pid \d+ \(/usr/bin/python3 -c print\(1\)\)", result.Error);
     }
 
     [Fact]
