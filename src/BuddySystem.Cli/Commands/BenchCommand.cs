@@ -26,7 +26,7 @@ internal static class BenchCommand
         var markdown = new Option<string?>("--markdown") { Description = "Write the tables as Markdown to this file (for docs/benchmarks.md)." };
         var programs = new Option<bool>("--programs")
         {
-            Description = $"Workload P instead: real programs on glibc, mimalloc and libbuddymalloc.so (LD_PRELOAD); wall time, max RSS, output checked. -a picks among {string.Join(", ", ProgramAllocator.Ids)}.",
+            Description = $"Workload P instead: process starts and real programs on glibc, mimalloc, jemalloc, tcmalloc, Scudo and libbuddymalloc.so (LD_PRELOAD; a missing peer is skipped with a note); wall time, max RSS, output checked. -a picks among {string.Join(", ", ProgramAllocator.Ids)}.",
         };
         var program = new Option<string[]>("--program")
         {
