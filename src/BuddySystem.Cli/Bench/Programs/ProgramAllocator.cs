@@ -6,6 +6,9 @@ namespace BuddySystem.Cli.Bench.Programs;
 /// <param name="Unavailable">Why it cannot run here (the library is missing), or null.</param>
 internal sealed record ProgramAllocator(string Id, string? Preload, string? Unavailable)
 {
+    /// <summary>Variables set for every program run on this allocator (none for most).</summary>
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Debian's libmimalloc2.0.</summary>
     public const string MimallocPath = "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2";
 

@@ -57,6 +57,11 @@ internal static class ProgramBench
                     environment[name] = value;
                 }
 
+                foreach (var (name, value) in allocator.Environment)
+                {
+                    environment[name] = value;
+                }
+
                 ProgramSpawn.Outcome outcome = ProgramSpawn.Run(launcher, allocator.Preload, program.Argv, environment, folder, output, error);
                 byte[] bytes = File.ReadAllBytes(output);
                 // The first run is on glibc when it takes part (it is first in table order): its output is the reference.

@@ -192,6 +192,11 @@ internal static class ProgramSet
     public static string CompileLauncher(string folder) =>
         Tool("gcc") is { } missing ? throw new InvalidOperationException($"--programs needs gcc to build its launcher: {missing}") : Compile(folder, "rusage");
 
+    /// <summary>Compiles the misuse battery's program (misuse.c) into <paramref name="folder"/>.</summary>
+    /// <exception cref="InvalidOperationException">gcc is missing or fails.</exception>
+    public static string CompileMisuse(string folder) =>
+        Tool("gcc") is { } missing ? throw new InvalidOperationException($"--misuse needs gcc to build its program: {missing}") : Compile(folder, "misuse");
+
     private static string CompileStart(string folder) => Tool("gcc") is null ? CompileOnce(folder, "start") : Path.Combine(folder, "start");
 
     private static string CompileOnce(string folder, string name) => File.Exists(Path.Combine(folder, name)) ? Path.Combine(folder, name) : Compile(folder, name);
