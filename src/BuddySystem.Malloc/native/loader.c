@@ -11,11 +11,13 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -171,17 +173,29 @@ static void boot_fork_done(void) { pthread_mutex_unlock(&boot_lock); }
 /* Runs after buddymalloc.so's own initialisers (it is a dependency), so the runtime may start. It starts here only when
  * the exit report or map is asked for (both need it at exit); otherwise at the first request the start-up arena cannot
  * serve. The arena is address space only until touched (a process that never allocates pays one mmap). */
-__attribute__((constructor)) static void construct(void) {
+static int constructed;      /* the constructor ran: the runtime may start (its own initialisers have run) */
+static int boot_map_failed;
+
+/* Maps the start-up arena (a malloc may come before the constructor, from another library's initialiser). Called with
+ * boot_lock held, or from the constructor. */
+static void boot_map(void) {
+    if (boot.start || boot_map_failed) return;
     size_t largest = (size_t)16 << BOOT_MAX_ORDER;
     void *arena = mmap(NULL, BOOT_SIZE + largest, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (arena != MAP_FAILED) {
-        boot.start = ((uint64_t)(uintptr_t)arena + largest - 1) & ~(uint64_t)(largest - 1);
-        boot.size = BOOT_SIZE;
-        boot.states = (uint64_t)(uintptr_t)boot_states;
-        pthread_atfork(boot_fork_prepare, boot_fork_done, boot_fork_done);
-    }
+    if (arena == MAP_FAILED) { boot_map_failed = 1; return; }
+    boot.size = BOOT_SIZE;
+    boot.states = (uint64_t)(uintptr_t)boot_states;
+    __atomic_store_n(&boot.start, ((uint64_t)(uintptr_t)arena + largest - 1) & ~(uint64_t)(largest - 1), __ATOMIC_RELEASE);
+}
+
+__attribute__((constructor)) static void construct(void) {
+    pthread_mutex_lock(&boot_lock);
+    boot_map();
+    pthread_mutex_unlock(&boot_lock);
+    pthread_atfork(boot_fork_prepare, boot_fork_done, boot_fork_done);
+    __atomic_store_n(&constructed, 1, __ATOMIC_RELEASE);
     const char *stats = getenv("BUDDY_MALLOC_STATS"), *map = getenv("BUDDY_MALLOC_MAP");
-    if (arena == MAP_FAILED || (stats && *stats && strcmp(stats, "0") != 0) || (map && *map)) start();
+    if (!boot.start || (stats && *stats && strcmp(stats, "0") != 0) || (map && *map)) start();
 }
 
 /* True when this call may enter the heap; marks the thread as inside until leave(). */
@@ -317,9 +331,10 @@ static __attribute__((noreturn, noinline)) void boot_misuse(const char *call, co
 
 /* A block of order k from the start-up arena, or NULL when it has no room (the caller then starts the runtime). */
 static __attribute__((noinline)) void *boot_alloc(int k) {
-    if (!boot.start) return NULL;
     uint64_t size = (uint64_t)16 << k;
     pthread_mutex_lock(&boot_lock);
+    boot_map();
+    if (!boot.start) { pthread_mutex_unlock(&boot_lock); return NULL; }
     void *p = boot_orders[k].free;
     if (p) {
         uint8_t *s = &boot_states[((uint64_t)(uintptr_t)p - boot.start) >> 4];
@@ -386,11 +401,14 @@ static inline void *before_start(size_t size) {
         void *p = boot_alloc(order_of(size));
         if (p) return p;
     }
-    start();
+    /* Before the constructor, buddymalloc.so's initialisers may not have run: glibc serves (as it did before the heap). */
+    if (__atomic_load_n(&constructed, __ATOMIC_ACQUIRE)) start();
     return NULL;
 }
 
-EXPORT void *malloc(size_t size) {
+#include "foreign.h"
+
+static inline __attribute__((always_inline)) void *raw_malloc(size_t size) {
     if (LIKELY(size < __atomic_load_n(&cached_limit, __ATOMIC_ACQUIRE)) && LIKELY(!inside)) {
         void *p = pop(order_of(size));
         if (LIKELY(p != NULL)) return p;
@@ -399,18 +417,18 @@ EXPORT void *malloc(size_t size) {
         void *p = before_start(size);
         if (p) return p;
     }
-    if (!enter()) return __libc_malloc(size);
+    if (!enter()) return foreign_note(__libc_malloc(size));
     void *p = bm_malloc(size);
     leave();
     if (UNLIKELY(!p)) errno = ENOMEM;
     return p;
 }
 
-EXPORT void free(void *p) {
+static inline __attribute__((always_inline)) void raw_free(void *p) {
     if (!p) return;
     if (!ours(p)) {
         if (UNLIKELY(in_boot(p))) boot_free("free", p);
-        else __libc_free(p);
+        else foreign_free("free", p);
         return;
     }
     if (LIKELY(__atomic_load_n(&cached_limit, __ATOMIC_ACQUIRE) != 0) && LIKELY(!inside) && LIKELY(push(p))) return;
@@ -420,7 +438,7 @@ EXPORT void free(void *p) {
     leave();
 }
 
-EXPORT void *calloc(size_t count, size_t size) {
+static inline __attribute__((always_inline)) void *raw_calloc(size_t count, size_t size) {
     size_t bytes;
     if (!__builtin_mul_overflow(count, size, &bytes) && LIKELY(bytes < __atomic_load_n(&cached_limit, __ATOMIC_ACQUIRE)) && LIKELY(!inside)) {
         void *p = pop(order_of(bytes));
@@ -430,27 +448,27 @@ EXPORT void *calloc(size_t count, size_t size) {
         void *p = before_start(bytes);
         if (p) return memset(p, 0, bytes);   /* a reused block holds old bytes */
     }
-    if (!enter()) return __libc_calloc(count, size);
+    if (!enter()) return foreign_note(__libc_calloc(count, size));
     void *p = bm_calloc(count, size);
     leave();
     if (UNLIKELY(!p)) errno = ENOMEM;
     return p;
 }
 
-EXPORT void *realloc(void *p, size_t size) {
-    if (!p) return malloc(size);
+static inline __attribute__((always_inline)) void *raw_realloc(void *p, size_t size) {
+    if (!p) return raw_malloc(size);
     if (UNLIKELY(in_boot(p))) {
         /* Moves out of the start-up arena (or within it, before the runtime starts); glibc's rules for size 0. */
         size_t old = boot_size("realloc", p);
         if (size == 0) { boot_free("realloc", p); return NULL; }
         if (size <= old && (size > old / 2 || old == 16)) return p;
-        void *q = malloc(size);
+        void *q = raw_malloc(size);
         if (!q) return NULL;
         memcpy(q, p, old < size ? old : size);
         boot_free("realloc", p);
         return q;
     }
-    if (!ours(p)) return __libc_realloc(p, size);
+    if (!ours(p)) return foreign_realloc(p, size);
     if (!enter()) return NULL;
     void *q = bm_realloc(p, size);
     leave();
@@ -458,18 +476,13 @@ EXPORT void *realloc(void *p, size_t size) {
     return q;
 }
 
-EXPORT void *reallocarray(void *p, size_t count, size_t size) {
-    size_t bytes;
-    if (__builtin_mul_overflow(count, size, &bytes)) { errno = ENOMEM; return NULL; }
-    return realloc(p, bytes);
-}
 
 static int aligned(int kind, size_t align, size_t size, void **result) {
-    if (UNLIKELY(atomic_load_explicit(&state, memory_order_relaxed) == NOT_STARTED) && !inside) start();
+    if (UNLIKELY(atomic_load_explicit(&state, memory_order_relaxed) == NOT_STARTED) && !inside && __atomic_load_n(&constructed, __ATOMIC_ACQUIRE)) start();
     if (!enter()) {
         size_t a = kind >= 2 ? 4096 : align;
         if (kind == 0 && (a == 0 || (a & (a - 1)) || a % sizeof(void *))) return EINVAL;
-        *result = __libc_memalign(a, kind == 3 ? ((size ? size : 1) + 4095) & ~(size_t)4095 : size);
+        *result = foreign_note(__libc_memalign(a, kind == 3 ? ((size ? size : 1) + 4095) & ~(size_t)4095 : size));
         return *result ? 0 : ENOMEM;
     }
     int error = bm_memalign(kind, align, size, result);
@@ -477,26 +490,7 @@ static int aligned(int kind, size_t align, size_t size, void **result) {
     return error;
 }
 
-EXPORT int posix_memalign(void **result, size_t align, size_t size) {
-    void *p;
-    int error = aligned(0, align, size, &p);
-    if (!error) *result = p;
-    return error;
-}
-
-static void *aligned_or_errno(int kind, size_t align, size_t size) {
-    void *p;
-    int error = aligned(kind, align, size, &p);
-    if (error) { errno = error; return NULL; }
-    return p;
-}
-
-EXPORT void *aligned_alloc(size_t align, size_t size) { return aligned_or_errno(1, align, size); }
-EXPORT void *memalign(size_t align, size_t size) { return aligned_or_errno(1, align, size); }
-EXPORT void *valloc(size_t size) { return aligned_or_errno(2, 4096, size); }
-EXPORT void *pvalloc(size_t size) { return aligned_or_errno(3, 4096, size); }
-
-EXPORT size_t malloc_usable_size(void *p) {
+static size_t raw_usable_size(void *p) {
     if (!p) return 0;
     if (UNLIKELY(in_boot(p))) return boot_size("malloc_usable_size", p);
     if (!ours(p)) return libc_usable_size ? libc_usable_size(p) : 0;
@@ -506,6 +500,4 @@ EXPORT size_t malloc_usable_size(void *p) {
     return size;
 }
 
-/* C23: the size and alignment are not needed (the side table knows the block). */
-EXPORT void free_sized(void *p, size_t size) { (void)size; free(p); }
-EXPORT void free_aligned_sized(void *p, size_t align, size_t size) { (void)align; (void)size; free(p); }
+#include "harden.h"
