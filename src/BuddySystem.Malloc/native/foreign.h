@@ -14,6 +14,8 @@ static uint64_t h_secret;
 
 static void harden_fork_prepare(void);
 static void harden_fork_done(void);
+static void h_thread_exit(void *mine);
+static pthread_key_t h_key;
 
 static __attribute__((noinline)) int hardened_slow(void) {
     int mode = __atomic_load_n(&harden_mode, __ATOMIC_ACQUIRE);
@@ -25,6 +27,7 @@ static __attribute__((noinline)) int hardened_slow(void) {
         const uint64_t *random = (const uint64_t *)getauxval(AT_RANDOM);
         h_secret = (random ? random[0] ^ random[1] : 0) | 1;
         pthread_atfork(harden_fork_prepare, harden_fork_done, harden_fork_done);
+        pthread_key_create(&h_key, h_thread_exit);
     }
     int expected = -1;
     if (!__atomic_compare_exchange_n(&harden_mode, &expected, mode, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return expected;

@@ -17,8 +17,9 @@
 #define H_BACK_BYTE 0xBD
 #define H_POISON_BYTE 0xDF
 #define H_POISON_MAX 4096                   /* bytes poisoned and checked per freed block */
-#define H_QUARANTINE 1024                   /* blocks */
-#define H_QUARANTINE_BYTES (8u << 20)       /* bytes of program data in the quarantine */
+#define H_LOCAL 256                         /* blocks in a thread's quarantine */
+#define H_LOCAL_BYTES (4u << 20)            /* bytes of program data in a thread's quarantine */
+#define H_QUARANTINE 1024                   /* blocks of exited threads, shared */
 #define H_SIZE_MASK ((1ull << 56) - 1)
 
 struct h_header { uint64_t size_shift; uint64_t canary; };   /* size | log2(front) << 56 */
@@ -31,7 +32,7 @@ static inline uint64_t h_canary(const void *user, int live) {
 
 static pthread_mutex_t h_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *h_ring[H_QUARANTINE];
-static size_t h_head, h_count, h_bytes;
+static size_t h_head, h_count;
 
 static void harden_fork_prepare(void) { pthread_mutex_lock(&foreign_lock); pthread_mutex_lock(&h_lock); }
 static void harden_fork_done(void) { pthread_mutex_unlock(&h_lock); pthread_mutex_unlock(&foreign_lock); }
@@ -126,6 +127,50 @@ static void h_release(uint8_t *user, int give_back) {
     if (give_back) raw_free(user - h_front(h));
 }
 
+/* A thread's own quarantine: frees park and release blocks with no lock. An exiting thread hands its blocks to the
+ * shared ring, which the next frees of any thread drain. */
+struct h_local {
+    void *ring[H_LOCAL];
+    uint32_t head, count;
+    size_t bytes;
+    struct h_local *next, *prev;
+    int registered;
+};
+static __thread struct h_local h_mine;
+static struct h_local *h_threads;          /* every thread's quarantine, for the exit check (h_lock) */
+static size_t h_shared_count;              /* blocks in the shared ring (read without the lock as a hint) */
+
+static void h_register(void) {
+    pthread_mutex_lock(&h_lock);
+    h_mine.next = h_threads;
+    if (h_threads) h_threads->prev = &h_mine;
+    h_threads = &h_mine;
+    h_mine.registered = 1;
+    pthread_mutex_unlock(&h_lock);
+    pthread_setspecific(h_key, &h_mine);
+}
+
+/* A pthread key destructor (the runtime may be gone for this thread: no call into it): the thread's blocks move to the
+ * shared ring with their poison checked; past its bound they stay out of the heap (a bounded loss at thread exit). */
+static void h_thread_exit(void *mine) {
+    struct h_local *local = mine;
+    pthread_mutex_lock(&h_lock);
+    if (local->prev) local->prev->next = local->next; else h_threads = local->next;
+    if (local->next) local->next->prev = local->prev;
+    for (uint32_t i = 0; i < local->count; i++) {
+        uint8_t *user = local->ring[(local->head + i) % H_LOCAL];
+        h_release(user, 0);
+        if (h_count < H_QUARANTINE) {
+            h_ring[(h_head + h_count) % H_QUARANTINE] = user;
+            h_count++;
+        }
+    }
+    local->count = 0;
+    local->registered = 2;   /* frees after this go straight back (glibc's own teardown) */
+    __atomic_store_n(&h_shared_count, h_count, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&h_lock);
+}
+
 static void h_free(const char *call, void *p) {
     if (!p) return;
     if (!ours(p) && !in_boot(p)) { foreign_free(call, p); return; }
@@ -137,27 +182,37 @@ static void h_free(const char *call, void *p) {
     if (!__atomic_compare_exchange_n(&h->canary, &live, h_canary(user, 0), 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         h_header_of(call, user);   /* another thread freed it first: reported as the double free it is */
     memset(user, H_POISON_BYTE, size < H_POISON_MAX ? size : H_POISON_MAX);
-    if (size > H_QUARANTINE_BYTES / 2) {
-        /* Too large to park: back to the heap at once (its pages are dropped; a second free finds no block there). */
+    if (size > H_LOCAL_BYTES / 2 || h_mine.registered == 2) {
+        /* Too large to park (or this thread is past its exit): back to the heap at once (a large block's pages are
+         * dropped; a second free finds no block there). */
         raw_free(user - h_front(h));
         return;
     }
-    void *leaving[8];
-    int n = 0;
-    pthread_mutex_lock(&h_lock);
-    h_ring[(h_head + h_count) % H_QUARANTINE] = user;
-    h_count++;
-    h_bytes += size;
-    while (n < 8 && (h_count > H_QUARANTINE - 1 || h_bytes > H_QUARANTINE_BYTES)) {
-        uint8_t *old = h_ring[h_head];
-        h_head = (h_head + 1) % H_QUARANTINE;
-        h_count--;
-        size_t old_size = h_size((struct h_header *)(old - H_FRONT));
-        h_bytes -= old_size;
-        leaving[n++] = old;
+    if (UNLIKELY(!h_mine.registered)) h_register();
+    h_mine.ring[(h_mine.head + h_mine.count) % H_LOCAL] = user;
+    h_mine.count++;
+    h_mine.bytes += size;
+    while (h_mine.count > H_LOCAL - 1 || h_mine.bytes > H_LOCAL_BYTES) {
+        uint8_t *old = h_mine.ring[h_mine.head];
+        h_mine.head = (h_mine.head + 1) % H_LOCAL;
+        h_mine.count--;
+        h_mine.bytes -= h_size((struct h_header *)(old - H_FRONT));
+        h_release(old, 1);
     }
-    pthread_mutex_unlock(&h_lock);
-    for (int i = 0; i < n; i++) h_release(leaving[i], 1);
+    if (UNLIKELY(__atomic_load_n(&h_shared_count, __ATOMIC_RELAXED) != 0)) {
+        /* Blocks of exited threads: two at a time leave the shared ring. */
+        void *leaving[2];
+        int n = 0;
+        pthread_mutex_lock(&h_lock);
+        while (n < 2 && h_count) {
+            leaving[n++] = h_ring[h_head];
+            h_head = (h_head + 1) % H_QUARANTINE;
+            h_count--;
+        }
+        __atomic_store_n(&h_shared_count, h_count, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&h_lock);
+        for (int i = 0; i < n; i++) h_release(leaving[i], 1);
+    }
 }
 
 static void *h_realloc(void *p, size_t size) {
@@ -179,6 +234,8 @@ __attribute__((destructor)) static void h_exit_check(void) {
     if (__atomic_load_n(&harden_mode, __ATOMIC_RELAXED) != 1) return;
     pthread_mutex_lock(&h_lock);
     for (size_t i = 0; i < h_count; i++) h_release(h_ring[(h_head + i) % H_QUARANTINE], 0);
+    for (struct h_local *local = h_threads; local; local = local->next)
+        for (uint32_t i = 0; i < local->count; i++) h_release(local->ring[(local->head + i) % H_LOCAL], 0);
     pthread_mutex_unlock(&h_lock);
 }
 
