@@ -81,7 +81,15 @@ static int raw_live_start(uint64_t block) {
 
 /* The first byte of [p, p + n) that is not value, or -1. */
 static long h_changed(const uint8_t *p, size_t n, uint8_t value) {
-    for (size_t i = 0; i < n; i++) if (p[i] != value) return (long)i;
+    uint64_t pattern = 0x0101010101010101ull * value;
+    size_t i = 0;
+    /* Eight bytes at a time (OR-ing four words per step), then the byte that differs. */
+    for (; i + 32 <= n; i += 32) {
+        uint64_t w[4];
+        memcpy(w, p + i, sizeof w);
+        if (((w[0] ^ pattern) | (w[1] ^ pattern) | (w[2] ^ pattern) | (w[3] ^ pattern)) != 0) break;
+    }
+    for (; i < n; i++) if (p[i] != value) return (long)i;
     return -1;
 }
 
@@ -89,6 +97,12 @@ static long h_changed(const uint8_t *p, size_t n, uint8_t value) {
  * or a front redzone overwritten. */
 static struct h_header *h_header_of(const char *call, uint8_t *user) {
     uint64_t u = (uint64_t)(uintptr_t)user;
+    /* The common case first: a live canary names this very address (a 64-bit keyed hash of it), so no other address can
+     * show one, and the side table is not read. */
+    if (LIKELY(!(u & 15)) && LIKELY(ours(user - H_FRONT) || in_boot(user - H_FRONT))) {
+        struct h_header *h = (struct h_header *)(user - H_FRONT);
+        if (LIKELY(__atomic_load_n(&h->canary, __ATOMIC_ACQUIRE) == h_canary(user, 1))) return h;
+    }
     if (u & 15 || !raw_live_start(u - H_FRONT)) {
         /* An aligned block starts further back; it says so in its first word. */
         int aligned_block = 0;
