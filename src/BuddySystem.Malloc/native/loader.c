@@ -62,22 +62,46 @@ static pthread_mutex_t boot_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t boot_bump;                                /* next unused chunk, from boot.start */
 static struct { void *free; uint64_t next, end; } boot_orders[BOOT_MAX_ORDER + 1];
 
-extern int bm_init(struct loader_shared **shared, struct boot_arena *arena);
-extern void bm_thread_caches(struct order_cache *caches);
-extern int bm_refill(int order, struct order_cache *cache, int64_t live_delta);
-extern void bm_flush(int order, struct order_cache *cache, int64_t live_delta);
-extern void *bm_malloc(size_t);
-extern void *bm_calloc(size_t, size_t);
-extern void *bm_realloc(void *, size_t);
-extern void bm_free(void *);
-extern size_t bm_usable_size(void *);
-extern int bm_memalign(int kind, size_t align, size_t size, void **result);
-extern void bm_fork_prepare(void);
-extern void bm_fork_done(void);
-extern int bm_wants_report(void);
-extern void bm_report(void);
-extern int bm_wants_map(void);
-extern void bm_write_map(void);
+/* buddymalloc.so's exports, found with dlsym when the runtime starts: the library (1.3 MB, with libm) is not even mapped
+ * by a process that never outgrows the start-up arena. */
+static struct {
+    int (*init)(struct loader_shared **shared, struct boot_arena *arena);
+    void (*thread_caches)(struct order_cache *caches);
+    int (*refill)(int order, struct order_cache *cache, int64_t live_delta);
+    void (*flush)(int order, struct order_cache *cache, int64_t live_delta);
+    void *(*malloc)(size_t);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void (*free)(void *);
+    size_t (*usable_size)(void *);
+    int (*memalign)(int kind, size_t align, size_t size, void **result);
+    void (*fork_prepare)(void);
+    void (*fork_done)(void);
+    int (*wants_report)(void);
+    void (*report)(void);
+    int (*wants_map)(void);
+    void (*write_map)(void);
+} bm;
+
+/* Opens buddymalloc.so from this library's own folder and finds every export; false if anything is missing. */
+static int bm_open(void) {
+    Dl_info self;
+    char path[4096];
+    if (!dladdr((void *)&bm_open, &self) || !self.dli_fname) return 0;
+    const char *slash = strrchr(self.dli_fname, '/');
+    size_t folder = slash ? (size_t)(slash - self.dli_fname) + 1 : 0;
+    if (folder + sizeof "buddymalloc.so" > sizeof path) return 0;
+    memcpy(path, self.dli_fname, folder);
+    memcpy(path + folder, "buddymalloc.so", sizeof "buddymalloc.so");
+    void *library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!library) return 0;
+#define BM_FIND(field) if (!(*(void **)&bm.field = dlsym(library, "bm_" #field))) return 0
+    BM_FIND(init); BM_FIND(thread_caches); BM_FIND(refill); BM_FIND(flush); BM_FIND(malloc); BM_FIND(calloc);
+    BM_FIND(realloc); BM_FIND(free); BM_FIND(usable_size); BM_FIND(memalign); BM_FIND(fork_prepare); BM_FIND(fork_done);
+    BM_FIND(wants_report); BM_FIND(report); BM_FIND(wants_map); BM_FIND(write_map);
+#undef BM_FIND
+    return 1;
+}
 
 enum { NOT_STARTED, STARTING, READY, OFF };
 static _Atomic int state = NOT_STARTED;
@@ -105,18 +129,18 @@ static pthread_key_t exit_key;
 
 static void report(void) {
     inside = 1;
-    bm_report();
+    bm.report();
     inside = 0;
 }
 
 static void write_map(void) {
     inside = 1;
-    bm_write_map();
+    bm.write_map();
     inside = 0;
 }
 
-static void fork_prepare(void) { pthread_mutex_lock(&orphans_lock); inside = 1; bm_fork_prepare(); inside = 0; }
-static void fork_done(void) { inside = 1; bm_fork_done(); inside = 0; pthread_mutex_unlock(&orphans_lock); }
+static void fork_prepare(void) { pthread_mutex_lock(&orphans_lock); inside = 1; bm.fork_prepare(); inside = 0; }
+static void fork_done(void) { inside = 1; bm.fork_done(); inside = 0; pthread_mutex_unlock(&orphans_lock); }
 
 /* Moves this thread's cached blocks to the orphans (they stay "cached" in the side table: nothing else changes). */
 static void thread_exit(void *unused) {
@@ -145,7 +169,12 @@ static void start(void) {
     inside = 1;
     struct loader_shared *given = NULL;
     size_t cache_size = 0;
-    int ok = bm_init(&given, &boot);
+    int opened = bm_open();
+    if (!opened) {
+        static const char line[] = "buddymalloc: cannot load buddymalloc.so from libbuddymalloc.so's folder: using glibc's malloc\n";
+        if (write(2, line, sizeof line - 1) < 0) { /* glibc serves anyway */ }
+    }
+    int ok = opened && bm.init(&given, &boot);
     if (ok) {
         shared = given;
         heap_start = given->reserve_start;
@@ -154,8 +183,8 @@ static void start(void) {
             cache_size = ((size_t)1 << (given->min_shift + given->max_order)) + 1;
         libc_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
         pthread_atfork(fork_prepare, fork_done, fork_done);
-        if (bm_wants_report()) atexit(report);
-        if (bm_wants_map()) atexit(write_map);
+        if (bm.wants_report()) atexit(report);
+        if (bm.wants_map()) atexit(write_map);
     }
     inside = 0;
     atomic_store(&state, ok ? READY : OFF);
@@ -240,7 +269,7 @@ static void corrupt(void *p, unsigned state) {
 /* Sets the bounds of this thread's caches (C# decides them) and registers the destructor that gives them up at exit. */
 static __attribute__((noinline)) void start_thread_caches(void) {
     inside = 1;
-    bm_thread_caches(tc.caches);
+    bm.thread_caches(tc.caches);
     inside = 0;
     tc.started = 1;
     pthread_setspecific(exit_key, (void *)1);
@@ -280,7 +309,7 @@ static __attribute__((noinline)) void *refill_and_pop(int k) {
     }
     if (!c->head) {
         inside = 1;
-        int ok = bm_refill(k, c, tc.live_delta);
+        int ok = bm.refill(k, c, tc.live_delta);
         inside = 0;
         tc.live_delta = 0;
         if (!ok) return NULL;
@@ -305,7 +334,7 @@ static inline int push(void *p) {
     struct order_cache *c = &tc.caches[k];
     if (UNLIKELY(c->count >= c->capacity)) {
         inside = 1;
-        bm_flush(k, c, tc.live_delta);
+        bm.flush(k, c, tc.live_delta);
         inside = 0;
         tc.live_delta = 0;
     }
@@ -418,7 +447,7 @@ static inline __attribute__((always_inline)) void *raw_malloc(size_t size) {
         if (p) return p;
     }
     if (!enter()) return foreign_note(__libc_malloc(size));
-    void *p = bm_malloc(size);
+    void *p = bm.malloc(size);
     leave();
     if (UNLIKELY(!p)) errno = ENOMEM;
     return p;
@@ -434,7 +463,7 @@ static inline __attribute__((always_inline)) void raw_free(void *p) {
     if (LIKELY(__atomic_load_n(&cached_limit, __ATOMIC_ACQUIRE) != 0) && LIKELY(!inside) && LIKELY(push(p))) return;
     /* A heap block freed while this thread is inside the runtime cannot re-enter it: it stays allocated (never seen). */
     if (!enter()) return;
-    bm_free(p);
+    bm.free(p);
     leave();
 }
 
@@ -449,7 +478,7 @@ static inline __attribute__((always_inline)) void *raw_calloc(size_t count, size
         if (p) return memset(p, 0, bytes);   /* a reused block holds old bytes */
     }
     if (!enter()) return foreign_note(__libc_calloc(count, size));
-    void *p = bm_calloc(count, size);
+    void *p = bm.calloc(count, size);
     leave();
     if (UNLIKELY(!p)) errno = ENOMEM;
     return p;
@@ -470,7 +499,7 @@ static inline __attribute__((always_inline)) void *raw_realloc(void *p, size_t s
     }
     if (!ours(p)) return foreign_realloc(p, size);
     if (!enter()) return NULL;
-    void *q = bm_realloc(p, size);
+    void *q = bm.realloc(p, size);
     leave();
     if (UNLIKELY(!q && size)) errno = ENOMEM;
     return q;
@@ -485,7 +514,7 @@ static int aligned(int kind, size_t align, size_t size, void **result) {
         *result = foreign_note(__libc_memalign(a, kind == 3 ? ((size ? size : 1) + 4095) & ~(size_t)4095 : size));
         return *result ? 0 : ENOMEM;
     }
-    int error = bm_memalign(kind, align, size, result);
+    int error = bm.memalign(kind, align, size, result);
     leave();
     return error;
 }
@@ -495,7 +524,7 @@ static size_t raw_usable_size(void *p) {
     if (UNLIKELY(in_boot(p))) return boot_size("malloc_usable_size", p);
     if (!ours(p)) return libc_usable_size ? libc_usable_size(p) : 0;
     if (!enter()) return 0;
-    size_t size = bm_usable_size(p);
+    size_t size = bm.usable_size(p);
     leave();
     return size;
 }
