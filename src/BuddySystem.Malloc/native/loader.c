@@ -93,7 +93,8 @@ static int bm_open(void) {
     if (folder + sizeof "buddymalloc.so" > sizeof path) return 0;
     memcpy(path, self.dli_fname, folder);
     memcpy(path + folder, "buddymalloc.so", sizeof "buddymalloc.so");
-    void *library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_GLOBAL: bm_* stay visible to dlsym(RTLD_DEFAULT), as when the library was linked (bench/malloc-cost). */
+    void *library = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
     if (!library) return 0;
 #define BM_FIND(field) if (!(*(void **)&bm.field = dlsym(library, "bm_" #field))) return 0
     BM_FIND(init); BM_FIND(thread_caches); BM_FIND(refill); BM_FIND(flush); BM_FIND(malloc); BM_FIND(calloc);
