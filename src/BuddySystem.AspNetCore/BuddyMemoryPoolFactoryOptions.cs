@@ -3,7 +3,7 @@ using BuddySystem.Buffers;
 namespace BuddySystem.AspNetCore;
 
 /// <summary>Settings of <see cref="BuddyMemoryPoolFactory"/>.</summary>
-/// <remarks>Defaults: a 64 MiB <see cref="LockedHeap"/>, pools with <see cref="BuddyMemoryPoolOptions"/> defaults (4 KiB segments, buffers up to 1 MiB),
+/// <remarks>Defaults: a 64 MiB <see cref="BuddySystem.ConcurrentHeap"/> (the thread-safe default heap), pools with <see cref="BuddyMemoryPoolOptions"/> defaults (4 KiB segments, buffers up to 1 MiB),
 /// heap name <c>kestrel</c> in metrics.</remarks>
 public sealed class BuddyMemoryPoolFactoryOptions
 {
@@ -13,9 +13,10 @@ public sealed class BuddyMemoryPoolFactoryOptions
     /// and Kestrel aborts that connection; the others go on.</remarks>
     public long HeapSize { get; set; } = 64L << 20;
 
-    /// <summary>Whether the heap is a <see cref="BuddySystem.ConcurrentHeap"/> (per-thread caches, lock-free for small blocks)
-    /// instead of a <see cref="LockedHeap"/> (one lock per rent and return). Default <see langword="false"/>.</summary>
-    public bool UseConcurrentHeap { get; set; }
+    /// <summary>Whether the heap is a <see cref="BuddySystem.ConcurrentHeap"/> (the default heap: per-thread slabs and caches,
+    /// no lock for most rents and returns) or, when false, a <see cref="LockedHeap"/> (one lock per rent and return, the
+    /// tutorial's heap). Default <see langword="true"/>.</summary>
+    public bool UseConcurrentHeap { get; set; } = true;
 
     /// <summary>Buffer sizes of the pools the factory creates.</summary>
     public BuddyMemoryPoolOptions Pool { get; set; } = new();

@@ -88,24 +88,24 @@ internal sealed unsafe class HeapTarget : IDisposable
             IsPointerHeap = true,
         };
 
-    /// <summary>A <see cref="ConcurrentSlabHeap"/> under test: the blocks and promises of <see cref="SlabHeap"/>, from any thread.</summary>
-    internal static HeapTarget Of(string name, ConcurrentSlabHeap heap)
-        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true)
-        {
-            _blockSize = SlabHeap.BlockSizeFor,
-            _blockAlignment = SlabHeap.BlockAlignmentFor,
-            SlabObjectLimit = SlabHeap.MaxSmallSize,
-            SlabBytes = SlabHeap.MaxSlabSize,
-            IsPointerHeap = true,
-        };
-
     /// <summary>A <see cref="LockedHeap"/> under test.</summary>
     internal static HeapTarget Of(string name, LockedHeap heap)
         => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true) { IsPointerHeap = true };
 
-    /// <summary>A <see cref="ConcurrentHeap"/> under test.</summary>
+    /// <summary>A <see cref="ConcurrentHeap"/> under test: with its size-class tier, requests of the classes are slab
+    /// objects as in <see cref="SlabHeap"/> and larger ones buddy blocks; a hardened one adds its request overhead to every block.</summary>
     internal static HeapTarget Of(string name, ConcurrentHeap heap)
-        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true) { IsPointerHeap = true };
+        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true)
+        {
+            _overhead = heap.RequestOverhead,
+            _blockSize = heap.HasSizeClassTier ? layout => IsClassRequest(layout) ? SlabHeap.BlockSizeFor(layout) : BuddyHeap.BlockSizeOf(layout) : null,
+            _blockAlignment = heap.HasSizeClassTier ? layout => IsClassRequest(layout) ? SlabHeap.BlockAlignmentFor(layout) : BuddyHeap.BlockSizeOf(layout) : null,
+            SlabObjectLimit = heap.HasSizeClassTier ? SlabHeap.MaxSmallSize : 0UL,
+            SlabBytes = heap.HasSizeClassTier ? SlabHeap.MaxSlabSize : 0UL,
+            IsPointerHeap = true,
+        };
+
+    private static bool IsClassRequest(Layout layout) => layout.Size <= SlabHeap.MaxSmallSize && layout.Align <= SlabHeap.MaxSmallSize;
 
     /// <summary>The frame allocator behind <see cref="FrameAllocatorHeap"/> under test.</summary>
     internal static HeapTarget Of(string name, FrameAllocatorHeap frames)

@@ -1,6 +1,6 @@
 namespace BuddySystem.Testing;
 
-/// <summary>The SplitMix64 generator of DESIGN.md §5: every workload and random test draws from it, so a seed fixes a run.</summary>
+/// <summary>The SplitMix64 generator of docs/benchmarks.md: every workload and random test draws from it, so a seed fixes a run.</summary>
 internal struct SplitMix64(ulong seed)
 {
     private ulong _state = seed;

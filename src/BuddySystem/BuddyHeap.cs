@@ -121,11 +121,12 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
     }
 
     /// <summary>Adds a new native region of <paramref name="size"/> bytes aligned so that it starts as one block; freed on dispose.</summary>
-    internal void AddOwnedRegion(nuint size)
+    internal NativeRegion AddOwnedRegion(nuint size)
     {
         var region = NativeRegion.StartingAsOneBlock(size);
         AddRegion(region.Pointer, region.Size);
         _ownedRegions.Add(region);
+        return region;
     }
 
     /// <summary>
@@ -496,8 +497,10 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
     }
 
     /// <summary>
-    /// Resizes a block. When the new size maps to the same block size the block stays where it is; otherwise a new
-    /// block is allocated, the bytes copied, and the old block freed.
+    /// Resizes a block, in place whenever the buddy system allows: the same block size stays; a smaller one stays at the
+    /// same address and gives the unused upper halves back to the free lists; a larger one stays when every buddy above
+    /// the block, up to the new size, is free and whole (the block absorbs them). Otherwise a new block is allocated, the
+    /// bytes copied, and the old block freed.
     /// </summary>
     /// <param name="ptr">A live block of this heap.</param>
     /// <param name="layout">Its current layout.</param>
@@ -515,14 +518,65 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
 
         ThrowIfDisposed();
         _ = new Layout(newSize, layout.Align); // validates the new size with the alignment before anything changes
-        int order = CheckLiveBlock(ptr, layout, out _);
-        if (Orders.OrderFor(newSize, layout.Align, MinShift) == order)
+        int order = CheckLiveBlock(ptr, layout, out int index);
+        int newOrder = Orders.OrderFor(newSize, layout.Align, MinShift);
+        if (newOrder == order || ResizeInPlace((ulong)ptr, order, newOrder, in _regions[index]))
         {
             _userBytes = _userBytes - Math.Min(_userBytes, layout.Size) + newSize;
             return ptr;
         }
 
         return Moves.AllocateCopyFree(this, ptr, layout, newSize);
+    }
+
+    /// <summary>
+    /// Turns the live block at <paramref name="address"/> of <paramref name="order"/> into one of <paramref name="newOrder"/>
+    /// at the same address when the buddy system allows it, and says whether it did. Shrinking always can: each upper half
+    /// goes on its free list (it cannot merge, its buddy being the kept lower half). Growing can when the block is the lower
+    /// buddy at every level up to <paramref name="newOrder"/> and each of those upper buddies is free and whole; nothing
+    /// changes unless all are. O(orders) steps, no copy.
+    /// </summary>
+    internal bool ResizeInPlace(ulong address, int order, int newOrder, in Region region)
+    {
+        byte* states = region.States;
+        ulong start = region.Start;
+        if (newOrder < order)
+        {
+            for (int level = order - 1; level >= newOrder; level--)
+            {
+                ulong upper = address + ((ulong)MinBlockSize << level);
+                states[(upper - start) >> MinShift] = (byte)(StateFree | level);
+                Push((FreeBlock*)upper, level);
+            }
+        }
+        else
+        {
+            if (newOrder > MaxOrder || (address & (((ulong)MinBlockSize << newOrder) - 1)) != 0
+                || ((ulong)MinBlockSize << newOrder) > region.End - address)
+            {
+                return false;
+            }
+
+            for (int level = order; level < newOrder; level++)
+            {
+                ulong upper = address + ((ulong)MinBlockSize << level);
+                if (states[(upper - start) >> MinShift] != (byte)(StateFree | level))
+                {
+                    return false;
+                }
+            }
+
+            for (int level = order; level < newOrder; level++)
+            {
+                ulong upper = address + ((ulong)MinBlockSize << level);
+                Unlink((FreeBlock*)upper, level);
+                states[(upper - start) >> MinShift] = 0;
+            }
+        }
+
+        states[(address - start) >> MinShift] = (byte)(StateAllocated | newOrder);
+        _allocatedBytes = _allocatedBytes - ((ulong)MinBlockSize << order) + ((ulong)MinBlockSize << newOrder);
+        return true;
     }
 
     /// <summary>A snapshot of the heap's accounting, including the free blocks per order (<c>/proc/buddyinfo</c>).</summary>
@@ -817,6 +871,9 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
 
     /// <summary>A copy of region <paramref name="index"/> (its bounds and side table), for fronts that keep a hot region.</summary>
     internal Region RegionAt(int index) => _regions[index];
+
+    /// <summary>How many regions the heap has.</summary>
+    internal int RegionCount => _regions.Length;
 
     /// <summary>Binary search for the region holding <paramref name="address"/>; -1 when none does.</summary>
     private int FindRegion(ulong address) => Regions.Find(_regions, address);

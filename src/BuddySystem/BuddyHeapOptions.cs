@@ -26,12 +26,13 @@ public sealed record BuddyHeapOptions
     public static BuddyHeapOptions Default { get; } = new();
 
     /// <summary>
-    /// The defaults of <see cref="ConcurrentHeap"/>: per-thread caches up to order 12 (64 KiB blocks) and 256 KiB per order,
-    /// at most 64 blocks per order: about 2 MiB per thread at most.
+    /// The defaults of <see cref="ConcurrentHeap"/>: requests of the size classes (up to 8 KiB) are objects of per-thread
+    /// slabs (<see cref="SizeClassSlabs"/>); larger blocks go through per-thread caches up to order 12 (64 KiB blocks) and
+    /// 256 KiB per order, at most 64 blocks per order: about 2 MiB per thread at most.
     /// </summary>
     /// <remarks>Every order a thread cannot cache goes through the shared lock, so the bounds are wider than a single heap's:
     /// with the single-heap bounds a mixed workload on two threads spends most of its time on that lock (docs/benchmarks.md).</remarks>
-    public static BuddyHeapOptions ConcurrentDefault { get; } = new() { MaxCachedOrder = 12, CacheBytesPerOrder = 256 * 1024 };
+    public static BuddyHeapOptions ConcurrentDefault { get; } = new() { MaxCachedOrder = 12, CacheBytesPerOrder = 256 * 1024, SizeClassSlabs = true };
 
     /// <summary>The tutorial's algorithm: no caches, every free merges at once.</summary>
     public static BuddyHeapOptions Eager { get; } = new() { LazyCaches = false };
@@ -50,8 +51,17 @@ public sealed record BuddyHeapOptions
 
     /// <summary>Opt-in checks against write-after-free, overflows and leaks; <see langword="null"/> (the default) for none.</summary>
     /// <remarks>See <see cref="HeapHardeningOptions"/> for what is checked and what it costs. Used by <see cref="BuddyHeap"/>
-    /// and <see cref="LockedHeap"/>; <see cref="ConcurrentHeap"/> rejects it.</remarks>
+    /// and <see cref="LockedHeap"/>; a hardened <see cref="ConcurrentHeap"/> takes its lock on every call.</remarks>
     public HeapHardeningOptions? Hardening { get; init; }
+
+    /// <summary>
+    /// Whether a <see cref="ConcurrentHeap"/> serves requests of the size classes (up to 8 KiB, classes at most 12.5 % apart,
+    /// as <see cref="SlabHeap.ClassSizes"/>) as objects of per-thread slabs cut from buddy blocks, instead of as buddy blocks
+    /// rounded up to a power of two. On in <see cref="ConcurrentDefault"/>; needs <see cref="LazyCaches"/> and no
+    /// <see cref="Hardening"/>. <see cref="BuddyHeap"/> and <see cref="LockedHeap"/> ignore it (their size-class form is
+    /// <see cref="SlabHeap"/>).
+    /// </summary>
+    public bool SizeClassSlabs { get; init; }
 
     /// <summary>Throws when a field is out of its range.</summary>
     internal void Validate()

@@ -1,3 +1,4 @@
+using BuddySystem.Internals;
 using System.Runtime.CompilerServices;
 
 namespace BuddySystem;
@@ -28,6 +29,7 @@ public sealed unsafe partial class ConcurrentHeap
     /// <exception cref="ArgumentException"><paramref name="ptr"/> is outside every region or not the start of a block.</exception>
     /// <exception cref="InvalidOperationException">The block is not allocated.</exception>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    /// <exception cref="NotSupportedException">The heap is hardened (a block's usable bytes end at its canary).</exception>
     public nuint UsableSize(void* ptr) => LayoutOfLiveBlock(ptr).Size;
 
     /// <summary>
@@ -37,6 +39,17 @@ public sealed unsafe partial class ConcurrentHeap
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private Layout LayoutOfLiveBlock(void* ptr)
     {
+        if (_core.IsHardened)
+        {
+            ThrowHelper.ThrowNotSupported("A hardened ConcurrentHeap frees and sizes blocks only with their layout: its canary checks need the requested size.");
+        }
+
+        SlabTier? tier = _tier;
+        if (tier != null && tier.HoldsInSlab(ptr))
+        {
+            return tier.LayoutOfLiveBlock(ptr);
+        }
+
         byte* state = _core.StateSlot((ulong)ptr, ref t_sizeLessRegion);
         if (state != null)
         {

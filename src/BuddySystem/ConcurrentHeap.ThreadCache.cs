@@ -25,12 +25,9 @@ public sealed unsafe partial class ConcurrentHeap
         public byte* HotStates;
 
         // Deltas of this thread's calls; a block freed on another thread than the one that allocated it makes one negative.
-        public long Allocations;
         public long LiveBlocks;
         public long AllocatedBytes;
         public long UserBytes;
-
-        private long _allocationsAtLastLook;
 
         private readonly BuddyHeap.OrderCache[] _cacheArray;
         private int _lastRegion;
@@ -47,15 +44,6 @@ public sealed unsafe partial class ConcurrentHeap
             {
                 Caches[order].Initialize(options.CapacityOf(order, BuddyHeap.MinShift));
             }
-        }
-
-        /// <summary>Whether the owner has allocated nothing since the previous call (for trimming after a full collection).</summary>
-        public bool IsIdleSinceLastLook()
-        {
-            long allocations = Volatile.Read(ref Allocations);
-            bool idle = allocations == _allocationsAtLastLook;
-            _allocationsAtLastLook = allocations;
-            return idle;
         }
 
         /// <summary>The state byte of a block known to start in some region of the heap.</summary>

@@ -50,6 +50,11 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     private readonly BuddyHeapOptions _options;
     private readonly ThreadLocal<ThreadCache?> _cacheOfThread = new();
     private readonly List<ThreadCache> _caches = [];
+    private readonly Action<BuddyHeap, Layout>? _rescue;
+
+    // The size-class tier (BuddyHeapOptions.SizeClassSlabs): per-thread slabs cut from the core's blocks under the same
+    // lock; null when off, hardened or uncached.
+    private readonly SlabTier? _tier;
 
     // -1 when the thread caches are off or the heap is disposed: every call then goes under the lock.
     private int _maxCachedOrder;
@@ -65,21 +70,25 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
 
     /// <summary>Creates an empty heap; give it memory with <see cref="AddRegion(void*, nuint)"/>.</summary>
     /// <param name="options">The per-thread cache bounds; <see langword="null"/> for <see cref="BuddyHeapOptions.ConcurrentDefault"/>.
-    /// With <see cref="BuddyHeapOptions.LazyCaches"/> off every call takes the lock (a <see cref="LockedHeap"/> that merges eagerly).</param>
+    /// With <see cref="BuddyHeapOptions.LazyCaches"/> off every call takes the lock (a <see cref="LockedHeap"/> that merges eagerly).
+    /// With <see cref="BuddyHeapOptions.Hardening"/> set every call takes the lock too and runs the hardened core's checks
+    /// (poison, canaries, leak report): the thread caches would hand out and take back blocks without them.</param>
+    /// <param name="rescue">Called under the lock when an allocation fails even after every thread's cached blocks went back
+    /// to the core (the crate's <c>LockedHeapWithRescue</c>); it may add memory with <see cref="BuddyHeap.AddRegion(void*, nuint)"/>
+    /// and must not call this heap. The allocation is then tried once more.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
-    /// <exception cref="ArgumentException"><see cref="BuddyHeapOptions.Hardening"/> is set: hardened mode needs a <see cref="BuddyHeap"/> or <see cref="LockedHeap"/>.</exception>
-    public ConcurrentHeap(BuddyHeapOptions? options = null)
+    public ConcurrentHeap(BuddyHeapOptions? options = null, Action<BuddyHeap, Layout>? rescue = null)
     {
         _options = options ?? BuddyHeapOptions.ConcurrentDefault;
         _options.Validate();
-        if (_options.Hardening != null)
+        _rescue = rescue;
+        _core = new BuddyHeap(BuddyHeapOptions.Eager with { Hardening = _options.Hardening });
+        _maxCachedOrder = _options.LazyCaches && _options.Hardening == null ? _options.MaxCachedOrder : -1;
+        if (_options.SizeClassSlabs && _maxCachedOrder >= 0)
         {
-            // The per-thread caches hand out and take back blocks without the core's hardened paths.
-            ThrowHelper.ThrowArgument("Hardened mode (BuddyHeapOptions.Hardening) is available with BuddyHeap and LockedHeap, not ConcurrentHeap.", nameof(options));
+            _tier = new SlabTier(_core, _lock, layout => ReturnCachesForRetryLocked() || RescueLocked(layout));
         }
 
-        _core = new BuddyHeap(BuddyHeapOptions.Eager);
-        _maxCachedOrder = _options.LazyCaches ? _options.MaxCachedOrder : -1;
         if (_maxCachedOrder >= 0)
         {
             Gen2Trimmer.Start(this);
@@ -88,19 +97,35 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
 
     /// <summary>Creates a heap over a new native region of <paramref name="size"/> bytes (see <see cref="BuddyHeap.Create"/>).</summary>
     /// <param name="size">Bytes to manage; at least <see cref="BuddyHeap.MinBlockSize"/>.</param>
-    /// <param name="options">The per-thread cache bounds; <see langword="null"/> for <see cref="BuddyHeapOptions.ConcurrentDefault"/>.</param>
+    /// <param name="options">The per-thread cache bounds and hardening; <see langword="null"/> for <see cref="BuddyHeapOptions.ConcurrentDefault"/>.</param>
+    /// <param name="rescue">Optional rescue callback (see the constructor).</param>
     /// <returns>A heap that owns its memory; disposing it frees the memory.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is too small or an option is out of range.</exception>
-    public static ConcurrentHeap Create(nuint size, BuddyHeapOptions? options = null)
+    public static ConcurrentHeap Create(nuint size, BuddyHeapOptions? options = null, Action<BuddyHeap, Layout>? rescue = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(size, BuddyHeap.MinBlockSize);
-        var heap = new ConcurrentHeap(options);
-        heap._core.AddOwnedRegion(size);
+        var heap = new ConcurrentHeap(options, rescue);
+        NativeRegion region = heap._core.AddOwnedRegion(size);
+        heap._tier?.AddRegionMetadata(region.Pointer, region.Size);
         return heap;
     }
 
     /// <summary>The per-thread cache bounds the heap was created with.</summary>
     public BuddyHeapOptions Options => _options;
+
+    /// <summary>Whether requests of the size classes are served as slab objects (<see cref="BuddyHeapOptions.SizeClassSlabs"/>,
+    /// without hardening).</summary>
+    internal bool HasSizeClassTier => _tier != null;
+
+    /// <summary>Slabs the size-class tier holds now (owned by threads, kept empty or abandoned); 0 without the tier.</summary>
+    internal long SlabCount => _tier?.SlabCount ?? 0;
+
+    /// <summary>Whether this heap runs the checks of <see cref="BuddyHeapOptions.Hardening"/> (every call then takes the lock).</summary>
+    public bool IsHardened => _core.IsHardened;
+
+    /// <summary>Bytes added to every request before its block is chosen: 16 when hardened with overflow checks, else 0
+    /// (see <see cref="BuddyHeap.RequestOverhead"/>).</summary>
+    public int RequestOverhead => _core.RequestOverhead;
 
     /// <summary>Adds memory under the lock; see <see cref="BuddyHeap.AddRegion(void*, nuint)"/>.</summary>
     /// <param name="start">First byte; must stay valid until the heap is disposed (nothing keeps its owner alive).</param>
@@ -111,6 +136,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             ThrowIfDisposed();
             _core.AddRegion(start, size);
+            _tier?.AddRegionMetadata(start, size);
         }
     }
 
@@ -122,6 +148,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             ThrowIfDisposed();
             _core.AddRegion(region);
+            _tier?.AddRegionMetadata(region.Pointer, (nuint)region.Size);
         }
     }
 
@@ -133,6 +160,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             ThrowIfDisposed();
             _core.AddRegion(region);
+            _tier?.AddRegionMetadata(region.Pointer, (nuint)region.Size);
         }
     }
 
@@ -145,6 +173,12 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// one side-table write and four counter updates in the thread's own cache; no lock, no atomic instruction.</remarks>
     public void* Allocate(Layout layout)
     {
+        SlabTier? tier = _tier;
+        if (tier != null && SizeClasses.IsSmall(layout.Size, layout.Align))
+        {
+            return tier.Allocate(layout);
+        }
+
         int order = Orders.OrderFor(layout.Size, layout.Align, BuddyHeap.MinShift);
         ThreadCache? cache = t_cache;
         if (order <= _maxCachedOrder && cache != null && cache.Heap == this)
@@ -183,6 +217,13 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                     block = _core.Allocate(layout);
                 }
 
+                if (block == null && _rescue != null)
+                {
+                    _failedAllocations--;
+                    _rescue(_core, layout);
+                    block = _core.Allocate(layout);
+                }
+
                 return block;
             }
         }
@@ -193,7 +234,8 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             ThrowIfDisposed();
             if (orderCache->Head == null && !_core.RefillCache(orderCache, order) &&
-                !(ReturnCachesForRetryLocked() && _core.RefillCache(orderCache, order)))
+                !(ReturnCachesForRetryLocked() && _core.RefillCache(orderCache, order)) &&
+                !(RescueLocked(layout) && _core.RefillCache(orderCache, order)))
             {
                 _failedAllocations++;
                 return null;
@@ -219,6 +261,15 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// see the class remarks), then the block is pushed on the calling thread's cache; no lock unless the cache is full.</remarks>
     public void Deallocate(void* ptr, Layout layout)
     {
+        // An object goes to its slab whatever the layout says (the tier then names a wrong layout): a slab is a live block
+        // of the core, so only the page map can tell a slab object from a block.
+        SlabTier? tier = _tier;
+        if (tier != null && (SizeClasses.IsSmall(layout.Size, layout.Align) || tier.HoldsInSlab(ptr)))
+        {
+            tier.Deallocate(ptr, layout);
+            return;
+        }
+
         int order = Orders.OrderFor(layout.Size, layout.Align, BuddyHeap.MinShift);
         ThreadCache? cache = t_cache;
         if (order <= _maxCachedOrder && cache != null && cache.Heap == this)
@@ -284,7 +335,8 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         }
     }
 
-    /// <summary>Resizes a block as <see cref="BuddyHeap.Reallocate"/> does (in place when the block size stays); safe from any thread.</summary>
+    /// <summary>Resizes a block as <see cref="BuddyHeap.Reallocate"/> does (in place when the block size stays, and, for blocks
+    /// above the thread caches' orders, when it shrinks or its buddies above are free); safe from any thread.</summary>
     /// <param name="ptr">A live block of this heap.</param>
     /// <param name="layout">Its current layout.</param>
     /// <param name="newSize">The new size in bytes.</param>
@@ -295,13 +347,40 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     public void* Reallocate(void* ptr, Layout layout, nuint newSize)
     {
         _ = new Layout(newSize, layout.Align); // validates the new size with the alignment before anything changes
+        SlabTier? tier = _tier;
+        if (tier != null)
+        {
+            bool toObject = SizeClasses.IsSmall(newSize, layout.Align);
+            if (SizeClasses.IsSmall(layout.Size, layout.Align) || tier.HoldsInSlab(ptr))
+            {
+                // An object stays while the new size maps to its class (the tier checks the call first); else it moves.
+                return tier.TryResizeInPlace(ptr, layout, newSize) ? ptr : Moves.AllocateCopyFree(this, ptr, layout, newSize);
+            }
+
+            if (toObject)
+            {
+                // A block whose new size is a class's moves into a slab, where its free by the new layout will look for it.
+                lock (_lock)
+                {
+                    ThrowIfDisposed();
+                    _core.CheckLiveBlock(ptr, layout, out _);
+                }
+
+                return Moves.AllocateCopyFree(this, ptr, layout, newSize);
+            }
+        }
+
         ThreadCache? cache = _maxCachedOrder >= 0 ? CurrentCache() : null;
         lock (_lock)
         {
             ThrowIfDisposed();
-            int order = _core.CheckLiveBlock(ptr, layout, out _);
-            if (order > _maxCachedOrder)
+            // Without thread caches every block is the core's own, and the core checks the call by its own rules (a
+            // hardened core adds its overhead to the layout first).
+            int order = _maxCachedOrder < 0 ? -1 : _core.CheckLiveBlock(ptr, layout, out _);
+            int newOrder = Orders.OrderFor(newSize, layout.Align, BuddyHeap.MinShift);
+            if (_maxCachedOrder < 0 || (order > _maxCachedOrder && newOrder > _maxCachedOrder))
             {
+                // Both sizes are the core's own (no thread cache counts them): the core resizes in place when it can.
                 void* resized = _core.Reallocate(ptr, layout, newSize);
                 if (resized == null && ReturnCachesForRetryLocked())
                 {
@@ -313,7 +392,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                 return resized;
             }
 
-            if (Orders.OrderFor(newSize, layout.Align, BuddyHeap.MinShift) == order)
+            if (newOrder == order)
             {
                 cache!.UserBytes += (long)newSize - (long)layout.Size;
                 return ptr;
@@ -348,6 +427,8 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             {
                 PausableOwner.ResumeAll(_caches);
             }
+
+            _tier?.Trim();
         }
     }
 
@@ -365,18 +446,39 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             {
                 ThrowIfDisposed();
                 ReclaimExitedLocked();
+                _tier?.ReclaimExitedLocked(); // exited threads' empty slabs go back to the core before it is read
                 PausableOwner.PauseAll(_caches);
                 try
                 {
                     var byOrder = new long[BuddyHeap.MaxOrder + 1];
                     _core.CountFreeLists(byOrder);
-                    _core.MergeCachedInto(byOrder, CollectCachedLocked());
+                    List<nint>?[] cached = CollectCachedLocked();
+                    SlabTier.TierTotals? tier = _tier?.TotalsForHostLocked(cached); // empty slabs merge like cached blocks
+                    _core.MergeCachedInto(byOrder, cached);
                     Totals totals = SumCountersLocked();
                     HeapStats merged = _core.StatsOf(byOrder, totals.CachedBytes, 0, 0, 0, 0, 0);
                     ulong allocated = merged.TotalBytes - Math.Min(merged.TotalBytes, merged.FreeBytes);
+                    ulong metadata = merged.MetadataBytes;
+                    if (tier is { } slabs)
+                    {
+                        // The core counts each slab as one allocated block of its size (an empty one already as the free
+                        // block it merges into); the heap counts the slab's objects: live ones allocated, free ones cached
+                        // (they serve only their class).
+                        allocated = allocated - (slabs.SlabBytes - slabs.EmptySlabBytes) + (ulong)slabs.ObjectBytes;
+                        totals.CachedBytes += slabs.SlabBytes - (ulong)slabs.ObjectBytes;
+                        totals.UserBytes += slabs.UserBytes - (long)slabs.SlabBytes;
+                        totals.LiveBlocks += slabs.LiveObjects - slabs.Slabs;
+                        totals.Allocations += slabs.Allocations - slabs.SlabsTaken;
+                        totals.FailedAllocations += slabs.FailedAllocations;
+                        metadata += slabs.MetadataBytes;
+                    }
+
                     return merged with
                     {
                         AllocatedBytes = allocated,
+                        FreeBytes = merged.TotalBytes - allocated,
+                        CachedBytes = totals.CachedBytes,
+                        MetadataBytes = metadata,
                         UserBytes = (ulong)Math.Clamp(totals.UserBytes, 0, (long)allocated),
                         LiveBlocks = Math.Clamp(totals.LiveBlocks, 0, (long)(allocated >> BuddyHeap.MinShift)),
                         Allocations = totals.Allocations,
@@ -393,6 +495,13 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
 
     (ulong FreeBytes, ulong LargestFreeBlock) IExhaustionInfoSource.ExhaustionInfo()
     {
+        if (_tier != null)
+        {
+            // Slabs are allocated blocks to the core but mostly free bytes to the heap: only the full reckoning says which.
+            HeapStats stats = Stats;
+            return (stats.FreeBytes, stats.LargestFreeBlock);
+        }
+
         lock (_lock)
         {
             ThrowIfDisposed();
@@ -442,6 +551,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                 Totals totals = SumCountersLocked();
                 (_, ulong coreAllocated, long coreLive, _, _) = _core.Counters;
                 _core.ValidateCore(cachedByOrder, (ulong)(totals.AllocatedBytes - (long)coreAllocated), totals.LiveBlocks - coreLive);
+                _tier?.Validate();
             }
             finally
             {
@@ -474,6 +584,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             }
 
             _caches.Clear();
+            _tier?.Dispose();
             _core.Dispose();
         }
     }
@@ -571,9 +682,27 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// Before failing an allocation: returns the caches of exited threads and of every live thread (paused meanwhile) to the
     /// core; true when any block came back.
     /// </summary>
+    /// <summary>Runs the rescue callback, if any, for a failed <paramref name="layout"/>; whether it ran.</summary>
+    private bool RescueLocked(Layout layout)
+    {
+        if (_rescue == null)
+        {
+            return false;
+        }
+
+        _rescue(_core, layout);
+        _tier?.AddMissingRegionsLocked(); // the callback adds regions to the core only
+        return true;
+    }
+
     private bool ReturnCachesForRetryLocked()
     {
         bool returned = ReclaimExitedLocked();
+        if (_tier != null && _tier.ReturnEmptySlabsLocked())
+        {
+            returned = true;
+        }
+
         ulong cached = 0;
         foreach (ThreadCache cache in _caches)
         {
@@ -620,9 +749,10 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             }
 
             // A heap nobody allocated from since the last look is left alone: nothing would gain from its cached bytes.
-            long allocations = SumCountersLocked().Allocations;
+            long allocations = SumCountersLocked().Allocations + (_tier?.AllocationsOfOwnersLocked() ?? 0);
             bool heapInUse = allocations != _allocationsAtLastTrim;
             _allocationsAtLastTrim = allocations;
+            _tier?.ReturnIdleEmptySlabsLocked(heapInUse);
             var idle = new List<ThreadCache>();
             foreach (ThreadCache cache in _caches)
             {

@@ -4,7 +4,7 @@ namespace BuddySystem.Cli.Bench;
 /// <param name="Workloads">W1..W6, in order.</param>
 /// <param name="Allocators">The allocators, in table order.</param>
 /// <param name="Runs">Timed runs per case (the median is reported).</param>
-/// <param name="Scale">Full (DESIGN.md §5) or quick operation counts.</param>
+/// <param name="Scale">Full (docs/benchmarks.md) or quick operation counts.</param>
 /// <param name="JsonPath">Where to write the JSON, or null.</param>
 /// <param name="PlotPath">Where to write the PNG chart, or null.</param>
 internal sealed record BenchOptions(IReadOnlyList<string> Workloads, IReadOnlyList<BenchAllocatorEntry> Allocators, int Runs, BenchScale Scale, string? JsonPath, string? PlotPath);

@@ -86,7 +86,7 @@ internal static partial class BenchReport
         console.MarkupLine($"[grey]cells: ns/op (ratio = ns/op ÷ {referenceId}'s ns/op for the same case); lower is faster. Median of {options.Runs} runs; W6 is one run of {options.Scale.W6Rounds} rounds.[/]");
     }
 
-    /// <summary>Writes <c>{"machine", "runtime", "results": [...]}</c> (DESIGN.md §5, issue 4), plus the unavailable allocators.</summary>
+    /// <summary>Writes <c>{"machine", "runtime", "results": [...]}</c> (docs/benchmarks.md, issue 4), plus the unavailable allocators.</summary>
     public static void WriteJson(string path, BenchOptions options, IReadOnlyList<BenchResult> results) =>
         WriteJson(path, ReferenceEquals(options.Scale, BenchScale.Quick), options.Runs, results,
             options.Allocators.Where(a => a.Unavailable is not null).Select(a => (a.Id, a.Unavailable!)));

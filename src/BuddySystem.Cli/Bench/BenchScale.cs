@@ -1,6 +1,6 @@
 namespace BuddySystem.Cli.Bench;
 
-/// <summary>How many operations each workload runs: the full counts of DESIGN.md §5, or the quick ones for CI.</summary>
+/// <summary>How many operations each workload runs: the full counts of docs/benchmarks.md, or the quick ones for CI.</summary>
 /// <param name="W1Pairs">W1 allocate/free pairs.</param>
 /// <param name="W2Repetitions">W2 repetitions of (allocate 8 MiB / s blocks, free them).</param>
 /// <param name="W3Ops">W3 operations.</param>
@@ -8,7 +8,7 @@ namespace BuddySystem.Cli.Bench;
 /// <param name="W6Rounds">W6 rounds.</param>
 internal sealed record BenchScale(long W1Pairs, int W2Repetitions, int W3Ops, int W5OpsPerThread, int W6Rounds)
 {
-    /// <summary>DESIGN.md §5 to the letter.</summary>
+    /// <summary>docs/benchmarks.md ("How buddy bench measures") to the letter.</summary>
     public static BenchScale Full { get; } = new(10_000_000, 20, W3Ops: 2_000_000, W5OpsPerThread: 2_000_000, W6Rounds: 300);
 
     /// <summary>The same shapes (sizes, n, seeds, live cap) with a tenth of the operations: seconds, for CI.</summary>

@@ -4,13 +4,13 @@ using BuddySystem.Testing;
 namespace BuddySystem.Cli.Bench;
 
 /// <summary>
-/// The workloads W1–W6 of DESIGN.md §5 as generic loops over a struct adapter: the JIT compiles one copy per allocator
+/// The workloads W1–W6 of docs/benchmarks.md as generic loops over a struct adapter: the JIT compiles one copy per allocator
 /// with direct calls, so no allocator pays for an interface dispatch the others skip.
 /// </summary>
 /// <remarks>Arrays for the live blocks are allocated before the clock starts; the timed loops allocate nothing managed.</remarks>
 internal static class BenchWorkloads
 {
-    /// <summary>The heap size of DESIGN.md §5: 32 MiB, region aligned to 32 MiB.</summary>
+    /// <summary>The heap size of docs/benchmarks.md: 32 MiB, region aligned to 32 MiB.</summary>
     public const int HeapSize = 32 << 20;
 
     /// <summary>

@@ -22,10 +22,18 @@ internal readonly unsafe struct ConcurrentHeapAllocator : IBenchAllocator
     public HeapStats Stats => _heap.Stats;
 
     /// <summary>A concurrent heap over a fresh region of <paramref name="heapSize"/> bytes aligned to <paramref name="heapSize"/>.</summary>
-    public static ConcurrentHeapAllocator Create(nuint heapSize)
+    public static ConcurrentHeapAllocator Create(nuint heapSize) => Create(heapSize, BuddyHeapOptions.ConcurrentDefault);
+
+    /// <summary>The heap without its size-class tier: per-thread buddy caches only (libbuddymalloc's configuration): <c>concurrent-heap-buddy</c>.</summary>
+    public static ConcurrentHeapAllocator CreateBuddyOnly(nuint heapSize) => Create(heapSize, BuddyOnly);
+
+    /// <summary>The options of <c>concurrent-heap-buddy</c>.</summary>
+    public static BuddyHeapOptions BuddyOnly { get; } = BuddyHeapOptions.ConcurrentDefault with { SizeClassSlabs = false };
+
+    private static ConcurrentHeapAllocator Create(nuint heapSize, BuddyHeapOptions options)
     {
         var region = new NativeRegion(heapSize, heapSize, touchPages: true);
-        var heap = new ConcurrentHeap();
+        var heap = new ConcurrentHeap(options);
         heap.AddRegion(region.Pointer, region.Size);
         return new ConcurrentHeapAllocator(heap, region);
     }

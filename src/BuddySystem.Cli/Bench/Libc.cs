@@ -4,7 +4,7 @@ namespace BuddySystem.Cli.Bench;
 
 /// <summary>glibc's <c>malloc</c> family, loaded from <c>libc.so.6</c> with <see cref="NativeLibrary"/>.</summary>
 /// <remarks>
-/// Called through <c>delegate* unmanaged[SuppressGCTransition]</c>, as DESIGN.md §5 asks, so the call costs about what a
+/// Called through <c>delegate* unmanaged[SuppressGCTransition]</c>, as docs/benchmarks.md asks, so the call costs about what a
 /// C caller pays and the comparison with the managed heaps is fair.
 /// </remarks>
 internal static unsafe class Libc

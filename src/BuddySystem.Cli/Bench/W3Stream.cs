@@ -4,7 +4,7 @@ using BuddySystem.Testing;
 namespace BuddySystem.Cli.Bench;
 
 /// <summary>
-/// The operation stream of workload W3 (DESIGN.md §5), reusable by <c>buddy bench</c> (W3, W5) and by anything that
+/// The operation stream of workload W3 (docs/benchmarks.md), reusable by <c>buddy bench</c> (W3, W5) and by anything that
 /// replays a prefix of it (<c>buddy map --workload W3 --ops N</c>).
 /// </summary>
 /// <remarks>
@@ -17,7 +17,7 @@ namespace BuddySystem.Cli.Bench;
 /// </remarks>
 internal struct W3Stream
 {
-    /// <summary>The seed DESIGN.md §5 fixes for W3.</summary>
+    /// <summary>The seed docs/benchmarks.md fixes for W3.</summary>
     public const ulong DefaultSeed = 0x5EED;
 
     /// <summary>The live-set cap of W3.</summary>

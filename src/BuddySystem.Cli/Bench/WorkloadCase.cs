@@ -5,7 +5,7 @@ namespace BuddySystem.Cli.Bench;
 /// <summary>One workload with its parameter: the size of W2, the n of W4, the threads of W5 (0 for the others).</summary>
 internal sealed record WorkloadCase(string Workload, int Value)
 {
-    /// <summary>The workloads of DESIGN.md §5, in order.</summary>
+    /// <summary>The workloads of docs/benchmarks.md, in order.</summary>
     public static IReadOnlyList<string> Workloads { get; } = ["W1", "W2", "W3", "W4", "W5", "W6"];
 
     /// <summary>The parameter as the JSON and tables show it ("" when the workload has none).</summary>

@@ -6,7 +6,7 @@ using Spectre.Console;
 namespace BuddySystem.Cli.Commands;
 
 /// <summary>
-/// <c>buddy bench</c>: the workloads W1–W6 of DESIGN.md §5 on the buddy heaps and their peers (glibc, NativeMemory,
+/// <c>buddy bench</c>: the workloads W1–W6 of docs/benchmarks.md on the buddy heaps and their peers (glibc, NativeMemory,
 /// mimalloc), as ratios measured in the same run.
 /// </summary>
 internal static class BenchCommand
@@ -39,7 +39,7 @@ internal static class BenchCommand
         program.AcceptOnlyFromAmong([.. ProgramSet.Names]);
         var library = CommonOptions.ExistingFile("--library", $"With --programs: libbuddymalloc.so (default: {RunCommand.LibraryPath} above the current folder or the tool).");
 
-        var command = new Command("bench", "Run the workloads W1-W6 (DESIGN.md §5) on the buddy heaps and on glibc, NativeMemory and mimalloc; print ns/op and ratios. With --programs, workload P: real programs on each malloc.")
+        var command = new Command("bench", "Run the workloads W1-W6 (docs/benchmarks.md) on the buddy heaps and on glibc, NativeMemory and mimalloc; print ns/op and ratios. With --programs, workload P: real programs on each malloc.")
         {
             workloads, allocators, runs, quick, json, plot, markdown, programs, misuse, program, library,
         };
@@ -116,7 +116,7 @@ internal static class BenchCommand
         }
     }
 
-    /// <summary><c>buddy bench --programs</c>: workload P (DESIGN.md §5); bad names throw <see cref="BadInputException"/>.</summary>
+    /// <summary><c>buddy bench --programs</c>: workload P (docs/benchmarks.md); bad names throw <see cref="BadInputException"/>.</summary>
     internal static int RunPrograms(IAnsiConsole console, string[]? programNames, string[]? allocatorIds, int runs, bool quick, string? library,
         string? jsonPath, string? plotPath, string? markdownPath)
     {

@@ -25,7 +25,7 @@ internal static class MapCommand
     internal static Command Create()
     {
         var outOption = CommonOptions.Picture("--out", "The picture to write: FILE.svg or FILE.png.", "heap-map.svg", "-o");
-        var workloadOption = new Option<string?>("--workload") { Description = "Draw the heap after a prefix of this workload (W3 of DESIGN.md §5)." };
+        var workloadOption = new Option<string?>("--workload") { Description = "Draw the heap after a prefix of this workload (W3 of docs/benchmarks.md)." };
         workloadOption.AcceptOnlyFromAmong("W3");
         var traceOption = CommonOptions.ExistingFile("--trace", "Draw the heap after a prefix of this allocation trace (plain or gzip).");
         var opsOption = CommonOptions.Ops(2000, "How many operations of the workload or trace to replay.");

@@ -11,7 +11,7 @@ using BuddySystem.Cli.Text;
 namespace BuddySystem.Cli.Commands;
 
 /// <summary>
-/// <c>buddy replay TRACE</c>: replays an allocation trace (DESIGN.md §5) on several allocators, checking every block's
+/// <c>buddy replay TRACE</c>: replays an allocation trace (docs/benchmarks.md) on several allocators, checking every block's
 /// contents, and reports speed, failures, peaks and the arena footprint.
 /// </summary>
 internal static class ReplayCommand

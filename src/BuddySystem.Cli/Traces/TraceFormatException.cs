@@ -1,6 +1,6 @@
 namespace BuddySystem.Cli.Traces;
 
-/// <summary>A trace that does not follow the format of DESIGN.md §5: the message names the line.</summary>
+/// <summary>A trace that does not follow the format of docs/benchmarks.md: the message names the line.</summary>
 internal sealed class TraceFormatException : Exception
 {
     /// <summary>Creates the exception for <paramref name="line"/> of <paramref name="source"/>.</summary>

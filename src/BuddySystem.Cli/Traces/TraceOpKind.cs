@@ -1,6 +1,6 @@
 namespace BuddySystem.Cli.Traces;
 
-/// <summary>The three operations of the trace format of DESIGN.md §5.</summary>
+/// <summary>The three operations of the trace format of docs/benchmarks.md.</summary>
 internal enum TraceOpKind : byte
 {
     /// <summary><c>a &lt;id&gt; &lt;size&gt; &lt;align&gt;</c>: allocate.</summary>

@@ -5,7 +5,7 @@ using System.Numerics;
 namespace BuddySystem.Cli.Traces;
 
 /// <summary>
-/// Reads an allocation trace (DESIGN.md §5) line by line: <c>a &lt;id&gt; &lt;size&gt; &lt;align&gt;</c>,
+/// Reads an allocation trace (docs/benchmarks.md) line by line: <c>a &lt;id&gt; &lt;size&gt; &lt;align&gt;</c>,
 /// <c>f &lt;id&gt;</c>, <c>r &lt;id&gt; &lt;newsize&gt;</c>; <c>#</c> starts a comment line; blank lines are skipped.
 /// </summary>
 /// <remarks>

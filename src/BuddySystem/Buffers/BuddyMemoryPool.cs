@@ -96,13 +96,13 @@ public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
         _arrayRegion = arrayRegion;
     }
 
-    /// <summary>Creates a pool over a new <see cref="LockedHeap"/> of <paramref name="heapSize"/> bytes that the pool owns.</summary>
+    /// <summary>Creates a pool over a new <see cref="ConcurrentHeap"/> (the thread-safe default heap) of <paramref name="heapSize"/> bytes that the pool owns.</summary>
     /// <param name="heapSize">Bytes of native memory for the heap.</param>
     /// <param name="options">Sizes; defaults when null.</param>
     /// <returns>A pool whose heap is freed once the pool and every rented buffer are disposed.</returns>
     public static BuddyMemoryPool Create(nuint heapSize, BuddyMemoryPoolOptions? options = null)
     {
-        LockedHeap heap = LockedHeap.Create(heapSize);
+        ConcurrentHeap heap = ConcurrentHeap.Create(heapSize);
         try
         {
             return new BuddyMemoryPool(heap, options, heap, arrayRegion: null);

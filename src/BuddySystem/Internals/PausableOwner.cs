@@ -13,6 +13,19 @@ internal abstract class PausableOwner
 {
     private int _busy;
     private int _paused;
+    private long _allocationsAtLastLook;
+
+    /// <summary>Allocations the owner made (a counter of its own, written only by its thread); read by trimming.</summary>
+    public long Allocations;
+
+    /// <summary>Whether the owner has allocated nothing since the previous call (for trimming after a full collection).</summary>
+    public bool IsIdleSinceLastLook()
+    {
+        long allocations = Volatile.Read(ref Allocations);
+        bool idle = allocations == _allocationsAtLastLook;
+        _allocationsAtLastLook = allocations;
+        return idle;
+    }
 
     /// <summary>Whether another thread holds the owner paused: the owner must take the locked path.</summary>
     public bool IsPaused

@@ -25,6 +25,10 @@ internal static class ThrowHelper
         => throw new InvalidOperationException(message);
 
     [DoesNotReturn]
+    internal static void ThrowNotSupported(string message)
+        => throw new NotSupportedException(message);
+
+    [DoesNotReturn]
     internal static void ThrowObjectDisposed(object instance)
         => throw new ObjectDisposedException(instance.GetType().FullName);
 

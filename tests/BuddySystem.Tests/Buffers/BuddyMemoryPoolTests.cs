@@ -139,7 +139,7 @@ public unsafe class BuddyMemoryPoolTests
     public void Create_OwnedHeap_FreedWhenPoolAndLastBufferAreDisposed()
     {
         var pool = BuddyMemoryPool.Create(1 << 20);
-        var heap = (LockedHeap)pool.Allocator;
+        var heap = (ConcurrentHeap)pool.Allocator;
         IMemoryOwner<byte> owner = pool.Rent();
         pool.Dispose();
         Assert.Equal(4096ul, heap.Stats.AllocatedBytes);

@@ -83,14 +83,9 @@ public class BenchCommandTests
         }
     }
 
-    [Fact]
+    [LinuxFact]
     public void Run_SharedHeapW3Quick_NextToLockedHeap_NoFailures()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         string json = Path.Combine(Path.GetTempPath(), $"bench-{Guid.NewGuid():N}.json");
         try
         {

@@ -94,14 +94,9 @@ public sealed class ReplayCommandTests : IDisposable
         Assert.Contains("| native-memory | ", File.ReadAllText(markdown), StringComparison.Ordinal);
     }
 
-    [Fact]
+    [LinuxFact]
     public void Run_SharedHeap_VerifiesEveryBlockAndAllocatesAsBuddyHeapDoes()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         string trace = WriteTrace(GeneratedTrace(3000), gzip: false);
         string json = Path.Combine(_directory, "s.json");
 

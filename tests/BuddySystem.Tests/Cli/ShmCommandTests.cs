@@ -12,14 +12,9 @@ public sealed class ShmCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    [Fact]
+    [LinuxFact]
     public void Stat_HeapWithTwoBlocks_PrintsItsStatsAndBuddyinfo()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         string path = Path.Combine(_dir, "h");
         HeapStats expected;
         using (SharedHeap heap = SharedHeap.Create(path, 1 << 20))
@@ -64,14 +59,9 @@ public sealed class ShmCommandTests : IDisposable
         AssertBadFile(path, "is not a shared heap");
     }
 
-    [Fact]
+    [LinuxFact]
     public void Stat_TruncatedHeap_OneLineOnStderrAndExitTwo()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         string path = Path.Combine(_dir, "cut");
         SharedHeap.Create(path, 1 << 20).Dispose();
         using (var file = new FileStream(path, FileMode.Open))
@@ -94,23 +84,15 @@ public sealed class ShmCommandTests : IDisposable
         Assert.StartsWith("buddy shm stat: ", lines[0], StringComparison.Ordinal);
     }
 
-    [Fact]
+    [LinuxFact]
     public void Program_ShmStatOfAMissingFile_ExitsTwo()
     {
-        if (OperatingSystem.IsLinux())
-        {
-            Assert.Equal(2, Program.Run(["shm", "stat", Path.Combine(_dir, "none")], TextWriter.Null));
-        }
+        Assert.Equal(2, Program.Run(["shm", "stat", Path.Combine(_dir, "none")], TextWriter.Null));
     }
 
-    [Fact]
+    [LinuxFact]
     public void SnapshotOf_SharedHeap_BlocksCoverTheHeapAndMatchItsStats()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using SharedHeap heap = SharedHeap.Create(Path.Combine(_dir, "s"), 64 << 10);
         ulong small = heap.Allocate(16);
         ulong large = heap.Allocate(4096, 4096);
@@ -137,14 +119,9 @@ public sealed class ShmCommandTests : IDisposable
         Assert.Equal(heap.Capacity, end);
     }
 
-    [Fact]
+    [LinuxFact]
     public void Map_SharedHeapFile_DrawsItsBlocks()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         string path = Path.Combine(_dir, "m");
         using (SharedHeap heap = SharedHeap.Create(path, 256 << 10))
         {
@@ -164,16 +141,11 @@ public sealed class ShmCommandTests : IDisposable
         Assert.Contains("allocated 3 KiB in 3 blocks ", text, StringComparison.Ordinal);
     }
 
-    [Theory]
+    [LinuxTheory]
     [InlineData("none")]
     [InlineData("text")]
     public void Map_SharedBadFile_ExitsTwo(string name)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         string path = Path.Combine(_dir, name);
         if (name == "text")
         {
@@ -188,14 +160,9 @@ public sealed class ShmCommandTests : IDisposable
     public void Map_SharedWithTrace_ExitsTwo()
         => Assert.Equal(2, Program.Run(["map", "--shared", Path.Combine(_dir, "h"), "--workload", "W3", "--out", Path.Combine(_dir, "x.svg")], TextWriter.Null));
 
-    [Fact]
+    [LinuxFact]
     public void Soak_FourKills_SurvivesAndReportsTheFigures()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         string path = Path.Combine(_dir, "soak.heap");
         var output = new StringWriter();
 
@@ -210,7 +177,7 @@ public sealed class ShmCommandTests : IDisposable
         Assert.Equal(0, ShmStatCommand.Run(path, TextWriter.Null, TextWriter.Null));
     }
 
-    [Fact]
+    [LinuxFact]
     public void Soak_FileThatExists_ExitsTwoAndLeavesIt()
     {
         string path = Path.Combine(_dir, "exists");
@@ -221,11 +188,6 @@ public sealed class ShmCommandTests : IDisposable
 
     private static void AssertBadFile(string path, string why)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         var error = new StringWriter();
         var output = new StringWriter();
 

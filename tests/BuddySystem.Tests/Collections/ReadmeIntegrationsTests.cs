@@ -6,9 +6,30 @@ using BuddySystem.Diagnostics;
 
 namespace BuddySystem.Tests;
 
-/// <summary>The README's ".NET integrations" snippets, run as written, so the README stays true.</summary>
+/// <summary>The README's quick start and ".NET integrations" snippets, run as written, so the README stays true.</summary>
 public class ReadmeIntegrationsTests
 {
+    [Fact]
+    public unsafe void Readme_QuickStart_RunsOnTheDefaultHeapAndFreesEverything()
+    {
+        using var heap = ConcurrentHeap.Create(8 << 20);
+        using (var value = new Box<int>(heap, 5))
+        using (var vec = new Vec<int>(heap))
+        {
+            for (int i = 0; i < 500; i++) vec.Push(i);
+            Assert.Equal(5, value.Value);
+            Assert.Equal(499, vec[499]);
+        }
+
+        void* block = heap.Allocate(new Layout(100, 8));
+        Assert.True(block != null);
+        heap.Deallocate(block, new Layout(100, 8));
+        Assert.Throws<InvalidOperationException>(() => heap.Deallocate(block, new Layout(100, 8)));
+        Assert.NotEmpty(heap.Stats.FreeBlocksByOrder);
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+        heap.Validate();
+    }
+
     [Fact]
     public void Readme_ContainersSnippet_RunsAndFreesEverything()
     {

@@ -7,7 +7,7 @@ public unsafe class HeapSnapshotConcurrentTests
     [Fact]
     public void Of_ConcurrentHeap_ShowsLiveAndThreadCachedBlocks()
     {
-        using var heap = ConcurrentHeap.Create(1 << 16);
+        using var heap = ConcurrentHeap.Create(1 << 16, BuddyHeapOptions.ConcurrentDefault with { SizeClassSlabs = false });
         var blocks = new List<nint>();
         for (int i = 0; i < 10; i++)
         {

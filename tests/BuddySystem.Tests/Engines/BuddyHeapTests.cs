@@ -238,6 +238,69 @@ public abstract unsafe class BuddyHeapTests
     }
 
     [Fact]
+    public void Reallocate_GrowWhileBuddiesAboveAreFree_StaysInPlaceAndAbsorbsThem()
+    {
+        var (heap, region) = NewHeap();
+        using (region)
+        using (heap)
+        {
+            byte* block = (byte*)heap.Allocate(new Layout(8192, 8));
+            Assert.True(block == region.Pointer); // the lower half of every split
+            block[8191] = 9;
+            Assert.True(heap.Reallocate(block, new Layout(8192, 8), 16384) == block);
+            Assert.True(heap.Reallocate(block, new Layout(16384, 8), 40000) == block);
+            Assert.Equal(9, block[8191]);
+            Assert.Equal(65536ul, heap.Stats.AllocatedBytes);
+            Assert.Equal(40000ul, heap.Stats.UserBytes);
+            Assert.Equal(0ul, heap.Stats.FreeBytes);
+            heap.Validate();
+        }
+    }
+
+    [Fact]
+    public void Reallocate_Shrink_StaysInPlaceAndGivesTheTailBack()
+    {
+        var (heap, region) = NewHeap();
+        using (region)
+        using (heap)
+        {
+            byte* block = (byte*)heap.Allocate(new Layout(65536, 8));
+            block[100] = 5;
+            Assert.True(heap.Reallocate(block, new Layout(65536, 8), 8000) == block);
+            Assert.Equal(5, block[100]);
+            Assert.Equal(8192ul, heap.Stats.AllocatedBytes);
+            Assert.Equal(32768ul, heap.Stats.LargestFreeBlock);
+            byte* upper = (byte*)heap.Allocate(new Layout(32768, 8));
+            Assert.True(upper == block + 32768);
+            heap.Validate();
+            heap.Deallocate(upper, new Layout(32768, 8));
+            heap.Deallocate(block, new Layout(8000, 8));
+            heap.Trim();
+            Assert.Equal(65536ul, heap.Stats.LargestFreeBlock);
+            heap.Validate();
+        }
+    }
+
+    [Fact]
+    public void Reallocate_GrowWhileTheBuddyAboveIsLive_MovesAndKeepsBytes()
+    {
+        var (heap, region) = NewHeap();
+        using (region)
+        using (heap)
+        {
+            byte* block = (byte*)heap.Allocate(new Layout(8192, 8));
+            byte* neighbour = (byte*)heap.Allocate(new Layout(8192, 8));
+            Assert.True(neighbour == block + 8192);
+            block[8000] = 3;
+            byte* moved = (byte*)heap.Reallocate(block, new Layout(8192, 8), 16384);
+            Assert.True(moved != null && moved != block);
+            Assert.Equal(3, moved[8000]);
+            Assert.Equal(16384ul + 8192ul, heap.Stats.AllocatedBytes);
+            heap.Validate();
+        }
+    }
+
+    [Fact]
     public void Reallocate_NoRoom_ReturnsNullAndKeepsOldBlock()
     {
         var (heap, region) = NewHeap(256);
@@ -246,6 +309,7 @@ public abstract unsafe class BuddyHeapTests
         {
             byte* block = (byte*)heap.Allocate(new Layout(100, 8));
             block[99] = 7;
+            Assert.True(heap.Allocate(new Layout(128, 8)) != null); // the upper half: nothing to grow into or move to
             Assert.True(heap.Reallocate(block, new Layout(100, 8), 200) == null);
             Assert.Equal(7, block[99]);
             heap.Deallocate(block, new Layout(100, 8));

@@ -7,6 +7,9 @@ public unsafe class ConcurrentHeapTests
 {
     private static readonly Layout Small = new(16, 8);
 
+    /// <summary>The per-thread buddy caches alone, without the size-class tier (as libbuddymalloc runs it).</summary>
+    private static readonly BuddyHeapOptions BuddyBlocksOnly = BuddyHeapOptions.ConcurrentDefault with { SizeClassSlabs = false };
+
     private static string Hex(void* p) => "0x" + ((ulong)p).ToString("x", CultureInfo.InvariantCulture);
 
     private static void RunOnThread(Action action)
@@ -44,7 +47,7 @@ public unsafe class ConcurrentHeapTests
     [Fact]
     public void Deallocate_ManyBlocks_ThreadCacheStaysWithinItsBound()
     {
-        using var heap = ConcurrentHeap.Create(1 << 20);
+        using var heap = ConcurrentHeap.Create(1 << 20, BuddyBlocksOnly);
         var blocks = new List<nint>();
         for (int i = 0; i < 3000; i++)
         {
@@ -61,6 +64,30 @@ public unsafe class ConcurrentHeapTests
         Assert.Equal(0, stats.LiveBlocks);
         Assert.Equal(3000, stats.Allocations);
         heap.Validate();
+    }
+
+    [Fact]
+    public void Deallocate_ManyObjects_KeepsAtMostOneEmptySlab()
+    {
+        using var heap = ConcurrentHeap.Create(1 << 20);
+        var blocks = new List<nint>();
+        for (int i = 0; i < 3000; i++)
+        {
+            blocks.Add((nint)heap.Allocate(Small));
+        }
+
+        foreach (nint block in blocks)
+        {
+            heap.Deallocate((void*)block, Small);
+        }
+
+        HeapStats stats = heap.Stats;
+        Assert.InRange(stats.CachedBytes, 1ul, (ulong)SlabHeap.MaxSlabSize);
+        Assert.Equal(1ul << 20, stats.LargestFreeBlock); // the kept slab is what an allocation that needs it gets back
+        Assert.Equal(0, stats.LiveBlocks);
+        Assert.Equal(3000, stats.Allocations);
+        heap.Validate();
+        Assert.True(heap.Allocate(new Layout(1 << 20, 8)) != null);
     }
 
     [Fact]
@@ -229,11 +256,26 @@ public unsafe class ConcurrentHeapTests
     public void AddRegion_SecondRegion_ServesFromIt()
     {
         using var region = new TestRegion(4096, 4096);
-        using var heap = new ConcurrentHeap();
+        using var heap = new ConcurrentHeap(BuddyBlocksOnly);
         Assert.True(heap.Allocate(Small) == null);
         heap.AddRegion(region.Pointer, region.Size);
         void* block = heap.Allocate(Small);
         Assert.True(region.Pointer == (byte*)block);
+        heap.Deallocate(block, Small);
+        heap.Validate();
+        Assert.Equal(1, heap.Stats.FailedAllocations);
+    }
+
+    [Fact]
+    public void AddRegion_SecondRegionWithSizeClasses_ServesObjectsFromIt()
+    {
+        using var region = new TestRegion(1 << 16, 1 << 16);
+        using var heap = new ConcurrentHeap();
+        Assert.True(heap.Allocate(Small) == null);
+        heap.AddRegion(region.Pointer, region.Size);
+        byte* block = (byte*)heap.Allocate(Small);
+        Assert.True(block >= region.Pointer && block < region.Pointer + region.Size);
+        Assert.Equal((nuint)16, heap.UsableSize(block));
         heap.Deallocate(block, Small);
         heap.Validate();
         Assert.Equal(1, heap.Stats.FailedAllocations);

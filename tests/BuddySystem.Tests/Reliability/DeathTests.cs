@@ -34,30 +34,20 @@ public class DeathTests
         return (child.ExitCode, stdout.Result + stderr.Result);
     }
 
-    [Theory]
+    [LinuxTheory]
     [InlineData("write-after-free", "write after free")]
     [InlineData("overflow", "overflow")]
     public void CrashTest_MemoryError_DiesWithSigabrtAndPrefix(string which, string what)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return; // exit code 134 = 128 + SIGABRT is the Linux convention the test checks
-        }
-
         var (exitCode, output) = RunCrashTest(which);
         Assert.True(exitCode == 134, $"exit code {exitCode}, output:\n{output}");
         Assert.Contains(HeapCorruptionException.Prefix + what, output, StringComparison.Ordinal);
         Assert.DoesNotContain("was not detected", output, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [LinuxFact]
     public void CrashTest_Leak_ReportsTheBlockAndItsStack()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         var (exitCode, output) = RunCrashTest("leak");
         Assert.Equal(0, exitCode);
         Assert.Contains("1 blocks (128 bytes) still live", output, StringComparison.Ordinal);

@@ -190,9 +190,71 @@ public unsafe class HardeningTests
     }
 
     [Fact]
-    public void ConcurrentHeap_WithHardening_Throws()
+    public void ConcurrentHeap_Hardened_DetectsWriteAfterFreeAndOverflowOnAnyThread()
     {
-        var error = Assert.Throws<ArgumentException>(() => new ConcurrentHeap(BuddyHeapOptions.Default with { Hardening = HeapHardeningOptions.Default }));
-        Assert.Equal("options", error.ParamName);
+        var corruptions = new List<string>();
+        var hardening = new HeapHardeningOptions { CorruptionHandler = m => { lock (corruptions) { corruptions.Add(m); } }, ReportLeaksOnDispose = false };
+        using var heap = ConcurrentHeap.Create(1 << 16, BuddyHeapOptions.ConcurrentDefault with { Hardening = hardening });
+        Assert.True(heap.IsHardened);
+        Assert.Equal(16, heap.RequestOverhead);
+        var layout = new Layout(40, 8);
+        nint freed = 0;
+        var other = new Thread(() =>
+        {
+            byte* block = (byte*)heap.Allocate(layout);
+            heap.Deallocate(block, layout);
+            freed = (nint)block;
+        });
+        other.Start();
+        other.Join();
+        ((byte*)freed)[30] = 1; // after free: the next block handed out there reports it
+        Assert.True(heap.Allocate(layout) == (void*)freed);
+        string afterFree = Assert.Single(corruptions);
+        Assert.StartsWith(HeapCorruptionException.Prefix + "write after free", afterFree, StringComparison.Ordinal);
+
+        byte* overflowing = (byte*)heap.Allocate(layout);
+        overflowing[40] = 0x5A; // one byte past the request: the canary
+        heap.Deallocate(overflowing, layout);
+        Assert.Equal(2, corruptions.Count);
+        Assert.Contains($"0x{(ulong)overflowing:x}", corruptions[1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ConcurrentHeap_HardenedSizeLessCalls_ThrowNotSupportedAndChangeNothing()
+    {
+        using var heap = ConcurrentHeap.Create(1 << 16, BuddyHeapOptions.ConcurrentDefault with { Hardening = BuddySystem.Testing.HeapTarget.ThrowingHardening });
+        var layout = new Layout(100, 8);
+        void* block = heap.Allocate(layout);
+        Assert.Throws<NotSupportedException>(() => heap.Deallocate(block));
+        Assert.Throws<NotSupportedException>(() => heap.UsableSize(block));
+        heap.Deallocate(block, layout);
+        heap.Validate();
+        Assert.Equal(0, heap.Stats.LiveBlocks);
+    }
+
+    [Fact]
+    public void ConcurrentHeap_Rescue_AddsRegionAndTheAllocationSucceeds()
+    {
+        int rescues = 0;
+        using var extra = new NativeRegion(1 << 16, 1 << 16);
+        using (var heap = ConcurrentHeap.Create(4096, rescue: (core, _) =>
+        {
+            if (rescues++ == 0)
+            {
+                core.AddRegion(extra.Pointer, extra.Size);
+            }
+        }))
+        {
+            Assert.True(heap.Allocate(new Layout(4096, 8)) != null); // an object: a slab cut from the whole first region
+            Assert.Equal(0, rescues);
+            Assert.True(heap.Allocate(new Layout(16384, 8)) != null); // a cached order: refilled from the rescued region
+            Assert.Equal(1, rescues);
+            Assert.True(heap.Allocate(new Layout(100, 8)) != null); // an object of a new slab in the rescued region
+            Assert.Equal(1, rescues);
+            Assert.True(heap.Allocate(new Layout(1 << 20, 8)) == null); // above the caches: a rescue that adds nothing
+            Assert.Equal(2, rescues);
+            Assert.Equal(1, heap.Stats.FailedAllocations);
+            heap.Validate();
+        }
     }
 }

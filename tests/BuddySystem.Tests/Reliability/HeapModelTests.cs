@@ -101,13 +101,11 @@ public class HeapModelTests
                 printModel: model => model.ToString());
     }
 
+    /// <summary>Every pointer engine of the registry.</summary>
+    public static TheoryData<string> PointerEngines => [.. EngineCatalog.PointerHeapNames];
+
     [Theory]
-    [InlineData("buddy-heap")]
-    [InlineData("buddy-heap-eager")]
-    [InlineData("locked-heap")]
-    [InlineData("concurrent-heap")]
-    [InlineData("slab-heap")]
-    [InlineData("concurrent-slab-heap")]
+    [MemberData(nameof(PointerEngines))]
     public void RandomOperations_AgainstModel_AgreeAndValidate(string engine) => SampleEngine(engine, addRegions: true);
 
     [Theory]

@@ -1,3 +1,4 @@
+using BuddySystem.Cli.Engines;
 using CsCheck;
 
 namespace BuddySystem.Tests.Reliability;
@@ -37,9 +38,10 @@ public class ParallelHeapTests
                 printModel: model => model.ToString());
     }
 
+    /// <summary>Every thread-safe pointer engine of the registry.</summary>
+    public static TheoryData<string> ThreadSafeEngines => [.. EngineCatalog.PointerHeapNames.Intersect(EngineCatalog.ThreadSafeNames)];
+
     [Theory]
-    [InlineData("locked-heap")]
-    [InlineData("concurrent-heap")]
-    [InlineData("concurrent-slab-heap")]
+    [MemberData(nameof(ThreadSafeEngines))]
     public void ParallelOperations_AgainstModel_AreLinearizable(string engine) => SampleEngine(engine);
 }

@@ -13,14 +13,9 @@ public sealed class SharedHeapProcessTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    [Fact]
+    [LinuxFact]
     public void Workers_FourProcessesAtOnce_ZeroCorruptions()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         string path = Path.Combine(_dir, "h");
         using var heap = SharedHeap.Create(path, 4 << 20);
         var workers = Enumerable.Range(0, 4).Select(w => Process.Start(ShmWorkerCommand.StartInfo(path, w, 4, 20_000, (ulong)w + 14))!).ToList();
@@ -38,14 +33,9 @@ public sealed class SharedHeapProcessTests : IDisposable
         Assert.Equal(80_000, (2 * stats.Allocations) - stats.LiveBlocks); // every operation was an allocation or a free
     }
 
-    [Fact]
+    [LinuxFact]
     public void Workers_KilledAtRandomMoments_SlotsNameExactlyTheAllocatedBlocks()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         string path = Path.Combine(_dir, "k");
         SharedHeap.Create(path, 4 << 20).Dispose();
 
@@ -63,14 +53,9 @@ public sealed class SharedHeapProcessTests : IDisposable
         Assert.Equal(12, result.RecoveryTimes.Count + result.OpenTimes.Count);
     }
 
-    [Fact]
+    [LinuxFact]
     public unsafe void Check_LostAndDoublyOwnedBlocks_AreReported()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using var heap = SharedHeap.Create(Path.Combine(_dir, "c"), 1 << 20);
         ulong* slots = (ulong*)heap.Pointer(heap.RootOffset);
         ulong named = heap.AllocateInto(SharedHeapSlots.SizeFor(0), 16, heap.RootOffset);

@@ -7,7 +7,7 @@ using Spectre.Console;
 namespace BuddySystem.Cli.Bench.Programs;
 
 /// <summary>
-/// <c>buddy bench --misuse</c> (DESIGN.md §5, misuse): 14 heap-misuse cases, each run by the small C program
+/// <c>buddy bench --misuse</c> (docs/benchmarks.md, issue 22): 14 heap-misuse cases, each run by the small C program
 /// <c>misuse.c</c> in a child process under each malloc (<c>LD_PRELOAD</c>), classified by what the process did:
 /// stopped with a message (naming the misused address or not), crashed on a signal, hung, or went on as if nothing
 /// happened.

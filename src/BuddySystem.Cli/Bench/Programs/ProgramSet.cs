@@ -5,7 +5,7 @@ using BuddySystem.Testing;
 namespace BuddySystem.Cli.Bench.Programs;
 
 /// <summary>
-/// The programs of workload P (DESIGN.md §5): the programs of the malloc tests, sized to run for about a second each on
+/// The programs of workload P (docs/benchmarks.md): the programs of the malloc tests, sized to run for about a second each on
 /// glibc (a tenth of that at the quick scale). Their inputs are generated from fixed seeds into a work folder, so every
 /// allocator sees the same bytes and the output can be compared byte for byte.
 /// </summary>
@@ -14,7 +14,7 @@ internal static class ProgramSet
     /// <summary>The names, in table order.</summary>
     public static IReadOnlyList<string> Names { get; } = ["start-true", "start-sh", "make", "python3", "perl", "sqlite3", "git", "gcc", "sort", "threads", "bash"];
 
-    /// <summary>Process starts per run of the start rows (DESIGN.md §5, start): 300, as the issue measured.</summary>
+    /// <summary>Process starts per run of the start rows (docs/benchmarks.md, issue 22): 300.</summary>
     public const int Starts = 300;
 
     private const string PythonScript = """

@@ -1,4 +1,4 @@
-/* The heap-misuse battery of buddy bench --misuse (DESIGN.md §5, misuse): misuse CASE runs one case under whatever
+/* The heap-misuse battery of buddy bench --misuse (docs/benchmarks.md, issue 22): misuse CASE runs one case under whatever
  * malloc LD_PRELOAD gives it. It prints the address it misuses ("address 0x...") first, so the bench can tell whether
  * an allocator's message names it, and "survived" last if the process lived through the misuse. An alarm ends a case
  * that hangs. Every case is undefined behaviour in C: the point is which allocator notices. */

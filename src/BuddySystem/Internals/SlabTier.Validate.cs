@@ -1,8 +1,8 @@
 using BuddySystem.Internals;
 
-namespace BuddySystem;
+namespace BuddySystem.Internals;
 
-public sealed unsafe partial class ConcurrentSlabHeap
+internal sealed unsafe partial class SlabTier
 {
     /// <summary>
     /// Checks every invariant and throws <see cref="HeapCorruptionException"/> on the first violation: the buddy engine
@@ -33,9 +33,8 @@ public sealed unsafe partial class ConcurrentSlabHeap
         }
     }
 
-    private void ValidateLocked()
+    internal void ValidateLocked()
     {
-        _buddy.Validate();
 
         // Where each slab was found: in which list (owner id and kind), so the page-map walk can check membership.
         var listed = new Dictionary<nint, (nint Owner, bool Full)>();
@@ -79,8 +78,8 @@ public sealed unsafe partial class ConcurrentSlabHeap
             Walk((Slab*)_abandoned[index], 0, full: false, index, "abandoned list");
         }
 
-        ulong slabBytes = 0, largeBytes = 0, objectBytes = 0, cachedLargeBytes = 0;
-        long slabs = 0, large = 0, liveObjects = 0;
+        ulong slabBytes = 0, objectBytes = 0;
+        long slabs = 0, liveObjects = 0;
         foreach (Region region in _regions)
         {
             byte* states = region.StateBase;
@@ -90,26 +89,6 @@ public sealed unsafe partial class ConcurrentSlabHeap
                 ulong address = (region.FirstPage + page) << PageShift;
                 if (entry == 0)
                 {
-                    page++;
-                    continue;
-                }
-
-                if ((entry & 1) != 0 && states[address >> GranuleShift] == CachedLargeState)
-                {
-                    cachedLargeBytes += (ulong)entry >> 1;
-                    page++;
-                    continue;
-                }
-
-                if ((entry & 1) != 0)
-                {
-                    if (states[address >> GranuleShift] != LargeState)
-                    {
-                        ThrowHelper.ThrowCorruption($"the large block at {ThrowHelper.Hex(address)} has no large-block state.");
-                    }
-
-                    largeBytes += (ulong)entry >> 1;
-                    large++;
                     page++;
                     continue;
                 }
@@ -160,12 +139,10 @@ public sealed unsafe partial class ConcurrentSlabHeap
         }
 
         Totals totals = SumLocked();
-        if (slabs != listed.Count || slabs != _slabs || slabBytes != _slabBytes || largeBytes != (ulong)totals.LargeBytes
-            || large != totals.LargeBlocks || cachedLargeBytes != (ulong)totals.CachedLargeBytes
-            || objectBytes != (ulong)totals.ObjectBytes || liveObjects + large != totals.LiveBlocks
-            || _buddy.Stats.AllocatedBytes != slabBytes + largeBytes + cachedLargeBytes)
+        if (slabs != listed.Count || slabs != _slabs || slabBytes != _slabBytes || objectBytes != (ulong)totals.ObjectBytes
+            || liveObjects != totals.LiveBlocks)
         {
-            ThrowHelper.ThrowCorruption($"the counts disagree: {slabs} slabs ({listed.Count} listed) of {slabBytes} bytes, {large} large blocks of {largeBytes} bytes, {cachedLargeBytes} bytes of cached large blocks and {liveObjects} live objects of {objectBytes} bytes found; {_slabs}, {_slabBytes}, {totals.LargeBlocks}, {totals.LargeBytes}, {totals.CachedLargeBytes} and {totals.LiveBlocks - totals.LargeBlocks}, {totals.ObjectBytes} counted.");
+            ThrowHelper.ThrowCorruption($"the counts disagree: {slabs} slabs ({listed.Count} listed) of {slabBytes} bytes and {liveObjects} live objects of {objectBytes} bytes found; {_slabs}, {_slabBytes}, {totals.LiveBlocks} and {totals.ObjectBytes} counted.");
         }
     }
 

@@ -2,9 +2,9 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using BuddySystem.Internals;
 
-namespace BuddySystem;
+namespace BuddySystem.Internals;
 
-public sealed unsafe partial class ConcurrentSlabHeap
+internal sealed unsafe partial class SlabTier
 {
     /// <summary>
     /// One thread's slabs of one heap and that thread's share of the counters. The owner changes slabs' local lists inside
@@ -29,28 +29,14 @@ public sealed unsafe partial class ConcurrentSlabHeap
         public byte* HotStateBase;
 
         // Deltas of this thread's calls; an object freed on another thread than the one that allocated it makes one negative.
-        public long Allocations;
         public long LiveBlocks;
         public long ObjectBytes;
         public long UserBytes;
 
-        // Deltas of this thread's lock-free large-block calls (served from or freed into its large cache) to the heap's
-        // large-block counters, and the bytes its cache holds.
-        public long LargeBlocks;
-        public long LargeBytes;
-        public long CachedLargeBytes;
-
-        /// <summary>Recently freed large blocks, still taken from the buddy engine and marked <see cref="CachedLargeState"/>:
-        /// <see cref="LargeCachePerLength"/> slots per kept length (in pages, up to <see cref="LargeCacheMaxLength"/>), of which
-        /// the first <see cref="LargeCacheFill"/>[pages] are used; <see cref="LargeCacheCount"/> in all.</summary>
-        public readonly ulong[] LargeCache = new ulong[((LargeCacheMaxLength >> PageShift) + 1) * LargeCachePerLength];
-        public readonly byte[] LargeCacheFill = new byte[(LargeCacheMaxLength >> PageShift) + 1];
-        public int LargeCacheCount;
-
         private readonly ClassSlabs[] _classArray;
         private GCHandle _handle;
 
-        public ThreadSlabs(ConcurrentSlabHeap heap)
+        public ThreadSlabs(SlabTier heap)
         {
             Heap = heap;
             Thread = Thread.CurrentThread;
@@ -61,7 +47,7 @@ public sealed unsafe partial class ConcurrentSlabHeap
         }
 
         /// <summary>The heap these slabs belong to; null once retired.</summary>
-        public ConcurrentSlabHeap? Heap { get; private set; }
+        public SlabTier? Heap { get; private set; }
 
         /// <summary>The owner a slab names, under the lock (a slab never names a retired owner).</summary>
         public static ThreadSlabs? FromId(nint id) => GCHandle.FromIntPtr(id).Target as ThreadSlabs;

@@ -1,11 +1,12 @@
 namespace BuddySystem.Tests.Engines;
 
 /// <summary>
-/// <see cref="ConcurrentSlabHeap"/>: frees from other threads (thread-free lists, full slabs revived), racing double frees,
-/// exited threads' slabs abandoned, adopted and returned, and the size-less calls. The reliability battery (misuse matrix,
-/// model-based and parallel tests, fuzz corpus, soak and stress) runs on it through the engine catalog.
+/// The size-class tier of <see cref="ConcurrentHeap"/> (<see cref="Internals.SlabTier"/>): frees from other threads
+/// (thread-free lists, full slabs revived), racing double frees, exited threads' slabs abandoned, adopted and returned,
+/// and the size-less calls across both tiers. The reliability battery (misuse matrix, model-based and parallel tests, fuzz
+/// corpus, soak and stress) runs on <c>concurrent-heap</c> through the engine catalog.
 /// </summary>
-public unsafe class ConcurrentSlabHeapTests
+public unsafe class SlabTierTests
 {
     private static readonly Layout s_small = new(64, 8);
 
@@ -34,7 +35,7 @@ public unsafe class ConcurrentSlabHeapTests
     [Fact]
     public void CrossThreadFrees_GoBackToTheOwnersSlabs_AndTheHeapEmpties()
     {
-        using var heap = ConcurrentSlabHeap.Create(4 << 20);
+        using var heap = ConcurrentHeap.Create(4 << 20);
         var blocks = new nint[5000];
         for (int i = 0; i < blocks.Length; i++)
         {
@@ -75,7 +76,7 @@ public unsafe class ConcurrentSlabHeapTests
     [Fact]
     public void FullSlab_FreedIntoByAnotherThread_ServesItsOwnerAgain()
     {
-        using var heap = ConcurrentSlabHeap.Create(1 << 20);
+        using var heap = ConcurrentHeap.Create(1 << 20);
         var layout = new Layout(512, 8); // a first slab of 4 KiB: 8 objects
         var first = new List<nint>();
         void* next;
@@ -108,7 +109,7 @@ public unsafe class ConcurrentSlabHeapTests
     [Fact]
     public void DoubleFree_RacingOnTwoThreads_ExactlyOneSucceeds()
     {
-        using var heap = ConcurrentSlabHeap.Create(1 << 20);
+        using var heap = ConcurrentHeap.Create(1 << 20);
         using var start = new Barrier(2);
         int failures = 0;
         for (int round = 0; round < 300; round++)
@@ -151,7 +152,7 @@ public unsafe class ConcurrentSlabHeapTests
     [Fact]
     public void ExitedThread_ItsSlabsAreAdoptedOrReturned()
     {
-        using var heap = ConcurrentSlabHeap.Create(1 << 20);
+        using var heap = ConcurrentHeap.Create(1 << 20);
         var live = new List<nint>();
         OnThread(() =>
         {
@@ -193,7 +194,7 @@ public unsafe class ConcurrentSlabHeapTests
     [Fact]
     public void ExitedThread_FreesIntoAbandonedSlab_AreReturnedByTrim()
     {
-        using var heap = ConcurrentSlabHeap.Create(1 << 20);
+        using var heap = ConcurrentHeap.Create(1 << 20);
         var live = new List<nint>();
         OnThread(() =>
         {
@@ -218,11 +219,11 @@ public unsafe class ConcurrentSlabHeapTests
     [Fact]
     public void SizeLess_DeallocateAndUsableSize_ReadTheBlockItself()
     {
-        using var heap = ConcurrentSlabHeap.Create(1 << 20);
+        using var heap = ConcurrentHeap.Create(1 << 20);
         void* small = heap.Allocate(new Layout(100, 8));
-        void* large = heap.Allocate(new Layout(20000, 8));
+        void* large = heap.Allocate(new Layout(20000, 8)); // above the classes: a buddy block of the per-thread caches
         Assert.Equal((nuint)112, heap.UsableSize(small));
-        Assert.Equal((nuint)20480, heap.UsableSize(large));
+        Assert.Equal((nuint)32768, heap.UsableSize(large));
         heap.Deallocate(small);
         heap.Deallocate(large);
         Assert.Throws<InvalidOperationException>(() => heap.Deallocate(small));
@@ -235,7 +236,7 @@ public unsafe class ConcurrentSlabHeapTests
     [Fact]
     public void ManyThreads_AllocateAndFreeEachOthersObjects_HeapValidatesAndEmpties()
     {
-        using var heap = ConcurrentSlabHeap.Create(64 << 20); // room for every object even if no thread frees in time
+        using var heap = ConcurrentHeap.Create(64 << 20); // room for every object even if no thread frees in time
         const int Threads = 4;
         var queues = new System.Collections.Concurrent.ConcurrentQueue<(nint Block, Layout Layout)>[Threads];
         for (int t = 0; t < Threads; t++)
@@ -273,170 +274,5 @@ public unsafe class ConcurrentSlabHeapTests
         Assert.Equal(0ul, heap.Stats.AllocatedBytes);
         heap.Trim();
         Assert.Equal(0, heap.SlabCount);
-    }
-
-    private static readonly Layout s_large = new(60 * 1024, 8); // a large block: 60 KiB kept of a 64 KiB buddy block
-
-    /// <summary>Registers the calling thread with the heap (its first free of a large block takes the locked path) and
-    /// leaves one freed large block of <see cref="s_large"/> in its large cache.</summary>
-    private static void* FreeOneIntoCache(ConcurrentSlabHeap heap)
-    {
-        void* first = heap.Allocate(s_large);
-        void* second = heap.Allocate(s_large);
-        Assert.True(first != null && second != null);
-        heap.Deallocate(first, s_large);
-        heap.Deallocate(second, s_large);
-        return second;
-    }
-
-    [Fact]
-    public void LargeBlock_FreedAndAllocatedAgainOnTheSameThread_IsReusedFromItsCache_AndCountedAsCached()
-    {
-        using var heap = ConcurrentSlabHeap.Create(1 << 20);
-        void* cached = FreeOneIntoCache(heap);
-        heap.Validate();
-        HeapStats freed = heap.Stats;
-        Assert.Equal(0ul, freed.AllocatedBytes);
-        Assert.Equal(0, freed.LiveBlocks);
-        Assert.True(freed.CachedBytes >= 60 * 1024, $"cached {freed.CachedBytes}");
-
-        void* again = heap.Allocate(s_large);
-        Assert.True(again == cached, "the same length comes from the thread's large cache");
-        heap.Validate();
-        Assert.Equal(60ul * 1024, heap.Stats.AllocatedBytes);
-        Assert.Equal((ulong)s_large.Size, heap.Stats.UserBytes);
-        Assert.Equal(1, heap.Stats.LiveBlocks);
-
-        heap.Deallocate(again, s_large);
-        heap.Trim();
-        heap.Validate();
-        Assert.Equal(0ul, heap.Stats.CachedBytes);
-        Assert.Equal(1ul << 20, heap.Stats.LargestFreeBlock);
-    }
-
-    [Fact]
-    public void LargeBlock_InTheCache_FreedAgainOrWithAnotherLayout_IsRejected_AndTheHeapIsUnchanged()
-    {
-        using var heap = ConcurrentSlabHeap.Create(1 << 20);
-        void* cached = FreeOneIntoCache(heap);
-        HeapStats before = heap.Stats;
-        string address = "0x" + ((ulong)cached).ToString("x");
-
-        Assert.Contains(address, Assert.Throws<InvalidOperationException>(() => heap.Deallocate(cached, s_large)).Message, StringComparison.Ordinal);
-        Assert.Throws<InvalidOperationException>(() => heap.Deallocate(cached, new Layout(40 * 1024, 8)));
-        Assert.Throws<InvalidOperationException>(() => heap.Deallocate(cached));
-        Assert.Throws<InvalidOperationException>(() => heap.UsableSize(cached));
-        Assert.Throws<InvalidOperationException>(() => heap.Reallocate(cached, s_large, 10));
-        OnThread(() => Assert.Throws<InvalidOperationException>(() => heap.Deallocate(cached, s_large)));
-
-        heap.Validate();
-        HeapStats after = heap.Stats;
-        Assert.Equal(before with { FreeBlocksByOrder = [] }, after with { FreeBlocksByOrder = [] });
-        Assert.Equal(before.FreeBlocksByOrder, after.FreeBlocksByOrder);
-        Assert.True(heap.Allocate(s_large) == cached);
-    }
-
-    [Fact]
-    public void LargeBlock_WrongLayoutFree_OfALiveBlock_LeavesItLive()
-    {
-        using var heap = ConcurrentSlabHeap.Create(1 << 20);
-        FreeOneIntoCache(heap);
-        void* live = heap.Allocate(new Layout(40 * 1024, 8));
-        Assert.Throws<ArgumentException>(() => heap.Deallocate(live, s_large));
-        heap.Validate();
-        heap.Deallocate(live, new Layout(40 * 1024, 8));
-        heap.Validate();
-    }
-
-    [Fact]
-    public void LargeBlocks_CachedByALiveThread_AreReclaimedForAnAllocationThatWouldFailOtherwise()
-    {
-        using var heap = ConcurrentSlabHeap.Create(256 * 1024);
-        using var cached = new ManualResetEventSlim();
-        using var done = new ManualResetEventSlim();
-        var owner = new Thread(() =>
-        {
-            FreeOneIntoCache(heap);
-            cached.Set();
-            done.Wait();
-        });
-        owner.Start();
-        try
-        {
-            cached.Wait();
-            Assert.True(heap.Stats.CachedBytes >= 60 * 1024);
-
-            // The whole heap as one block: only possible once the other thread's cache went back to the buddy engine.
-            var whole = new Layout(256 * 1024, 8);
-            void* block = heap.Allocate(whole);
-            Assert.True(block != null, "the live thread's cached large blocks were reclaimed");
-            Assert.Equal(0, heap.Stats.FailedAllocations);
-            heap.Validate();
-            heap.Deallocate(block, whole);
-        }
-        finally
-        {
-            done.Set();
-            owner.Join();
-        }
-
-        heap.Validate();
-        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
-    }
-
-    [Fact]
-    public void LargeBlocks_CachedByAnExitedThread_GoBackToTheBuddyEngine()
-    {
-        using var heap = ConcurrentSlabHeap.Create(1 << 20);
-        OnThread(() => FreeOneIntoCache(heap));
-        heap.Trim();
-        heap.Validate();
-        Assert.Equal(0ul, heap.Stats.CachedBytes);
-        Assert.Equal(1ul << 20, heap.Stats.LargestFreeBlock);
-    }
-
-    [Fact]
-    public void LargeBlock_DoubleFreeRacingOnTwoThreads_ExactlyOneSucceeds()
-    {
-        using var heap = ConcurrentSlabHeap.Create(1 << 20);
-        FreeOneIntoCache(heap); // this thread frees through its large cache; the other thread under the lock
-        heap.Trim();
-        using var start = new Barrier(2);
-        int failures = 0;
-        for (int round = 0; round < 300; round++)
-        {
-            void* block = heap.Allocate(s_large);
-            int succeeded = 0;
-            int threw = 0;
-            void Free()
-            {
-                start.SignalAndWait();
-                try
-                {
-                    heap.Deallocate(block, s_large);
-                    Interlocked.Increment(ref succeeded);
-                }
-                catch (InvalidOperationException error) when (error.Message.Contains("0x" + ((ulong)block).ToString("x"), StringComparison.Ordinal))
-                {
-                    Interlocked.Increment(ref threw);
-                }
-            }
-
-            var other = new Thread(Free);
-            other.Start();
-            Free();
-            other.Join();
-            if (succeeded != 1 || threw != 1)
-            {
-                failures++;
-            }
-
-            heap.Validate();
-        }
-
-        Assert.Equal(0, failures);
-        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
-        heap.Trim();
-        Assert.Equal(1ul << 20, heap.Stats.LargestFreeBlock);
     }
 }
