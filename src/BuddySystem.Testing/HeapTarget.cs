@@ -98,14 +98,12 @@ internal sealed unsafe class HeapTarget : IDisposable
         => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true)
         {
             _overhead = heap.RequestOverhead,
-            _blockSize = heap.HasSizeClassTier ? layout => IsClassRequest(layout) ? SlabHeap.BlockSizeFor(layout) : BuddyHeap.BlockSizeOf(layout) : null,
-            _blockAlignment = heap.HasSizeClassTier ? layout => IsClassRequest(layout) ? SlabHeap.BlockAlignmentFor(layout) : BuddyHeap.BlockSizeOf(layout) : null,
+            _blockSize = heap.HasSizeClassTier ? heap.BlockSizeFor : null,
+            _blockAlignment = heap.HasSizeClassTier ? heap.BlockAlignmentFor : null,
             SlabObjectLimit = heap.HasSizeClassTier ? SlabHeap.MaxSmallSize : 0UL,
             SlabBytes = heap.HasSizeClassTier ? SlabHeap.MaxSlabSize : 0UL,
             IsPointerHeap = true,
         };
-
-    private static bool IsClassRequest(Layout layout) => layout.Size <= SlabHeap.MaxSmallSize && layout.Align <= SlabHeap.MaxSmallSize;
 
     /// <summary>The frame allocator behind <see cref="FrameAllocatorHeap"/> under test.</summary>
     internal static HeapTarget Of(string name, FrameAllocatorHeap frames)

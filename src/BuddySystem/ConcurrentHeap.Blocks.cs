@@ -1,19 +1,30 @@
+using BuddySystem.Diagnostics;
 using BuddySystem.Internals;
 
 namespace BuddySystem;
 
 public sealed unsafe partial class ConcurrentHeap
 {
-    /// <summary>Runs <paramref name="read"/> on the core heap under the lock, for diagnostics that read its side tables.</summary>
-    /// <remarks>Every thread's cache is paused meanwhile, so no block is mid-change: blocks in caches show as cached.</remarks>
-    internal TResult ReadCore<TResult>(Func<BuddyHeap, TResult> read)
+    /// <summary>A snapshot under the lock with every thread paused: the core's blocks, each slab of the size-class tier
+    /// drawn as its objects (see <see cref="HeapSnapshot.Of(ConcurrentHeap)"/>).</summary>
+    internal HeapSnapshot Snapshot()
     {
         lock (_lock)
         {
+            ThrowIfDisposed();
             PausableOwner.PauseAll(_caches);
             try
             {
-                return read(_core);
+                HeapSnapshot core = HeapSnapshot.Of(_core);
+                if (_tier == null)
+                {
+                    return core;
+                }
+
+                var blocks = new List<HeapBlock>();
+                var slabs = new List<HeapSlab>();
+                _tier.ExpandSlabsLocked(core.BaseAddress, [.. core.Blocks], blocks, slabs);
+                return core.WithBlocks(blocks, slabs);
             }
             finally
             {

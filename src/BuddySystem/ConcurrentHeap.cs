@@ -117,6 +117,23 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// without hardening).</summary>
     internal bool HasSizeClassTier => _tier != null;
 
+    /// <summary>The bytes this heap reserves for <paramref name="layout"/>: with the size-class tier, a request of the classes
+    /// gets an object of its class (<see cref="SlabHeap.BlockSizeFor"/>); any other gets a buddy block
+    /// (<see cref="BuddyHeap.BlockSizeFor"/>, which adds a hardened heap's overhead).</summary>
+    /// <param name="layout">A request.</param>
+    /// <returns>The block size <see cref="HeapStats.AllocatedBytes"/> counts for it.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">No block can be that large.</exception>
+    public ulong BlockSizeFor(Layout layout)
+        => _tier != null && SizeClasses.IsSmall(layout.Size, layout.Align) ? SlabHeap.BlockSizeFor(layout) : _core.BlockSizeFor(layout);
+
+    /// <summary>The alignment every block for <paramref name="layout"/> is sure to have: an object's as
+    /// <see cref="SlabHeap.BlockAlignmentFor"/> says, a buddy block's its size.</summary>
+    /// <param name="layout">A request.</param>
+    /// <returns>A power of two.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">No block can be that large.</exception>
+    public ulong BlockAlignmentFor(Layout layout)
+        => _tier != null && SizeClasses.IsSmall(layout.Size, layout.Align) ? SlabHeap.BlockAlignmentFor(layout) : _core.BlockSizeFor(layout);
+
     /// <summary>Slabs the size-class tier holds now (owned by threads, kept empty or abandoned); 0 without the tier.</summary>
     internal long SlabCount => _tier?.SlabCount ?? 0;
 
@@ -179,6 +196,15 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             return tier.Allocate(layout);
         }
 
+        return AllocateBlock(layout);
+    }
+
+    /// <summary>A buddy block (requests above the size classes, or every request without the tier): the thread's cache
+    /// of its order, else the core under the lock. Not inlined into <see cref="Allocate"/>, so that the objects' fast path
+    /// keeps a small frame.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void* AllocateBlock(Layout layout)
+    {
         int order = Orders.OrderFor(layout.Size, layout.Align, BuddyHeap.MinShift);
         ThreadCache? cache = t_cache;
         if (order <= _maxCachedOrder && cache != null && cache.Heap == this)
@@ -270,6 +296,14 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             return;
         }
 
+        DeallocateBlock(ptr, layout);
+    }
+
+    /// <summary>Frees a buddy block: into the thread's cache of its order with one compare-exchange, else under the lock.
+    /// Not inlined into <see cref="Deallocate(void*, Layout)"/>, so that the objects' fast path keeps a small frame.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void DeallocateBlock(void* ptr, Layout layout)
+    {
         int order = Orders.OrderFor(layout.Size, layout.Align, BuddyHeap.MinShift);
         ThreadCache? cache = t_cache;
         if (order <= _maxCachedOrder && cache != null && cache.Heap == this)
@@ -415,19 +449,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             ThrowIfDisposed();
             ReclaimExitedLocked();
-            PausableOwner.PauseAll(_caches);
-            try
-            {
-                foreach (ThreadCache cache in _caches)
-                {
-                    ReturnAllLocked(cache);
-                }
-            }
-            finally
-            {
-                PausableOwner.ResumeAll(_caches);
-            }
-
+            ReturnAllCachesLocked();
             _tier?.Trim();
         }
     }
@@ -678,10 +700,23 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         return totals;
     }
 
-    /// <summary>
-    /// Before failing an allocation: returns the caches of exited threads and of every live thread (paused meanwhile) to the
-    /// core; true when any block came back.
-    /// </summary>
+    /// <summary>Pauses every live thread's cache, returns its blocks to the core and resumes it; under the lock.</summary>
+    private void ReturnAllCachesLocked()
+    {
+        PausableOwner.PauseAll(_caches);
+        try
+        {
+            foreach (ThreadCache cache in _caches)
+            {
+                ReturnAllLocked(cache);
+            }
+        }
+        finally
+        {
+            PausableOwner.ResumeAll(_caches);
+        }
+    }
+
     /// <summary>Runs the rescue callback, if any, for a failed <paramref name="layout"/>; whether it ran.</summary>
     private bool RescueLocked(Layout layout)
     {
@@ -695,6 +730,10 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         return true;
     }
 
+    /// <summary>
+    /// Before failing an allocation: returns the caches of exited threads and of every live thread (paused meanwhile) to the
+    /// core, and the empty slabs of every thread; true when any block came back.
+    /// </summary>
     private bool ReturnCachesForRetryLocked()
     {
         bool returned = ReclaimExitedLocked();
@@ -714,19 +753,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             return returned;
         }
 
-        PausableOwner.PauseAll(_caches);
-        try
-        {
-            foreach (ThreadCache cache in _caches)
-            {
-                ReturnAllLocked(cache);
-            }
-        }
-        finally
-        {
-            PausableOwner.ResumeAll(_caches);
-        }
-
+        ReturnAllCachesLocked();
         return true;
     }
 

@@ -1,6 +1,6 @@
 namespace BuddySystem.Cli.Bench;
 
-/// <summary><c>concurrent-heap</c>: <see cref="ConcurrentHeap"/> (per-thread caches over a locked <see cref="BuddyHeap"/> core) over one region aligned to its size.</summary>
+/// <summary><c>concurrent-heap</c> and <c>concurrent-heap-buddy</c>: <see cref="ConcurrentHeap"/> (with or without its size-class tier) over one region aligned to its size.</summary>
 internal readonly unsafe struct ConcurrentHeapAllocator : IBenchAllocator
 {
     private readonly ConcurrentHeap _heap;
@@ -45,7 +45,7 @@ internal readonly unsafe struct ConcurrentHeapAllocator : IBenchAllocator
     public nuint Reallocate(nuint block, nuint size, nuint align, nuint newSize) =>
         (nuint)_heap.Reallocate((void*)block, new Layout(size, align), newSize);
 
-    public nuint BlockSize(nuint block, nuint size, nuint align) => BuddyHeap.BlockSizeOf(new Layout(size, align));
+    public nuint BlockSize(nuint block, nuint size, nuint align) => (nuint)_heap.BlockSizeFor(new Layout(size, align));
 
     public void Dispose()
     {

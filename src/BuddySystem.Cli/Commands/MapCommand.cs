@@ -17,7 +17,7 @@ namespace BuddySystem.Cli.Commands;
 internal static class MapCommand
 {
     /// <summary>The engines map and explore draw.</summary>
-    internal static readonly string[] Engines = ["buddy-heap", "buddy-tree", "slab-heap"];
+    internal static readonly string[] Engines = ["buddy-heap", "buddy-tree", "slab-heap", "concurrent-heap"];
 
     /// <summary>The largest heap map and explore draw.</summary>
     internal const ulong MaxHeapBytes = 1UL << 30;
@@ -32,7 +32,7 @@ internal static class MapCommand
         var heapOption = CommonOptions.OptionalHeap("Heap size for --workload or --trace (default: 32MiB for W3, 512KiB for a trace, 64KiB for buddy-tree)", max: MaxHeapBytes);
         var sharedOption = CommonOptions.ExistingFile("--shared", "Draw this shared heap file (SharedHeap) as it is now; it is opened as any process would open it.");
         var eagerOption = CommonOptions.Eager();
-        var allocatorOption = CommonOptions.Allocator(Engines, "buddy-heap", "buddy-heap; buddy-tree to draw the seed's segment tree node by node (a --trace prefix, or the tutorial's walk-through); slab-heap to draw slabs as buddy blocks cut into objects (a --trace or --workload prefix).");
+        var allocatorOption = CommonOptions.Allocator(Engines, "buddy-heap", "buddy-heap; buddy-tree to draw the seed's segment tree node by node (a --trace prefix, or the tutorial's walk-through); slab-heap, or concurrent-heap (the default heap), to draw slabs as buddy blocks cut into objects (a --trace or --workload prefix).");
         var placementOption = CommonOptions.Placement();
         var command = new Command("map", "Draw a heap (after the demo by default) as SVG or PNG: buddy tree, memory map, buddyinfo and fragmentation indices.")
         {
@@ -75,15 +75,15 @@ internal static class MapCommand
                 return 0;
             }
 
-            bool slab = result.GetValue(allocatorOption) == "slab-heap";
-            if (slab && workload == null && trace == null)
+            string engine = result.GetValue(allocatorOption)!;
+            if (engine != "buddy-heap" && workload == null && trace == null)
             {
-                throw new BadInputException("slab-heap draws a --trace or --workload prefix; the demo runs on a buddy heap.");
+                throw new BadInputException($"{engine} draws a --trace or --workload prefix; the demo runs on a buddy heap.");
             }
 
             (HeapSnapshot snapshot, string source) = workload == null && trace == null
                 ? (DemoSnapshot(), DemoSource)
-                : CommandProgress.Start(AnsiConsole.Console, context => Replayed(workload, trace, result.GetValue(opsOption), heapBytes, result.GetValue(eagerOption), context.AddTask($"replaying {workload ?? trace!.Name}", maxValue: Math.Max(result.GetValue(opsOption), 1)), slab));
+                : CommandProgress.Start(AnsiConsole.Console, context => Replayed(workload, trace, result.GetValue(opsOption), heapBytes, result.GetValue(eagerOption), context.AddTask($"replaying {workload ?? trace!.Name}", maxValue: Math.Max(result.GetValue(opsOption), 1)), engine));
             Save(snapshot, source, commandLine, output);
             Console.WriteLine($"map: {output.FullName}");
             return 0;
@@ -101,7 +101,7 @@ internal static class MapCommand
 
     /// <summary>Replays <paramref name="ops"/> operations of W3 or of a trace on a fresh heap and snapshots it.</summary>
     /// <exception cref="BadInputException">Both or neither source, an unknown workload, a heap below 16 bytes.</exception>
-    internal static (HeapSnapshot Snapshot, string Source) Replayed(string? workload, FileInfo? trace, int ops, ulong? heap, bool eager, ProgressTask? progress = null, bool slab = false)
+    internal static (HeapSnapshot Snapshot, string Source) Replayed(string? workload, FileInfo? trace, int ops, ulong? heap, bool eager, ProgressTask? progress = null, string engine = "buddy-heap")
     {
         if ((workload == null) == (trace == null))
         {
@@ -123,12 +123,17 @@ internal static class MapCommand
         IEnumerable<TraceOp> prefix = (workload != null ? W3Stream.AsTrace() : TraceReader.Read(trace!.FullName)).Take(ops);
         string name = workload != null ? "W3" : trace!.Name;
         CompiledTrace compiled = CompiledTrace.Compile(progress is null ? prefix : CommandProgress.Track(prefix, progress), name);
-        using TraceCursor replay = slab ? TraceCursor.OnSlabHeap(compiled, heapBytes) : new TraceCursor(compiled, heapBytes, eager ? BuddyHeapOptions.Eager : BuddyHeapOptions.Default);
+        using TraceCursor replay = engine switch
+        {
+            "slab-heap" => TraceCursor.OnSlabHeap(compiled, heapBytes),
+            "concurrent-heap" => TraceCursor.OnConcurrentHeap(compiled, heapBytes),
+            _ => new TraceCursor(compiled, heapBytes, eager ? BuddyHeapOptions.Eager : BuddyHeapOptions.Default),
+        };
         replay.StepToEnd();
         int done = replay.Done;
         string failed = replay.FailedAllocations == 0 ? string.Empty : string.Create(CultureInfo.InvariantCulture, $", {replay.FailedAllocations:N0} failed");
-        string engine = slab ? "SlabHeap" : eager ? "BuddyHeap (eager)" : "BuddyHeap (lazy caches)";
-        string source = string.Create(CultureInfo.InvariantCulture, $"{name}, {done:N0} ops{failed}, on a {ByteSize.Long(heapBytes)} {engine}");
+        string engineName = engine switch { "slab-heap" => "SlabHeap", "concurrent-heap" => "ConcurrentHeap", _ => eager ? "BuddyHeap (eager)" : "BuddyHeap (lazy caches)" };
+        string source = string.Create(CultureInfo.InvariantCulture, $"{name}, {done:N0} ops{failed}, on a {ByteSize.Long(heapBytes)} {engineName}");
         return (replay.Snapshot(), source);
     }
 

@@ -53,6 +53,13 @@ internal sealed class TraceCursor : IDisposable
         return new TraceCursor(trace, HeapTarget.Of("slab-heap", heap), () => HeapSnapshot.Of(heap));
     }
 
+    /// <summary>A cursor on a new <see cref="ConcurrentHeap"/> of <paramref name="heapBytes"/> (for <c>buddy map -a concurrent-heap</c>).</summary>
+    public static TraceCursor OnConcurrentHeap(CompiledTrace trace, ulong heapBytes)
+    {
+        ConcurrentHeap heap = ConcurrentHeap.Create((nuint)heapBytes);
+        return new TraceCursor(trace, HeapTarget.Of("concurrent-heap", heap), () => HeapSnapshot.Of(heap));
+    }
+
     /// <summary>The buddy heap the steps run on.</summary>
     /// <exception cref="InvalidOperationException">The cursor runs on a slab heap (use <see cref="Snapshot"/>).</exception>
     public BuddyHeap Heap => _heap ?? throw new InvalidOperationException("this cursor runs on a SlabHeap.");

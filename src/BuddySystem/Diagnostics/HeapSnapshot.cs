@@ -74,9 +74,14 @@ public sealed partial class HeapSnapshot
         SpanBytes = end;
     }
 
-    /// <summary>The slabs of a <see cref="SlabHeap"/> (empty for the buddy engines): buddy blocks whose objects are among
-    /// <see cref="Blocks"/>, live ones allocated and free ones cached (free, but only for their class).</summary>
+    /// <summary>The slabs of a <see cref="SlabHeap"/> or of a <see cref="ConcurrentHeap"/>'s size-class tier (empty for the
+    /// buddy engines): buddy blocks whose objects are among <see cref="Blocks"/>, live ones allocated and free ones cached
+    /// (free, but only for their class).</summary>
     public IReadOnlyList<HeapSlab> Slabs { get; private init; } = [];
+
+    /// <summary>The same heap with <paramref name="blocks"/> (the same bytes, cut differently) and <paramref name="slabs"/>.</summary>
+    internal HeapSnapshot WithBlocks(List<HeapBlock> blocks, List<HeapSlab> slabs)
+        => new(blocks, MinBlockSize, OrderCount, BaseAddress) { Slabs = slabs };
 
     /// <summary>Every block in offset order.</summary>
     public IReadOnlyList<HeapBlock> Blocks => _blocks;
@@ -201,7 +206,9 @@ public sealed partial class HeapSnapshot
 
     /// <summary>
     /// Takes a snapshot of <paramref name="heap"/>'s core under its lock; blocks parked in threads' caches show as
-    /// <see cref="BlockState.Cached"/>. Exact when no other thread is using the heap; otherwise a block that a thread is
+    /// <see cref="BlockState.Cached"/>, and each slab of the size-class tier as its objects (live ones
+    /// <see cref="BlockState.Allocated"/>, free ones <see cref="BlockState.Cached"/>), listed in <see cref="Slabs"/>. Exact
+    /// when no other thread is using the heap; otherwise a block that a thread is
     /// changing on the lock-free path at that moment may show as <see cref="BlockState.Unknown"/>.
     /// </summary>
     /// <param name="heap">The heap to read.</param>
@@ -211,7 +218,7 @@ public sealed partial class HeapSnapshot
     public static HeapSnapshot Of(ConcurrentHeap heap)
     {
         ArgumentNullException.ThrowIfNull(heap);
-        return heap.ReadCore(Of);
+        return heap.Snapshot();
     }
 
     /// <summary>Takes a snapshot of a shared heap's blocks under its file lock; safe from any thread of any process. A heap

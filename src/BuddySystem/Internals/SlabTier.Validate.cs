@@ -161,4 +161,52 @@ internal sealed unsafe partial class SlabTier
 
         return count;
     }
+
+    /// <summary>
+    /// For a snapshot: copies the host's buddy blocks <paramref name="coreBlocks"/> to <paramref name="blocks"/>, each slab
+    /// replaced by its objects (live ones <see cref="Diagnostics.BlockState.Allocated"/>, free ones and the slab's unused
+    /// tail <see cref="Diagnostics.BlockState.Cached"/>, each with the slab's order) and listed in <paramref name="slabs"/>.
+    /// Under the lock; pauses every owner meanwhile.
+    /// </summary>
+    internal void ExpandSlabsLocked(ulong baseAddress, List<Diagnostics.HeapBlock> coreBlocks, List<Diagnostics.HeapBlock> blocks, List<Diagnostics.HeapSlab> slabs)
+    {
+        PausableOwner.PauseAll(_owners);
+        try
+        {
+            foreach (Diagnostics.HeapBlock block in coreBlocks)
+            {
+                ulong address = block.Offset + baseAddress;
+                int index = block.State == Diagnostics.BlockState.Allocated ? Regions.Find(_regions, address) : -1;
+                nint entry = index < 0 ? 0 : _regions[index].Pages[(address >> PageShift) - _regions[index].FirstPage];
+                if (entry == 0)
+                {
+                    blocks.Add(block);
+                    continue;
+                }
+
+                var slab = (Slab*)entry;
+                int live = 0;
+                for (int i = 0; i < slab->Capacity; i++)
+                {
+                    ulong item = address + ((ulong)i * slab->ObjectSize);
+                    bool allocated = slab->StateBase[item >> GranuleShift] != 0;
+                    live += allocated ? 1 : 0;
+                    blocks.Add(new Diagnostics.HeapBlock(item - baseAddress, block.Order, slab->ObjectSize,
+                        allocated ? Diagnostics.BlockState.Allocated : Diagnostics.BlockState.Cached));
+                }
+
+                ulong used = (ulong)slab->Capacity * slab->ObjectSize;
+                if (used < block.Size)
+                {
+                    blocks.Add(new Diagnostics.HeapBlock(block.Offset + used, block.Order, block.Size - used, Diagnostics.BlockState.Cached));
+                }
+
+                slabs.Add(new Diagnostics.HeapSlab(block.Offset, block.Size, slab->ObjectSize, slab->Capacity, live));
+            }
+        }
+        finally
+        {
+            PausableOwner.ResumeAll(_owners);
+        }
+    }
 }

@@ -130,7 +130,7 @@ public class HeapMapTests
         File.WriteAllText(trace, "a 1 100 8\na 2 100 8\nf 1\n");
         try
         {
-            (HeapSnapshot snapshot, string source) = MapCommand.Replayed(null, new FileInfo(trace), 3, 64 << 10, eager: false, slab: true);
+            (HeapSnapshot snapshot, string source) = MapCommand.Replayed(null, new FileInfo(trace), 3, 64 << 10, eager: false, engine: "slab-heap");
             Assert.Contains("SlabHeap", source, StringComparison.Ordinal);
             var slab = Assert.Single(snapshot.Slabs);
             Assert.Equal(112u, slab.ObjectSize);
@@ -139,6 +139,28 @@ public class HeapMapTests
             Assert.Equal(slab.Size - 112, snapshot.CachedBytes);
             MapScene scene = HeapMapRenderer.Render(snapshot, source, "test", null);
             Assert.Contains(scene.Shapes, shape => shape.Text != null && shape.Text.Contains("free in a slab", StringComparison.Ordinal));
+        }
+        finally
+        {
+            File.Delete(trace);
+        }
+    }
+
+    [Fact]
+    public void Replayed_OnConcurrentHeap_ShowsItsSlabCutIntoObjectsAndItsBuddyBlocks()
+    {
+        string trace = Path.Combine(Path.GetTempPath(), $"buddy-map-{Guid.NewGuid():n}.trace");
+        File.WriteAllText(trace, "a 1 100 8\na 2 100 8\nf 1\na 3 20000 8\n");
+        try
+        {
+            (HeapSnapshot snapshot, string source) = MapCommand.Replayed(null, new FileInfo(trace), 4, 256 << 10, eager: false, engine: "concurrent-heap");
+            Assert.Contains("ConcurrentHeap", source, StringComparison.Ordinal);
+            var slab = Assert.Single(snapshot.Slabs);
+            Assert.Equal(112u, slab.ObjectSize);
+            Assert.Equal(1, slab.LiveObjects);
+            Assert.Equal(2, snapshot.LiveBlocks); // the object and the 32 KiB buddy block of the 20 000-byte request
+            Assert.Equal(112ul + 32768ul, snapshot.AllocatedBytes);
+            Assert.Contains(snapshot.Blocks, block => block.Size == 32768 && block.State == BlockState.Allocated);
         }
         finally
         {
