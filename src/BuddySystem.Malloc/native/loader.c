@@ -1,12 +1,17 @@
 /* libbuddymalloc.so: routes the C allocation API to the buddy heap in buddymalloc.so (NativeAOT, exports bm_*).
- * Every policy lives in C# (ProcessHeap.cs, Exports.cs). This file only decides *whether* a call may enter managed code:
- * the runtime itself calls malloc (start-up, thread attach), and such calls must not re-enter it. They, calls before
- * the heap is ready, and pointers outside the heap's reserved range go to glibc.
+ * The heap's policy lives in C# (ProcessHeap.cs, Exports.cs). This file decides *whether* a call may enter managed code:
+ * the runtime itself calls malloc (start-up, thread attach), and such calls must not re-enter it. They, calls made while
+ * the runtime starts, and pointers outside the heap's reserved range go to glibc. Small blocks come from per-thread
+ * caches here, refilled and flushed through C# in batches.
  *
  * The runtime starts lazily: a process whose first requests are small (up to 32 KiB, 1 MiB in all) is served from the
- * start-up arena below without starting it, so /bin/true and `sh -c true` do not pay the runtime's start (its threads,
- * its GC reservation, the cgroup and /sys files it reads). The first request the arena cannot serve starts the runtime;
- * bm_init then hands the arena to ProcessHeap, which accounts for its blocks from then on. */
+ * start-up arena below without starting it, so /bin/true and `sh -c true` do not pay the runtime's start (its thread,
+ * its GC reservation, the cgroup and /sys files it reads), nor even map buddymalloc.so. The first request the arena
+ * cannot serve opens buddymalloc.so and starts the runtime; bm_init then hands the arena to ProcessHeap, which accounts
+ * for its blocks from then on.
+ *
+ * Layers, in this translation unit: this file (arena, caches, raw entry points), foreign.h (glibc's blocks, the hardened
+ * switch), harden.h (the hardened mode and the exported C API). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
