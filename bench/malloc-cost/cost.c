@@ -28,6 +28,9 @@ int main(int argc, char **argv) {
     void (*volatile release)(void *) = free;
     if (!strcmp(mode, "glibc")) { alloc = __libc_malloc; release = __libc_free; }
     if (!strcmp(mode, "entry") || !strcmp(mode, "export")) {
+        /* libbuddymalloc.so opens buddymalloc.so (and its bm_* exports) when the runtime starts: a large block starts it. */
+        void *volatile large = malloc(1 << 20);
+        free(large);
         alloc = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "bm_malloc");
         release = (void (*)(void *))dlsym(RTLD_DEFAULT, "bm_free");
         if (!alloc || !release) { fprintf(stderr, "cost: bm_* not found: preload libbuddymalloc.so\n"); return 2; }

@@ -15,14 +15,15 @@ internal static unsafe class Exports
     private const int ENoMem = 12;
     private const nuint PageSize = 4096;
 
-    /// <summary>Initialises the heap; gives the loader what it reads (<see cref="LoaderShared"/>). Returns 1 on success, 0
-    /// to leave everything to glibc.</summary>
+    /// <summary>Initialises the heap at the first request the loader's start-up arena cannot serve; takes over the
+    /// accounting of that arena (<paramref name="arena"/>); gives the loader what it reads (<see cref="LoaderShared"/>).
+    /// Returns 1 on success, 0 to leave everything to glibc.</summary>
     [UnmanagedCallersOnly(EntryPoint = "bm_init")]
-    private static int Init(LoaderShared** shared)
+    private static int Init(LoaderShared** shared, BootArena* arena)
     {
         try
         {
-            if (!ProcessHeap.Initialize(out _, out _))
+            if (!ProcessHeap.Initialize(arena, out _, out _))
             {
                 return 0;
             }

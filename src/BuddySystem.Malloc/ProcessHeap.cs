@@ -38,6 +38,7 @@ internal static unsafe class ProcessHeap
     private static ulong s_end;
     private static ulong s_grown;
     private static LoaderShared* s_shared;
+    private static BootArena* s_arena;
 
     // Blocks handed out by the loader's caches minus those it took back, as reported with each refill and flush (the
     // engine's counters do not see them): for the --stats report.
@@ -50,12 +51,14 @@ internal static unsafe class ProcessHeap
     internal static ConcurrentHeap Heap => s_heap;
 
     /// <summary>Reserves the range, reads the limit and adds the first region.</summary>
+    /// <param name="arena">The loader's start-up arena, whose blocks this heap accounts for from now on (null: none).</param>
     /// <param name="start">First byte of the reserved range (every block of the heap lies in [start, end)).</param>
     /// <param name="end">End of the reserved range.</param>
     /// <returns>False when the range could not be reserved: the loader then serves everything from glibc.</returns>
-    internal static bool Initialize(out ulong start, out ulong end)
+    internal static bool Initialize(BootArena* arena, out ulong start, out ulong end)
     {
         start = end = 0;
+        s_arena = arena;
         ulong limit = ParseSize(Libc.Environment("BUDDY_MALLOC_LIMIT"));
         ulong reserve = limit == 0 ? DefaultReserve : BitOperations.RoundUpToPowerOf2(Math.Max(limit, FirstRegion));
         // Twice the size, then the unaligned ends unmapped: the range is aligned to its size, so its blocks are too.
@@ -290,6 +293,12 @@ internal static unsafe class ProcessHeap
         CultureInfo inv = CultureInfo.InvariantCulture;
         // Blocks in the loader's caches count as allocated here (the engine does not see them); its live blocks are added
         // as of each thread's last refill or flush.
+        text.Append(inv, $"buddymalloc: pid {Environment.ProcessId} ({ProgramName()})\n");
+        if (s_arena != null && s_arena->Start != 0)
+        {
+            text.Append(inv, $"buddymalloc: start-up arena {s_arena->Size} bytes: {Volatile.Read(ref s_arena->LiveBlocks)} blocks live ({Volatile.Read(ref s_arena->LiveBytes)} bytes), {Volatile.Read(ref s_arena->Allocations)} allocations before the runtime started\n");
+        }
+
         text.Append(inv, $"buddymalloc: heap {s_grown - s_base} bytes in regions (limit {s_end - s_base}), allocated {stats.AllocatedBytes} bytes (with the loader's caches) in {stats.LiveBlocks + Volatile.Read(ref s_loaderLiveBlocks)} blocks, cached {stats.CachedBytes}, {stats.Allocations} allocations (without the loader's), {stats.FailedAllocations} failed\n");
         text.Append(inv, $"buddymalloc: rss {ReadStatus("VmRSS")} peak rss {ReadStatus("VmHWM")}\n");
         text.Append("buddymalloc: buddyinfo");
@@ -312,6 +321,21 @@ internal static unsafe class ProcessHeap
 
         text.Append('\n');
         return text.ToString();
+    }
+
+    /// <summary>The program's command line from <c>/proc/self/cmdline</c> (arguments joined by spaces, at most 200
+    /// characters), so each report of a traced command's children says whose it is.</summary>
+    private static string ProgramName()
+    {
+        try
+        {
+            string line = File.ReadAllText("/proc/self/cmdline").TrimEnd('\0').Replace('\0', ' ');
+            return line.Length > 200 ? line[..200] + "…" : line;
+        }
+        catch (IOException)
+        {
+            return "?";
+        }
     }
 
     private static string ReadStatus(string key)

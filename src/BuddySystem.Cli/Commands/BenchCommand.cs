@@ -26,7 +26,11 @@ internal static class BenchCommand
         var markdown = new Option<string?>("--markdown") { Description = "Write the tables as Markdown to this file (for docs/benchmarks.md)." };
         var programs = new Option<bool>("--programs")
         {
-            Description = $"Workload P instead: real programs on glibc, mimalloc and libbuddymalloc.so (LD_PRELOAD); wall time, max RSS, output checked. -a picks among {string.Join(", ", ProgramAllocator.Ids)}.",
+            Description = $"Workload P instead: process starts and real programs on glibc, mimalloc, jemalloc, tcmalloc, Scudo and libbuddymalloc.so (LD_PRELOAD; a missing peer is skipped with a note); wall time, max RSS, output checked. -a picks among {string.Join(", ", ProgramAllocator.Ids)}.",
+        };
+        var misuse = new Option<bool>("--misuse")
+        {
+            Description = $"The heap-misuse battery instead: {MisuseBattery.Cases.Count} cases (double, interior, foreign frees, realloc of a freed block, racing frees, writes after free, past the end, before the start), each in a child process under each malloc; prints which stops what. -a picks among {string.Join(", ", ProgramAllocator.Ids)}.",
         };
         var program = new Option<string[]>("--program")
         {
@@ -37,11 +41,18 @@ internal static class BenchCommand
 
         var command = new Command("bench", "Run the workloads W1-W6 (docs/benchmarks.md) on the buddy heaps and on glibc, NativeMemory and mimalloc; print ns/op and ratios. With --programs, workload P: real programs on each malloc.")
         {
-            workloads, allocators, runs, quick, json, plot, markdown, programs, program, library,
+            workloads, allocators, runs, quick, json, plot, markdown, programs, misuse, program, library,
         };
         command.SetAction(result =>
         {
             IAnsiConsole output = console ?? AnsiConsole.Console;
+            if (result.GetValue(misuse))
+            {
+                return result.GetValue(programs) || (result.GetValue(workloads) ?? []).Length != 0 || (result.GetValue(program) ?? []).Length != 0 || result.GetValue(plot) is not null
+                    ? throw new BadInputException("--misuse does not go with --programs, --workloads, --program or --plot")
+                    : RunMisuse(output, result.GetValue(allocators), result.GetValue(library)?.FullName, result.GetValue(json), result.GetValue(markdown));
+            }
+
             if (!result.GetValue(programs))
             {
                 return (result.GetValue(program) ?? []).Length != 0 || result.GetValue(library) is not null
@@ -56,6 +67,53 @@ internal static class BenchCommand
                     result.GetValue(library)?.FullName, result.GetValue(json), result.GetValue(plot), result.GetValue(markdown));
         });
         return command;
+    }
+
+    /// <summary><c>buddy bench --misuse</c>: the misuse battery under each malloc; bad names throw <see cref="BadInputException"/>.</summary>
+    /// <returns>0: the battery ran (what each allocator catches is a finding, not a failure).</returns>
+    internal static int RunMisuse(IAnsiConsole console, string[]? allocatorIds, string? library, string? jsonPath, string? markdownPath)
+    {
+        var ids = new List<string>();
+        foreach (string id in allocatorIds ?? [])
+        {
+            ids.Add(ProgramAllocator.Ids.FirstOrDefault(n => n == id) ?? throw new BadInputException($"unknown allocator '{id}' for --misuse (known: {string.Join(", ", ProgramAllocator.Ids)})"));
+        }
+
+        if (library is not null && !File.Exists(library))
+        {
+            throw new BadInputException($"--library: {library} not found");
+        }
+
+        library ??= RunCommand.FindLibrary();
+        var allocators = ProgramAllocator.Ids.Where(id => ids.Count == 0 || ids.Contains(id)).Select(id => ProgramAllocator.Create(id, library)).ToList();
+        string folder = Directory.CreateTempSubdirectory("buddy-misuse-").FullName;
+        try
+        {
+            console.MarkupLine($"[grey]{Markup.Escape(BenchMachine.Describe())}; load {Markup.Escape(BenchMachine.Load)}[/]");
+            List<MisuseBattery.Outcome> outcomes = MisuseBattery.Run(allocators, folder, console);
+            MisuseBattery.WriteTable(console, allocators, outcomes);
+            if (jsonPath is not null)
+            {
+                MisuseBattery.WriteJson(jsonPath, allocators, outcomes);
+                console.MarkupLine($"wrote [bold]{Markup.Escape(jsonPath)}[/]");
+            }
+
+            if (markdownPath is not null)
+            {
+                MisuseBattery.WriteMarkdown(markdownPath, allocators, outcomes);
+                console.MarkupLine($"wrote [bold]{Markup.Escape(markdownPath)}[/]");
+            }
+
+            return 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            throw new BadInputException(e.Message, e);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     /// <summary><c>buddy bench --programs</c>: workload P (docs/benchmarks.md); bad names throw <see cref="BadInputException"/>.</summary>

@@ -5,7 +5,7 @@ using BuddySystem.Diagnostics;
 namespace BuddySystem.Cli.Commands;
 
 /// <summary>
-/// <c>buddy run [--stats] [--map FILE] [--library FILE] -- PROGRAM ARGS...</c>: runs a program with libbuddymalloc.so
+/// <c>buddy run [--stats] [--harden] [--map FILE] [--library FILE] -- PROGRAM ARGS...</c>: runs a program with libbuddymalloc.so
 /// preloaded, so every malloc of the process goes to the buddy heap; passes the program's exit code through. With
 /// <c>--map</c>, the library writes its heap's blocks at the program's exit (<c>BUDDY_MALLOC_MAP</c>) and the map is drawn
 /// from them with <c>buddy map</c>'s renderer.
@@ -15,18 +15,22 @@ internal static class RunCommand
     /// <summary>Where the README's publish command puts the library, relative to the repository.</summary>
     internal const string LibraryPath = "artifacts/malloc/libbuddymalloc.so";
 
+    /// <summary>The variable that turns the library's hardened mode on.</summary>
+    internal const string HardenVariable = "BUDDY_MALLOC_HARDEN";
+
     internal static Command Create()
     {
         var program = new Argument<string[]>("program") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var stats = new Option<bool>("--stats") { Description = "At exit, print the heap's bytes, RSS, buddyinfo and fragmentation indices on stderr" };
         var library = CommonOptions.ExistingFile("--library", $"The library (default: {LibraryPath} above the current folder or the tool)");
         var map = CommonOptions.Picture("--map", "Draw the heap as the program leaves it (its exit) to FILE.svg or FILE.png, as buddy map does");
-        var command = new Command("run", "Run a program on the buddy heap (LD_PRELOAD of libbuddymalloc.so).") { program, stats, map, library };
-        command.SetAction(result => Run(result.GetValue(program)!, result.GetValue(stats), result.GetValue(library)?.FullName, result.GetValue(map)));
+        var harden = new Option<bool>("--harden") { Description = "Hardened mode (BUDDY_MALLOC_HARDEN=1): redzones checked on free, poisoned freed blocks in a quarantine; a misuse or overwrite ends the program with one line naming the address" };
+        var command = new Command("run", "Run a program on the buddy heap (LD_PRELOAD of libbuddymalloc.so).") { program, stats, harden, map, library };
+        command.SetAction(result => Run(result.GetValue(program)!, result.GetValue(stats), result.GetValue(library)?.FullName, result.GetValue(map), result.GetValue(harden)));
         return command;
     }
 
-    internal static int Run(string[] program, bool stats, string? library, FileInfo? map = null)
+    internal static int Run(string[] program, bool stats, string? library, FileInfo? map = null, bool harden = false)
     {
         library ??= FindLibrary();
         if (library == null || !File.Exists(library))
@@ -44,6 +48,11 @@ internal static class RunCommand
         if (stats)
         {
             start.Environment["BUDDY_MALLOC_STATS"] = "1";
+        }
+
+        if (harden)
+        {
+            start.Environment[HardenVariable] = "1";
         }
 
         // %p: the children of the program inherit the variable and write files of their own; the program's is read.

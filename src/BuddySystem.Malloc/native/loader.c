@@ -1,16 +1,29 @@
 /* libbuddymalloc.so: routes the C allocation API to the buddy heap in buddymalloc.so (NativeAOT, exports bm_*).
- * Every policy lives in C# (ProcessHeap.cs, Exports.cs). This file only decides *whether* a call may enter managed code:
- * the runtime itself calls malloc (start-up, thread attach), and such calls must not re-enter it. They, calls before
- * the heap is ready, and pointers outside the heap's reserved range go to glibc. */
+ * The heap's policy lives in C# (ProcessHeap.cs, Exports.cs). This file decides *whether* a call may enter managed code:
+ * the runtime itself calls malloc (start-up, thread attach), and such calls must not re-enter it. They, calls made while
+ * the runtime starts, and pointers outside the heap's reserved range go to glibc. Small blocks come from per-thread
+ * caches here, refilled and flushed through C# in batches.
+ *
+ * The runtime starts lazily: a process whose first requests are small (up to 32 KiB, 1 MiB in all) is served from the
+ * start-up arena below without starting it, so /bin/true and `sh -c true` do not pay the runtime's start (its thread,
+ * its GC reservation, the cgroup and /sys files it reads), nor even map buddymalloc.so. The first request the arena
+ * cannot serve opens buddymalloc.so and starts the runtime; bm_init then hands the arena to ProcessHeap, which accounts
+ * for its blocks from then on.
+ *
+ * Layers, in this translation unit: this file (arena, caches, raw entry points), foreign.h (glibc's blocks, the hardened
+ * switch), harden.h (the hardened mode and the exported C API). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -35,28 +48,72 @@ extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
 extern void __libc_free(void *);
 
-extern int bm_init(struct loader_shared **shared);
-extern void bm_thread_caches(struct order_cache *caches);
-extern int bm_refill(int order, struct order_cache *cache, int64_t live_delta);
-extern void bm_flush(int order, struct order_cache *cache, int64_t live_delta);
-extern void *bm_malloc(size_t);
-extern void *bm_calloc(size_t, size_t);
-extern void *bm_realloc(void *, size_t);
-extern void bm_free(void *);
-extern size_t bm_usable_size(void *);
-extern int bm_memalign(int kind, size_t align, size_t size, void **result);
-extern void bm_fork_prepare(void);
-extern void bm_fork_done(void);
-extern int bm_wants_report(void);
-extern void bm_report(void);
-extern int bm_wants_map(void);
-extern void bm_write_map(void);
+/* The start-up arena: the layout of BootArena.cs. Blocks of 16 B to 32 KiB, each aligned to its size (cut from chunks
+ * of one order each, 4 KiB or one block), one state byte per 16-byte granule: BOOT_ALLOCATED | order at a live block's start,
+ * BOOT_FREED | order once freed. Freed blocks are reused only before the runtime starts; after, they stay freed (a
+ * second free is still caught) and the heap serves every new request. */
+#define BOOT_SIZE (1024 * 1024)
+#define BOOT_CHUNK 4096
+#define BOOT_MAX_ORDER 11
+enum { BOOT_ALLOCATED = 0x80, BOOT_FREED = 0x40, BOOT_ORDER = 0x0f };
+struct boot_arena {
+    uint64_t start, size;
+    int64_t live_blocks, live_bytes, allocations;
+    uint64_t states;
+};
+static struct boot_arena boot;
+static uint8_t boot_states[BOOT_SIZE >> 4];
+static pthread_mutex_t boot_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t boot_bump;                                /* next unused chunk, from boot.start */
+static struct { void *free; uint64_t next, end; } boot_orders[BOOT_MAX_ORDER + 1];
+
+/* buddymalloc.so's exports, found with dlsym when the runtime starts: the library (1.3 MB, with libm) is not even mapped
+ * by a process that never outgrows the start-up arena. */
+static struct {
+    int (*init)(struct loader_shared **shared, struct boot_arena *arena);
+    void (*thread_caches)(struct order_cache *caches);
+    int (*refill)(int order, struct order_cache *cache, int64_t live_delta);
+    void (*flush)(int order, struct order_cache *cache, int64_t live_delta);
+    void *(*malloc)(size_t);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void (*free)(void *);
+    size_t (*usable_size)(void *);
+    int (*memalign)(int kind, size_t align, size_t size, void **result);
+    void (*fork_prepare)(void);
+    void (*fork_done)(void);
+    int (*wants_report)(void);
+    void (*report)(void);
+    int (*wants_map)(void);
+    void (*write_map)(void);
+} bm;
+
+/* Opens buddymalloc.so from this library's own folder and finds every export; false if anything is missing. */
+static int bm_open(void) {
+    Dl_info self;
+    char path[4096];
+    if (!dladdr((void *)&bm_open, &self) || !self.dli_fname) return 0;
+    const char *slash = strrchr(self.dli_fname, '/');
+    size_t folder = slash ? (size_t)(slash - self.dli_fname) + 1 : 0;
+    if (folder + sizeof "buddymalloc.so" > sizeof path) return 0;
+    memcpy(path, self.dli_fname, folder);
+    memcpy(path + folder, "buddymalloc.so", sizeof "buddymalloc.so");
+    /* RTLD_GLOBAL: bm_* stay visible to dlsym(RTLD_DEFAULT), as when the library was linked (bench/malloc-cost). */
+    void *library = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+    if (!library) return 0;
+#define BM_FIND(field) if (!(*(void **)&bm.field = dlsym(library, "bm_" #field))) return 0
+    BM_FIND(init); BM_FIND(thread_caches); BM_FIND(refill); BM_FIND(flush); BM_FIND(malloc); BM_FIND(calloc);
+    BM_FIND(realloc); BM_FIND(free); BM_FIND(usable_size); BM_FIND(memalign); BM_FIND(fork_prepare); BM_FIND(fork_done);
+    BM_FIND(wants_report); BM_FIND(report); BM_FIND(wants_map); BM_FIND(write_map);
+#undef BM_FIND
+    return 1;
+}
 
 enum { NOT_STARTED, STARTING, READY, OFF };
 static _Atomic int state = NOT_STARTED;
 static uint64_t heap_start, heap_end;          /* written once before state becomes READY */
 static const struct loader_shared *shared;     /* idem */
-static size_t cached_max_size;                 /* 16 << max_order once READY; 0 before: no cache */
+static size_t cached_limit;                    /* (16 << max_order) + 1 once READY; 0 before: no cache (not even malloc(0)) */
 static __thread int inside;                    /* this thread is in managed code: serve it from glibc */
 static size_t (*libc_usable_size)(void *);
 
@@ -78,18 +135,18 @@ static pthread_key_t exit_key;
 
 static void report(void) {
     inside = 1;
-    bm_report();
+    bm.report();
     inside = 0;
 }
 
 static void write_map(void) {
     inside = 1;
-    bm_write_map();
+    bm.write_map();
     inside = 0;
 }
 
-static void fork_prepare(void) { pthread_mutex_lock(&orphans_lock); inside = 1; bm_fork_prepare(); inside = 0; }
-static void fork_done(void) { inside = 1; bm_fork_done(); inside = 0; pthread_mutex_unlock(&orphans_lock); }
+static void fork_prepare(void) { pthread_mutex_lock(&orphans_lock); inside = 1; bm.fork_prepare(); inside = 0; }
+static void fork_done(void) { inside = 1; bm.fork_done(); inside = 0; pthread_mutex_unlock(&orphans_lock); }
 
 /* Moves this thread's cached blocks to the orphans (they stay "cached" in the side table: nothing else changes). */
 static void thread_exit(void *unused) {
@@ -118,30 +175,63 @@ static void start(void) {
     inside = 1;
     struct loader_shared *given = NULL;
     size_t cache_size = 0;
-    int ok = bm_init(&given);
+    int opened = bm_open();
+    if (!opened) {
+        static const char line[] = "buddymalloc: cannot load buddymalloc.so from libbuddymalloc.so's folder: using glibc's malloc\n";
+        if (write(2, line, sizeof line - 1) < 0) { /* glibc serves anyway */ }
+    }
+    int ok = opened && bm.init(&given, &boot);
     if (ok) {
         shared = given;
         heap_start = given->reserve_start;
         heap_end = given->reserve_end;
         if (given->max_order >= 0 && given->max_order < MAX_CACHED_ORDERS && pthread_key_create(&exit_key, thread_exit) == 0)
-            cache_size = (size_t)1 << (given->min_shift + given->max_order);
+            cache_size = ((size_t)1 << (given->min_shift + given->max_order)) + 1;
         libc_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
         pthread_atfork(fork_prepare, fork_done, fork_done);
-        if (bm_wants_report()) atexit(report);
-        if (bm_wants_map()) atexit(write_map);
+        if (bm.wants_report()) atexit(report);
+        if (bm.wants_map()) atexit(write_map);
     }
     inside = 0;
     atomic_store(&state, ok ? READY : OFF);
     /* Last: a thread that sees the caches on sees everything above. */
-    __atomic_store_n(&cached_max_size, cache_size, __ATOMIC_RELEASE);
+    __atomic_store_n(&cached_limit, cache_size, __ATOMIC_RELEASE);
 }
 
 /* No pthread key destructor returns a thread's caches: the runtime detaches the thread first, and entering managed code
  * from a later destructor fails fast. The caches of exited threads go back when a new thread first allocates, on an
  * allocation that would fail, and on the --stats report (ConcurrentHeap reclaims them). */
 
-/* Runs after buddymalloc.so's own initialisers (it is a dependency), so the runtime may start. */
-__attribute__((constructor)) static void construct(void) { start(); }
+static void boot_fork_prepare(void) { pthread_mutex_lock(&boot_lock); }
+static void boot_fork_done(void) { pthread_mutex_unlock(&boot_lock); }
+
+/* Runs after buddymalloc.so's own initialisers (it is a dependency), so the runtime may start. It starts here only when
+ * the exit report or map is asked for (both need it at exit); otherwise at the first request the start-up arena cannot
+ * serve. The arena is address space only until touched (a process that never allocates pays one mmap). */
+static int constructed;      /* the constructor ran: the runtime may start (its own initialisers have run) */
+static int boot_map_failed;
+
+/* Maps the start-up arena (a malloc may come before the constructor, from another library's initialiser). Called with
+ * boot_lock held, or from the constructor. */
+static void boot_map(void) {
+    if (boot.start || boot_map_failed) return;
+    size_t largest = (size_t)16 << BOOT_MAX_ORDER;
+    void *arena = mmap(NULL, BOOT_SIZE + largest, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (arena == MAP_FAILED) { boot_map_failed = 1; return; }
+    boot.size = BOOT_SIZE;
+    boot.states = (uint64_t)(uintptr_t)boot_states;
+    __atomic_store_n(&boot.start, ((uint64_t)(uintptr_t)arena + largest - 1) & ~(uint64_t)(largest - 1), __ATOMIC_RELEASE);
+}
+
+__attribute__((constructor)) static void construct(void) {
+    pthread_mutex_lock(&boot_lock);
+    boot_map();
+    pthread_mutex_unlock(&boot_lock);
+    pthread_atfork(boot_fork_prepare, boot_fork_done, boot_fork_done);
+    __atomic_store_n(&constructed, 1, __ATOMIC_RELEASE);
+    const char *stats = getenv("BUDDY_MALLOC_STATS"), *map = getenv("BUDDY_MALLOC_MAP");
+    if (!boot.start || (stats && *stats && strcmp(stats, "0") != 0) || (map && *map)) start();
+}
 
 /* True when this call may enter the heap; marks the thread as inside until leave(). */
 static inline int enter(void) {
@@ -185,7 +275,7 @@ static void corrupt(void *p, unsigned state) {
 /* Sets the bounds of this thread's caches (C# decides them) and registers the destructor that gives them up at exit. */
 static __attribute__((noinline)) void start_thread_caches(void) {
     inside = 1;
-    bm_thread_caches(tc.caches);
+    bm.thread_caches(tc.caches);
     inside = 0;
     tc.started = 1;
     pthread_setspecific(exit_key, (void *)1);
@@ -225,7 +315,7 @@ static __attribute__((noinline)) void *refill_and_pop(int k) {
     }
     if (!c->head) {
         inside = 1;
-        int ok = bm_refill(k, c, tc.live_delta);
+        int ok = bm.refill(k, c, tc.live_delta);
         inside = 0;
         tc.live_delta = 0;
         if (!ok) return NULL;
@@ -250,7 +340,7 @@ static inline int push(void *p) {
     struct order_cache *c = &tc.caches[k];
     if (UNLIKELY(c->count >= c->capacity)) {
         inside = 1;
-        bm_flush(k, c, tc.live_delta);
+        bm.flush(k, c, tc.live_delta);
         inside = 0;
         tc.live_delta = 0;
     }
@@ -262,97 +352,187 @@ static inline int push(void *p) {
     return 1;
 }
 
-EXPORT void *malloc(size_t size) {
-    if (LIKELY(size <= __atomic_load_n(&cached_max_size, __ATOMIC_ACQUIRE)) && LIKELY(!inside)) {
+static inline int in_boot(const void *p) { return (uint64_t)(uintptr_t)p - boot.start < boot.size; }
+
+/* One line naming the call, the address and the problem (the engine's words), then SIGABRT. */
+static __attribute__((noreturn, noinline)) void boot_misuse(const char *call, const void *p, const char *problem, size_t size) {
+    char line[256];
+    int n = size
+        ? snprintf(line, sizeof line, "buddymalloc: %s(): Cannot free %p: the block of %zu bytes there %s\n", call, p, size, problem)
+        : snprintf(line, sizeof line, "buddymalloc: %s(): Cannot free %p: %s\n", call, p, problem);
+    if (write(2, line, (size_t)n) < 0) { /* aborting anyway */ }
+    abort();
+}
+
+/* A block of order k from the start-up arena, or NULL when it has no room (the caller then starts the runtime). */
+static __attribute__((noinline)) void *boot_alloc(int k) {
+    uint64_t size = (uint64_t)16 << k;
+    pthread_mutex_lock(&boot_lock);
+    boot_map();
+    if (!boot.start) { pthread_mutex_unlock(&boot_lock); return NULL; }
+    void *p = boot_orders[k].free;
+    if (p) {
+        uint8_t *s = &boot_states[((uint64_t)(uintptr_t)p - boot.start) >> 4];
+        void *next = *(void **)p;
+        /* The freed block's first word links the list: a write after free that broke it is caught here. */
+        if (*s != (BOOT_FREED | k) || (next && (!in_boot(next) || boot_states[((uint64_t)(uintptr_t)next - boot.start) >> 4] != (BOOT_FREED | k))))
+            corrupt(p, *s);
+        boot_orders[k].free = next;
+        *s = (uint8_t)(BOOT_ALLOCATED | k);
+    } else {
+        if (boot_orders[k].next == boot_orders[k].end) {
+            uint64_t chunk = size > BOOT_CHUNK ? size : BOOT_CHUNK;
+            uint64_t at = (boot_bump + chunk - 1) & ~(chunk - 1);   /* the arena's start is aligned to the largest block */
+            if (at + chunk > BOOT_SIZE) { pthread_mutex_unlock(&boot_lock); return NULL; }
+            boot_orders[k].next = boot.start + at;
+            boot_orders[k].end = boot_orders[k].next + chunk;
+            boot_bump = at + chunk;
+        }
+        p = (void *)(uintptr_t)boot_orders[k].next;
+        boot_orders[k].next += size;
+        boot_states[((uint64_t)(uintptr_t)p - boot.start) >> 4] = (uint8_t)(BOOT_ALLOCATED | k);
+    }
+    boot.live_blocks++;
+    boot.live_bytes += (int64_t)size;
+    boot.allocations++;
+    pthread_mutex_unlock(&boot_lock);
+    return p;
+}
+
+/* The block's size, or a misuse report naming the call: not the start of a block, or not allocated. */
+static size_t boot_size(const char *call, void *p) {
+    uint64_t off = (uint64_t)(uintptr_t)p - boot.start;
+    uint8_t v = (off & 15) ? 0 : __atomic_load_n(&boot_states[off >> 4], __ATOMIC_ACQUIRE);
+    if (!(v & (BOOT_ALLOCATED | BOOT_FREED)))
+        boot_misuse(call, p, "it is not the start of a block of this heap (an interior or never-allocated address).", 0);
+    if (v & BOOT_FREED)
+        boot_misuse(call, p, "is not allocated (a double free, or a free block never handed out).", (size_t)16 << (v & BOOT_ORDER));
+    return (size_t)16 << (v & BOOT_ORDER);
+}
+
+/* free of a start-up arena block: "allocated" becomes "freed" in one compare-exchange (of two racing frees exactly one
+ * wins; the other is reported). Before the runtime starts the block goes on its order's list for reuse. */
+static __attribute__((noinline)) void boot_free(const char *call, void *p) {
+    size_t size = boot_size(call, p);
+    int k = order_of(size);
+    uint8_t *s = &boot_states[((uint64_t)(uintptr_t)p - boot.start) >> 4];
+    uint8_t v = (uint8_t)(BOOT_ALLOCATED | k);
+    if (!__atomic_compare_exchange_n(s, &v, (uint8_t)(BOOT_FREED | k), 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        boot_misuse(call, p, "is not allocated (a double free, or a free block never handed out).", size);
+    pthread_mutex_lock(&boot_lock);
+    if (atomic_load_explicit(&state, memory_order_acquire) == NOT_STARTED) {
+        *(void **)p = boot_orders[k].free;
+        boot_orders[k].free = p;
+    }
+    boot.live_blocks--;
+    boot.live_bytes -= (int64_t)size;
+    pthread_mutex_unlock(&boot_lock);
+}
+
+/* Before the runtime starts: serves a small request from the start-up arena, else starts the runtime (NULL). */
+static inline void *before_start(size_t size) {
+    if (atomic_load_explicit(&state, memory_order_acquire) != NOT_STARTED || inside) return NULL;
+    if (size <= ((size_t)16 << BOOT_MAX_ORDER)) {
+        void *p = boot_alloc(order_of(size));
+        if (p) return p;
+    }
+    /* Before the constructor, buddymalloc.so's initialisers may not have run: glibc serves (as it did before the heap). */
+    if (__atomic_load_n(&constructed, __ATOMIC_ACQUIRE)) start();
+    return NULL;
+}
+
+#include "foreign.h"
+
+static inline __attribute__((always_inline)) void *raw_malloc(size_t size) {
+    if (LIKELY(size < __atomic_load_n(&cached_limit, __ATOMIC_ACQUIRE)) && LIKELY(!inside)) {
         void *p = pop(order_of(size));
         if (LIKELY(p != NULL)) return p;
     }
-    if (!enter()) return __libc_malloc(size);
-    void *p = bm_malloc(size);
+    if (UNLIKELY(atomic_load_explicit(&state, memory_order_relaxed) == NOT_STARTED)) {
+        void *p = before_start(size);
+        if (p) return p;
+    }
+    if (!enter()) return foreign_note(__libc_malloc(size));
+    void *p = bm.malloc(size);
     leave();
     if (UNLIKELY(!p)) errno = ENOMEM;
     return p;
 }
 
-EXPORT void free(void *p) {
+static inline __attribute__((always_inline)) void raw_free(void *p) {
     if (!p) return;
-    if (!ours(p)) { __libc_free(p); return; }
-    if (LIKELY(__atomic_load_n(&cached_max_size, __ATOMIC_ACQUIRE) != 0) && LIKELY(!inside) && LIKELY(push(p))) return;
+    if (!ours(p)) {
+        if (UNLIKELY(in_boot(p))) boot_free("free", p);
+        else foreign_free("free", p);
+        return;
+    }
+    if (LIKELY(__atomic_load_n(&cached_limit, __ATOMIC_ACQUIRE) != 0) && LIKELY(!inside) && LIKELY(push(p))) return;
     /* A heap block freed while this thread is inside the runtime cannot re-enter it: it stays allocated (never seen). */
     if (!enter()) return;
-    bm_free(p);
+    bm.free(p);
     leave();
 }
 
-EXPORT void *calloc(size_t count, size_t size) {
+static inline __attribute__((always_inline)) void *raw_calloc(size_t count, size_t size) {
     size_t bytes;
-    if (!__builtin_mul_overflow(count, size, &bytes) && LIKELY(bytes <= __atomic_load_n(&cached_max_size, __ATOMIC_ACQUIRE)) && LIKELY(!inside)) {
+    if (!__builtin_mul_overflow(count, size, &bytes) && LIKELY(bytes < __atomic_load_n(&cached_limit, __ATOMIC_ACQUIRE)) && LIKELY(!inside)) {
         void *p = pop(order_of(bytes));
         if (LIKELY(p != NULL)) return memset(p, 0, bytes);
     }
-    if (!enter()) return __libc_calloc(count, size);
-    void *p = bm_calloc(count, size);
+    if (UNLIKELY(atomic_load_explicit(&state, memory_order_relaxed) == NOT_STARTED) && !__builtin_mul_overflow(count, size, &bytes)) {
+        void *p = before_start(bytes);
+        if (p) return memset(p, 0, bytes);   /* a reused block holds old bytes */
+    }
+    if (!enter()) return foreign_note(__libc_calloc(count, size));
+    void *p = bm.calloc(count, size);
     leave();
     if (UNLIKELY(!p)) errno = ENOMEM;
     return p;
 }
 
-EXPORT void *realloc(void *p, size_t size) {
-    if (!p) return malloc(size);
-    if (!ours(p)) return __libc_realloc(p, size);
+static inline __attribute__((always_inline)) void *raw_realloc(void *p, size_t size) {
+    if (!p) return raw_malloc(size);
+    if (UNLIKELY(in_boot(p))) {
+        /* Moves out of the start-up arena (or within it, before the runtime starts); glibc's rules for size 0. */
+        size_t old = boot_size("realloc", p);
+        if (size == 0) { boot_free("realloc", p); return NULL; }
+        if (size <= old && (size > old / 2 || old == 16)) return p;
+        void *q = raw_malloc(size);
+        if (!q) return NULL;
+        memcpy(q, p, old < size ? old : size);
+        boot_free("realloc", p);
+        return q;
+    }
+    if (!ours(p)) return foreign_realloc(p, size);
     if (!enter()) return NULL;
-    void *q = bm_realloc(p, size);
+    void *q = bm.realloc(p, size);
     leave();
     if (UNLIKELY(!q && size)) errno = ENOMEM;
     return q;
 }
 
-EXPORT void *reallocarray(void *p, size_t count, size_t size) {
-    size_t bytes;
-    if (__builtin_mul_overflow(count, size, &bytes)) { errno = ENOMEM; return NULL; }
-    return realloc(p, bytes);
-}
 
 static int aligned(int kind, size_t align, size_t size, void **result) {
+    if (UNLIKELY(atomic_load_explicit(&state, memory_order_relaxed) == NOT_STARTED) && !inside && __atomic_load_n(&constructed, __ATOMIC_ACQUIRE)) start();
     if (!enter()) {
         size_t a = kind >= 2 ? 4096 : align;
         if (kind == 0 && (a == 0 || (a & (a - 1)) || a % sizeof(void *))) return EINVAL;
-        *result = __libc_memalign(a, kind == 3 ? ((size ? size : 1) + 4095) & ~(size_t)4095 : size);
+        *result = foreign_note(__libc_memalign(a, kind == 3 ? ((size ? size : 1) + 4095) & ~(size_t)4095 : size));
         return *result ? 0 : ENOMEM;
     }
-    int error = bm_memalign(kind, align, size, result);
+    int error = bm.memalign(kind, align, size, result);
     leave();
     return error;
 }
 
-EXPORT int posix_memalign(void **result, size_t align, size_t size) {
-    void *p;
-    int error = aligned(0, align, size, &p);
-    if (!error) *result = p;
-    return error;
-}
-
-static void *aligned_or_errno(int kind, size_t align, size_t size) {
-    void *p;
-    int error = aligned(kind, align, size, &p);
-    if (error) { errno = error; return NULL; }
-    return p;
-}
-
-EXPORT void *aligned_alloc(size_t align, size_t size) { return aligned_or_errno(1, align, size); }
-EXPORT void *memalign(size_t align, size_t size) { return aligned_or_errno(1, align, size); }
-EXPORT void *valloc(size_t size) { return aligned_or_errno(2, 4096, size); }
-EXPORT void *pvalloc(size_t size) { return aligned_or_errno(3, 4096, size); }
-
-EXPORT size_t malloc_usable_size(void *p) {
+static size_t raw_usable_size(void *p) {
     if (!p) return 0;
+    if (UNLIKELY(in_boot(p))) return boot_size("malloc_usable_size", p);
     if (!ours(p)) return libc_usable_size ? libc_usable_size(p) : 0;
     if (!enter()) return 0;
-    size_t size = bm_usable_size(p);
+    size_t size = bm.usable_size(p);
     leave();
     return size;
 }
 
-/* C23: the size and alignment are not needed (the side table knows the block). */
-EXPORT void free_sized(void *p, size_t size) { (void)size; free(p); }
-EXPORT void free_aligned_sized(void *p, size_t align, size_t size) { (void)align; (void)size; free(p); }
+#include "harden.h"

@@ -65,6 +65,27 @@ public sealed class MallocTests(MallocLibraryFixture library)
         Assert.DoesNotContain("buddymalloc", buddy.Error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [MemberData(nameof(Programs))]
+    public void Program_OnTheHardenedHeap_GivesTheSameOutputAndExitCode(string program, string arguments)
+    {
+        var plain = Run("/bin/sh", ["-c", $"{program} {arguments}"], library.Work, null);
+        var hardened = Run("/bin/sh", ["-c", $"PYTHONMALLOC=malloc {program} {arguments}"], library.Work, library.Library, environment: ("BUDDY_MALLOC_HARDEN", "1"));
+        Assert.Equal(0, plain.Exit);
+        Assert.Equal(plain.Exit, hardened.Exit);
+        Assert.Equal(plain.Output, hardened.Output);
+        Assert.DoesNotContain("buddymalloc", hardened.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CApiEdges_OnTheHardenedHeap_AllHold()
+    {
+        string program = Compile("api_edges.c");
+        var result = Run(program, [], library.Work, library.Library, environment: ("BUDDY_MALLOC_HARDEN", "1"));
+        Assert.True(result.Exit == 0, result.Output + result.Error);
+        Assert.DoesNotContain("FAIL", result.Output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void SortOfALargeFile_OnTheBuddyHeap_IsByteIdentical()
     {
@@ -142,7 +163,7 @@ public sealed class MallocTests(MallocLibraryFixture library)
     public void SmallBlockMisuse_ThroughTheLoadersCaches_AbortsWithOneLine(string mode, string call, string problem)
     {
         string program = Compile("api_edges.c");
-        var result = Run(program, [mode], library.Work, library.Library);
+        var result = Run(program, [mode, "--after-start"], library.Work, library.Library);
         Assert.Equal(134, result.Exit);
         string line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("buddymalloc: " + call, line, StringComparison.Ordinal);
@@ -152,6 +173,45 @@ public sealed class MallocTests(MallocLibraryFixture library)
         {
             Assert.Contains(result.Output.Trim(), line, StringComparison.Ordinal);
         }
+    }
+
+    [Theory]
+    [InlineData("double-free", "free(): ", "not allocated")]
+    [InlineData("double-free-deep", "free(): ", "not allocated")]
+    [InlineData("interior-free", "free(): ", "not the start of a block")]
+    [InlineData("realloc-freed", "realloc(): ", "not allocated")]
+    [InlineData("write-after-free-early", "malloc(): heap corruption: ", "overwritten after free")]
+    public void SmallBlockMisuse_InTheStartUpArena_AbortsWithOneLineAsTheHeapDoes(string mode, string call, string problem)
+    {
+        string program = Compile("api_edges.c");
+        var result = Run(program, [mode], library.Work, library.Library);
+        Assert.Equal(134, result.Exit);
+        string line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("buddymalloc: " + call, line, StringComparison.Ordinal);
+        Assert.Contains(problem, line, StringComparison.Ordinal);
+        if (mode != "write-after-free-early")
+        {
+            Assert.Contains(result.Output.Trim(), line, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void ShortProcess_UnderTheLibrary_NeverStartsTheRuntime()
+    {
+        // The runtime's start makes a thread (".NET Finalizer"); a process served by the start-up arena makes none.
+        // dash's builtins only, so the shell itself reads its own status.
+        var result = Run("/bin/sh", ["-c", "while read key value; do [ \"$key\" = Threads: ] && echo $value; done < /proc/self/status; exit 0"], library.Work, library.Library);
+        Assert.Equal(0, result.Exit);
+        Assert.Equal("1", result.Output.Trim());
+    }
+
+    [Fact]
+    public void Stats_Report_NamesThePidAndTheProgram()
+    {
+        // (coreutils programs close stderr in an atexit handler that runs before the report: python3 does not.)
+        var result = Run("/usr/bin/python3", ["-c", "print(1)"], library.Work, library.Library, environment: ("BUDDY_MALLOC_STATS", "1"));
+        Assert.Equal(0, result.Exit);
+        Assert.Matches(@"buddymalloc: pid \d+ \(/usr/bin/python3 -c print\(1\)\)", result.Error);
     }
 
     [Fact]
@@ -225,6 +285,22 @@ public sealed class RunCommandTests(MallocLibraryFixture library)
     }
 
     [Fact]
+    public void RunHarden_AnOverflow_EndsTheProgramWithOneLineNamingTheBlock()
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "buddy.dll");
+        string misuse = Path.Combine(library.Work, $"misuse-{Guid.NewGuid():N}");
+        var compiled = MallocTests.Run("gcc", ["-O2", "-pthread", "-o", misuse, Path.Combine(library.Root, "src", "BuddySystem.Cli", "Bench", "Programs", "misuse.c")], library.Work, null);
+        Assert.True(compiled.Exit == 0, compiled.Error);
+        var result = MallocTests.Run("dotnet", [dll, "run", "--harden", "--library", library.Library, "--", misuse, "overflow-16"], library.Work, null);
+        Assert.Equal(134, result.Exit);
+        string block = result.Output.Split('\n')[0]["address ".Length..];
+        string line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("buddymalloc: free(): heap overflow at ", line, StringComparison.Ordinal);
+        Assert.Contains($"the block at {block} of 64 bytes", line, StringComparison.Ordinal);
+        Assert.Contains("offset 64 holds 0x41", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void RunWithMap_DrawsTheProgramsHeapAtExitAndPassesTheExitCode()
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "buddy.dll");
@@ -260,7 +336,9 @@ public sealed class ProgramBenchTests(MallocLibraryFixture library)
         Assert.True(exit == 0, output.ToString());
         using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
         var results = document.RootElement.GetProperty("results").EnumerateArray().ToList();
-        string[] allocators = File.Exists("/usr/lib/x86_64-linux-gnu/libmimalloc.so.2") ? ["glibc", "mimalloc", "buddymalloc"] : ["glibc", "buddymalloc"];
+        // Every peer present on this machine, in table order (a missing one is skipped with a note).
+        string[] allocators = [.. BuddySystem.Cli.Bench.Programs.ProgramAllocator.Ids.Where(id => BuddySystem.Cli.Bench.Programs.ProgramAllocator.Create(id, library.Library).Unavailable is null)];
+        Assert.Contains("buddymalloc-harden", allocators);
         Assert.Equal(2 * allocators.Length, results.Count);
         foreach (string program in new[] { "perl", "sqlite3" })
         {
@@ -279,6 +357,38 @@ public sealed class ProgramBenchTests(MallocLibraryFixture library)
 
         Assert.Contains("| perl | buddymalloc | ", File.ReadAllText(markdown), StringComparison.Ordinal);
         Assert.Contains("same", output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RunMisuse_HardenedMode_StopsAllFourteenCasesNamingTheAddress()
+    {
+        string json = Path.Combine(library.Work, $"misuse-{Guid.NewGuid():N}.json");
+        var output = new StringWriter();
+
+        int exit = BuddySystem.Cli.Commands.BenchCommand.RunMisuse(BenchTestConsole.Create(output), ["buddymalloc", "buddymalloc-harden"], library.Library, json, null);
+
+        Assert.True(exit == 0, output.ToString());
+        using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+        var results = document.RootElement.GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal(2 * BuddySystem.Cli.Bench.Programs.MisuseBattery.Cases.Count, results.Count);
+        var hardened = results.Where(r => r.GetProperty("allocator").GetString() == "buddymalloc-harden").ToList();
+        Assert.Equal(14, hardened.Count);
+        Assert.All(hardened, r => Assert.True(r.GetProperty("verdict").GetString() == "StoppedNamingTheAddress",
+            $"{r.GetProperty("case").GetString()}: {r.GetProperty("verdict").GetString()} {r.GetProperty("message").GetString()}"));
+        // The default mode is exact about frees, and blind to writes past a block into its neighbour: no redzone.
+        var plain = results.Where(r => r.GetProperty("allocator").GetString() == "buddymalloc").ToDictionary(r => r.GetProperty("case").GetString()!, r => r.GetProperty("verdict").GetString());
+        Assert.Equal("StoppedNamingTheAddress", plain["double-free-48-after-16"]);
+        Assert.Equal("Missed", plain["overflow-16"]);
+        Assert.Contains("14 of 14", output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RunMisuse_WithPrograms_IsBadInputExitTwo()
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "buddy.dll");
+        var result = MallocTests.Run("dotnet", [dll, "bench", "--misuse", "--programs"], library.Work, null);
+        Assert.Equal(2, result.Exit);
+        Assert.Contains("--misuse does not go with", Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
     }
 
     [Theory]

@@ -37,6 +37,24 @@ static int limit_test(void) {
 }
 
 int main(int argc, char **argv) {
+    /* "--after-start": one large block first, so the runtime starts and the small blocks below come from the loader's
+     * caches; without it they come from the loader's start-up arena (until printf's buffer starts the runtime). */
+    if (argc > 2 && strcmp(argv[2], "--after-start") == 0) {
+        void *volatile large = malloc(1u << 20);   /* volatile: the compiler may not drop the pair */
+        free(large);
+    }
+    if (argc > 1 && strcmp(argv[1], "write-after-free-early") == 0) {
+        /* Before the runtime starts (no printf: its buffer would start it): the start-up arena's reuse list. */
+        void **p = malloc(64);
+        char line[64];
+        int n = snprintf(line, sizeof line, "%p\n", (void *)p);
+        if (write(1, line, (size_t)n) < 0) return 2;
+        free(p);
+        *p = (void *)0x10;
+        void *q = malloc(64), *r = malloc(64);
+        n = snprintf(line, sizeof line, "%p %p\n", q, r);
+        return write(1, line, (size_t)n) < 0 ? 2 : 0;
+    }
     if (argc > 1 && strcmp(argv[1], "double-free") == 0) {
         void *p = malloc(64);
         printf("%p\n", p);

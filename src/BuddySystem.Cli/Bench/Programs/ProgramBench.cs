@@ -4,7 +4,7 @@ using Spectre.Console;
 namespace BuddySystem.Cli.Bench.Programs;
 
 /// <summary>
-/// Workload P (DESIGN.md §5): each program on each malloc (glibc, mimalloc and libbuddymalloc.so through
+/// Workload P (docs/benchmarks.md): each program on each malloc (glibc and the peers, and libbuddymalloc.so in both modes, through
 /// <c>LD_PRELOAD</c>), wall time, CPU time and peak RSS, each the median of the runs, every run's output compared with glibc's.
 /// </summary>
 /// <remarks>As in <see cref="BenchRunner"/>, runs are interleaved (run 1 on every allocator, then run 2, ...) so a burst of
@@ -53,6 +53,11 @@ internal static class ProgramBench
                 task.Description = run < warmUp ? $"{program.Name} · {allocator.Id} · warm-up" : $"{program.Name} · {allocator.Id} · run {run - warmUp + 1}/{runs}";
                 var environment = new Dictionary<string, string>(baseEnvironment, StringComparer.Ordinal);
                 foreach (var (name, value) in program.Environment)
+                {
+                    environment[name] = value;
+                }
+
+                foreach (var (name, value) in allocator.Environment)
                 {
                     environment[name] = value;
                 }

@@ -5,14 +5,17 @@ using BuddySystem.Testing;
 namespace BuddySystem.Cli.Bench.Programs;
 
 /// <summary>
-/// The programs of workload P (DESIGN.md §5): the programs of the malloc tests, sized to run for about a second each on
+/// The programs of workload P (docs/benchmarks.md): the programs of the malloc tests, sized to run for about a second each on
 /// glibc (a tenth of that at the quick scale). Their inputs are generated from fixed seeds into a work folder, so every
 /// allocator sees the same bytes and the output can be compared byte for byte.
 /// </summary>
 internal static class ProgramSet
 {
     /// <summary>The names, in table order.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["python3", "perl", "sqlite3", "git", "gcc", "sort", "threads", "bash"];
+    public static IReadOnlyList<string> Names { get; } = ["start-true", "start-sh", "make", "python3", "perl", "sqlite3", "git", "gcc", "sort", "threads", "bash"];
+
+    /// <summary>Process starts per run of the start rows (docs/benchmarks.md, issue 22): 300.</summary>
+    public const int Starts = 300;
 
     private const string PythonScript = """
         import json, sys, collections
@@ -66,6 +69,19 @@ internal static class ProgramSet
         declare -A h; for i in $(seq 1 $(($1 * 500))); do h[k$i]=$((i * i)); done; s=0; for k in "${!h[@]}"; do s=$((s + ${h[$k]} % 1000)); done; echo $s
         """;
 
+    // make -j1 of many tiny rules, each a shell with a pipeline of two programs: the fork/exec-heavy shape of a build or of
+    // configure, where every process pays the allocator's start. FORCE rebuilds every file on every run.
+    private const string Makefile = """
+        FILES := $(addprefix o/,$(addsuffix .txt,$(shell seq 1 $(N))))
+        $(shell mkdir -p o)
+        all: $(FILES)
+        	@cat $(FILES) | sha256sum
+        o/%.txt: FORCE
+        	@printf 'rule %s\n' $* | sed 's/1/one/g' | tr a-z A-Z > $@
+        FORCE:
+        .PHONY: all FORCE
+        """;
+
     /// <summary>Writes the inputs of <paramref name="names"/> into <paramref name="folder"/> and returns the programs.</summary>
     /// <param name="folder">An empty work folder (the programs run there).</param>
     /// <param name="names">Which programs, from <see cref="Names"/>.</param>
@@ -78,6 +94,10 @@ internal static class ProgramSet
         {
             programs.Add(name switch
             {
+                "start-true" => Make(name, $"{Starts} × /bin/true (fork, exec, exit: no malloc call)", CompileStart(folder), [Starts.ToString(CultureInfo.InvariantCulture), "/bin/true"], Tool("gcc")),
+                "start-sh" => Make(name, $"{Starts} × sh -c true (dash: about 50 small mallocs)", CompileStart(folder), [Starts.ToString(CultureInfo.InvariantCulture), "sh", "-c", "true"], Tool("gcc")),
+                "make" => Make(name, "make -j1 of many tiny rules, each sh | sed | tr (fork and exec)", "make",
+                    ["-s", "-j1", "-f", Write(folder, "Makefile", Makefile), $"N={Scale(quick, 300, floor: 20)}"]),
                 "python3" => Make(name, "PYTHONMALLOC=malloc: json dumps/loads, Counter, sort of dicts", "/usr/bin/python3",
                     [Write(folder, "p.py", PythonScript), Scale(quick, 60_000)], ("PYTHONMALLOC", "malloc")),
                 "perl" => Make(name, "hash of n keys, sort, regex, substitution", "perl", [Write(folder, "p.pl", PerlScript), Scale(quick, 300_000)]),
@@ -171,6 +191,15 @@ internal static class ProgramSet
     /// <exception cref="InvalidOperationException">gcc is missing or fails.</exception>
     public static string CompileLauncher(string folder) =>
         Tool("gcc") is { } missing ? throw new InvalidOperationException($"--programs needs gcc to build its launcher: {missing}") : Compile(folder, "rusage");
+
+    /// <summary>Compiles the misuse battery's program (misuse.c) into <paramref name="folder"/>.</summary>
+    /// <exception cref="InvalidOperationException">gcc is missing or fails.</exception>
+    public static string CompileMisuse(string folder) =>
+        Tool("gcc") is { } missing ? throw new InvalidOperationException($"--misuse needs gcc to build its program: {missing}") : Compile(folder, "misuse");
+
+    private static string CompileStart(string folder) => Tool("gcc") is null ? CompileOnce(folder, "start") : Path.Combine(folder, "start");
+
+    private static string CompileOnce(string folder, string name) => File.Exists(Path.Combine(folder, name)) ? Path.Combine(folder, name) : Compile(folder, name);
 
     private static string CompileThreads(string folder) => Tool("gcc") is null ? Compile(folder, "threads") : Path.Combine(folder, "threads");
 
