@@ -340,21 +340,34 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 return slab;
             }
 
-            // Dry: the slab goes to the full list. The fence orders "full" before the last look at the thread-free list;
-            // another thread's free pushes first and then reads "full", so one of the two sees the other.
+            // Dry: the slab goes to the full list (or straight back, when a free came in meanwhile: the loop collects it).
             Unlink(ref sizeClass->Head, slab);
-            PushFront(ref sizeClass->FullHead, slab);
-            Interlocked.Exchange(ref slab->Full, 1);
-            if (Volatile.Read(ref slab->ThreadFree) != 0)
-            {
-                Unlink(ref sizeClass->FullHead, slab);
-                slab->Full = 0;
-                PushFront(ref sizeClass->Head, slab);
-            }
+            PushFullLocked(sizeClass, slab);
         }
 
         Slab* adopted = AdoptLocked(slabs, index);
         return adopted != null ? adopted : NewSlabLocked(slabs, index);
+    }
+
+    /// <summary>
+    /// Puts <paramref name="slab"/>, out of every list, on its class's full list, then looks at its thread-free list once
+    /// more: the fence orders "full" before that look, and another thread's free pushes first and then reads "full", so one
+    /// of the two sees the other. True when a free came in meanwhile and the slab went back to the list of slabs with free
+    /// objects (its thread-free list not yet collected).
+    /// </summary>
+    private static bool PushFullLocked(ClassSlabs* sizeClass, Slab* slab)
+    {
+        PushFront(ref sizeClass->FullHead, slab);
+        Interlocked.Exchange(ref slab->Full, 1);
+        if (Volatile.Read(ref slab->ThreadFree) == 0)
+        {
+            return false;
+        }
+
+        Unlink(ref sizeClass->FullHead, slab);
+        slab->Full = 0;
+        PushFront(ref sizeClass->Head, slab);
+        return true;
     }
 
     /// <summary>Moves the objects other threads freed into <paramref name="slab"/> to its local list; their count.</summary>
@@ -411,13 +424,8 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 return slab;
             }
 
-            PushFront(ref sizeClass->FullHead, slab);
-            Interlocked.Exchange(ref slab->Full, 1);
-            if (Volatile.Read(ref slab->ThreadFree) != 0)
+            if (PushFullLocked(sizeClass, slab))
             {
-                Unlink(ref sizeClass->FullHead, slab);
-                slab->Full = 0;
-                PushFront(ref sizeClass->Head, slab);
                 CollectThreadFree(sizeClass, slab);
                 return slab;
             }
