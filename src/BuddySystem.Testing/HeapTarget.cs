@@ -92,14 +92,15 @@ internal sealed unsafe class HeapTarget : IDisposable
     internal static HeapTarget Of(string name, LockedHeap heap)
         => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true) { IsPointerHeap = true };
 
-    /// <summary>A <see cref="ConcurrentHeap"/> under test: with its size-class tier, requests of the classes are slab
-    /// objects as in <see cref="SlabHeap"/> and larger ones buddy blocks; a hardened one adds its request overhead to every block.</summary>
+    /// <summary>A <see cref="ConcurrentHeap"/> under test: its blocks and alignments are the heap's own rule
+    /// (<see cref="ConcurrentHeap.BlockSizeFor"/>: slab objects with the size-class tier, buddy blocks with a hardened heap's
+    /// overhead otherwise).</summary>
     internal static HeapTarget Of(string name, ConcurrentHeap heap)
         => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true)
         {
             _overhead = heap.RequestOverhead,
-            _blockSize = heap.HasSizeClassTier ? heap.BlockSizeFor : null,
-            _blockAlignment = heap.HasSizeClassTier ? heap.BlockAlignmentFor : null,
+            _blockSize = heap.BlockSizeFor,
+            _blockAlignment = heap.BlockAlignmentFor,
             SlabObjectLimit = heap.HasSizeClassTier ? SlabHeap.MaxSmallSize : 0UL,
             SlabBytes = heap.HasSizeClassTier ? SlabHeap.MaxSlabSize : 0UL,
             IsPointerHeap = true,
