@@ -66,6 +66,13 @@ internal static class SizeClasses
         return Math.Min(PreferredSlabShift(index), first + Math.Min(made, MaxSlabShift));
     }
 
+    /// <summary>The fewest objects a slab's free list is extended by at once (<see cref="ExtendCountFor"/>).</summary>
+    internal const int MinExtendObjects = 4;
+
+    /// <summary>How many never-used objects of <paramref name="objectSize"/> bytes a slab links onto its free list at a
+    /// time: about 4 KiB of them, and at least <see cref="MinExtendObjects"/>.</summary>
+    internal static int ExtendCountFor(uint objectSize) => Math.Max(MinExtendObjects, (int)(4096 / objectSize));
+
     /// <summary>log2 of the smallest slab class <paramref name="index"/> accepts: one object, and at least one 1 KiB page.</summary>
     internal static int MinSlabShift(int index) => Math.Max(SlabHeap.PageShift, Orders.CeilLog2(s_sizes[index]));
 

@@ -125,9 +125,10 @@ internal sealed unsafe partial class SlabTier
 
                 long free = CountFreeList(slab, slab->Free, address, size, states);
                 long threadFree = CountFreeList(slab, (FreeObject*)slab->ThreadFree, address, size, states);
-                if (live + threadFree != slab->Used || free + slab->Used != slab->Capacity)
+                long neverLinked = slab->Capacity - slab->Linked;
+                if (live + threadFree != slab->Used || free + neverLinked + slab->Used != slab->Capacity || neverLinked < 0)
                 {
-                    ThrowHelper.ThrowCorruption($"slab {ThrowHelper.Hex(address)} counts {slab->Used} used objects; {live} live, {threadFree} freed by other threads, {free} free, of {slab->Capacity}.");
+                    ThrowHelper.ThrowCorruption($"slab {ThrowHelper.Hex(address)} counts {slab->Used} used objects; {live} live, {threadFree} freed by other threads, {free} free, {neverLinked} never handed out, of {slab->Capacity}.");
                 }
 
                 objectBytes += (ulong)live * slab->ObjectSize;

@@ -335,7 +335,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         ClassSlabs* sizeClass = slabs.Classes + index;
         for (Slab* slab = sizeClass->Head; slab != null; slab = sizeClass->Head)
         {
-            if (slab->Free != null || CollectThreadFree(sizeClass, slab) != 0)
+            if (slab->Free != null || CollectThreadFree(sizeClass, slab) != 0 || ExtendFreeList(slab))
             {
                 return slab;
             }
@@ -347,6 +347,26 @@ internal sealed unsafe partial class SlabTier : IDisposable
 
         Slab* adopted = AdoptLocked(slabs, index);
         return adopted != null ? adopted : NewSlabLocked(slabs, index);
+    }
+
+    /// <summary>
+    /// Links the slab's next objects that were never handed out, about 4 KiB of them (at least
+    /// <see cref="SizeClasses.MinExtendObjects"/>), onto its empty local list; false when every object has been linked
+    /// already. A new slab thus touches one page where linking it whole would write every object (mimalloc extends its
+    /// pages' free lists the same way). Under the lock.
+    /// </summary>
+    private static bool ExtendFreeList(Slab* slab)
+    {
+        int remaining = slab->Capacity - slab->Linked;
+        if (remaining == 0)
+        {
+            return false;
+        }
+
+        int count = Math.Min(remaining, SizeClasses.ExtendCountFor(slab->ObjectSize));
+        slab->Free = (FreeObject*)SlabHeap.LinkObjects(slab->Start + ((nuint)slab->Linked * slab->ObjectSize), count, slab->ObjectSize);
+        slab->Linked += count;
+        return true;
     }
 
     /// <summary>
@@ -418,7 +438,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 sizeClass->EmptySlabs++;
             }
 
-            if (slab->Free != null)
+            if (slab->Free != null || ExtendFreeList(slab))
             {
                 PushFront(ref sizeClass->Head, slab);
                 return slab;
@@ -456,7 +476,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         slab->StateBase = region.StateBase;
         slab->Owner = slabs.Id;
 
-        slab->Free = (FreeObject*)SlabHeap.LinkObjects(block, slab->Capacity, objectSize);
+        ExtendFreeList(slab);
         SlabHeap.MapSlabPages(region.Pages, region.FirstPage, block, shift, (nint)slab);
         ClassSlabs* sizeClass = slabs.Classes + index;
         PushFront(ref sizeClass->Head, slab);
@@ -1096,6 +1116,10 @@ internal sealed unsafe partial class SlabTier : IDisposable
 
         public uint ObjectSize;
         public int Capacity;
+
+        /// <summary>Objects from the slab's start that have been put on its free list so far; the rest were never handed
+        /// out and are free without being on any list (the list is extended as the slab is used, not built whole).</summary>
+        public int Linked;
 
         /// <summary>Objects not on the local list (live ones and those on the thread-free list).</summary>
         public int Used;

@@ -192,6 +192,54 @@ public unsafe class SlabTierTests
     }
 
     [Fact]
+    public void NewSlab_HandsOutObjectsInAddressOrder_ExtendingItsFreeListAsItGoes_AlsoAfterAdoption()
+    {
+        // 16-byte objects: a class's second slab (8 KiB, 512 objects) is linked 256 at a time. Every object must still
+        // come out once, from the slab's start upwards, with the heap valid between extensions and after an adopter
+        // extends the tail its exited owner never reached.
+        var layout = new Layout(16, 8);
+        using var heap = ConcurrentHeap.Create(1 << 20);
+        var first = new List<nint>();
+        OnThread(() =>
+        {
+            for (int i = 0; i < 256 + 100; i++)
+            {
+                first.Add((nint)heap.Allocate(layout));
+                if (i % 100 == 0)
+                {
+                    heap.Validate();
+                }
+            }
+        });
+
+        heap.Validate();
+        Assert.Equal(2, heap.SlabCount);
+        var second = new List<nint>();
+        for (int i = 0; i < 412; i++)
+        {
+            second.Add((nint)heap.Allocate(layout)); // the adopted second slab's other 412 objects, 256 of them never linked
+        }
+
+        Assert.Equal(2, heap.SlabCount);
+        heap.Validate();
+        var all = first.Concat(second).ToList();
+        Assert.DoesNotContain(0, all);
+        Assert.Equal(all.Count, all.Distinct().Count());
+        List<nint> secondSlab = all.Skip(256).ToList();
+        Assert.Equal(secondSlab.OrderBy(a => a), secondSlab);
+        Assert.Equal(16 * 511, (long)(secondSlab[^1] - secondSlab[0]));
+        foreach (nint block in all)
+        {
+            heap.Deallocate((void*)block, layout);
+        }
+
+        heap.Trim();
+        heap.Validate();
+        Assert.Equal(0, heap.Stats.LiveBlocks);
+        Assert.Equal(0, heap.SlabCount);
+    }
+
+    [Fact]
     public void ExitedThread_FreesIntoAbandonedSlab_AreReturnedByTrim()
     {
         using var heap = ConcurrentHeap.Create(1 << 20);
