@@ -699,7 +699,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
             return slab;
         }
 
-        slab = (Slab*)NativeMemory.AllocZeroed((nuint)sizeof(Slab));
+        slab = CacheLines.AllocateNative<Slab>();
         _descriptors.Add((nint)slab);
         return slab;
     }
@@ -994,7 +994,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
             _owners.Clear();
             foreach (nint descriptor in _descriptors)
             {
-                NativeMemory.Free((void*)descriptor);
+                CacheLines.Free((void*)descriptor);
             }
 
             _descriptors.Clear();
