@@ -53,7 +53,7 @@ internal static class SizeClasses
     /// log2 of the slab size class <paramref name="index"/> prefers: at least 16 KiB and room for 8 objects, at most
     /// 64 KiB; a heap that cannot give that size falls back to smaller slabs down to <see cref="MinSlabShift"/>.
     /// </summary>
-    internal static int PreferredSlabShift(int index) => Math.Min(MaxSlabShift, Math.Max(14, Orders.CeilLog2((ulong)s_sizes[index] * 8)));
+    internal static int PreferredSlabShift(int index) => Math.Min(MaxSlabShift, Math.Max(12, Orders.CeilLog2((ulong)s_sizes[index] * 4)));
 
     /// <summary>
     /// log2 of the next slab of class <paramref name="index"/> when the class has made <paramref name="made"/> slabs
