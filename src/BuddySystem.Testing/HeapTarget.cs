@@ -2,7 +2,7 @@ namespace BuddySystem.Testing;
 
 /// <summary>
 /// A pointer allocator under test together with the checks the reliability workloads (soak, stress, fuzz) run on it.
-/// The engines are registered by name in the buddy tool's <c>EngineCatalog</c>, so every workload covers every engine.
+/// The engines are registered by name in <see cref="EngineCatalog"/>, beside it, so every workload covers every engine.
 /// </summary>
 internal sealed unsafe class HeapTarget : IDisposable
 {

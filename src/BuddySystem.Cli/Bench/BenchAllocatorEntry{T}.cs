@@ -9,7 +9,7 @@ namespace BuddySystem.Cli.Bench;
 /// <param name="create">A fresh adapter over a heap of the given size.</param>
 /// <param name="unavailable">Why it cannot run here, or null.</param>
 /// <param name="threadSafe">The engine's thread safety when the adapter's static answer is only the conservative one
-/// (<see cref="Engines.TargetAllocator"/> serves every engine registered by its <see cref="Testing.HeapTarget"/>).</param>
+/// (<see cref="TargetAllocator"/> serves every engine registered by its <see cref="Testing.HeapTarget"/>).</param>
 internal sealed class BenchAllocatorEntry<T>(string id, string description, Func<nuint, T> create, Func<string?>? unavailable = null, bool? threadSafe = null)
     : BenchAllocatorEntry(id, description)
     where T : struct, IBenchAllocator

@@ -1,3 +1,5 @@
+using BuddySystem.Testing;
+
 namespace BuddySystem.Cli.Bench;
 
 /// <summary><c>concurrent-heap</c> and <c>concurrent-heap-buddy</c>: <see cref="ConcurrentHeap"/> (with or without its size-class tier) over one region aligned to its size.</summary>
@@ -25,10 +27,7 @@ internal readonly unsafe struct ConcurrentHeapAllocator : IBenchAllocator
     public static ConcurrentHeapAllocator Create(nuint heapSize) => Create(heapSize, BuddyHeapOptions.ConcurrentDefault);
 
     /// <summary>The heap without its size-class tier: per-thread buddy caches only (libbuddymalloc's configuration): <c>concurrent-heap-buddy</c>.</summary>
-    public static ConcurrentHeapAllocator CreateBuddyOnly(nuint heapSize) => Create(heapSize, BuddyOnly);
-
-    /// <summary>The options of <c>concurrent-heap-buddy</c>.</summary>
-    public static BuddyHeapOptions BuddyOnly { get; } = BuddyHeapOptions.ConcurrentDefault with { SizeClassSlabs = false };
+    public static ConcurrentHeapAllocator CreateBuddyOnly(nuint heapSize) => Create(heapSize, EngineCatalog.ConcurrentBuddyOnly);
 
     private static ConcurrentHeapAllocator Create(nuint heapSize, BuddyHeapOptions options)
     {

@@ -1,5 +1,5 @@
 using System.Globalization;
-using BuddySystem.Cli.Engines;
+using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Maps;
 using BuddySystem.Cli.Traces;
 using BuddySystem.Diagnostics;

@@ -1,5 +1,5 @@
 using System.Text;
-using BuddySystem.Cli.Engines;
+using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Replay;
 using BuddySystem.Cli.Traces;
 using BuddySystem.Testing;

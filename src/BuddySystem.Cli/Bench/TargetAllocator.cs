@@ -1,10 +1,9 @@
-using BuddySystem.Cli.Bench;
 using BuddySystem.Testing;
 
-namespace BuddySystem.Cli.Engines;
+namespace BuddySystem.Cli.Bench;
 
-/// <summary>The bench adapter of an engine registered with <see cref="Engine.Heap"/>: its <see cref="HeapTarget"/>'s
-/// allocator, called through <see cref="IAllocator"/>.</summary>
+/// <summary>The bench adapter of a registry engine (<see cref="EngineCatalog"/>) with no struct adapter of its own: its
+/// <see cref="HeapTarget"/>'s allocator, called through <see cref="IAllocator"/>.</summary>
 internal readonly unsafe struct TargetAllocator(HeapTarget target) : IBenchAllocator
 {
     // The entry (BenchAllocatorEntry's threadSafe) reports the engine's own thread safety; the static answers are the
