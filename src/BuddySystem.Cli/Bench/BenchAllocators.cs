@@ -5,7 +5,7 @@ namespace BuddySystem.Cli.Bench;
 /// <summary>
 /// The allocators <c>buddy bench</c> and <c>buddy replay</c> measure: the measured engines of
 /// <see cref="EngineCatalog.All"/>, in its order, each through its struct adapter when it has one here, else through its
-/// <see cref="HeapTarget"/> (<see cref="TargetAllocator"/>).
+/// <see cref="HeapTarget"/> (<see cref="TargetAllocator.Of"/>).
 /// </summary>
 internal static class BenchAllocators
 {
@@ -13,14 +13,16 @@ internal static class BenchAllocators
     // double on W1 (docs/benchmarks.md, "One bench adapter?"). Only the registry names engines; a test checks every key.
     private static readonly Dictionary<string, Func<Engine, BenchAllocatorEntry>> s_structAdapters = new(StringComparer.Ordinal)
     {
-        ["buddy-heap"] = engine => Adapter(engine, BuddyHeapAllocator.Create),
-        ["buddy-heap-eager"] = engine => Adapter(engine, BuddyHeapAllocator.CreateEager),
-        ["buddy-heap-hardened"] = engine => Adapter(engine, BuddyHeapAllocator.CreateHardened),
-        ["locked-heap"] = engine => Adapter(engine, LockedHeapAllocator.Create),
-        ["concurrent-heap"] = engine => Adapter(engine, ConcurrentHeapAllocator.Create),
-        ["concurrent-heap-buddy"] = engine => Adapter(engine, ConcurrentHeapAllocator.CreateBuddyOnly),
+        ["buddy-heap"] = engine => OverRegion(engine, () => new BuddyHeap(), HeapTarget.Of, heap => new BuddyHeapCalls(heap)),
+        // The eager heap, the baseline the lazy caches are measured against.
+        ["buddy-heap-eager"] = engine => OverRegion(engine, () => new BuddyHeap(BuddyHeapOptions.Eager), HeapTarget.Of, heap => new BuddyHeapCalls(heap)),
+        // Every check of hardened mode (poison, canary and footer; no stacks), to measure what hardening costs.
+        ["buddy-heap-hardened"] = engine => OverRegion(engine, () => new BuddyHeap(BuddyHeapOptions.Default with { Hardening = HeapHardeningOptions.Default }), HeapTarget.Of, heap => new BuddyHeapCalls(heap)),
+        ["locked-heap"] = engine => OverRegion(engine, () => new LockedHeap(new BuddyHeap()), HeapTarget.Of, heap => new LockedHeapCalls(heap)),
+        ["concurrent-heap"] = engine => OverRegion(engine, () => new ConcurrentHeap(BuddyHeapOptions.ConcurrentDefault), HeapTarget.Of, heap => new ConcurrentHeapCalls(heap)),
+        ["concurrent-heap-buddy"] = engine => OverRegion(engine, () => new ConcurrentHeap(EngineCatalog.ConcurrentBuddyOnly), HeapTarget.Of, heap => new ConcurrentHeapCalls(heap)),
+        ["slab-heap"] = engine => OverRegion(engine, () => new SlabHeap(), HeapTarget.Of, heap => new SlabHeapCalls(heap)),
         ["buddy-tree"] = engine => Adapter(engine, BuddyTreeAllocator.Create),
-        ["slab-heap"] = engine => Adapter(engine, SlabHeapAllocator.Create),
         ["shared-heap"] = engine => Adapter(engine, SharedHeapAllocator.Create, () => SharedHeapAllocator.Unavailable),
         ["glibc"] = engine => Adapter(engine, GlibcAllocator.Create, () => Libc.Unavailable),
         ["native-memory"] = engine => Adapter(engine, NativeMemoryAllocator.Create),
@@ -45,11 +47,17 @@ internal static class BenchAllocators
 
         // An engine known only by its HeapTarget joins at once, called through IAllocator; a peer has no target to call.
         return engine.IsTestable
-            ? new BenchAllocatorEntry<TargetAllocator>(engine.Id, engine.Description, size => new TargetAllocator(engine.CreateTarget(size)), threadSafe: engine.IsThreadSafe)
+            ? Adapter(engine, size => TargetAllocator.Of(engine.CreateTarget(size)))
             : throw new InvalidOperationException($"the peer {engine.Id} has no bench adapter.");
     }
 
+    // An engine of the project over a region of the bench's own, its hot calls direct (a new heap each run).
+    private static BenchAllocatorEntry OverRegion<THeap, THot>(Engine engine, Func<THeap> heap, Func<string, THeap, HeapTarget> target, Func<THeap, THot> hot)
+        where THot : struct, IHotCalls
+        => Adapter(engine, size => TargetAllocator.OverRegion(size, engine.Id, heap(), target, hot));
+
+    // The engine's thread safety is the registry's (what its HeapTarget states); a peer's is its adapter's.
     private static BenchAllocatorEntry<T> Adapter<T>(Engine engine, Func<nuint, T> create, Func<string?>? unavailable = null)
         where T : struct, IBenchAllocator
-        => new(engine.Id, engine.Description, create, unavailable);
+        => new(engine.Id, engine.Description, create, unavailable, engine.IsTestable ? () => engine.IsThreadSafe : null);
 }

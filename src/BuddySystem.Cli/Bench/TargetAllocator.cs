@@ -2,26 +2,28 @@ using BuddySystem.Testing;
 
 namespace BuddySystem.Cli.Bench;
 
-/// <summary>The bench adapter of a registry engine (<see cref="EngineCatalog"/>) with no struct adapter of its own: its
-/// <see cref="HeapTarget"/>'s allocator, called through <see cref="IAllocator"/>.</summary>
-internal readonly unsafe struct TargetAllocator(HeapTarget target) : IBenchAllocator
+/// <summary>Makes <see cref="TargetAllocator{THot}"/>s.</summary>
+internal static class TargetAllocator
 {
-    // The entry (BenchAllocatorEntry's threadSafe) reports the engine's own thread safety; the static answers are the
-    // conservative ones.
-    public static bool IsThreadSafe => false;
+    /// <summary>
+    /// <paramref name="heap"/>, empty, given a new region of <paramref name="heapSize"/> bytes aligned to its size (a power
+    /// of two) with its pages touched before timing, as DESIGN.md §5 sets every bench heap up.
+    /// </summary>
+    /// <param name="heapSize">The region's size and alignment.</param>
+    /// <param name="id">The engine's registry id, for messages.</param>
+    /// <param name="heap">The engine, with no memory yet; the adapter disposes it.</param>
+    /// <param name="target">The engine's <see cref="HeapTarget"/> (a <c>HeapTarget.Of</c> overload).</param>
+    /// <param name="hot">The engine's direct calls.</param>
+    public static TargetAllocator<THot> OverRegion<THeap, THot>(nuint heapSize, string id, THeap heap, Func<string, THeap, HeapTarget> target, Func<THeap, THot> hot)
+        where THot : struct, IHotCalls
+    {
+        var region = new NativeRegion(heapSize, heapSize, touchPages: true);
+        HeapTarget engine = target(id, heap);
+        engine.AddRegion((nint)region.Address, region.Size);
+        return new TargetAllocator<THot>(engine, hot(heap), region);
+    }
 
-    public static bool IsArena => false;
-
-    public nuint RegionStart => 0;
-
-    public nuint Allocate(nuint size, nuint align) => (nuint)target.Allocator.Allocate(new Layout(size, align));
-
-    public void Free(nuint block, nuint size, nuint align) => target.Allocator.Deallocate((void*)block, new Layout(size, align));
-
-    public nuint Reallocate(nuint block, nuint size, nuint align, nuint newSize)
-        => (nuint)target.Allocator.Reallocate((void*)block, new Layout(size, align), newSize);
-
-    public nuint BlockSize(nuint block, nuint size, nuint align) => (nuint)target.BlockSize(new Layout(size, align));
-
-    public void Dispose() => target.Dispose();
+    /// <summary>A registry engine under test as it is, every call through <see cref="IAllocator"/>: how an engine with no
+    /// struct calls of its own joins bench and replay, and how <c>map</c> and <c>explore</c> step a trace.</summary>
+    public static TargetAllocator<InterfaceCalls> Of(HeapTarget target) => new(target, new InterfaceCalls(target.Allocator), region: null);
 }

@@ -21,7 +21,7 @@ internal sealed class TraceCursor : IDisposable
     private readonly nuint[] _sizes;
     private readonly BuddyHeap? _heap;
     private readonly Func<HeapSnapshot> _snapshot;
-    private TargetAllocator _allocator;
+    private TargetAllocator<InterfaceCalls> _allocator;
     private int _next;
 
     /// <summary>Starts before the first step of <paramref name="trace"/> on a new heap of <paramref name="heapBytes"/>.</summary>
@@ -42,7 +42,7 @@ internal sealed class TraceCursor : IDisposable
         _blocks = new nuint[trace.Slots];
         _sizes = new nuint[trace.Slots];
         _snapshot = snapshot;
-        _allocator = new TargetAllocator(target);
+        _allocator = TargetAllocator.Of(target);
         BaseAddress = snapshot().BaseAddress;
     }
 
