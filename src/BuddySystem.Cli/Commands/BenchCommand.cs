@@ -92,17 +92,9 @@ internal static class BenchCommand
             console.MarkupLine($"[grey]{Markup.Escape(BenchMachine.Describe())}; load {Markup.Escape(BenchMachine.Load)}[/]");
             List<MisuseBattery.Outcome> outcomes = MisuseBattery.Run(allocators, folder, console);
             MisuseBattery.WriteTable(console, allocators, outcomes);
-            if (jsonPath is not null)
-            {
-                MisuseBattery.WriteJson(jsonPath, allocators, outcomes);
-                console.MarkupLine($"wrote [bold]{Markup.Escape(jsonPath)}[/]");
-            }
+            ReportFiles.Write(console, jsonPath, path => MisuseBattery.WriteJson(path, allocators, outcomes));
 
-            if (markdownPath is not null)
-            {
-                MisuseBattery.WriteMarkdown(markdownPath, allocators, outcomes);
-                console.MarkupLine($"wrote [bold]{Markup.Escape(markdownPath)}[/]");
-            }
+            ReportFiles.Write(console, markdownPath, path => MisuseBattery.WriteMarkdown(path, allocators, outcomes));
 
             return 0;
         }
@@ -151,25 +143,12 @@ internal static class BenchCommand
             console.MarkupLine($"[grey]{Markup.Escape(BenchMachine.Describe())}; load {Markup.Escape(BenchMachine.Load)}; {(quick ? "quick" : "full")} scale, median of {runs} runs[/]");
             List<BenchResult> results = ProgramBench.Run(programs, allocators, runs, folder, console);
             BenchReport.WriteProgramTables(console, programs, allocators, results, runs);
-            if (jsonPath is not null)
-            {
-                BenchReport.WriteJson(jsonPath, quick, runs, results,
+            ReportFiles.Write(console, jsonPath, path => BenchReport.WriteJson(path, quick, runs, results,
                     programs.Where(p => p.Unavailable is not null).Select(p => (p.Name, p.Unavailable!))
-                        .Concat(allocators.Where(a => a.Unavailable is not null).Select(a => (a.Id, a.Unavailable!))));
-                console.MarkupLine($"wrote [bold]{Markup.Escape(jsonPath)}[/]");
-            }
+                        .Concat(allocators.Where(a => a.Unavailable is not null).Select(a => (a.Id, a.Unavailable!)))));
+            ReportFiles.Write(console, markdownPath, path => BenchReport.WriteProgramMarkdown(path, programs, allocators, results, runs, quick));
 
-            if (markdownPath is not null)
-            {
-                BenchReport.WriteProgramMarkdown(markdownPath, programs, allocators, results, runs, quick);
-                console.MarkupLine($"wrote [bold]{Markup.Escape(markdownPath)}[/]");
-            }
-
-            if (plotPath is not null)
-            {
-                BenchPlot.SavePrograms(plotPath, results, $"{BenchMachine.Describe()}, load {BenchMachine.Load}, median of {runs} runs{(quick ? ", quick scale" : "")}");
-                console.MarkupLine($"wrote [bold]{Markup.Escape(plotPath)}[/]");
-            }
+            ReportFiles.Write(console, plotPath, path => BenchPlot.SavePrograms(path, results, $"{BenchMachine.Describe()}, load {BenchMachine.Load}, median of {runs} runs{(quick ? ", quick scale" : "")}"));
 
             // A row whose output differs from glibc's is a wrong result, not a slow one: the command fails.
             return results.All(r => r.SameOutput != false) ? 0 : 1;
@@ -222,23 +201,9 @@ internal static class BenchCommand
         BenchReport.WriteTables(console, options, results);
         try
         {
-            if (jsonPath is not null)
-            {
-                BenchReport.WriteJson(jsonPath, options, results);
-                console.MarkupLine($"wrote [bold]{Markup.Escape(jsonPath)}[/]");
-            }
-
-            if (markdownPath is not null)
-            {
-                BenchReport.WriteMarkdown(markdownPath, options, results);
-                console.MarkupLine($"wrote [bold]{Markup.Escape(markdownPath)}[/]");
-            }
-
-            if (plotPath is not null)
-            {
-                BenchPlot.Save(plotPath, results, $"{BenchMachine.Describe()}, median of {runs} runs{(quick ? ", quick scale" : "")}");
-                console.MarkupLine($"wrote [bold]{Markup.Escape(plotPath)}[/]");
-            }
+            ReportFiles.Write(console, jsonPath, path => BenchReport.WriteJson(path, options, results));
+            ReportFiles.Write(console, markdownPath, path => BenchReport.WriteMarkdown(path, options, results));
+            ReportFiles.Write(console, plotPath, path => BenchPlot.Save(path, results, $"{BenchMachine.Describe()}, median of {runs} runs{(quick ? ", quick scale" : "")}"));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
