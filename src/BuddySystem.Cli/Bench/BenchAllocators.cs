@@ -24,9 +24,9 @@ internal static class BenchAllocators
         ["slab-heap"] = engine => OverRegion(engine, () => new SlabHeap(), HeapTarget.Of, heap => new SlabHeapCalls(heap)),
         ["buddy-tree"] = engine => Adapter(engine, BuddyTreeAllocator.Create),
         ["shared-heap"] = engine => Adapter(engine, SharedHeapAllocator.Create, () => SharedHeapAllocator.Unavailable),
-        ["glibc"] = engine => Adapter(engine, GlibcAllocator.Create, () => Libc.Unavailable),
-        ["native-memory"] = engine => Adapter(engine, NativeMemoryAllocator.Create),
-        ["mimalloc"] = engine => Adapter(engine, MimallocAllocator.Create, () => Mimalloc.Unavailable),
+        ["glibc"] = Peer<Libc>,
+        ["native-memory"] = Peer<NativeMemoryApi>,
+        ["mimalloc"] = Peer<Mimalloc>,
     };
 
     /// <summary>Every measured allocator, in table order (the peers last).</summary>
@@ -55,6 +55,11 @@ internal static class BenchAllocators
     private static BenchAllocatorEntry OverRegion<THeap, THot>(Engine engine, Func<THeap> heap, Func<string, THeap, HeapTarget> target, Func<THeap, THot> hot)
         where THot : struct, IHotCalls
         => Adapter(engine, size => TargetAllocator.OverRegion(size, engine.Id, heap(), target, hot));
+
+    // A peer C allocator, skipped with its reason where it does not load.
+    private static BenchAllocatorEntry Peer<TApi>(Engine engine)
+        where TApi : struct, IMallocApi
+        => Adapter(engine, MallocAllocator<TApi>.Create, () => TApi.Unavailable);
 
     // The engine's thread safety is the registry's (what its HeapTarget states); a peer's is its adapter's.
     private static BenchAllocatorEntry<T> Adapter<T>(Engine engine, Func<nuint, T> create, Func<string?>? unavailable = null)
