@@ -8,7 +8,7 @@ namespace BuddySystem.Testing;
 internal sealed class Engine
 {
     private readonly Func<string, nuint, HeapTarget>? _target;
-    private readonly Lazy<(bool ThreadSafe, bool PointerHeap)> _probe;
+    private readonly Lazy<(bool ThreadSafe, bool PointerHeap, bool Snapshot)> _probe;
 
     private Engine(string id, string description, Func<string, nuint, HeapTarget>? target, bool isMeasured)
     {
@@ -20,7 +20,7 @@ internal sealed class Engine
         _probe = new(() =>
         {
             using HeapTarget probe = CreateTarget(4096);
-            return (probe.IsThreadSafe, probe.IsPointerHeap);
+            return (probe.IsThreadSafe, probe.IsPointerHeap, probe.CanSnapshot);
         });
     }
 
@@ -41,6 +41,9 @@ internal sealed class Engine
 
     /// <summary>Whether the engine implements the pointer heap contract itself (the misuse matrix).</summary>
     public bool IsPointerHeap => IsTestable && _probe.Value.PointerHeap;
+
+    /// <summary>Whether the engine's target lists its blocks at their addresses (<c>buddy map</c> draws it).</summary>
+    public bool CanSnapshot => IsTestable && _probe.Value.Snapshot;
 
     /// <summary>The engine under test over a new heap of <paramref name="heapSize"/> bytes.</summary>
     /// <exception cref="NotSupportedException">The engine is a peer (glibc, mimalloc) with no checks to run.</exception>

@@ -39,6 +39,9 @@ internal static class EngineCatalog
     /// <summary>The ids of the engines that implement the pointer heap contract themselves (the misuse matrix).</summary>
     public static IReadOnlyList<string> PointerHeapNames => [.. All.Where(e => e.IsPointerHeap).Select(e => e.Id)];
 
+    /// <summary>The ids of the engines whose blocks can be listed at their addresses (what <c>buddy map</c> draws).</summary>
+    public static IReadOnlyList<string> SnapshotNames => [.. All.Where(e => e.CanSnapshot).Select(e => e.Id)];
+
     /// <summary>A factory per testable engine, for <see cref="ByteScript.RunOnAllEngines"/>.</summary>
     public static IReadOnlyList<Func<nuint, HeapTarget>> TargetFactories { get; } = [.. All.Where(e => e.IsTestable).Select(e => (Func<nuint, HeapTarget>)e.CreateTarget)];
 

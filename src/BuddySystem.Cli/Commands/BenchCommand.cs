@@ -69,14 +69,15 @@ internal static class BenchCommand
         return command;
     }
 
-    /// <summary><c>buddy bench --misuse</c>: the misuse battery under each malloc; bad names throw <see cref="BadInputException"/>.</summary>
-    /// <returns>0: the battery ran (what each allocator catches is a finding, not a failure).</returns>
-    internal static int RunMisuse(IAnsiConsole console, string[]? allocatorIds, string? library, string? jsonPath, string? markdownPath)
+    /// <summary>The C allocators <paramref name="mode"/> (<c>--misuse</c>, <c>--programs</c>) runs programs under: those
+    /// named (all when none), <c>buddy</c> from <paramref name="library"/> or the one <see cref="RunCommand.FindLibrary"/> finds.</summary>
+    /// <exception cref="BadInputException">An unknown name, or a library file that does not exist.</exception>
+    private static List<ProgramAllocator> ProgramAllocators(string[]? allocatorIds, string? library, string mode)
     {
         var ids = new List<string>();
         foreach (string id in allocatorIds ?? [])
         {
-            ids.Add(ProgramAllocator.Ids.FirstOrDefault(n => n == id) ?? throw new BadInputException($"unknown allocator '{id}' for --misuse (known: {string.Join(", ", ProgramAllocator.Ids)})"));
+            ids.Add(ProgramAllocator.Ids.FirstOrDefault(n => n == id) ?? throw new BadInputException($"unknown allocator '{id}' for {mode} (known: {string.Join(", ", ProgramAllocator.Ids)})"));
         }
 
         if (library is not null && !File.Exists(library))
@@ -85,7 +86,14 @@ internal static class BenchCommand
         }
 
         library ??= RunCommand.FindLibrary();
-        var allocators = ProgramAllocator.Ids.Where(id => ids.Count == 0 || ids.Contains(id)).Select(id => ProgramAllocator.Create(id, library)).ToList();
+        return [.. ProgramAllocator.Ids.Where(id => ids.Count == 0 || ids.Contains(id)).Select(id => ProgramAllocator.Create(id, library))];
+    }
+
+    /// <summary><c>buddy bench --misuse</c>: the misuse battery under each malloc; bad names throw <see cref="BadInputException"/>.</summary>
+    /// <returns>0: the battery ran (what each allocator catches is a finding, not a failure).</returns>
+    internal static int RunMisuse(IAnsiConsole console, string[]? allocatorIds, string? library, string? jsonPath, string? markdownPath)
+    {
+        List<ProgramAllocator> allocators = ProgramAllocators(allocatorIds, library, "--misuse");
         string folder = Directory.CreateTempSubdirectory("buddy-misuse-").FullName;
         try
         {
@@ -118,24 +126,12 @@ internal static class BenchCommand
             names.Add(ProgramSet.Names.FirstOrDefault(n => n == name) ?? throw new BadInputException($"unknown program '{name}' (known: {string.Join(", ", ProgramSet.Names)})"));
         }
 
-        var ids = new List<string>();
-        foreach (string id in allocatorIds ?? [])
-        {
-            ids.Add(ProgramAllocator.Ids.FirstOrDefault(n => n == id) ?? throw new BadInputException($"unknown allocator '{id}' for --programs (known: {string.Join(", ", ProgramAllocator.Ids)})"));
-        }
-
+        List<ProgramAllocator> allocators = ProgramAllocators(allocatorIds, library, "--programs");
         if (runs < 1)
         {
             throw new BadInputException("--runs must be at least 1");
         }
 
-        if (library is not null && !File.Exists(library))
-        {
-            throw new BadInputException($"--library: {library} not found");
-        }
-
-        library ??= RunCommand.FindLibrary();
-        var allocators = ProgramAllocator.Ids.Where(id => ids.Count == 0 || ids.Contains(id)).Select(id => ProgramAllocator.Create(id, library)).ToList();
         string folder = Directory.CreateTempSubdirectory("buddy-programs-").FullName;
         try
         {
