@@ -125,17 +125,8 @@ internal static class ReplayCommand
         WriteTable(console, compiled, heapSize.Value, allocators, results);
         try
         {
-            if (jsonPath is not null)
-            {
-                WriteJson(jsonPath, tracePath, compiled, heapSize.Value, allocators, results);
-                console.MarkupLine($"wrote [bold]{Markup.Escape(jsonPath)}[/]");
-            }
-
-            if (markdownPath is not null)
-            {
-                WriteMarkdown(markdownPath, tracePath, compiled, heapSize.Value, allocators, results);
-                console.MarkupLine($"wrote [bold]{Markup.Escape(markdownPath)}[/]");
-            }
+            ReportFiles.Write(console, jsonPath, path => WriteJson(path, tracePath, compiled, heapSize.Value, allocators, results));
+            ReportFiles.Write(console, markdownPath, path => WriteMarkdown(path, tracePath, compiled, heapSize.Value, allocators, results));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
