@@ -330,13 +330,27 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
         }
 
         int found = order + BitOperations.TrailingZeroCount(candidates);
+        FreeBlock* block = TakeSplitDown(found, order, out byte* states, out ulong start);
+        states[((ulong)block - start) >> MinShift] = (byte)(StateAllocated | order);
+        _allocatedBytes += (ulong)MinBlockSize << order;
+        _liveBlocks++;
+        _allocations++;
+        return block;
+    }
+
+    /// <summary>
+    /// Takes the first block of the free list of <paramref name="found"/> and splits it down to <paramref name="order"/>,
+    /// keeping the lower half each time; the upper halves become free blocks of each lower order. Returns the kept block,
+    /// still unmarked, with its region's state bytes and start.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private FreeBlock* TakeSplitDown(int found, int order, out byte* states, out ulong start)
+    {
         FreeBlock* block = _heads[found];
         Unlink(block, found);
         ref Region region = ref RegionOf((ulong)block);
-        byte* states = region.States;
-        ulong start = region.Start;
-
-        // Split down, handing out the lower half each time; the upper halves become free blocks of each lower order.
+        states = region.States;
+        start = region.Start;
         while (found > order)
         {
             found--;
@@ -345,10 +359,6 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
             Push(upper, found);
         }
 
-        states[((ulong)block - start) >> MinShift] = (byte)(StateAllocated | order);
-        _allocatedBytes += (ulong)MinBlockSize << order;
-        _liveBlocks++;
-        _allocations++;
         return block;
     }
 
