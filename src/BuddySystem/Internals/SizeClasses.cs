@@ -56,14 +56,15 @@ internal static class SizeClasses
     internal static int PreferredSlabShift(int index) => Math.Min(MaxSlabShift, Math.Max(12, Orders.CeilLog2((ulong)s_sizes[index] * 4)));
 
     /// <summary>
-    /// log2 of the next slab of class <paramref name="index"/> when the class has made <paramref name="made"/> slabs
-    /// before: a class's first slab is small (4 KiB, or room for two objects) and each next one twice as large, up to
-    /// <see cref="PreferredSlabShift"/>. A program that touches many classes a little then holds little in slabs.
+    /// log2 of the next slab of class <paramref name="index"/> when the class holds <paramref name="held"/> slabs: a
+    /// class's first slab is small (4 KiB, or room for two objects) and each next one twice as large, up to
+    /// <see cref="PreferredSlabShift"/>; as the class gives slabs back, its next ones are small again. A program that
+    /// touches many classes a little then holds little in slabs, and one that fills a class takes few, large slabs.
     /// </summary>
-    internal static int SlabShiftFor(int index, int made)
+    internal static int SlabShiftFor(int index, int held)
     {
         int first = Math.Max(12, Orders.CeilLog2(s_sizes[index]) + 1);
-        return Math.Min(PreferredSlabShift(index), first + Math.Min(made, MaxSlabShift));
+        return Math.Min(PreferredSlabShift(index), first + Math.Min(held, MaxSlabShift));
     }
 
     /// <summary>The fewest objects a slab's free list is extended by at once (<see cref="ExtendCountFor"/>).</summary>

@@ -60,15 +60,21 @@ internal sealed unsafe partial class SlabTier
                 ClassSlabs* sizeClass = owner.Classes + index;
                 Walk(sizeClass->Head, owner.Id, full: false, index, "list of slabs with free objects");
                 Walk(sizeClass->FullHead, owner.Id, full: true, index, "full list");
-                long empty = 0;
+                long empty = 0, held = 0;
                 for (Slab* slab = sizeClass->Head; slab != null; slab = slab->Next)
                 {
                     empty += slab->Used == 0 ? 1 : 0;
+                    held++;
                 }
 
-                if (empty != sizeClass->EmptySlabs)
+                for (Slab* slab = sizeClass->FullHead; slab != null; slab = slab->Next)
                 {
-                    ThrowHelper.ThrowCorruption($"a thread's class {SizeClasses.SizeOf(index)} counts {sizeClass->EmptySlabs} empty slabs of {empty}.");
+                    held++;
+                }
+
+                if (empty != sizeClass->EmptySlabs || held != sizeClass->SlabsHeld)
+                {
+                    ThrowHelper.ThrowCorruption($"a thread's class {SizeClasses.SizeOf(index)} counts {sizeClass->EmptySlabs} empty slabs of {empty} and {sizeClass->SlabsHeld} slabs of {held}.");
                 }
             }
         }

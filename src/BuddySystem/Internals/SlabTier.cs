@@ -432,6 +432,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
             var slab = (Slab*)_abandoned[index];
             Unlink(ref *(Slab**)Unsafe.AsPointer(ref _abandoned[index]), slab);
             Volatile.Write(ref slab->Owner, slabs.Id);
+            sizeClass->SlabsHeld++;
             CollectThreadFree(null, slab);
             if (slab->Used == 0)
             {
@@ -458,7 +459,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     private Slab* NewSlabLocked(ThreadSlabs slabs, int index)
     {
         long failedBefore = _buddy.Counters.FailedAllocations;
-        void* block = SlabHeap.TakeSlabBlock(_buddy, index, slabs.Classes[index].SlabsMade, out int shift);
+        void* block = SlabHeap.TakeSlabBlock(_buddy, index, slabs.Classes[index].SlabsHeld, out int shift);
         _slabTakeFailures += _buddy.Counters.FailedAllocations - failedBefore;
         if (block == null)
         {
@@ -481,7 +482,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         ClassSlabs* sizeClass = slabs.Classes + index;
         PushFront(ref sizeClass->Head, slab);
         sizeClass->EmptySlabs++;
-        sizeClass->SlabsMade++;
+        sizeClass->SlabsHeld++;
         _slabBytes += 1UL << shift;
         _slabs++;
         _slabsTaken++;
@@ -668,6 +669,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
             else
             {
                 Unlink(ref sizeClass->Head, slab);
+                sizeClass->SlabsHeld--;
                 ReturnSlabLocked(slab);
             }
         }
@@ -847,6 +849,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
                         if (slab->Used == 0)
                         {
                             sizeClass->EmptySlabs--;
+                            sizeClass->SlabsHeld--;
                             Unlink(ref sizeClass->Head, slab);
                             ReturnSlabLocked(slab);
                         }
@@ -1139,8 +1142,9 @@ internal sealed unsafe partial class SlabTier : IDisposable
         public Slab* FullHead;
         public int EmptySlabs;
 
-        /// <summary>Slabs this thread has made for the class: its next slab's size grows with it (<see cref="SizeClasses.SlabShiftFor"/>).</summary>
-        public int SlabsMade;
+        /// <summary>Slabs of the class on this thread's lists: its next slab's size grows with them
+        /// (<see cref="SizeClasses.SlabShiftFor"/>), so a class in heavy use gets large slabs and one in light use keeps small ones.</summary>
+        public int SlabsHeld;
     }
 
     /// <summary>One region's page map (one entry per 1 KiB page) and state bytes (one per 16-byte granule).</summary>
