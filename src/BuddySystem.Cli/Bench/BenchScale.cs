@@ -6,11 +6,12 @@ namespace BuddySystem.Cli.Bench;
 /// <param name="W3Ops">W3 operations.</param>
 /// <param name="W5OpsPerThread">W5 operations per thread.</param>
 /// <param name="W6Rounds">W6 rounds.</param>
-internal sealed record BenchScale(long W1Pairs, int W2Repetitions, int W3Ops, int W5OpsPerThread, int W6Rounds)
+/// <param name="PoolOpsPerThread">pool: rents (each with a return) per renting thread.</param>
+internal sealed record BenchScale(long W1Pairs, int W2Repetitions, int W3Ops, int W5OpsPerThread, int W6Rounds, int PoolOpsPerThread = 100_000)
 {
     /// <summary>docs/benchmarks.md ("How buddy bench measures") to the letter.</summary>
-    public static BenchScale Full { get; } = new(10_000_000, 20, W3Ops: 2_000_000, W5OpsPerThread: 2_000_000, W6Rounds: 300);
+    public static BenchScale Full { get; } = new(10_000_000, 20, W3Ops: 2_000_000, W5OpsPerThread: 2_000_000, W6Rounds: 300, PoolOpsPerThread: 2_000_000);
 
     /// <summary>The same shapes (sizes, n, seeds, live cap) with a tenth of the operations: seconds, for CI.</summary>
-    public static BenchScale Quick { get; } = new(1_000_000, 2, W3Ops: 200_000, W5OpsPerThread: 200_000, W6Rounds: 30);
+    public static BenchScale Quick { get; } = new(1_000_000, 2, W3Ops: 200_000, W5OpsPerThread: 200_000, W6Rounds: 30, PoolOpsPerThread: 200_000);
 }

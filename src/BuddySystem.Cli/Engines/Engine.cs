@@ -53,6 +53,14 @@ internal sealed class Engine
     public static Engine Heap(string id, string description, Func<nuint, HeapTarget> target, bool threadSafe)
         => new(id, description, new BenchAllocatorEntry<TargetAllocator>(id, description, size => new TargetAllocator(target(size)), threadSafe: threadSafe), target);
 
+    /// <summary>
+    /// A buffer pool for the <c>pool</c> workload (<see cref="Bench.Pools.PoolWorkload"/>): ours or a peer, through a
+    /// struct adapter created per run for the given number of renting threads. It runs no other workload and no checks.
+    /// </summary>
+    public static Engine Pool<T>(string id, string description, Func<int, T> create)
+        where T : struct, Bench.Pools.IBenchPool
+        => new(id, description, new Bench.Pools.BenchPoolEntry<T>(id, description, create), target: null);
+
     /// <summary>An engine that runs only under the reliability workloads (it has no pointer speed to compare).</summary>
     public static Engine TestedOnly(string id, string description, Func<nuint, HeapTarget> target)
         => new(id, description, bench: null, target);

@@ -1,4 +1,5 @@
 using BuddySystem.Cli.Bench;
+using BuddySystem.Cli.Bench.Pools;
 using BuddySystem.Testing;
 
 namespace BuddySystem.Cli.Engines;
@@ -6,7 +7,8 @@ namespace BuddySystem.Cli.Engines;
 /// <summary>
 /// Every engine of the buddy tool, in table order (the peers last). A new engine joins bench, replay, soak, stress, the
 /// fuzzer and the reliability tests by one line in <see cref="All"/>: <see cref="Engine.Heap"/> for an
-/// <see cref="IAllocator"/>, or <see cref="Engine.Measured"/> with a struct adapter.
+/// <see cref="IAllocator"/>, or <see cref="Engine.Measured"/> with a struct adapter; a buffer pool by
+/// <see cref="Engine.Pool"/> (it joins the <c>pool</c> workload only).
 /// </summary>
 internal static class EngineCatalog
 {
@@ -27,6 +29,10 @@ internal static class EngineCatalog
         Engine.Measured("glibc", "libc malloc/free", GlibcAllocator.Create, unavailable: () => Libc.Unavailable),
         Engine.Measured("native-memory", "NativeMemory.Alloc/Free", NativeMemoryAllocator.Create),
         Engine.Measured("mimalloc", "mimalloc mi_malloc/mi_free", MimallocAllocator.Create, unavailable: () => Mimalloc.Unavailable),
+        Engine.Pool("buddy-pool", "BuddyMemoryPool on the default heap (ConcurrentHeap)", BuddyPoolBench.Create),
+        Engine.Pool("array-pool", "ArrayPool<byte>.Shared", ArrayPoolBench.Create),
+        Engine.Pool("memory-pool", "MemoryPool<byte>.Shared", MemoryPoolBench.Create),
+        Engine.Pool("kestrel-pool", "Kestrel's pinned-block pool from its IMemoryPoolFactory<byte> (4 KiB blocks; larger rents from ArrayPool<byte>.Shared, as Pipelines does)", KestrelPoolBench.Create),
     ];
 
     /// <summary>The engines bench and replay measure, in table order.</summary>
