@@ -1,0 +1,160 @@
+using System.Buffers;
+using BuddySystem.Buffers;
+
+namespace BuddySystem.Tests;
+
+/// <summary>The pool reuses disposed owners (issue 24: 0 GC bytes per rent) without giving up the ObjectDisposedException of
+/// a use after dispose while the owner waits in quarantine.</summary>
+public class BuddyMemoryPoolRecyclingTests
+{
+    [Fact]
+    public void Rent_AfterWarmUp_AllocatesNoManagedMemory()
+    {
+        using var pool = BuddyMemoryPool.Create(4 << 20);
+        var live = new IMemoryOwner<byte>[8];
+        for (int i = 0; i < 4096; i++)
+        {
+            live[i % live.Length]?.Dispose();
+            live[i % live.Length] = pool.Rent(256 << (i % 5));
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10_000; i++)
+        {
+            live[i % live.Length].Dispose();
+            live[i % live.Length] = pool.Rent(256 << (i % 5));
+            live[i % live.Length].Memory.Span[0] = 1;
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        foreach (IMemoryOwner<byte> owner in live)
+        {
+            owner.Dispose();
+        }
+
+        Assert.Equal(0, pool.RentedBuffers);
+    }
+
+    [Fact]
+    public void Owner_DisposedThenFewerReturnsThanQuarantine_StillThrowsAndIsNotHandedOut()
+    {
+        using var pool = BuddyMemoryPool.Create(4 << 20, new BuddyMemoryPoolOptions { RecycledOwners = 64 });
+        IMemoryOwner<byte> stale = pool.Rent();
+        Memory<byte> staleMemory = stale.Memory;
+        stale.Dispose();
+
+        // Fewer than half of RecycledOwners returns after it (a queue per processor, so count the worst case: all on its queue).
+        var seen = new HashSet<IMemoryOwner<byte>>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < 31; i++)
+        {
+            IMemoryOwner<byte> owner = pool.Rent();
+            seen.Add(owner);
+            owner.Dispose();
+        }
+
+        Assert.DoesNotContain(stale, seen);
+        Assert.Throws<ObjectDisposedException>(() => stale.Memory);
+        Assert.Throws<ObjectDisposedException>(() => staleMemory.Span.Length);
+        stale.Dispose();
+        Assert.Equal(0, pool.RentedBuffers);
+    }
+
+    [Fact]
+    public void Rent_RecyclingOff_EveryRentIsANewOwnerAndLateUseAlwaysThrows()
+    {
+        using var pool = BuddyMemoryPool.Create(4 << 20, new BuddyMemoryPoolOptions { RecycledOwners = 0 });
+        IMemoryOwner<byte> first = pool.Rent();
+        first.Dispose();
+        var owners = new HashSet<IMemoryOwner<byte>>(ReferenceEqualityComparer.Instance) { first };
+        for (int i = 0; i < 2000; i++)
+        {
+            IMemoryOwner<byte> owner = pool.Rent();
+            Assert.True(owners.Add(owner));
+            owner.Dispose();
+        }
+
+        Assert.Throws<ObjectDisposedException>(() => first.Memory);
+    }
+
+    [Fact]
+    public void Owner_Recycled_GetsTheNewBlockAndLength()
+    {
+        using var heap = LockedHeap.Create(1 << 20);
+        using var pool = new BuddyMemoryPool(heap, new BuddyMemoryPoolOptions { RecycledOwners = 2 });
+        var owners = new List<IMemoryOwner<byte>>();
+        for (int i = 0; i < 8; i++)
+        {
+            IMemoryOwner<byte> owner = pool.Rent(64 << (i % 4));
+            Assert.Equal(64 << (i % 4), owner.Memory.Length);
+            owner.Memory.Span.Fill((byte)i);
+            Assert.All(owner.Memory.Span.ToArray(), b => Assert.Equal((byte)i, b));
+            owners.Add(owner);
+            owner.Dispose();
+        }
+
+        Assert.True(owners.Distinct(ReferenceEqualityComparer.Instance).Count() < owners.Count);
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+        heap.Validate();
+    }
+
+    [Fact]
+    public void OwnedHeap_PoolDisposedWhileThreadsRentAndReturn_FreedOnceAfterTheLastBuffer()
+    {
+        for (int round = 0; round < 20; round++)
+        {
+            var pool = BuddyMemoryPool.Create(8 << 20);
+            var heap = (ConcurrentHeap)pool.Allocator;
+            using var start = new Barrier(5);
+            var workers = Enumerable.Range(0, 4).Select(t => Task.Run(() =>
+            {
+                var held = new List<IMemoryOwner<byte>>();
+                start.SignalAndWait();
+                for (int i = 0; i < 2000; i++)
+                {
+                    try
+                    {
+                        held.Add(pool.Rent(256 << (i % 6)));
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        break;
+                    }
+
+                    if (held.Count > 4)
+                    {
+                        held[0].Memory.Span[0] = 1;
+                        held[0].Dispose();
+                        held.RemoveAt(0);
+                    }
+                }
+
+                return held;
+            })).ToArray();
+            start.SignalAndWait();
+            pool.Dispose();
+            List<IMemoryOwner<byte>>[] leftovers = Task.WhenAll(workers).GetAwaiter().GetResult();
+
+            // Disposed pool, buffers still out: the heap lives and they stay usable.
+            foreach (IMemoryOwner<byte> owner in leftovers.SelectMany(h => h))
+            {
+                owner.Memory.Span[^1] = 2;
+            }
+
+            Assert.Equal(leftovers.Sum(h => h.Count), pool.RentedBuffers);
+            foreach (IMemoryOwner<byte> owner in leftovers.SelectMany(h => h))
+            {
+                owner.Dispose();
+            }
+
+            Assert.Equal(0, pool.RentedBuffers);
+            Assert.Throws<ObjectDisposedException>(() => heap.Stats);
+        }
+    }
+
+    [Fact]
+    public void Options_NegativeRecycledOwners_ThrowsArgumentOutOfRange()
+    {
+        using var heap = LockedHeap.Create(1 << 20);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new BuddyMemoryPool(heap, new BuddyMemoryPoolOptions { RecycledOwners = -1 }));
+    }
+}
