@@ -28,8 +28,8 @@ namespace BuddySystem.Buffers;
 /// <see cref="System.Runtime.InteropServices.MemoryMarshal.TryGetArray{T}"/> fails on them. Over a heap whose region is a
 /// <see cref="PinnedArrayRegion"/> (the constructor that takes one) the buffers are segments of that pinned array as well,
 /// which Kestrel's socket transport requires for multi-segment sends.</para>
-/// <para><b>Cost.</b> A rent or a return is one call to the heap plus an uncontended interlocked add and a compare-exchange
-/// on this processor's lines; nothing is locked by the pool itself.</para>
+/// <para><b>Cost.</b> A rent or a return is one call to the heap plus an interlocked add on this processor's own line and a
+/// compare-exchange on the owner queue; the pool itself takes no lock.</para>
 /// <para><b>Thread safety.</b> Every member is safe from any thread, given a thread-safe allocator (<see cref="LockedHeap"/>,
 /// <see cref="ConcurrentHeap"/>, or another allocator documented as safe from any thread).</para>
 /// </remarks>
@@ -48,9 +48,10 @@ public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
     // An owned heap is freed once the pool is disposed and this reaches zero (TryFreeOwnedHeap).
     private readonly StripedCounter _live = new();
 
-    // Disposed owners to hand out again, one queue per processor (a rent or return touches its own queue's lines); null
-    // when RecycledOwners is 0. An owner comes out only while more than _keepOwners wait in its queue.
-    private readonly RecycleQueue<BuddyMemoryOwner>[]? _owners;
+    // Disposed owners to hand out again, oldest first; null when RecycledOwners is 0. An owner comes out only while more
+    // than _keepOwners wait. One queue, not one per processor: with several, a thread that moves between processors finds
+    // every queue at its quarantine and allocates, and the quarantine would count only the returns made on one processor.
+    private readonly RecycleQueue<BuddyMemoryOwner>? _owners;
     private readonly int _keepOwners;
     private int _disposed;
     private int _heapFreed;
@@ -109,19 +110,11 @@ public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
         _arrayRegion = arrayRegion;
         if (options.RecycledOwners > 0)
         {
-            int queues = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(Environment.ProcessorCount, 1, MaxOwnerQueues));
-            _owners = new RecycleQueue<BuddyMemoryOwner>[queues];
-            for (int i = 0; i < queues; i++)
-            {
-                _owners[i] = new RecycleQueue<BuddyMemoryOwner>(options.RecycledOwners);
-            }
-
+            _owners = new RecycleQueue<BuddyMemoryOwner>(options.RecycledOwners);
             _keepOwners = options.RecycledOwners / 2;
         }
     }
 
-    // Eight queues of the default 1024 owners keep at most ~0.5 MiB of owners, whatever the core count.
-    private const int MaxOwnerQueues = 8;
 
     /// <summary>Creates a pool over a new <see cref="ConcurrentHeap"/> (the thread-safe default heap) of <paramref name="heapSize"/> bytes that the pool owns.</summary>
     /// <param name="heapSize">Bytes of native memory for the heap.</param>
@@ -255,41 +248,16 @@ public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
         }
     }
 
-    // The oldest owner of this processor's queue, else of another's; null when every queue is down to its quarantine.
-    private BuddyMemoryOwner? TakeOwner()
-    {
-        if (_owners is null)
-        {
-            return null;
-        }
+    // The oldest waiting owner, or null while no more than the quarantine wait.
+    private BuddyMemoryOwner? TakeOwner() =>
+        _owners is not null && _owners.TryDequeue(_keepOwners, out BuddyMemoryOwner? owner) ? owner : null;
 
-        int first = Thread.GetCurrentProcessorId();
-        for (int i = 0; i < _owners.Length; i++)
-        {
-            if (_owners[(first + i) & (_owners.Length - 1)].TryDequeue(_keepOwners, out BuddyMemoryOwner? owner))
-            {
-                return owner;
-            }
-        }
-
-        return null;
-    }
-
-    // Queues a disposed owner for reuse; when every queue is full it is left to the GC.
+    // Queues a disposed owner for reuse; when the queue is full it is left to the GC.
     private void RecycleOwner(BuddyMemoryOwner owner)
     {
-        if (_owners is null || Volatile.Read(ref _disposed) != 0)
+        if (_owners is not null && Volatile.Read(ref _disposed) == 0)
         {
-            return;
-        }
-
-        int first = Thread.GetCurrentProcessorId();
-        for (int i = 0; i < _owners.Length; i++)
-        {
-            if (_owners[(first + i) & (_owners.Length - 1)].TryEnqueue(owner))
-            {
-                return;
-            }
+            _owners.TryEnqueue(owner);
         }
     }
 
