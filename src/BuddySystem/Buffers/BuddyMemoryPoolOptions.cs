@@ -13,16 +13,15 @@ public sealed class BuddyMemoryPoolOptions
     /// segments from <see cref="System.Buffers.ArrayPool{T}"/>, so this is also the ceiling of what the heap serves a pipe.</remarks>
     public int MaxBufferSize { get; set; } = 1 << 20;
 
-    /// <summary>How many disposed buffer owners the pool keeps to hand out again, so that renting allocates no managed
-    /// memory. Default 1024; 0 gives every rent a new owner.</summary>
+    /// <summary>How many disposed buffer owners the pool keeps, beyond each thread's own 128, to hand out again, so that
+    /// renting allocates no managed memory. Default 1024; 0 gives every rent a new owner.</summary>
     /// <remarks>
-    /// <para>Owners are reused oldest first, and only while more than half this many wait: after <c>Dispose</c>, an owner
-    /// (and any <see cref="Memory{T}"/> taken from it) keeps throwing <see cref="ObjectDisposedException"/> until at least
-    /// 512 other buffers (by default) were returned after it. A use after dispose later than that reaches another renter's
-    /// buffer, as with <see cref="System.Buffers.ArrayPool{T}"/>; a second <c>Dispose</c> that late returns that renter's block.
-    /// Set 0 while hunting such a bug: then every use after dispose throws, at the price of one owner object (48 bytes of
-    /// GC heap) per rent.</para>
-    /// <para>The owners kept cost about 48 bytes each (48 KiB by default); the blocks always go back to the heap at once.</para>
+    /// <para>An owner is handed out again only after 64 other buffers were returned after it on the thread that returned it:
+    /// until then the owner (and any <see cref="Memory{T}"/> taken from it) throws <see cref="ObjectDisposedException"/>. A use
+    /// after dispose later than that reaches another renter's buffer, as with <see cref="System.Buffers.ArrayPool{T}"/>; a
+    /// second <c>Dispose</c> that late returns that renter's block. Set 0 while hunting such a bug: then every use after
+    /// dispose throws, at the price of one owner object (48 bytes of GC heap) per rent.</para>
+    /// <para>An owner costs 48 bytes; the blocks always go back to the heap at once. A thread keeps rings for up to 4 pools.</para>
     /// </remarks>
     public int RecycledOwners { get; set; } = 1024;
 }

@@ -45,14 +45,14 @@ public class BuddyMemoryPoolRecyclingTests
     [Fact]
     public void Owner_DisposedThenFewerReturnsThanQuarantine_StillThrowsAndIsNotHandedOut()
     {
-        using var pool = BuddyMemoryPool.Create(4 << 20, new BuddyMemoryPoolOptions { RecycledOwners = 64 });
+        using var pool = BuddyMemoryPool.Create(4 << 20);
         IMemoryOwner<byte> stale = pool.Rent();
         Memory<byte> staleMemory = stale.Memory;
         stale.Dispose();
 
-        // Fewer than half of RecycledOwners returns after it.
+        // Fewer returns after it than the quarantine of 64.
         var seen = new HashSet<IMemoryOwner<byte>>(ReferenceEqualityComparer.Instance);
-        for (int i = 0; i < 31; i++)
+        for (int i = 0; i < 63; i++)
         {
             IMemoryOwner<byte> owner = pool.Rent();
             seen.Add(owner);
@@ -87,9 +87,11 @@ public class BuddyMemoryPoolRecyclingTests
     public void Owner_Recycled_GetsTheNewBlockAndLength()
     {
         using var heap = LockedHeap.Create(1 << 20);
-        using var pool = new BuddyMemoryPool(heap, new BuddyMemoryPoolOptions { RecycledOwners = 2 });
+        using var pool = new BuddyMemoryPool(heap);
         var owners = new List<IMemoryOwner<byte>>();
-        for (int i = 0; i < 8; i++)
+
+        // More returns than the quarantine of 64, so owners come back.
+        for (int i = 0; i < 200; i++)
         {
             IMemoryOwner<byte> owner = pool.Rent(64 << (i % 4));
             Assert.Equal(64 << (i % 4), owner.Memory.Length);

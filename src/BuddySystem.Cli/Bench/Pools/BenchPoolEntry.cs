@@ -25,7 +25,7 @@ internal abstract class BenchPoolEntry(string id, string description) : BenchAll
 
     public override bool Runs(string workload) => workload == "pool";
 
-    /// <summary>Runs the workload in this process: a short warm-up run, then the timed one.</summary>
+    /// <summary>Runs the workload in this process: a warm-up on the same threads, then the timed run.</summary>
     public abstract PoolMeasurement RunHere(int threads, int opsPerThread);
 
     public override Measurement Measure(WorkloadCase workload, BenchScale scale, nuint heapSize)

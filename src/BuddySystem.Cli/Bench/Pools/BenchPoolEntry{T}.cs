@@ -13,8 +13,7 @@ internal sealed class BenchPoolEntry<T>(string id, string description, Func<int,
         T pool = create(threads);
         try
         {
-            PoolWorkload.Run(pool, threads, Math.Min(opsPerThread, 20_000));
-            return PoolWorkload.Run(pool, threads, opsPerThread);
+            return PoolWorkload.Run(pool, threads, opsPerThread, warmUpOpsPerThread: Math.Min(opsPerThread, 50_000));
         }
         finally
         {

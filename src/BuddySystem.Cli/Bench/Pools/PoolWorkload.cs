@@ -46,7 +46,12 @@ internal static class PoolWorkload
 
     /// <summary>Runs <paramref name="opsPerThread"/> operations on each of <paramref name="threads"/> renting threads plus
     /// the returning thread, all on <paramref name="pool"/>; returns every buffer before it returns.</summary>
-    public static PoolMeasurement Run<T>(T pool, int threads, int opsPerThread)
+    /// <param name="pool">The pool.</param>
+    /// <param name="threads">Renting threads.</param>
+    /// <param name="opsPerThread">Timed operations per renting thread.</param>
+    /// <param name="warmUpOpsPerThread">Operations each renting thread runs first, untimed, on the same threads (as in a
+    /// server whose threads live long, thread-local caches of every pool are warm when the clock starts).</param>
+    public static PoolMeasurement Run<T>(T pool, int threads, int opsPerThread, int warmUpOpsPerThread = 0)
         where T : struct, IBenchPool
     {
         var rings = new HandOffRing[threads];
@@ -64,6 +69,7 @@ internal static class PoolWorkload
             workers[t] = new Thread(() =>
             {
                 var slots = new object?[LiveSlots];
+                RentLoop(ref copy, Seed + 0x100 + (ulong)index, warmUpOpsPerThread, slots, rings[index]);
                 Interlocked.Increment(ref ready);
                 WaitFor(ref go);
                 (failed[index], fallbacks[index]) = RentLoop(ref copy, Seed + (ulong)index, opsPerThread, slots, rings[index]);
@@ -75,8 +81,8 @@ internal static class PoolWorkload
         T returner = pool;
         workers[threads] = new Thread(() =>
         {
+            // Running from the start, so the warm-up's hand-offs are returned too.
             Interlocked.Increment(ref ready);
-            WaitFor(ref go);
             ReturnLoop(ref returner, rings, ref running);
         })
         { IsBackground = true, Name = "pool returner" };
@@ -148,6 +154,15 @@ internal static class PoolWorkload
             slots[slot] = buffer;
         }
 
+        ReturnAll(ref pool, slots);
+
+        return (failed, fallbacks);
+    }
+
+    // Returns what a thread holds: the timed loop starts from an empty live set whether or not a warm-up ran.
+    private static void ReturnAll<T>(ref T pool, object?[] slots)
+        where T : struct, IBenchPool
+    {
         for (int slot = 0; slot < slots.Length; slot++)
         {
             if (slots[slot] is { } buffer)
@@ -156,8 +171,6 @@ internal static class PoolWorkload
                 slots[slot] = null;
             }
         }
-
-        return (failed, fallbacks);
     }
 
     private static void ReturnLoop<T>(ref T pool, HandOffRing[] rings, ref int running)
