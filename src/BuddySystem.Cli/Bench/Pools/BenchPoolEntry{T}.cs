@@ -13,7 +13,7 @@ internal sealed class BenchPoolEntry<T>(string id, string description, Func<int,
         T pool = create(threads);
         try
         {
-            return PoolWorkload.Run(pool, threads, opsPerThread, warmUpOpsPerThread: Math.Min(opsPerThread, 50_000));
+            return PoolWorkload.Run(pool, threads, opsPerThread, warmUpOpsPerThread: Math.Min(opsPerThread, 200_000));
         }
         finally
         {

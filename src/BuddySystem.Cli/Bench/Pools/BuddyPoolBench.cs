@@ -12,7 +12,7 @@ internal readonly struct BuddyPoolBench : IBenchPool
 
     /// <summary>The heap per renting thread: the workload's live set is a few MiB a thread (16 buffers, at most 64 more in
     /// flight to the returning thread), so 64 MiB leaves room for the rare run of 1 MiB buffers without a failed rent.</summary>
-    public const int HeapBytesPerThread = 64 << 20;
+    public const int HeapBytesPerThread = 256 << 20;
 
     /// <summary>A pool over a new default heap of <see cref="HeapBytesPerThread"/> × <paramref name="threads"/> bytes.</summary>
     public static BuddyPoolBench Create(int threads) => new(BuddyMemoryPool.Create((nuint)((long)HeapBytesPerThread * threads)));
