@@ -1,4 +1,3 @@
-using BuddySystem.Cli.Engines;
 using BuddySystem.Testing;
 using SharpFuzz;
 

@@ -39,7 +39,7 @@ internal static unsafe class ByteScript
 
     /// <summary>Runs <paramref name="script"/> on a fresh instance of each engine; returns the operations decoded.</summary>
     /// <param name="script">The input.</param>
-    /// <param name="engines">Builds each engine over <see cref="HeapBytes"/> bytes (the buddy tool's <c>EngineCatalog.TargetFactories</c>).</param>
+    /// <param name="engines">Builds each engine over <see cref="HeapBytes"/> bytes (<see cref="EngineCatalog.TargetFactories"/>).</param>
     internal static int RunOnAllEngines(ReadOnlySpan<byte> script, IEnumerable<Func<nuint, HeapTarget>> engines)
     {
         int operations = 0;

@@ -1,8 +1,10 @@
+using BuddySystem.Diagnostics;
+
 namespace BuddySystem.Testing;
 
 /// <summary>
 /// A pointer allocator under test together with the checks the reliability workloads (soak, stress, fuzz) run on it.
-/// The engines are registered by name in the buddy tool's <c>EngineCatalog</c>, so every workload covers every engine.
+/// The engines are registered by name in <see cref="EngineCatalog"/>, beside it, so every workload covers every engine.
 /// </summary>
 internal sealed unsafe class HeapTarget : IDisposable
 {
@@ -14,6 +16,7 @@ internal sealed unsafe class HeapTarget : IDisposable
     private int _overhead;
     private Func<Layout, ulong>? _blockSize;
     private Func<Layout, ulong>? _blockAlignment;
+    private Func<HeapSnapshot>? _snapshot;
 
     private HeapTarget(string name, IAllocator allocator, IDisposable owner, Action validate, Func<HeapStats> stats, Action<nint, nuint>? addRegion, bool threadSafe)
     {
@@ -43,6 +46,9 @@ internal sealed unsafe class HeapTarget : IDisposable
     internal bool IsPointerHeap { get; private init; }
 
     internal bool CanAddRegion => _addRegion != null;
+
+    /// <summary>Whether <see cref="Snapshot"/> works: the engine's blocks can be listed at their addresses (<c>buddy map</c>).</summary>
+    internal bool CanSnapshot => _snapshot != null;
 
     /// <summary>
     /// The largest request (size and alignment) the engine serves as an object of a size-class slab; 0 for the buddy
@@ -78,6 +84,7 @@ internal sealed unsafe class HeapTarget : IDisposable
             SlabObjectLimit = SlabHeap.MaxSmallSize,
             SlabBytes = SlabHeap.MaxSlabSize,
             IsPointerHeap = true,
+            _snapshot = () => HeapSnapshot.Of(heap),
         };
 
     /// <summary>A <see cref="BuddyHeap"/> under test (a hardened one adds its request overhead to every block).</summary>
@@ -86,11 +93,16 @@ internal sealed unsafe class HeapTarget : IDisposable
         {
             _overhead = heap.RequestOverhead,
             IsPointerHeap = true,
+            _snapshot = () => HeapSnapshot.Of(heap),
         };
 
     /// <summary>A <see cref="LockedHeap"/> under test.</summary>
     internal static HeapTarget Of(string name, LockedHeap heap)
-        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true) { IsPointerHeap = true };
+        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true)
+        {
+            IsPointerHeap = true,
+            _snapshot = () => HeapSnapshot.Of(heap),
+        };
 
     /// <summary>A <see cref="ConcurrentHeap"/> under test: its blocks and alignments are the heap's own rule
     /// (<see cref="ConcurrentHeap.BlockSizeFor"/>: slab objects with the size-class tier, buddy blocks with a hardened heap's
@@ -104,6 +116,7 @@ internal sealed unsafe class HeapTarget : IDisposable
             SlabObjectLimit = heap.HasSizeClassTier ? SlabHeap.MaxSmallSize : 0UL,
             SlabBytes = heap.HasSizeClassTier ? SlabHeap.MaxSlabSize : 0UL,
             IsPointerHeap = true,
+            _snapshot = () => HeapSnapshot.Of(heap),
         };
 
     /// <summary>The frame allocator behind <see cref="FrameAllocatorHeap"/> under test.</summary>
@@ -144,6 +157,10 @@ internal sealed unsafe class HeapTarget : IDisposable
     internal ulong ClassBoundFreeBytes(HeapStats stats) => SlabObjectLimit == 0 ? 0 : stats.CachedBytes;
 
     internal void Validate() => _validate();
+
+    /// <summary>The engine's blocks now, at their addresses (<see cref="HeapSnapshot"/>).</summary>
+    /// <exception cref="NotSupportedException">The engine cannot list its blocks that way (<see cref="CanSnapshot"/>).</exception>
+    internal HeapSnapshot Snapshot() => _snapshot?.Invoke() ?? throw new NotSupportedException($"{Name} cannot list its blocks.");
 
     internal HeapStats Stats => _stats();
 

@@ -72,18 +72,7 @@ public sealed unsafe partial class BuddyHeap
 
         int found = order + BitOperations.TrailingZeroCount(candidates);
         int carveOrder = Math.Min(found, order + cache->BatchShift);
-        FreeBlock* block = _heads[found];
-        Unlink(block, found);
-        ref Region region = ref RegionOf((ulong)block);
-        byte* states = region.States;
-        ulong start = region.Start;
-        while (found > carveOrder)
-        {
-            found--;
-            var upper = (FreeBlock*)((byte*)block + ((nuint)MinBlockSize << found));
-            states[((ulong)upper - start) >> MinShift] = (byte)(StateFree | found);
-            Push(upper, found);
-        }
+        FreeBlock* block = TakeSplitDown(found, carveOrder, out byte* states, out ulong start);
 
         // Pushed from the top down so that the lowest address pops first: consecutive allocations get consecutive blocks.
         ulong size = (ulong)MinBlockSize << order;

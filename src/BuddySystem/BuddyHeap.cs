@@ -330,13 +330,27 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
         }
 
         int found = order + BitOperations.TrailingZeroCount(candidates);
+        FreeBlock* block = TakeSplitDown(found, order, out byte* states, out ulong start);
+        states[((ulong)block - start) >> MinShift] = (byte)(StateAllocated | order);
+        _allocatedBytes += (ulong)MinBlockSize << order;
+        _liveBlocks++;
+        _allocations++;
+        return block;
+    }
+
+    /// <summary>
+    /// Takes the first block of the free list of <paramref name="found"/> and splits it down to <paramref name="order"/>,
+    /// keeping the lower half each time; the upper halves become free blocks of each lower order. Returns the kept block,
+    /// still unmarked, with its region's state bytes and start.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private FreeBlock* TakeSplitDown(int found, int order, out byte* states, out ulong start)
+    {
         FreeBlock* block = _heads[found];
         Unlink(block, found);
         ref Region region = ref RegionOf((ulong)block);
-        byte* states = region.States;
-        ulong start = region.Start;
-
-        // Split down, handing out the lower half each time; the upper halves become free blocks of each lower order.
+        states = region.States;
+        start = region.Start;
         while (found > order)
         {
             found--;
@@ -345,10 +359,6 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
             Push(upper, found);
         }
 
-        states[((ulong)block - start) >> MinShift] = (byte)(StateAllocated | order);
-        _allocatedBytes += (ulong)MinBlockSize << order;
-        _liveBlocks++;
-        _allocations++;
         return block;
     }
 
@@ -498,7 +508,8 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
 
     /// <summary>
     /// Resizes a block, in place whenever the buddy system allows: the same block size stays; a smaller one stays at the
-    /// same address and gives the unused upper halves back to the free lists; a larger one stays when every buddy above
+    /// same address and gives the unused upper halves back to the free lists, unless a free block of a size in between
+    /// waits elsewhere (the block then moves there, so the old block merges back whole); a larger one stays when every buddy above
     /// the block, up to the new size, is free and whole (the block absorbs them). Otherwise a new block is allocated, the
     /// bytes copied, and the old block freed.
     /// </summary>
@@ -531,8 +542,10 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
 
     /// <summary>
     /// Turns the live block at <paramref name="address"/> of <paramref name="order"/> into one of <paramref name="newOrder"/>
-    /// at the same address when the buddy system allows it, and says whether it did. Shrinking always can: each upper half
-    /// goes on its free list (it cannot merge, its buddy being the kept lower half). Growing can when the block is the lower
+    /// at the same address when the buddy system allows it, and says whether it did. Shrinking does unless a free block
+    /// of an order from <paramref name="newOrder"/> up to below <paramref name="order"/> waits elsewhere: moving into that
+    /// hole lets the whole block merge back, where shrinking in place would split it for good (W6 in docs/benchmarks.md).
+    /// Otherwise each upper half goes on its free list (it cannot merge, its buddy being the kept lower half). Growing can when the block is the lower
     /// buddy at every level up to <paramref name="newOrder"/> and each of those upper buddies is free and whole; nothing
     /// changes unless all are. O(orders) steps, no copy.
     /// </summary>
@@ -542,6 +555,14 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
         ulong start = region.Start;
         if (newOrder < order)
         {
+            for (int level = newOrder; level < order; level++)
+            {
+                if (_heads[level] != null)
+                {
+                    return false;
+                }
+            }
+
             for (int level = order - 1; level >= newOrder; level--)
             {
                 ulong upper = address + ((ulong)MinBlockSize << level);

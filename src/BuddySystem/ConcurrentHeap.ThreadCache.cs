@@ -29,7 +29,7 @@ public sealed unsafe partial class ConcurrentHeap
         public long AllocatedBytes;
         public long UserBytes;
 
-        private readonly BuddyHeap.OrderCache[] _cacheArray;
+        private readonly byte[] _cacheMemory;
         private int _lastRegion;
         private readonly int _maxCachedOrder;
 
@@ -38,8 +38,7 @@ public sealed unsafe partial class ConcurrentHeap
             Heap = heap;
             Owner = Thread.CurrentThread;
             _maxCachedOrder = options.LazyCaches ? options.MaxCachedOrder : -1;
-            _cacheArray = GC.AllocateArray<BuddyHeap.OrderCache>(BuddyHeapOptions.MaxCachedOrderLimit + 1, pinned: true);
-            Caches = (BuddyHeap.OrderCache*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_cacheArray));
+            Caches = CacheLines.AllocatePinned<BuddyHeap.OrderCache>(BuddyHeapOptions.MaxCachedOrderLimit + 1, out _cacheMemory);
             for (int order = 0; order <= _maxCachedOrder; order++)
             {
                 Caches[order].Initialize(options.CapacityOf(order, BuddyHeap.MinShift));

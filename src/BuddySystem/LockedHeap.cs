@@ -46,8 +46,7 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IExhaustio
     /// <returns>The block, or <see langword="null"/> when even after the rescue no block is large enough.</returns>
     public void* Allocate(Layout layout)
     {
-        _gate.Enter();
-        try
+        using (_gate.EnterScope())
         {
             void* block = _heap.Allocate(layout);
             if (block == null && _rescue != null)
@@ -58,10 +57,6 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IExhaustio
 
             return block;
         }
-        finally
-        {
-            _gate.Exit();
-        }
     }
 
     /// <summary>Frees a block, with the checks of <see cref="BuddyHeap.Deallocate"/>.</summary>
@@ -69,14 +64,9 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IExhaustio
     /// <param name="layout">The layout it was allocated with.</param>
     public void Deallocate(void* ptr, Layout layout)
     {
-        _gate.Enter();
-        try
+        using (_gate.EnterScope())
         {
             _heap.Deallocate(ptr, layout);
-        }
-        finally
-        {
-            _gate.Exit();
         }
     }
 
@@ -87,14 +77,9 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IExhaustio
     /// <returns>The block's address, or <see langword="null"/> when it could not move (the old block stays live).</returns>
     public void* Reallocate(void* ptr, Layout layout, nuint newSize)
     {
-        _gate.Enter();
-        try
+        using (_gate.EnterScope())
         {
             return _heap.Reallocate(ptr, layout, newSize);
-        }
-        finally
-        {
-            _gate.Exit();
         }
     }
 
@@ -103,14 +88,9 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IExhaustio
     /// <param name="size">Bytes.</param>
     public void AddRegion(void* start, nuint size)
     {
-        _gate.Enter();
-        try
+        using (_gate.EnterScope())
         {
             _heap.AddRegion(start, size);
-        }
-        finally
-        {
-            _gate.Exit();
         }
     }
 
@@ -118,14 +98,9 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IExhaustio
     /// <param name="region">Native memory, the caller's to dispose after the heap.</param>
     public void AddRegion(NativeRegion region)
     {
-        _gate.Enter();
-        try
+        using (_gate.EnterScope())
         {
             _heap.AddRegion(region);
-        }
-        finally
-        {
-            _gate.Exit();
         }
     }
 
@@ -133,27 +108,17 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IExhaustio
     /// <param name="region">A region of a pinned array.</param>
     public void AddRegion(PinnedArrayRegion region)
     {
-        _gate.Enter();
-        try
+        using (_gate.EnterScope())
         {
             _heap.AddRegion(region);
-        }
-        finally
-        {
-            _gate.Exit();
         }
     }
 
     (ulong FreeBytes, ulong LargestFreeBlock) IExhaustionInfoSource.ExhaustionInfo()
     {
-        _gate.Enter();
-        try
+        using (_gate.EnterScope())
         {
             return ((IExhaustionInfoSource)_heap).ExhaustionInfo();
-        }
-        finally
-        {
-            _gate.Exit();
         }
     }
 
@@ -162,14 +127,9 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IExhaustio
     {
         get
         {
-            _gate.Enter();
-            try
+            using (_gate.EnterScope())
             {
                 return _heap.Stats;
-            }
-            finally
-            {
-                _gate.Exit();
             }
         }
     }
@@ -177,28 +137,18 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IExhaustio
     /// <inheritdoc cref="BuddyHeap.Trim"/>
     public void Trim()
     {
-        _gate.Enter();
-        try
+        using (_gate.EnterScope())
         {
             _heap.Trim();
-        }
-        finally
-        {
-            _gate.Exit();
         }
     }
 
     /// <inheritdoc cref="BuddyHeap.Validate"/>
     public void Validate()
     {
-        _gate.Enter();
-        try
+        using (_gate.EnterScope())
         {
             _heap.Validate();
-        }
-        finally
-        {
-            _gate.Exit();
         }
     }
 
@@ -209,28 +159,18 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IExhaustio
     public TResult WithHeap<TResult>(Func<BuddyHeap, TResult> action)
     {
         ArgumentNullException.ThrowIfNull(action);
-        _gate.Enter();
-        try
+        using (_gate.EnterScope())
         {
             return action(_heap);
-        }
-        finally
-        {
-            _gate.Exit();
         }
     }
 
     /// <summary>Disposes the engine (and the memory it owns). Calling it again is harmless.</summary>
     public void Dispose()
     {
-        _gate.Enter();
-        try
+        using (_gate.EnterScope())
         {
             _heap.Dispose();
-        }
-        finally
-        {
-            _gate.Exit();
         }
     }
 }

@@ -8,13 +8,13 @@ namespace BuddySystem.Cli.Bench;
 /// <param name="description">One line for help and docs.</param>
 /// <param name="create">A fresh adapter over a heap of the given size.</param>
 /// <param name="unavailable">Why it cannot run here, or null.</param>
-/// <param name="threadSafe">The engine's thread safety when the adapter's static answer is only the conservative one
-/// (<see cref="Engines.TargetAllocator"/> serves every engine registered by its <see cref="Testing.HeapTarget"/>).</param>
-internal sealed class BenchAllocatorEntry<T>(string id, string description, Func<nuint, T> create, Func<string?>? unavailable = null, bool? threadSafe = null)
+/// <param name="threadSafe">The engine's thread safety, asked when first needed, where the adapter's static answer is only
+/// the conservative one (<see cref="TargetAllocator{THot}"/> serves every engine of the registry).</param>
+internal sealed class BenchAllocatorEntry<T>(string id, string description, Func<nuint, T> create, Func<string?>? unavailable = null, Func<bool>? threadSafe = null)
     : BenchAllocatorEntry(id, description)
     where T : struct, IBenchAllocator
 {
-    public override bool IsThreadSafe => threadSafe ?? T.IsThreadSafe;
+    public override bool IsThreadSafe => threadSafe?.Invoke() ?? T.IsThreadSafe;
 
     public override bool IsArena => T.IsArena;
 

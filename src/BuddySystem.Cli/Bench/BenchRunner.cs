@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using BuddySystem.Cli.Text;
 using Spectre.Console;
 
@@ -6,8 +7,9 @@ namespace BuddySystem.Cli.Bench;
 /// <summary>Runs the chosen workloads on the chosen allocators under a live progress display and collects medians.</summary>
 /// <remarks>
 /// Runs are interleaved (run 1 of every allocator, then run 2, ...) so a burst of noise on this shared machine spreads
-/// over all allocators instead of landing on one. Each (case, allocator) first gets an untimed warm-up run so the JIT has
-/// compiled the loops and the allocator's methods at full optimisation before the clock starts.
+/// over all allocators instead of landing on one. Each (case, allocator) first repeats untimed warm-up runs for
+/// <see cref="BenchScale.WarmUp"/>, so tiered compilation has promoted the loops and the allocator's methods, the rarely
+/// called ones included (a slab's refill, a large block's split), to full optimisation before the clock starts.
 /// </remarks>
 internal static class BenchRunner
 {
@@ -54,7 +56,13 @@ internal static class BenchRunner
             foreach (BenchAllocatorEntry allocator in allocators.Where(a => a.NeedsWarmUp))
             {
                 task.Description = $"{workloadCase.Label} · {allocator.Id} · warm-up";
-                allocator.Measure(workloadCase, s_warmUp, BenchWorkloads.HeapSizeFor(workloadCase));
+                long warmUpStart = Stopwatch.GetTimestamp();
+                do
+                {
+                    allocator.Measure(workloadCase, s_warmUp, BenchWorkloads.HeapSizeFor(workloadCase));
+                }
+                while (Stopwatch.GetElapsedTime(warmUpStart) < options.Scale.WarmUp);
+
                 task.Increment(1);
             }
 

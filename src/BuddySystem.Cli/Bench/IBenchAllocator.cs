@@ -1,8 +1,8 @@
 namespace BuddySystem.Cli.Bench;
 
 /// <summary>
-/// What <c>buddy bench</c> and <c>buddy replay</c> need from an allocator: a struct adapter, registered with
-/// <see cref="Engines.Engine.Measured"/> in <see cref="Engines.EngineCatalog.All"/>.
+/// What <c>buddy bench</c> and <c>buddy replay</c> need from an allocator: a struct adapter, mapped to its registry
+/// engine (<see cref="Testing.EngineCatalog.All"/>) in <see cref="BenchAllocators"/>.
 /// </summary>
 /// <remarks>
 /// The hot loops are generic methods constrained to <c>where T : struct, IBenchAllocator</c>, so the JIT compiles one copy

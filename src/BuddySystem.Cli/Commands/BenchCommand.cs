@@ -70,14 +70,15 @@ internal static class BenchCommand
         return command;
     }
 
-    /// <summary><c>buddy bench --misuse</c>: the misuse battery under each malloc; bad names throw <see cref="BadInputException"/>.</summary>
-    /// <returns>0: the battery ran (what each allocator catches is a finding, not a failure).</returns>
-    internal static int RunMisuse(IAnsiConsole console, string[]? allocatorIds, string? library, string? jsonPath, string? markdownPath)
+    /// <summary>The C allocators <paramref name="mode"/> (<c>--misuse</c>, <c>--programs</c>) runs programs under: those
+    /// named (all when none), <c>buddy</c> from <paramref name="library"/> or the one <see cref="RunCommand.FindLibrary"/> finds.</summary>
+    /// <exception cref="BadInputException">An unknown name, or a library file that does not exist.</exception>
+    private static List<ProgramAllocator> ProgramAllocators(string[]? allocatorIds, string? library, string mode)
     {
         var ids = new List<string>();
         foreach (string id in allocatorIds ?? [])
         {
-            ids.Add(ProgramAllocator.Ids.FirstOrDefault(n => n == id) ?? throw new BadInputException($"unknown allocator '{id}' for --misuse (known: {string.Join(", ", ProgramAllocator.Ids)})"));
+            ids.Add(ProgramAllocator.Ids.FirstOrDefault(n => n == id) ?? throw new BadInputException($"unknown allocator '{id}' for {mode} (known: {string.Join(", ", ProgramAllocator.Ids)})"));
         }
 
         if (library is not null && !File.Exists(library))
@@ -86,24 +87,23 @@ internal static class BenchCommand
         }
 
         library ??= RunCommand.FindLibrary();
-        var allocators = ProgramAllocator.Ids.Where(id => ids.Count == 0 || ids.Contains(id)).Select(id => ProgramAllocator.Create(id, library)).ToList();
+        return [.. ProgramAllocator.Ids.Where(id => ids.Count == 0 || ids.Contains(id)).Select(id => ProgramAllocator.Create(id, library))];
+    }
+
+    /// <summary><c>buddy bench --misuse</c>: the misuse battery under each malloc; bad names throw <see cref="BadInputException"/>.</summary>
+    /// <returns>0: the battery ran (what each allocator catches is a finding, not a failure).</returns>
+    internal static int RunMisuse(IAnsiConsole console, string[]? allocatorIds, string? library, string? jsonPath, string? markdownPath)
+    {
+        List<ProgramAllocator> allocators = ProgramAllocators(allocatorIds, library, "--misuse");
         string folder = Directory.CreateTempSubdirectory("buddy-misuse-").FullName;
         try
         {
             console.MarkupLine($"[grey]{Markup.Escape(BenchMachine.Describe())}; load {Markup.Escape(BenchMachine.Load)}[/]");
             List<MisuseBattery.Outcome> outcomes = MisuseBattery.Run(allocators, folder, console);
             MisuseBattery.WriteTable(console, allocators, outcomes);
-            if (jsonPath is not null)
-            {
-                MisuseBattery.WriteJson(jsonPath, allocators, outcomes);
-                console.MarkupLine($"wrote [bold]{Markup.Escape(jsonPath)}[/]");
-            }
+            ReportFiles.Write(console, jsonPath, path => MisuseBattery.WriteJson(path, allocators, outcomes));
 
-            if (markdownPath is not null)
-            {
-                MisuseBattery.WriteMarkdown(markdownPath, allocators, outcomes);
-                console.MarkupLine($"wrote [bold]{Markup.Escape(markdownPath)}[/]");
-            }
+            ReportFiles.Write(console, markdownPath, path => MisuseBattery.WriteMarkdown(path, allocators, outcomes));
 
             return 0;
         }
@@ -127,24 +127,12 @@ internal static class BenchCommand
             names.Add(ProgramSet.Names.FirstOrDefault(n => n == name) ?? throw new BadInputException($"unknown program '{name}' (known: {string.Join(", ", ProgramSet.Names)})"));
         }
 
-        var ids = new List<string>();
-        foreach (string id in allocatorIds ?? [])
-        {
-            ids.Add(ProgramAllocator.Ids.FirstOrDefault(n => n == id) ?? throw new BadInputException($"unknown allocator '{id}' for --programs (known: {string.Join(", ", ProgramAllocator.Ids)})"));
-        }
-
+        List<ProgramAllocator> allocators = ProgramAllocators(allocatorIds, library, "--programs");
         if (runs < 1)
         {
             throw new BadInputException("--runs must be at least 1");
         }
 
-        if (library is not null && !File.Exists(library))
-        {
-            throw new BadInputException($"--library: {library} not found");
-        }
-
-        library ??= RunCommand.FindLibrary();
-        var allocators = ProgramAllocator.Ids.Where(id => ids.Count == 0 || ids.Contains(id)).Select(id => ProgramAllocator.Create(id, library)).ToList();
         string folder = Directory.CreateTempSubdirectory("buddy-programs-").FullName;
         try
         {
@@ -152,25 +140,12 @@ internal static class BenchCommand
             console.MarkupLine($"[grey]{Markup.Escape(BenchMachine.Describe())}; load {Markup.Escape(BenchMachine.Load)}; {(quick ? "quick" : "full")} scale, median of {runs} runs[/]");
             List<BenchResult> results = ProgramBench.Run(programs, allocators, runs, folder, console);
             BenchReport.WriteProgramTables(console, programs, allocators, results, runs);
-            if (jsonPath is not null)
-            {
-                BenchReport.WriteJson(jsonPath, quick, runs, results,
+            ReportFiles.Write(console, jsonPath, path => BenchReport.WriteJson(path, quick, runs, results,
                     programs.Where(p => p.Unavailable is not null).Select(p => (p.Name, p.Unavailable!))
-                        .Concat(allocators.Where(a => a.Unavailable is not null).Select(a => (a.Id, a.Unavailable!))));
-                console.MarkupLine($"wrote [bold]{Markup.Escape(jsonPath)}[/]");
-            }
+                        .Concat(allocators.Where(a => a.Unavailable is not null).Select(a => (a.Id, a.Unavailable!)))));
+            ReportFiles.Write(console, markdownPath, path => BenchReport.WriteProgramMarkdown(path, programs, allocators, results, runs, quick));
 
-            if (markdownPath is not null)
-            {
-                BenchReport.WriteProgramMarkdown(markdownPath, programs, allocators, results, runs, quick);
-                console.MarkupLine($"wrote [bold]{Markup.Escape(markdownPath)}[/]");
-            }
-
-            if (plotPath is not null)
-            {
-                BenchPlot.SavePrograms(plotPath, results, $"{BenchMachine.Describe()}, load {BenchMachine.Load}, median of {runs} runs{(quick ? ", quick scale" : "")}");
-                console.MarkupLine($"wrote [bold]{Markup.Escape(plotPath)}[/]");
-            }
+            ReportFiles.Write(console, plotPath, path => BenchPlot.SavePrograms(path, results, $"{BenchMachine.Describe()}, load {BenchMachine.Load}, median of {runs} runs{(quick ? ", quick scale" : "")}"));
 
             // A row whose output differs from glibc's is a wrong result, not a slow one: the command fails.
             return results.All(r => r.SameOutput != false) ? 0 : 1;
@@ -223,23 +198,9 @@ internal static class BenchCommand
         BenchReport.WriteTables(console, options, results);
         try
         {
-            if (jsonPath is not null)
-            {
-                BenchReport.WriteJson(jsonPath, options, results);
-                console.MarkupLine($"wrote [bold]{Markup.Escape(jsonPath)}[/]");
-            }
-
-            if (markdownPath is not null)
-            {
-                BenchReport.WriteMarkdown(markdownPath, options, results);
-                console.MarkupLine($"wrote [bold]{Markup.Escape(markdownPath)}[/]");
-            }
-
-            if (plotPath is not null)
-            {
-                BenchPlot.Save(plotPath, results, $"{BenchMachine.Describe()}, median of {runs} runs{(quick ? ", quick scale" : "")}");
-                console.MarkupLine($"wrote [bold]{Markup.Escape(plotPath)}[/]");
-            }
+            ReportFiles.Write(console, jsonPath, path => BenchReport.WriteJson(path, options, results));
+            ReportFiles.Write(console, markdownPath, path => BenchReport.WriteMarkdown(path, options, results));
+            ReportFiles.Write(console, plotPath, path => BenchPlot.Save(path, results, $"{BenchMachine.Describe()}, median of {runs} runs{(quick ? ", quick scale" : "")}"));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Globalization;
 using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Bench.Pools;
-using BuddySystem.Cli.Engines;
 
 namespace BuddySystem.Cli.Commands;
 
@@ -29,7 +28,7 @@ internal static class BenchPoolRunCommand
 
     internal static int Run(string poolId, int threads, int ops, TextWriter output)
     {
-        if (EngineCatalog.Find(poolId)?.Bench is not BenchPoolEntry entry)
+        if (BenchAllocators.Find(poolId) is not BenchPoolEntry entry)
         {
             throw new BadInputException($"unknown pool '{poolId}' (known: {string.Join(", ", BenchAllocators.All.OfType<BenchPoolEntry>().Select(p => p.Id))})");
         }

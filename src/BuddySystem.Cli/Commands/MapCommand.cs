@@ -6,6 +6,7 @@ using BuddySystem.Cli.Replay;
 using BuddySystem.Cli.Traces;
 using BuddySystem.Diagnostics;
 using BuddySystem.Cli.Text;
+using BuddySystem.Testing;
 using Spectre.Console;
 
 namespace BuddySystem.Cli.Commands;
@@ -16,8 +17,12 @@ namespace BuddySystem.Cli.Commands;
 /// </summary>
 internal static class MapCommand
 {
-    /// <summary>The engines map and explore draw.</summary>
-    internal static readonly string[] Engines = ["buddy-heap", "buddy-tree", "slab-heap", "concurrent-heap"];
+    /// <summary>The registry engine map draws as the seed's segment tree, node by node, rather than as a list of blocks.</summary>
+    internal const string SegmentTreeEngine = "buddy-tree";
+
+    /// <summary>The engines map draws: every registry engine that lists its blocks (<see cref="EngineCatalog.SnapshotNames"/>),
+    /// and the segment tree.</summary>
+    internal static IReadOnlyList<string> Engines { get; } = [.. EngineCatalog.All.Where(e => e.CanSnapshot || e.Id == SegmentTreeEngine).Select(e => e.Id)];
 
     /// <summary>The largest heap map and explore draw.</summary>
     internal const ulong MaxHeapBytes = 1UL << 30;
@@ -32,7 +37,7 @@ internal static class MapCommand
         var heapOption = CommonOptions.OptionalHeap("Heap size for --workload or --trace (default: 32MiB for W3, 512KiB for a trace, 64KiB for buddy-tree)", max: MaxHeapBytes);
         var sharedOption = CommonOptions.ExistingFile("--shared", "Draw this shared heap file (SharedHeap) as it is now; it is opened as any process would open it.");
         var eagerOption = CommonOptions.Eager();
-        var allocatorOption = CommonOptions.Allocator(Engines, "buddy-heap", "buddy-heap; buddy-tree to draw the seed's segment tree node by node (a --trace prefix, or the tutorial's walk-through); slab-heap, or concurrent-heap (the default heap), to draw slabs as buddy blocks cut into objects (a --trace or --workload prefix).");
+        var allocatorOption = CommonOptions.Allocator(Engines, "buddy-heap", "buddy-heap; buddy-tree to draw the seed's segment tree node by node (a --trace prefix, or the tutorial's walk-through); any other, such as slab-heap or concurrent-heap (the default heap), draws its blocks, slabs as buddy blocks cut into objects (a --trace or --workload prefix).");
         var placementOption = CommonOptions.Placement();
         var command = new Command("map", "Draw a heap (after the demo by default) as SVG or PNG: buddy tree, memory map, buddyinfo and fragmentation indices.")
         {
@@ -58,7 +63,7 @@ internal static class MapCommand
                 return 0;
             }
 
-            if (result.GetValue(allocatorOption) == "buddy-tree")
+            if (result.GetValue(allocatorOption) == SegmentTreeEngine)
             {
                 if (workload != null)
                 {
@@ -123,16 +128,14 @@ internal static class MapCommand
         IEnumerable<TraceOp> prefix = (workload != null ? W3Stream.AsTrace() : TraceReader.Read(trace!.FullName)).Take(ops);
         string name = workload != null ? "W3" : trace!.Name;
         CompiledTrace compiled = CompiledTrace.Compile(progress is null ? prefix : CommandProgress.Track(prefix, progress), name);
-        using TraceCursor replay = engine switch
-        {
-            "slab-heap" => TraceCursor.OnSlabHeap(compiled, heapBytes),
-            "concurrent-heap" => TraceCursor.OnConcurrentHeap(compiled, heapBytes),
-            _ => new TraceCursor(compiled, heapBytes, eager ? BuddyHeapOptions.Eager : BuddyHeapOptions.Default),
-        };
+        // buddy-heap keeps --eager; every other engine is the registry's, as soak and the tests run it.
+        using TraceCursor replay = engine == "buddy-heap"
+            ? new TraceCursor(compiled, heapBytes, eager ? BuddyHeapOptions.Eager : BuddyHeapOptions.Default)
+            : TraceCursor.On(compiled, EngineCatalog.CreateTarget(engine, (nuint)heapBytes));
         replay.StepToEnd();
         int done = replay.Done;
         string failed = replay.FailedAllocations == 0 ? string.Empty : string.Create(CultureInfo.InvariantCulture, $", {replay.FailedAllocations:N0} failed");
-        string engineName = engine switch { "slab-heap" => "SlabHeap", "concurrent-heap" => "ConcurrentHeap", _ => eager ? "BuddyHeap (eager)" : "BuddyHeap (lazy caches)" };
+        string engineName = engine == "buddy-heap" ? (eager ? "BuddyHeap (eager)" : "BuddyHeap (lazy caches)") : $"{replay.EngineType} ({engine})";
         string source = string.Create(CultureInfo.InvariantCulture, $"{name}, {done:N0} ops{failed}, on a {ByteSize.Long(heapBytes)} {engineName}");
         return (replay.Snapshot(), source);
     }

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using BuddySystem.Cli.Engines;
 using BuddySystem.Cli.Text;
 using BuddySystem.Testing;
 using Spectre.Console;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 
 namespace BuddySystem.Cli.Maps;
@@ -13,17 +14,36 @@ internal static class ExplorePage
     {
         ArgumentNullException.ThrowIfNull(recording);
 
-        return Fill(Template, recording.Title, recording.ToJson());
+        return Fill(Template, recording.Title, recording.ToJson(), speeds: [5, 30, 200, 1000], defaultSpeed: 30);
     }
 
-    /// <summary>A page template with its title and its recording's JSON filled in.</summary>
-    internal static string Fill(string template, string title, string json)
+    /// <summary>A page template with its title, its player controls and its recording's JSON filled in.</summary>
+    /// <param name="template">The page, with <c>/*TITLE*/</c>, <c>/*CONTROLS*/</c> and <c>/*RECORDING*/</c> in it.</param>
+    /// <param name="title">The page's title.</param>
+    /// <param name="json">The recording.</param>
+    /// <param name="speeds">The steps per second the speed menu offers.</param>
+    /// <param name="defaultSpeed">The one selected at first.</param>
+    internal static string Fill(string template, string title, string json, int[] speeds, int defaultSpeed)
     {
+        string options = string.Concat(speeds.Select(speed => string.Create(CultureInfo.InvariantCulture, $"<option value=\"{speed}\"{(speed == defaultSpeed ? " selected" : "")}>{speed}/s</option>")));
         // Utf8JsonWriter escapes '<' and '>' by default, so the JSON cannot close its script element.
         return template
             .Replace("/*TITLE*/", WebUtility.HtmlEncode(title), StringComparison.Ordinal)
+            .Replace("/*CONTROLS*/", Controls.Replace("/*SPEEDS*/", options, StringComparison.Ordinal), StringComparison.Ordinal)
             .Replace("/*RECORDING*/", json, StringComparison.Ordinal);
     }
+
+    // The player both explorers share; their scripts drive these ids.
+    private const string Controls = """
+<div id="controls">
+  <button id="first" title="first step">|◀</button>
+  <button id="back" title="one step back">◀</button>
+  <button id="play" title="play / pause">▶ play</button>
+  <button id="fwd" title="one step forward">▶</button>
+  <input id="scrubber" type="range" min="0" value="0" aria-label="step">
+  <select id="speed" title="steps per second">/*SPEEDS*/</select>
+</div>
+""";
 
     private const string Template = """
 <!doctype html>
@@ -56,14 +76,7 @@ canvas { display: block; }
 <h1>buddy explore: /*TITLE*/</h1>
 <div class="muted">Every step replays one line of the trace on a real BuddyHeap (a = allocate id size align, f = free id, r = reallocate id size).
 The memory map shows every block at its offset; the blocks the step created (by a split or a merge) flash yellow and stay outlined in black. Keys: ← → step, space play/pause.</div>
-<div id="controls">
-  <button id="first" title="first step">|◀</button>
-  <button id="back" title="one step back">◀</button>
-  <button id="play" title="play / pause">▶ play</button>
-  <button id="fwd" title="one step forward">▶</button>
-  <input id="scrubber" type="range" min="0" value="0" aria-label="step">
-  <select id="speed" title="steps per second"><option value="5">5/s</option><option value="30" selected>30/s</option><option value="200">200/s</option><option value="1000">1000/s</option></select>
-</div>
+/*CONTROLS*/
 <div id="now">step <b id="step" data-value="0">0</b> of <span id="steps"></span>: <span id="op"></span><br><span id="note" class="muted"></span></div>
 <div class="stats">
   <div>live bytes (requested)<br><b id="live-bytes" data-value="0"></b></div>

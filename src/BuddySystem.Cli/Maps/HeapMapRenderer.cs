@@ -114,6 +114,17 @@ internal static class HeapMapRenderer
         return levels;
     }
 
+    /// <summary>The heading both trees share: the title, one line on how to read the tree, and the label over the size
+    /// column. Returns the top of the first row.</summary>
+    private static double TreeHeading(MapScene scene, double y, string title, string reading, string sizeLabel)
+    {
+        scene.Text(20, y, title, 14, MapPalette.Text, bold: true);
+        scene.Text(20, y + 17, reading, 12, MapPalette.Muted);
+        y += 28;
+        scene.Text(LabelX, y - 2, sizeLabel, 10, MapPalette.Muted, MapTextAnchor.End);
+        return y;
+    }
+
     /// <summary>The buddy tree as an icicle: row L holds the nodes of size span / 2^L.</summary>
     private static double Tree(MapScene scene, HeapSnapshot snapshot, ulong span, double y)
     {
@@ -121,12 +132,9 @@ internal static class HeapMapRenderer
         int levels = DrawnLevels(totalLevels);
 
         string extent = levels == totalLevels ? $"all {totalLevels} orders" : $"the top {levels} of {totalLevels} orders (smaller blocks show in the memory map below)";
-        scene.Text(20, y, $"Buddy tree, {extent}", 14, MapPalette.Text, bold: true);
-        scene.Text(20, y + 17, "Each row is one block size. A coloured node is a block; a grey node was split into two buddies (left half = lower address); nothing is drawn inside a block.", 12, MapPalette.Muted);
-        y += 28;
+        y = TreeHeading(scene, y, $"Buddy tree, {extent}", "Each row is one block size. A coloured node is a block; a grey node was split into two buddies (left half = lower address); nothing is drawn inside a block.", "block size");
         const double rowHeight = 16;
         const double rowGap = 3;
-        scene.Text(LabelX, y - 2, "block size", 10, MapPalette.Muted, MapTextAnchor.End);
         for (int level = 0; level < levels; level++)
         {
             ulong nodeSize = span >> level;
@@ -171,13 +179,10 @@ internal static class HeapMapRenderer
         int levels = DrawnLevels(totalLevels);
 
         string extent = levels == totalLevels ? $"all {totalLevels} levels" : $"the top {levels} of {totalLevels} levels";
-        scene.Text(20, y, $"Segment tree (the seed's {tree.Placement} BuddyTree), {extent}", 14, MapPalette.Text, bold: true);
-        scene.Text(20, y + 17, "Each node stores order + 1 of the largest block still free below it (0 = none); a parent is max(left, right), or its own whole size when both halves are wholly free (the merge).", 12, MapPalette.Muted);
-        y += 28;
+        y = TreeHeading(scene, y, $"Segment tree (the seed's {tree.Placement} BuddyTree), {extent}", "Each node stores order + 1 of the largest block still free below it (0 = none); a parent is max(left, right), or its own whole size when both halves are wholly free (the merge).", "node size");
         const double rowHeight = 18;
         const double rowGap = 3;
         var inside = new bool[1 << levels];
-        scene.Text(LabelX, y - 2, "node size", 10, MapPalette.Muted, MapTextAnchor.End);
         for (int level = 0; level < levels; level++)
         {
             int order = tree.RootOrder - level;

@@ -12,7 +12,7 @@ internal static class TreeExplorePage
     {
         ArgumentNullException.ThrowIfNull(recording);
 
-        return ExplorePage.Fill(Template, recording.Title, recording.ToJson());
+        return ExplorePage.Fill(Template, recording.Title, recording.ToJson(), speeds: [1, 5, 30, 200], defaultSpeed: 5);
     }
 
     private const string Template = """
@@ -49,14 +49,7 @@ th { text-align: right; font-weight: normal; color: #444; }
 back up setting each parent to <b>max</b>(left, right), or to its own whole size when both children are wholly free:
 the <b>merge</b> (the seed's <code>ls.m + rs.m</code>). A free restores the node and walks up the same way.
 Keys: ← → step, space play/pause.</div>
-<div id="controls">
-  <button id="first" title="first step">|◀</button>
-  <button id="back" title="one step back">◀</button>
-  <button id="play" title="play / pause">▶ play</button>
-  <button id="fwd" title="one step forward">▶</button>
-  <input id="scrubber" type="range" min="0" value="0" aria-label="step">
-  <select id="speed" title="steps per second"><option value="1">1/s</option><option value="5" selected>5/s</option><option value="30">30/s</option><option value="200">200/s</option></select>
-</div>
+/*CONTROLS*/
 <div>step <b id="step" data-value="0">0</b> of <span id="steps"></span>: <span id="op"></span></div>
 <div id="explain"></div>
 <div class="legend"><span style="background:#7fc97f"></span>wholly free<span style="background:#d9f0d3"></span>partly free

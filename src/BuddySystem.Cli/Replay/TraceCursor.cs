@@ -1,5 +1,5 @@
 using System.Globalization;
-using BuddySystem.Cli.Engines;
+using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Maps;
 using BuddySystem.Cli.Traces;
 using BuddySystem.Diagnostics;
@@ -20,8 +20,8 @@ internal sealed class TraceCursor : IDisposable
     private readonly nuint[] _blocks;
     private readonly nuint[] _sizes;
     private readonly BuddyHeap? _heap;
-    private readonly Func<HeapSnapshot> _snapshot;
-    private TargetAllocator _allocator;
+    private readonly HeapTarget _target;
+    private TargetAllocator<InterfaceCalls> _allocator;
     private int _next;
 
     /// <summary>Starts before the first step of <paramref name="trace"/> on a new heap of <paramref name="heapBytes"/>.</summary>
@@ -31,41 +31,36 @@ internal sealed class TraceCursor : IDisposable
     }
 
     private TraceCursor(CompiledTrace trace, BuddyHeap heap)
-        : this(trace, HeapTarget.Of("buddy-heap", heap), () => HeapSnapshot.Of(heap))
+        : this(trace, HeapTarget.Of("buddy-heap", heap))
     {
         _heap = heap;
     }
 
-    private TraceCursor(CompiledTrace trace, HeapTarget target, Func<HeapSnapshot> snapshot)
+    private TraceCursor(CompiledTrace trace, HeapTarget target)
     {
         _trace = trace;
         _blocks = new nuint[trace.Slots];
         _sizes = new nuint[trace.Slots];
-        _snapshot = snapshot;
-        _allocator = new TargetAllocator(target);
-        BaseAddress = snapshot().BaseAddress;
+        _target = target;
+        _allocator = TargetAllocator.Of(target);
+        BaseAddress = target.Snapshot().BaseAddress;
     }
 
-    /// <summary>A cursor on a new <see cref="SlabHeap"/> of <paramref name="heapBytes"/> (for <c>buddy map -a slab-heap</c>).</summary>
-    public static TraceCursor OnSlabHeap(CompiledTrace trace, ulong heapBytes)
-    {
-        SlabHeap heap = SlabHeap.Create((nuint)heapBytes);
-        return new TraceCursor(trace, HeapTarget.Of("slab-heap", heap), () => HeapSnapshot.Of(heap));
-    }
-
-    /// <summary>A cursor on a new <see cref="ConcurrentHeap"/> of <paramref name="heapBytes"/> (for <c>buddy map -a concurrent-heap</c>).</summary>
-    public static TraceCursor OnConcurrentHeap(CompiledTrace trace, ulong heapBytes)
-    {
-        ConcurrentHeap heap = ConcurrentHeap.Create((nuint)heapBytes);
-        return new TraceCursor(trace, HeapTarget.Of("concurrent-heap", heap), () => HeapSnapshot.Of(heap));
-    }
+    /// <summary>A cursor on <paramref name="target"/>, a registry engine that lists its blocks
+    /// (<see cref="HeapTarget.CanSnapshot"/>: for <c>buddy map -a</c>); the cursor disposes it.</summary>
+    /// <exception cref="ArgumentException">The engine cannot list its blocks.</exception>
+    public static TraceCursor On(CompiledTrace trace, HeapTarget target)
+        => target.CanSnapshot ? new TraceCursor(trace, target) : throw new ArgumentException($"{target.Name} cannot list its blocks.", nameof(target));
 
     /// <summary>The buddy heap the steps run on.</summary>
-    /// <exception cref="InvalidOperationException">The cursor runs on a slab heap (use <see cref="Snapshot"/>).</exception>
-    public BuddyHeap Heap => _heap ?? throw new InvalidOperationException("this cursor runs on a SlabHeap.");
+    /// <exception cref="InvalidOperationException">The cursor runs on another engine (use <see cref="Snapshot"/>).</exception>
+    public BuddyHeap Heap => _heap ?? throw new InvalidOperationException($"this cursor runs on {_target.Name}, not on a BuddyHeap of its own.");
+
+    /// <summary>The class of the engine the steps run on (<c>SlabHeap</c>, <c>ConcurrentHeap</c>, ...).</summary>
+    public string EngineType => _target.Allocator.GetType().Name;
 
     /// <summary>The heap's blocks now.</summary>
-    public HeapSnapshot Snapshot() => _snapshot();
+    public HeapSnapshot Snapshot() => _target.Snapshot();
 
     /// <summary>The address offsets are counted from (the heap's first block).</summary>
     public ulong BaseAddress { get; }

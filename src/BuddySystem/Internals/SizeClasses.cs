@@ -53,18 +53,26 @@ internal static class SizeClasses
     /// log2 of the slab size class <paramref name="index"/> prefers: at least 16 KiB and room for 8 objects, at most
     /// 64 KiB; a heap that cannot give that size falls back to smaller slabs down to <see cref="MinSlabShift"/>.
     /// </summary>
-    internal static int PreferredSlabShift(int index) => Math.Min(MaxSlabShift, Math.Max(14, Orders.CeilLog2((ulong)s_sizes[index] * 8)));
+    internal static int PreferredSlabShift(int index) => Math.Min(MaxSlabShift, Math.Max(12, Orders.CeilLog2((ulong)s_sizes[index] * 4)));
 
     /// <summary>
-    /// log2 of the next slab of class <paramref name="index"/> when the class has made <paramref name="made"/> slabs
-    /// before: a class's first slab is small (4 KiB, or room for two objects) and each next one twice as large, up to
-    /// <see cref="PreferredSlabShift"/>. A program that touches many classes a little then holds little in slabs.
+    /// log2 of the next slab of class <paramref name="index"/> when the class holds <paramref name="held"/> slabs: a
+    /// class's first slab is small (4 KiB, or room for two objects) and each next one twice as large, up to
+    /// <see cref="PreferredSlabShift"/>; as the class gives slabs back, its next ones are small again. A program that
+    /// touches many classes a little then holds little in slabs, and one that fills a class takes few, large slabs.
     /// </summary>
-    internal static int SlabShiftFor(int index, int made)
+    internal static int SlabShiftFor(int index, int held)
     {
         int first = Math.Max(12, Orders.CeilLog2(s_sizes[index]) + 1);
-        return Math.Min(PreferredSlabShift(index), first + Math.Min(made, MaxSlabShift));
+        return Math.Min(PreferredSlabShift(index), first + Math.Min(held, MaxSlabShift));
     }
+
+    /// <summary>The fewest objects a slab's free list is extended by at once (<see cref="ExtendCountFor"/>).</summary>
+    internal const int MinExtendObjects = 4;
+
+    /// <summary>How many never-used objects of <paramref name="objectSize"/> bytes a slab links onto its free list at a
+    /// time: about 4 KiB of them, and at least <see cref="MinExtendObjects"/>.</summary>
+    internal static int ExtendCountFor(uint objectSize) => Math.Max(MinExtendObjects, (int)(4096 / objectSize));
 
     /// <summary>log2 of the smallest slab class <paramref name="index"/> accepts: one object, and at least one 1 KiB page.</summary>
     internal static int MinSlabShift(int index) => Math.Max(SlabHeap.PageShift, Orders.CeilLog2(s_sizes[index]));

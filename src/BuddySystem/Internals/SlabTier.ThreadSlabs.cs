@@ -33,15 +33,14 @@ internal sealed unsafe partial class SlabTier
         public long ObjectBytes;
         public long UserBytes;
 
-        private readonly ClassSlabs[] _classArray;
+        private readonly byte[] _classMemory;
         private GCHandle _handle;
 
         public ThreadSlabs(SlabTier heap)
         {
             Heap = heap;
             Thread = Thread.CurrentThread;
-            _classArray = GC.AllocateArray<ClassSlabs>(SizeClasses.Count, pinned: true);
-            Classes = (ClassSlabs*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_classArray));
+            Classes = CacheLines.AllocatePinned<ClassSlabs>(SizeClasses.Count, out _classMemory);
             _handle = GCHandle.Alloc(this);
             Id = GCHandle.ToIntPtr(_handle);
         }
@@ -85,7 +84,7 @@ internal sealed unsafe partial class SlabTier
         {
             Heap = null;
             HotLength = 0;
-            new Span<ClassSlabs>(_classArray).Clear();
+            new Span<ClassSlabs>(Classes, SizeClasses.Count).Clear();
             if (_handle.IsAllocated)
             {
                 _handle.Free();

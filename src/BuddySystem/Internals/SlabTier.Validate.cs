@@ -60,15 +60,21 @@ internal sealed unsafe partial class SlabTier
                 ClassSlabs* sizeClass = owner.Classes + index;
                 Walk(sizeClass->Head, owner.Id, full: false, index, "list of slabs with free objects");
                 Walk(sizeClass->FullHead, owner.Id, full: true, index, "full list");
-                long empty = 0;
+                long empty = 0, held = 0;
                 for (Slab* slab = sizeClass->Head; slab != null; slab = slab->Next)
                 {
                     empty += slab->Used == 0 ? 1 : 0;
+                    held++;
                 }
 
-                if (empty != sizeClass->EmptySlabs)
+                for (Slab* slab = sizeClass->FullHead; slab != null; slab = slab->Next)
                 {
-                    ThrowHelper.ThrowCorruption($"a thread's class {SizeClasses.SizeOf(index)} counts {sizeClass->EmptySlabs} empty slabs of {empty}.");
+                    held++;
+                }
+
+                if (empty != sizeClass->EmptySlabs || held != sizeClass->SlabsHeld)
+                {
+                    ThrowHelper.ThrowCorruption($"a thread's class {SizeClasses.SizeOf(index)} counts {sizeClass->EmptySlabs} empty slabs of {empty} and {sizeClass->SlabsHeld} slabs of {held}.");
                 }
             }
         }
@@ -125,9 +131,10 @@ internal sealed unsafe partial class SlabTier
 
                 long free = CountFreeList(slab, slab->Free, address, size, states);
                 long threadFree = CountFreeList(slab, (FreeObject*)slab->ThreadFree, address, size, states);
-                if (live + threadFree != slab->Used || free + slab->Used != slab->Capacity)
+                long neverLinked = slab->Capacity - slab->Linked;
+                if (live + threadFree != slab->Used || free + neverLinked + slab->Used != slab->Capacity || neverLinked < 0)
                 {
-                    ThrowHelper.ThrowCorruption($"slab {ThrowHelper.Hex(address)} counts {slab->Used} used objects; {live} live, {threadFree} freed by other threads, {free} free, of {slab->Capacity}.");
+                    ThrowHelper.ThrowCorruption($"slab {ThrowHelper.Hex(address)} counts {slab->Used} used objects; {live} live, {threadFree} freed by other threads, {free} free, {neverLinked} never handed out, of {slab->Capacity}.");
                 }
 
                 objectBytes += (ulong)live * slab->ObjectSize;

@@ -335,7 +335,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         ClassSlabs* sizeClass = slabs.Classes + index;
         for (Slab* slab = sizeClass->Head; slab != null; slab = sizeClass->Head)
         {
-            if (slab->Free != null || CollectThreadFree(sizeClass, slab) != 0)
+            if (slab->Free != null || CollectThreadFree(sizeClass, slab) != 0 || ExtendFreeList(slab))
             {
                 return slab;
             }
@@ -347,6 +347,26 @@ internal sealed unsafe partial class SlabTier : IDisposable
 
         Slab* adopted = AdoptLocked(slabs, index);
         return adopted != null ? adopted : NewSlabLocked(slabs, index);
+    }
+
+    /// <summary>
+    /// Links the slab's next objects that were never handed out, about 4 KiB of them (at least
+    /// <see cref="SizeClasses.MinExtendObjects"/>), onto its empty local list; false when every object has been linked
+    /// already. A new slab thus touches one page where linking it whole would write every object (mimalloc extends its
+    /// pages' free lists the same way). Under the lock.
+    /// </summary>
+    private static bool ExtendFreeList(Slab* slab)
+    {
+        int remaining = slab->Capacity - slab->Linked;
+        if (remaining == 0)
+        {
+            return false;
+        }
+
+        int count = Math.Min(remaining, SizeClasses.ExtendCountFor(slab->ObjectSize));
+        slab->Free = (FreeObject*)SlabHeap.LinkObjects(slab->Start + ((nuint)slab->Linked * slab->ObjectSize), count, slab->ObjectSize);
+        slab->Linked += count;
+        return true;
     }
 
     /// <summary>
@@ -412,13 +432,14 @@ internal sealed unsafe partial class SlabTier : IDisposable
             var slab = (Slab*)_abandoned[index];
             Unlink(ref *(Slab**)Unsafe.AsPointer(ref _abandoned[index]), slab);
             Volatile.Write(ref slab->Owner, slabs.Id);
+            sizeClass->SlabsHeld++;
             CollectThreadFree(null, slab);
             if (slab->Used == 0)
             {
                 sizeClass->EmptySlabs++;
             }
 
-            if (slab->Free != null)
+            if (slab->Free != null || ExtendFreeList(slab))
             {
                 PushFront(ref sizeClass->Head, slab);
                 return slab;
@@ -438,7 +459,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     private Slab* NewSlabLocked(ThreadSlabs slabs, int index)
     {
         long failedBefore = _buddy.Counters.FailedAllocations;
-        void* block = SlabHeap.TakeSlabBlock(_buddy, index, slabs.Classes[index].SlabsMade, out int shift);
+        void* block = SlabHeap.TakeSlabBlock(_buddy, index, slabs.Classes[index].SlabsHeld, out int shift);
         _slabTakeFailures += _buddy.Counters.FailedAllocations - failedBefore;
         if (block == null)
         {
@@ -456,12 +477,12 @@ internal sealed unsafe partial class SlabTier : IDisposable
         slab->StateBase = region.StateBase;
         slab->Owner = slabs.Id;
 
-        slab->Free = (FreeObject*)SlabHeap.LinkObjects(block, slab->Capacity, objectSize);
+        ExtendFreeList(slab);
         SlabHeap.MapSlabPages(region.Pages, region.FirstPage, block, shift, (nint)slab);
         ClassSlabs* sizeClass = slabs.Classes + index;
         PushFront(ref sizeClass->Head, slab);
         sizeClass->EmptySlabs++;
-        sizeClass->SlabsMade++;
+        sizeClass->SlabsHeld++;
         _slabBytes += 1UL << shift;
         _slabs++;
         _slabsTaken++;
@@ -648,6 +669,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
             else
             {
                 Unlink(ref sizeClass->Head, slab);
+                sizeClass->SlabsHeld--;
                 ReturnSlabLocked(slab);
             }
         }
@@ -679,7 +701,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
             return slab;
         }
 
-        slab = (Slab*)NativeMemory.AllocZeroed((nuint)sizeof(Slab));
+        slab = CacheLines.AllocateNative<Slab>();
         _descriptors.Add((nint)slab);
         return slab;
     }
@@ -827,6 +849,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
                         if (slab->Used == 0)
                         {
                             sizeClass->EmptySlabs--;
+                            sizeClass->SlabsHeld--;
                             Unlink(ref sizeClass->Head, slab);
                             ReturnSlabLocked(slab);
                         }
@@ -974,7 +997,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
             _owners.Clear();
             foreach (nint descriptor in _descriptors)
             {
-                NativeMemory.Free((void*)descriptor);
+                CacheLines.Free((void*)descriptor);
             }
 
             _descriptors.Clear();
@@ -1097,6 +1120,10 @@ internal sealed unsafe partial class SlabTier : IDisposable
         public uint ObjectSize;
         public int Capacity;
 
+        /// <summary>Objects from the slab's start that have been put on its free list so far; the rest were never handed
+        /// out and are free without being on any list (the list is extended as the slab is used, not built whole).</summary>
+        public int Linked;
+
         /// <summary>Objects not on the local list (live ones and those on the thread-free list).</summary>
         public int Used;
 
@@ -1115,8 +1142,9 @@ internal sealed unsafe partial class SlabTier : IDisposable
         public Slab* FullHead;
         public int EmptySlabs;
 
-        /// <summary>Slabs this thread has made for the class: its next slab's size grows with it (<see cref="SizeClasses.SlabShiftFor"/>).</summary>
-        public int SlabsMade;
+        /// <summary>Slabs of the class on this thread's lists: its next slab's size grows with them
+        /// (<see cref="SizeClasses.SlabShiftFor"/>), so a class in heavy use gets large slabs and one in light use keeps small ones.</summary>
+        public int SlabsHeld;
     }
 
     /// <summary>One region's page map (one entry per 1 KiB page) and state bytes (one per 16-byte granule).</summary>

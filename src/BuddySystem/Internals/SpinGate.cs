@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 
 namespace BuddySystem.Internals;
@@ -27,6 +28,16 @@ internal struct SpinGate
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Exit() => Volatile.Write(ref _taken, 0);
 
+    /// <summary>Takes the gate and returns what releases it: <c>using (gate.EnterScope()) { ... }</c> holds the gate for the
+    /// block and lets it go however the block ends, as <see cref="Lock.EnterScope"/> does.</summary>
+    [UnscopedRef]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Scope EnterScope()
+    {
+        Enter();
+        return new Scope(ref this);
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void EnterContended()
     {
@@ -36,5 +47,17 @@ internal struct SpinGate
             spinner.SpinOnce();
         }
         while (Volatile.Read(ref _taken) != 0 || Interlocked.CompareExchange(ref _taken, 1, 0) != 0);
+    }
+
+    /// <summary>A held gate; disposing it releases the gate.</summary>
+    public ref struct Scope
+    {
+        private readonly ref SpinGate _gate;
+
+        internal Scope(ref SpinGate gate) => _gate = ref gate;
+
+        /// <summary>Releases the gate.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly void Dispose() => _gate.Exit();
     }
 }

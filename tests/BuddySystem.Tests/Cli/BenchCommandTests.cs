@@ -106,7 +106,7 @@ public class BenchCommandTests
     [Fact]
     public void Run_MimallocMissing_RowSaysSoAndRatiosFallBackToGlibc()
     {
-        var missing = new BenchAllocatorEntry<GlibcAllocator>("mimalloc", "stands in for a missing library", GlibcAllocator.Create, () => "libmimalloc.so.2 not found (test)");
+        var missing = new BenchAllocatorEntry<MallocAllocator<Libc>>("mimalloc", "stands in for a missing library", MallocAllocator<Libc>.Create, () => "libmimalloc.so.2 not found (test)");
         var options = new BenchOptions(["W1"], [BenchAllocators.Find("glibc")!, missing], 1, BenchScale.Quick, null, null);
         var output = new StringWriter();
         var console = BenchTestConsole.Create(output);

@@ -1,4 +1,5 @@
 using BuddySystem.Cli.Bench;
+using BuddySystem.Testing;
 
 namespace BuddySystem.Tests;
 
@@ -93,7 +94,7 @@ public class BenchWorkloadsTests
     [Fact]
     public void W5_TwoThreadsOnLockedHeap_RunsBothStreamsAndFreesEverything()
     {
-        LockedHeapAllocator allocator = LockedHeapAllocator.Create(BenchWorkloads.HeapSize);
+        var allocator = TargetAllocator.OverRegion(BenchWorkloads.HeapSize, "locked-heap", new LockedHeap(new BuddyHeap()), HeapTarget.Of, heap => new LockedHeapCalls(heap));
         try
         {
             Measurement m = BenchWorkloads.W5(allocator, 2, 20_000);

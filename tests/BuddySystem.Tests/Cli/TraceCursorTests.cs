@@ -1,5 +1,5 @@
 using System.Text;
-using BuddySystem.Cli.Engines;
+using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Replay;
 using BuddySystem.Cli.Traces;
 using BuddySystem.Testing;
@@ -35,7 +35,7 @@ public sealed class TraceCursorTests
         using var cursor = new TraceCursor(trace, 64 << 10, BuddyHeapOptions.Default);
         cursor.StepToEnd();
 
-        var allocator = new TargetAllocator(HeapTarget.Of("buddy-heap", BuddyHeap.Create(64 << 10)));
+        var allocator = TargetAllocator.Of(HeapTarget.Of("buddy-heap", BuddyHeap.Create(64 << 10)));
         ReplayPass timed = TraceReplayer.RunTimed(ref allocator, trace);
         allocator.Dispose();
 

@@ -282,6 +282,29 @@ public abstract unsafe class BuddyHeapTests
     }
 
     [Fact]
+    public void Reallocate_ShrinkWhenAFreeBlockOfTheNewSizeWaits_MovesThereSoTheLargeBlockMergesWhole()
+    {
+        // Shrinking in place here would leave an 8 KiB block inside the 64 KiB one and the waiting 8 KiB hole unused;
+        // in W6 that cost 7 points of efficiency (docs/benchmarks.md).
+        var (heap, region) = NewHeap(1 << 17);
+        using (region)
+        using (heap)
+        {
+            byte* small = (byte*)heap.Allocate(new Layout(8192, 8));
+            byte* keep = (byte*)heap.Allocate(new Layout(8192, 8));
+            byte* large = (byte*)heap.Allocate(new Layout(65536, 8));
+            heap.Deallocate(small, new Layout(8192, 8)); // the hole: a free 8 KiB block below the large one
+            large[100] = 9;
+            byte* moved = (byte*)heap.Reallocate(large, new Layout(65536, 8), 8000);
+            Assert.True(moved == small);
+            Assert.Equal(9, moved[100]);
+            Assert.Equal(16384ul, heap.Stats.AllocatedBytes);
+            Assert.True(heap.Allocate(new Layout(65536, 8)) == large); // the large block merged back whole
+            heap.Validate();
+        }
+    }
+
+    [Fact]
     public void Reallocate_GrowWhileTheBuddyAboveIsLive_MovesAndKeepsBytes()
     {
         var (heap, region) = NewHeap();

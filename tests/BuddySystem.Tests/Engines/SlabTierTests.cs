@@ -192,6 +192,57 @@ public unsafe class SlabTierTests
     }
 
     [Fact]
+    public void NewSlab_HandsOutObjectsInAddressOrder_ExtendingItsFreeListAsItGoes_AlsoAfterAdoption()
+    {
+        // The first class whose second slab holds more objects than one extension links: every object must still come
+        // out once, from the slab's start upwards, with the heap valid between extensions and after an adopter extends
+        // the tail its exited owner never reached.
+        int index = Enumerable.Range(0, Internals.SizeClasses.Count).First(i =>
+            (1u << Internals.SizeClasses.SlabShiftFor(i, 1)) / Internals.SizeClasses.SizeOf(i)
+                > Internals.SizeClasses.ExtendCountFor(Internals.SizeClasses.SizeOf(i)));
+        uint size = Internals.SizeClasses.SizeOf(index);
+        int firstCapacity = (int)((1u << Internals.SizeClasses.SlabShiftFor(index, 0)) / size);
+        int secondCapacity = (int)((1u << Internals.SizeClasses.SlabShiftFor(index, 1)) / size);
+        var layout = new Layout(size, 8);
+        using var heap = ConcurrentHeap.Create(1 << 20);
+        var first = new List<nint>();
+        OnThread(() =>
+        {
+            for (int i = 0; i < firstCapacity + 1; i++)
+            {
+                first.Add((nint)heap.Allocate(layout));
+                heap.Validate();
+            }
+        });
+
+        heap.Validate();
+        Assert.Equal(2, heap.SlabCount);
+        var second = new List<nint>();
+        for (int i = 0; i < secondCapacity - 1; i++)
+        {
+            second.Add((nint)heap.Allocate(layout)); // the adopted second slab's other objects, most never linked
+            heap.Validate();
+        }
+
+        Assert.Equal(2, heap.SlabCount);
+        var all = first.Concat(second).ToList();
+        Assert.DoesNotContain(0, all);
+        Assert.Equal(all.Count, all.Distinct().Count());
+        List<nint> secondSlab = all.Skip(firstCapacity).ToList();
+        Assert.Equal(secondSlab.OrderBy(a => a), secondSlab);
+        Assert.Equal((long)size * (secondCapacity - 1), (long)(secondSlab[^1] - secondSlab[0]));
+        foreach (nint block in all)
+        {
+            heap.Deallocate((void*)block, layout);
+        }
+
+        heap.Trim();
+        heap.Validate();
+        Assert.Equal(0, heap.Stats.LiveBlocks);
+        Assert.Equal(0, heap.SlabCount);
+    }
+
+    [Fact]
     public void ExitedThread_FreesIntoAbandonedSlab_AreReturnedByTrim()
     {
         using var heap = ConcurrentHeap.Create(1 << 20);

@@ -1,5 +1,4 @@
 using System.Globalization;
-using BuddySystem.Cli.Engines;
 using BuddySystem.Testing;
 
 namespace BuddySystem.Tests.Reliability;

@@ -1,4 +1,3 @@
-using BuddySystem.Cli.Engines;
 using BuddySystem.Collections;
 using BuddySystem.Testing;
 

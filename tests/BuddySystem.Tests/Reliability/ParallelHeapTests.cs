@@ -1,4 +1,4 @@
-using BuddySystem.Cli.Engines;
+using BuddySystem.Testing;
 using CsCheck;
 
 namespace BuddySystem.Tests.Reliability;

@@ -1,5 +1,4 @@
 using BuddySystem.Cli.Commands;
-using BuddySystem.Cli.Engines;
 using BuddySystem.Testing;
 
 namespace BuddySystem.Tests.Reliability;

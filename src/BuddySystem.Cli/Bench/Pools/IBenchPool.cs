@@ -2,7 +2,7 @@ namespace BuddySystem.Cli.Bench.Pools;
 
 /// <summary>
 /// What the <c>pool</c> workload needs from a buffer pool: rent a buffer of at least a size, reach its bytes, return it.
-/// A struct adapter, registered with <see cref="Engines.Engine.Pool"/> in <see cref="Engines.EngineCatalog.All"/>.
+/// A struct adapter, named by an <see cref="Testing.Engine.Pool"/> of <see cref="Testing.EngineCatalog.All"/> and bound in <see cref="BenchAllocators"/>.
 /// </summary>
 /// <remarks>A buffer is an object: the pool's <see cref="System.Buffers.IMemoryOwner{T}"/>, or the array itself for
 /// <see cref="System.Buffers.ArrayPool{T}"/>. The workload is generic over the adapter, so the adapter's own calls are direct;
