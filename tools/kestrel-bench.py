@@ -4,10 +4,11 @@
 For each pool: a fresh server per point (`dotnet run --no-build ... -- --pool P --heap H --urls http://127.0.0.1:PORT`),
 wrk against 127.0.0.1 for a bounded time (POST /echo with 1 KiB and 256 KiB bodies, 64 and 512 connections); peak RSS
 is the server's VmHWM after the point, idle RSS its VmRSS after --idle seconds without load (measured after the largest
-point). Then the overload case: an 8 MiB heap, 512 connections echoing 256 KiB, while a checker fetches GET /bytes/262144
+point). The pools take turns --rounds times at each case (a fresh server each time), and each figure is the median of
+the rounds with its spread (min-max), so one noisy run on a shared machine does not decide a ratio. Then the overload case: an 8 MiB heap, 512 connections echoing 256 KiB, while a checker fetches GET /bytes/262144
 and compares every body; afterwards the heap must validate and serve again. Writes kestrel-bench.{json,md,png} to --out.
 """
-import argparse, json, os, signal, subprocess, sys, threading, time, urllib.request
+import argparse, json, os, signal, statistics, subprocess, sys, threading, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = "bench/BuddySystem.KestrelBench"
@@ -159,19 +160,55 @@ def load():
     return " ".join(open("/proc/loadavg").read().split()[:3])
 
 
+FIGURES = ("rps", "p50Ms", "p99Ms", "peakRssMiB", "idleRssMiB")
+
+
+def summarize(runs):
+    """One point per (pool, case) from its rounds: the median of each figure, its spread, errors and failed rents summed."""
+    first = runs[0]
+    p = {k: first[k] for k in ("pool", "case", "body", "connections")}
+    for key in FIGURES:
+        values = [r[key] for r in runs if key in r]
+        if values:
+            p[key] = statistics.median(values)
+            p[key + "Range"] = [min(values), max(values)]
+    p["errors"] = sum(r["errors"] for r in runs)
+    p["failedRents"] = sum(r["failedRents"] for r in runs)
+    p["load"] = " / ".join(r["load"].split()[0] for r in runs)
+    p["runs"] = runs
+    return p
+
+
+def spread(p, key, fmt):
+    lo, hi = p[key + "Range"]
+    return f"{fmt.format(p[key])} ({fmt.format(lo)}–{fmt.format(hi)})" if len(p["runs"]) > 1 else fmt.format(p[key])
+
+
+def ratio(p, k, key):
+    """Median of the per-round ratios against kestrel (round i against kestrel's round i), with their spread."""
+    if not k or not all(key in r for r in p["runs"] + k["runs"]):
+        return "-"
+    ratios = [a[key] / b[key] for a, b in zip(p["runs"], k["runs"]) if b[key]]
+    if not ratios:
+        return "-"
+    med = statistics.median(ratios)
+    return f"{med:.2f} ({min(ratios):.2f}–{max(ratios):.2f})" if len(ratios) > 1 else f"{med:.2f}"
+
+
 def markdown(res):
     lines = [f"Machine: {res['machine']}. Load average before / after: {res['loadBefore']} / {res['loadAfter']}.",
-             f"Each point: a fresh server (pools take turns per case), `wrk -t2 -cC -d{res['duration']}s` POSTing to /echo; idle RSS after {res['idle']} s "
-             "without load, measured after the 256 KiB / 512-connection point; heap " + res["heap"] + ".", "",
-             "| case | pool | requests/s | × kestrel | p50 ms | p99 ms | × kestrel | errors | failed rents | peak RSS MiB | idle RSS MiB | load after |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             f"Each case: the pools take turns {res['rounds']} times (a fresh server each time, order rotated), `wrk -t2 -cC -d{res['duration']}s` "
+             f"POSTing to /echo; idle RSS after {res['idle']} s without load, measured after the 256 KiB / 512-connection point; "
+             "heap " + res["heap"] + ". Cells: median (min–max) over the rounds; × kestrel is the median of the per-round ratios.", "",
+             "| case | pool | requests/s | × kestrel | p99 ms | × kestrel | errors | failed rents | peak RSS MiB | × kestrel | idle RSS MiB | × kestrel | load (1 min) per round |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     base = {p["case"]: p for p in res["points"] if p["pool"] == "kestrel"}
     for p in res["points"]:
         k = base.get(p["case"])
-        rps_ratio = f"{p['rps'] / k['rps']:.2f}" if k and k["rps"] else "-"
-        p99_ratio = f"{p['p99Ms'] / k['p99Ms']:.2f}" if k and k["p99Ms"] else "-"
-        lines.append(f"| {p['case']} | {p['pool']} | {p['rps']:.0f} | {rps_ratio} | {p['p50Ms']:.2f} | {p['p99Ms']:.2f} | "
-                     f"{p99_ratio} | {p['errors']} | {p['failedRents']} | {p['peakRssMiB']} | {p.get('idleRssMiB', '')} | {p['load'].split()[0]} |")
+        idle = spread(p, "idleRssMiB", "{:.0f}") if "idleRssMiB" in p else ""
+        lines.append(f"| {p['case']} | {p['pool']} | {spread(p, 'rps', '{:.0f}')} | {ratio(p, k, 'rps')} | {spread(p, 'p99Ms', '{:.2f}')} | "
+                     f"{ratio(p, k, 'p99Ms')} | {p['errors']} | {p['failedRents']} | {spread(p, 'peakRssMiB', '{:.0f}')} | "
+                     f"{ratio(p, k, 'peakRssMiB')} | {idle} | {ratio(p, k, 'idleRssMiB') if idle else ''} | {p['load']} |")
     lines += ["", f"Overload: heap 8 MiB, 512 connections POSTing 256 KiB for {res['duration']} s, a checker fetching "
               "GET /bytes/262144 meanwhile (kestrel has no cap: a reference).", "",
               "| pool | requests/s | wrk errors | failed rents | checked: correct / corrupted / failed | peak RSS MiB | alive | validate | serves again | exit |",
@@ -192,29 +229,39 @@ def main():
     ap.add_argument("--heap", default="256MiB", help="buddy heap for the matrix")
     ap.add_argument("--port", type=int, default=5180)
     ap.add_argument("--out", default="/tmp/kestrel-bench")
+    ap.add_argument("--rounds", type=int, default=3, help="turns of every pool at each case (figures are their median)")
     ap.add_argument("--no-overload", action="store_true")
     a = ap.parse_args()
     if not 1 <= a.duration <= 120:
         print("kestrel-bench: --duration must be 1..120 seconds", file=sys.stderr)
         return 2
+    if not 1 <= a.rounds <= 20:
+        print("kestrel-bench: --rounds must be 1..20", file=sys.stderr)
+        return 2
     os.makedirs(a.out, exist_ok=True)
     res = {"machine": machine(), "loadBefore": load(), "duration": a.duration, "idle": a.idle, "heap": a.heap,
-           "points": [], "overload": []}
+           "rounds": a.rounds, "points": [], "overload": []}
     pools = a.pools.split(",")
     cases = [(body, connections) for body in (1 << 10, 256 << 10) for connections in (64, 512)]
     points = []
     # Pools take turns at each case, in an order rotated per case, so a neighbour's build spreads over all pools
     # instead of landing on the one that happens to run last.
+    turn = 0
     for c, (body, connections) in enumerate(cases):
-        for i in range(len(pools)):
-            pool = pools[(i + c) % len(pools)]
+        for i in (i for r in range(a.rounds) for i in range(len(pools))):
+            pool = pools[(i + turn) % len(pools)]
+            turn += 1 if i == len(pools) - 1 else 0
             idle = a.idle if body == 256 << 10 and connections == 512 else 0
             p = point(pool, a.heap, a.port, body, connections, a.duration, idle)
             p["load"] = load()
             print(f"{pool:18} {p['case']:12} {p['rps']:9.0f} req/s  p50 {p['p50Ms']:7.2f} ms  p99 {p['p99Ms']:7.2f} ms  "
                   f"errors {p['errors']}  peak {p['peakRssMiB']} MiB  idle {p.get('idleRssMiB', '-')}  load {p['load']}", flush=True)
             points.append(p)
-    res["points"] = sorted(points, key=lambda p: (pools.index(p["pool"]), cases.index((p["body"], p["connections"]))))
+    groups = {}
+    for p in points:
+        groups.setdefault((p["pool"], p["case"]), []).append(p)
+    res["points"] = sorted((summarize(runs) for runs in groups.values()),
+                           key=lambda p: (pools.index(p["pool"]), cases.index((p["body"], p["connections"]))))
     if not a.no_overload:
         for pool in a.pools.split(","):
             o = overload(pool, a.port, a.duration)

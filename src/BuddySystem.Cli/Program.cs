@@ -40,6 +40,7 @@ internal static class Program
         root.Subcommands.Add(ShmCommand.Create());
         root.Subcommands.Add(ShmWorkerCommand.Create());
         root.Subcommands.Add(ShmBenchWorkerCommand.Create());
+        root.Subcommands.Add(BenchPoolRunCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
         ParseResult parsed = root.Parse(args);
         var names = new List<string>();

@@ -67,4 +67,8 @@ internal sealed class Engine
     /// <summary>A peer the project measures itself against (glibc, mimalloc): bench and replay only, through the buddy
     /// tool's struct adapter for <paramref name="id"/>.</summary>
     public static Engine Peer(string id, string description) => new(id, description, target: null, isMeasured: true);
+
+    /// <summary>A buffer pool for the bench's <c>pool</c> workload (ours or a .NET one): measured only, through the buddy
+    /// tool's pool adapter for <paramref name="id"/>, which runs no other workload.</summary>
+    public static Engine Pool(string id, string description) => new(id, description, target: null, isMeasured: true);
 }

@@ -28,6 +28,10 @@ internal static class EngineCatalog
         Engine.Peer("glibc", "libc malloc/free"),
         Engine.Peer("native-memory", "NativeMemory.Alloc/Free"),
         Engine.Peer("mimalloc", "mimalloc mi_malloc/mi_free"),
+        Engine.Pool("buddy-pool", "BuddyMemoryPool on the default heap (ConcurrentHeap)"),
+        Engine.Pool("array-pool", "ArrayPool<byte>.Shared"),
+        Engine.Pool("memory-pool", "MemoryPool<byte>.Shared"),
+        Engine.Pool("kestrel-pool", "Kestrel's pinned-block pool from its IMemoryPoolFactory<byte> (4 KiB blocks; larger rents from ArrayPool<byte>.Shared, as Pipelines does)"),
     ];
 
     /// <summary>The ids of the engines the reliability workloads run (soak, the fuzzer).</summary>

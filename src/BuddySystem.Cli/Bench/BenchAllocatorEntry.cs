@@ -20,11 +20,19 @@ internal abstract class BenchAllocatorEntry(string id, string description)
     /// <summary>Why it cannot run on this machine, or null.</summary>
     public abstract string? Unavailable { get; }
 
-    /// <summary>Whether this allocator takes part in <paramref name="workload"/>: W5 needs thread safety, W6 an arena.</summary>
-    public bool Runs(string workload) => workload switch
+    /// <summary>Whether <c>buddy replay</c> can run a trace on it (a buffer pool cannot).</summary>
+    public virtual bool Replays => true;
+
+    /// <summary>Whether the bench gives each case an untimed warm-up run first (a pool's runs warm themselves up).</summary>
+    public virtual bool NeedsWarmUp => true;
+
+    /// <summary>Whether this allocator takes part in <paramref name="workload"/>: W5 needs thread safety, W6 an arena; the
+    /// <c>pool</c> workload is for buffer pools only.</summary>
+    public virtual bool Runs(string workload) => workload switch
     {
         "W5" => IsThreadSafe,
         "W6" => IsArena,
+        "pool" => false,
         _ => true,
     };
 

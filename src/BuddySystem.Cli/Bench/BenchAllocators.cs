@@ -1,3 +1,4 @@
+using BuddySystem.Cli.Bench.Pools;
 using BuddySystem.Testing;
 
 namespace BuddySystem.Cli.Bench;
@@ -27,10 +28,17 @@ internal static class BenchAllocators
         ["glibc"] = Peer<Libc>,
         ["native-memory"] = Peer<NativeMemoryApi>,
         ["mimalloc"] = Peer<Mimalloc>,
+        ["buddy-pool"] = engine => new BenchPoolEntry<BuddyPoolBench>(engine.Id, engine.Description, BuddyPoolBench.Create),
+        ["array-pool"] = engine => new BenchPoolEntry<ArrayPoolBench>(engine.Id, engine.Description, ArrayPoolBench.Create),
+        ["memory-pool"] = engine => new BenchPoolEntry<MemoryPoolBench>(engine.Id, engine.Description, MemoryPoolBench.Create),
+        ["kestrel-pool"] = engine => new BenchPoolEntry<KestrelPoolBench>(engine.Id, engine.Description, KestrelPoolBench.Create),
     };
 
     /// <summary>Every measured allocator, in table order (the peers last).</summary>
     public static IReadOnlyList<BenchAllocatorEntry> All { get; } = [.. EngineCatalog.All.Where(e => e.IsMeasured).Select(EntryFor)];
+
+    /// <summary>The allocators <c>buddy replay</c> can run a trace on (not the buffer pools).</summary>
+    public static IReadOnlyList<BenchAllocatorEntry> Replayable { get; } = [.. All.Where(a => a.Replays)];
 
     /// <summary>The registry ids that have a struct adapter here (every one must name a measured engine).</summary>
     public static IEnumerable<string> StructAdapterIds => s_structAdapters.Keys;

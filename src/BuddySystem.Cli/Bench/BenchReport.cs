@@ -7,8 +7,9 @@ namespace BuddySystem.Cli.Bench;
 /// <summary>Renders bench results: one terminal table per workload, and the JSON file.</summary>
 internal static partial class BenchReport
 {
-    /// <summary>The reference for ratios: mimalloc when it ran for the case, otherwise glibc.</summary>
+    /// <summary>The reference for ratios: for the pool workload <c>array-pool</c>; otherwise mimalloc when it ran for the case, otherwise glibc.</summary>
     public static BenchResult? Reference(IReadOnlyList<BenchResult> results, string workload, string param) =>
+        workload == "pool" ? results.FirstOrDefault(r => r.Workload == workload && r.Param == param && r.Allocator == "array-pool") :
         results.FirstOrDefault(r => r.Workload == workload && r.Param == param && r.Allocator == "mimalloc")
         ?? results.FirstOrDefault(r => r.Workload == workload && r.Param == param && r.Allocator == "glibc");
 
@@ -27,9 +28,15 @@ internal static partial class BenchReport
                 table.AddColumn(new TableColumn(Markup.Escape(header)).RightAligned());
             }
 
-            if (workload == "W5")
+            if (workload is "W5" or "pool")
             {
                 table.AddColumn(new TableColumn("Mops/s 1 / 2 / 4 threads (scaling 2:1, 4:2)").RightAligned());
+            }
+
+            if (workload == "pool")
+            {
+                table.AddColumn(new TableColumn("GC B/op 1 / 2 / 4").RightAligned());
+                table.AddColumn(new TableColumn("peak RSS MiB 1 / 2 / 4").RightAligned());
             }
 
             if (workload == "W6")
@@ -65,9 +72,15 @@ internal static partial class BenchReport
                     cells.Add(row is null ? "" : workload == "W6" ? Number(row.NsPerOp) : $"{Number(row.NsPerOp)} ({Ratio(row, reference)})");
                 }
 
-                if (workload == "W5")
+                if (workload is "W5" or "pool")
                 {
                     cells.Add(Throughput(rows));
+                }
+
+                if (workload == "pool")
+                {
+                    cells.Add(GcBytes(rows));
+                    cells.Add(PeakRss(rows));
                 }
 
                 if (workload == "W6")
@@ -83,7 +96,7 @@ internal static partial class BenchReport
         }
 
         string referenceId = results.Any(r => r.Allocator == "mimalloc") ? "mimalloc" : "glibc";
-        console.MarkupLine($"[grey]cells: ns/op (ratio = ns/op ÷ {referenceId}'s ns/op for the same case); lower is faster. Median of {options.Runs} runs; W6 is one run of {options.Scale.W6Rounds} rounds.[/]");
+        console.MarkupLine($"[grey]cells: ns/op (ratio = ns/op ÷ {referenceId}'s ns/op for the same case; pool: ÷ array-pool's); lower is faster. Median of {options.Runs} runs; W6 is one run of {options.Scale.W6Rounds} rounds.[/]");
     }
 
     /// <summary>Writes <c>{"machine", "runtime", "results": [...]}</c> (docs/benchmarks.md, issue 4), plus the unavailable allocators.</summary>
@@ -116,6 +129,16 @@ internal static partial class BenchReport
             if (r.OpsPerSec is { } opsPerSec)
             {
                 json.WriteNumber("ops_per_sec", Math.Round(opsPerSec));
+            }
+
+            if (r.GcBytesPerOp is { } gcBytes)
+            {
+                json.WriteNumber("gc_bytes_per_op", Math.Round(gcBytes, 3));
+            }
+
+            if (r.PeakRssBytes is { } peakRss)
+            {
+                json.WriteNumber("peak_rss_bytes", peakRss);
             }
 
             if (r.Efficiency is { } efficiency)
@@ -157,16 +180,22 @@ internal static partial class BenchReport
     {
         var text = new System.Text.StringBuilder();
         string referenceId = results.Any(r => r.Allocator == "mimalloc") ? "mimalloc" : "glibc";
-        text.AppendLine(CultureInfo.InvariantCulture, $"Machine: {BenchMachine.Describe()}; {BenchMachine.Runtime}; {(ReferenceEquals(options.Scale, BenchScale.Quick) ? "quick" : "full")} scale, median of {options.Runs} runs. Cells: ns/op (ratio to {referenceId} in the same run; lower is faster).");
+        text.AppendLine(CultureInfo.InvariantCulture, $"Machine: {BenchMachine.Describe()}; {BenchMachine.Runtime}; {(ReferenceEquals(options.Scale, BenchScale.Quick) ? "quick" : "full")} scale, median of {options.Runs} runs. Cells: ns/op (ratio to {referenceId} in the same run, pool rows to array-pool; lower is faster); load {BenchMachine.Load}.");
         foreach (string workload in options.Workloads)
         {
             var cases = WorkloadCase.For(workload).ToList();
             text.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"**{workload}**: {Caption(workload)}").AppendLine();
             var header = new List<string> { "allocator" };
             header.AddRange(cases.Select(c => c.Param.Length == 0 ? "ns/op" : $"{ParamName(workload)} = {c.Param}"));
-            if (workload == "W5")
+            if (workload is "W5" or "pool")
             {
                 header.Add("Mops/s 1 / 2 / 4 threads (scaling 2:1, 4:2)");
+            }
+
+            if (workload == "pool")
+            {
+                header.Add("GC B/op 1 / 2 / 4");
+                header.Add("peak RSS MiB 1 / 2 / 4");
             }
 
             if (workload == "W6")
@@ -189,9 +218,15 @@ internal static partial class BenchReport
 
                 var rows = cases.Select(c => results.FirstOrDefault(r => r.Workload == workload && r.Param == c.Param && r.Allocator == allocator.Id)).ToList();
                 cells.AddRange(rows.Select(row => row is null ? "" : workload == "W6" ? Number(row.NsPerOp) : $"{Number(row.NsPerOp)} ({Ratio(row, Reference(results, row.Workload, row.Param))})"));
-                if (workload == "W5")
+                if (workload is "W5" or "pool")
                 {
                     cells.Add(Throughput(rows));
+                }
+
+                if (workload == "pool")
+                {
+                    cells.Add(GcBytes(rows));
+                    cells.Add(PeakRss(rows));
                 }
 
                 if (workload == "W6")
@@ -223,6 +258,14 @@ internal static partial class BenchReport
         return scaling.Count == 0 ? mops : $"{mops} ({string.Join(", ", scaling)})";
     }
 
+    // pool: GC bytes per operation for each thread count.
+    private static string GcBytes(List<BenchResult?> rows) =>
+        string.Join(" / ", rows.Select(r => r?.GcBytesPerOp is { } b ? Number(b) : "-"));
+
+    // pool: the peak RSS of each thread count's median run, in MiB.
+    private static string PeakRss(List<BenchResult?> rows) =>
+        string.Join(" / ", rows.Select(r => r?.PeakRssBytes is { } b ? (b / 1048576.0).ToString("0", CultureInfo.InvariantCulture) : "-"));
+
     /// <summary>"12.3", "1,234", "0.85".</summary>
     public static string Number(double value) =>
         double.IsNaN(value) ? "-" : value >= 1000 ? value.ToString("N0", CultureInfo.InvariantCulture) : value.ToString(value >= 100 ? "0" : value >= 10 ? "0.0" : "0.00", CultureInfo.InvariantCulture);
@@ -234,7 +277,7 @@ internal static partial class BenchReport
     {
         "W2" => "size",
         "W4" => "n",
-        "W5" => "threads",
+        "W5" or "pool" => "threads",
         _ => "",
     };
 
@@ -246,6 +289,7 @@ internal static partial class BenchReport
         "W4" => "free n × 16 B blocks in random order; ns per free",
         "W5" => "W3 on 1, 2 and 4 threads sharing one heap of 32 MiB × threads; ns per op (wall)",
         "W6" => "heap efficiency until the first failed allocation (talc's method)",
+        "pool" => "rent pool-mix buffers (256 B..1 MiB) and return them, 1 in 8 returns on another thread; ns per rent+return (wall), each run in its own process",
         _ => "",
     };
 }

@@ -27,7 +27,7 @@ internal static class BenchRunner
                 foreach (string workload in options.Workloads)
                 {
                     int runs = RunsFor(workload, options.Runs);
-                    int steps = WorkloadCase.For(workload).Count() * available.Count(a => a.Runs(workload)) * (runs + 1);
+                    int steps = WorkloadCase.For(workload).Count() * available.Where(a => a.Runs(workload)).Sum(a => runs + (a.NeedsWarmUp ? 1 : 0));
                     tasks[workload] = context.AddTask(workload, autoStart: false, maxValue: Math.Max(steps, 1));
                 }
 
@@ -53,7 +53,7 @@ internal static class BenchRunner
         foreach (WorkloadCase workloadCase in WorkloadCase.For(workload))
         {
             var measured = allocators.ToDictionary(a => a.Id, _ => new List<Measurement>());
-            foreach (BenchAllocatorEntry allocator in allocators)
+            foreach (BenchAllocatorEntry allocator in allocators.Where(a => a.NeedsWarmUp))
             {
                 task.Description = $"{workloadCase.Label} · {allocator.Id} · warm-up";
                 long warmUpStart = Stopwatch.GetTimestamp();
@@ -87,8 +87,10 @@ internal static class BenchRunner
                     median.NsPerOp,
                     median.Ops,
                     median.Failed,
-                    workload == "W5" ? 1e9 / median.NsPerOp : null,
-                    workload == "W6" ? median.Efficiency : null);
+                    workload is "W5" or "pool" ? 1e9 / median.NsPerOp : null,
+                    workload == "W6" ? median.Efficiency : null,
+                    GcBytesPerOp: median.GcBytes is { } gc && median.Ops > 0 ? (double)gc / median.Ops : null,
+                    PeakRssBytes: median.PeakRssBytes);
             }
         }
     }

@@ -6,15 +6,16 @@ namespace BuddySystem.Cli.Bench;
 /// <param name="W3Ops">W3 operations.</param>
 /// <param name="W5OpsPerThread">W5 operations per thread.</param>
 /// <param name="W6Rounds">W6 rounds.</param>
+/// <param name="PoolOpsPerThread">pool: rents (each with a return) per renting thread.</param>
 /// <param name="WarmUp">How long each (case, allocator) repeats its untimed warm-up runs before the clock starts (at least
 /// one run): long enough for the runtime to recompile the methods it saw called at full optimisation (tiered compilation
 /// waits 100 ms after the last new method before it promotes any, then compiles in the background).</param>
-internal sealed record BenchScale(long W1Pairs, int W2Repetitions, int W3Ops, int W5OpsPerThread, int W6Rounds, TimeSpan WarmUp = default)
+internal sealed record BenchScale(long W1Pairs, int W2Repetitions, int W3Ops, int W5OpsPerThread, int W6Rounds, int PoolOpsPerThread = 100_000, TimeSpan WarmUp = default)
 {
     /// <summary>docs/benchmarks.md ("How buddy bench measures") to the letter.</summary>
-    public static BenchScale Full { get; } = new(10_000_000, 20, W3Ops: 2_000_000, W5OpsPerThread: 2_000_000, W6Rounds: 300, WarmUp: TimeSpan.FromMilliseconds(400));
+    public static BenchScale Full { get; } = new(10_000_000, 20, W3Ops: 2_000_000, W5OpsPerThread: 2_000_000, W6Rounds: 300, PoolOpsPerThread: 2_000_000, WarmUp: TimeSpan.FromMilliseconds(400));
 
     /// <summary>The same shapes (sizes, n, seeds, live cap) with a tenth of the operations and one warm-up run: seconds, for CI (not for figures: rarely called methods
     /// may still run unoptimised).</summary>
-    public static BenchScale Quick { get; } = new(1_000_000, 2, W3Ops: 200_000, W5OpsPerThread: 200_000, W6Rounds: 30);
+    public static BenchScale Quick { get; } = new(1_000_000, 2, W3Ops: 200_000, W5OpsPerThread: 200_000, W6Rounds: 30, PoolOpsPerThread: 200_000);
 }

@@ -7,7 +7,8 @@ namespace BuddySystem.Cli.Commands;
 
 /// <summary>
 /// <c>buddy bench</c>: the workloads W1–W6 of docs/benchmarks.md on the buddy heaps and their peers (glibc, NativeMemory,
-/// mimalloc), as ratios measured in the same run.
+/// mimalloc), and the pool workload on the buffer pools (<c>BuddyMemoryPool</c>, <c>ArrayPool</c>, <c>MemoryPool</c>, Kestrel's),
+/// as ratios measured in the same run.
 /// </summary>
 internal static class BenchCommand
 {
@@ -39,7 +40,7 @@ internal static class BenchCommand
         program.AcceptOnlyFromAmong([.. ProgramSet.Names]);
         var library = CommonOptions.ExistingFile("--library", $"With --programs: libbuddymalloc.so (default: {RunCommand.LibraryPath} above the current folder or the tool).");
 
-        var command = new Command("bench", "Run the workloads W1-W6 (docs/benchmarks.md) on the buddy heaps and on glibc, NativeMemory and mimalloc; print ns/op and ratios. With --programs, workload P: real programs on each malloc.")
+        var command = new Command("bench", "Run the workloads W1-W6 (docs/benchmarks.md) on the buddy heaps and on glibc, NativeMemory and mimalloc, and the pool workload on BuddyMemoryPool, ArrayPool, MemoryPool and Kestrel's pool; print ns/op and ratios. With --programs, workload P: real programs on each malloc.")
         {
             workloads, allocators, runs, quick, json, plot, markdown, programs, misuse, program, library,
         };

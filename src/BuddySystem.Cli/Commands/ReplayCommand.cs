@@ -24,7 +24,7 @@ internal static class ReplayCommand
     internal static Command Create(IAnsiConsole? console = null)
     {
         var trace = CommonOptions.Trace("The trace file: 'a <id> <size> <align>', 'f <id>', 'r <id> <newsize>' lines, plain or gzip.");
-        var allocators = CommonOptions.Allocators([.. BenchAllocators.All.Select(a => a.Id)], $"An allocator to replay on; repeat for several (default: {string.Join(", ", s_defaultAllocators)}).");
+        var allocators = CommonOptions.Allocators([.. BenchAllocators.Replayable.Select(a => a.Id)], $"An allocator to replay on; repeat for several (default: {string.Join(", ", s_defaultAllocators)}).");
         var heap = CommonOptions.OptionalHeap("Arena size (default: the next power of two of twice the trace's peak of live buddy-block bytes, at least 1MiB, at most 1GiB)", min: 4096, powerOfTwo: true);
         var runs = CommonOptions.AtLeast(new Option<int>("--runs") { Description = "Timed passes per allocator; the median is reported.", DefaultValueFactory = _ => 5 }, 1);
         var json = new Option<string?>("--json") { Description = "Write the results as JSON to this file." };
@@ -52,7 +52,7 @@ internal static class ReplayCommand
         var allocators = new List<BenchAllocatorEntry>();
         foreach (string id in allocatorIds is { Length: > 0 } ? allocatorIds : s_defaultAllocators)
         {
-            BenchAllocatorEntry entry = BenchAllocators.Find(id) ?? throw new BadInputException($"unknown allocator '{id}' (known: {string.Join(", ", BenchAllocators.All.Select(a => a.Id))})");
+            BenchAllocatorEntry entry = BenchAllocators.Find(id) is { Replays: true } found ? found : throw new BadInputException($"unknown allocator '{id}' (known: {string.Join(", ", BenchAllocators.Replayable.Select(a => a.Id))})");
             if (!allocators.Contains(entry))
             {
                 allocators.Add(entry);

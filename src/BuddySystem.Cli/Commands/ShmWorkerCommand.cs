@@ -50,25 +50,7 @@ internal static class ShmWorkerCommand
     /// <paramref name="path"/>, with standard output and error redirected: the tool's own executable when it runs as one,
     /// else <c>dotnet buddy.dll</c>. <paramref name="crashAfter"/> as for the command.</summary>
     internal static ProcessStartInfo StartInfo(string path, int worker, int workers, long ops, ulong seed, long crashAfter = 0)
-    {
-        string dll = typeof(ShmWorkerCommand).Assembly.Location;
-        string? host = Environment.ProcessPath;
-        string apphost = Path.Combine(Path.GetDirectoryName(dll)!, Path.GetFileNameWithoutExtension(dll));
-        bool underDotnet = host != null && Path.GetFileNameWithoutExtension(host) == "dotnet";
-        string program = underDotnet ? host! : File.Exists(apphost) ? apphost : "dotnet";
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (program != apphost)
-        {
-            start.ArgumentList.Add(dll);
-        }
-
-        foreach (string arg in new[] { "shm-worker", path, Str(worker), Str(workers), Str(ops), seed.ToString(CultureInfo.InvariantCulture), Str(crashAfter) })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        return start;
-    }
+        => ToolProcess.StartInfo("shm-worker", path, Str(worker), Str(workers), Str(ops), seed.ToString(CultureInfo.InvariantCulture), Str(crashAfter));
 
     private static string Str(long value) => value.ToString(CultureInfo.InvariantCulture);
 }

@@ -7,26 +7,30 @@ namespace BuddySystem.Buffers;
 /// is needed.
 /// </summary>
 /// <remarks>Dispose returns the block exactly once, whichever thread gets there first; any later access throws
-/// <see cref="ObjectDisposedException"/>.</remarks>
+/// <see cref="ObjectDisposedException"/> until the pool hands this owner out again with another block (it recycles disposed
+/// owners, oldest first, so renting allocates nothing; see <see cref="BuddyMemoryPoolOptions.RecycledOwners"/>).</remarks>
 internal sealed unsafe class BuddyMemoryOwner : MemoryManager<byte>
 {
     private readonly BuddyMemoryPool _pool;
-    private readonly int _length;
+    private int _length;
 
     // The pinned array the block lies in, when the pool's heap is over a PinnedArrayRegion; null for native memory.
-    private readonly byte[]? _array;
-    private readonly int _arrayOffset;
+    private byte[]? _array;
+    private int _arrayOffset;
 
-    // An integer so Dispose can claim the block atomically.
+    // An integer so Dispose can claim the block atomically; 0 while the owner is disposed (or waits to be reused).
     private nint _block;
 
-    internal BuddyMemoryOwner(BuddyMemoryPool pool, byte* block, int length, ArraySegment<byte> segment)
+    internal BuddyMemoryOwner(BuddyMemoryPool pool) => _pool = pool;
+
+    /// <summary>Gives a new or recycled owner its block. Only the renting thread sees the owner until <c>Rent</c> returns it;
+    /// the block is published last, so an owner that has a block has its length too.</summary>
+    internal void Arm(byte* block, int length, ArraySegment<byte> segment)
     {
-        _pool = pool;
-        _block = (nint)block;
         _length = length;
         _array = segment.Array;
         _arrayOffset = segment.Offset;
+        Volatile.Write(ref _block, (nint)block);
     }
 
     public override Memory<byte> Memory
@@ -79,7 +83,8 @@ internal sealed unsafe class BuddyMemoryOwner : MemoryManager<byte>
         nint block = Interlocked.Exchange(ref _block, 0);
         if (block != 0)
         {
-            _pool.Return((byte*)block, _length);
+            // The length is read before the owner goes back to the pool: once recycled, another Rent may re-arm it.
+            _pool.Return(this, (byte*)block, _length);
         }
     }
 }

@@ -1,0 +1,210 @@
+using System.Buffers;
+using BuddySystem.Buffers;
+
+namespace BuddySystem.Tests;
+
+/// <summary>The pool reuses disposed owners (issue 24: 0 GC bytes per rent) without giving up the ObjectDisposedException of
+/// a use after dispose while the owner waits in quarantine.</summary>
+public class BuddyMemoryPoolRecyclingTests
+{
+    [Fact]
+    public void Rent_AfterWarmUp_AllocatesNoManagedMemory()
+    {
+        using var pool = BuddyMemoryPool.Create(4 << 20);
+        var live = new IMemoryOwner<byte>[8];
+
+        // The same method warms up first: the runtime's own allocations (tiering, on-stack replacement) are not the pool's.
+        for (int round = 0; round < 3; round++)
+        {
+            RentAndReturn(pool, live, 4096);
+        }
+
+        Assert.Equal(0, RentAndReturn(pool, live, 10_000));
+        foreach (IMemoryOwner<byte> owner in live)
+        {
+            owner.Dispose();
+        }
+
+        Assert.Equal(0, pool.RentedBuffers);
+    }
+
+    // Replaces the buffers of live round-robin; returns the managed bytes this thread allocated meanwhile.
+    private static long RentAndReturn(BuddyMemoryPool pool, IMemoryOwner<byte>[] live, int count)
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < count; i++)
+        {
+            live[i % live.Length]?.Dispose();
+            live[i % live.Length] = pool.Rent(256 << (i % 5));
+            live[i % live.Length].Memory.Span[0] = 1;
+        }
+
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
+
+    [Fact]
+    public void Owner_DisposedThenFewerReturnsThanQuarantine_StillThrowsAndIsNotHandedOut()
+    {
+        using var pool = BuddyMemoryPool.Create(4 << 20);
+        IMemoryOwner<byte> stale = pool.Rent();
+        Memory<byte> staleMemory = stale.Memory;
+        stale.Dispose();
+
+        // Fewer returns after it than the quarantine of 64.
+        var seen = new HashSet<IMemoryOwner<byte>>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < 63; i++)
+        {
+            IMemoryOwner<byte> owner = pool.Rent();
+            seen.Add(owner);
+            owner.Dispose();
+        }
+
+        Assert.DoesNotContain(stale, seen);
+        Assert.Throws<ObjectDisposedException>(() => stale.Memory);
+        Assert.Throws<ObjectDisposedException>(() => staleMemory.Span.Length);
+        stale.Dispose();
+        Assert.Equal(0, pool.RentedBuffers);
+    }
+
+    [Fact]
+    public void Rent_RecyclingOff_EveryRentIsANewOwnerAndLateUseAlwaysThrows()
+    {
+        using var pool = BuddyMemoryPool.Create(4 << 20, new BuddyMemoryPoolOptions { RecycledOwners = 0 });
+        IMemoryOwner<byte> first = pool.Rent();
+        first.Dispose();
+        var owners = new HashSet<IMemoryOwner<byte>>(ReferenceEqualityComparer.Instance) { first };
+        for (int i = 0; i < 2000; i++)
+        {
+            IMemoryOwner<byte> owner = pool.Rent();
+            Assert.True(owners.Add(owner));
+            owner.Dispose();
+        }
+
+        Assert.Throws<ObjectDisposedException>(() => first.Memory);
+    }
+
+    [Fact]
+    public void Owner_Recycled_GetsTheNewBlockAndLength()
+    {
+        using var heap = LockedHeap.Create(1 << 20);
+        using var pool = new BuddyMemoryPool(heap);
+        var owners = new List<IMemoryOwner<byte>>();
+
+        // More returns than the quarantine of 64, so owners come back.
+        for (int i = 0; i < 200; i++)
+        {
+            IMemoryOwner<byte> owner = pool.Rent(64 << (i % 4));
+            Assert.Equal(64 << (i % 4), owner.Memory.Length);
+            owner.Memory.Span.Fill((byte)i);
+            Assert.All(owner.Memory.Span.ToArray(), b => Assert.Equal((byte)i, b));
+            owners.Add(owner);
+            owner.Dispose();
+        }
+
+        Assert.True(owners.Distinct(ReferenceEqualityComparer.Instance).Count() < owners.Count);
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+        heap.Validate();
+    }
+
+    [Fact]
+    public void OwnedHeap_PoolDisposedWhileThreadsRentAndReturn_FreedOnceAfterTheLastBuffer()
+    {
+        for (int round = 0; round < 20; round++)
+        {
+            var pool = BuddyMemoryPool.Create(8 << 20);
+            var heap = (ConcurrentHeap)pool.Allocator;
+            using var start = new Barrier(5);
+            var leftovers = new List<IMemoryOwner<byte>>[4];
+            var workers = Enumerable.Range(0, 4).Select(t => new Thread(() =>
+            {
+                var held = leftovers[t] = new List<IMemoryOwner<byte>>();
+                start.SignalAndWait();
+                for (int i = 0; i < 2000; i++)
+                {
+                    try
+                    {
+                        held.Add(pool.Rent(256 << (i % 6)));
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        break;
+                    }
+
+                    if (held.Count > 4)
+                    {
+                        held[0].Memory.Span[0] = 1;
+                        held[0].Dispose();
+                        held.RemoveAt(0);
+                    }
+                }
+
+            })).ToArray();
+            foreach (Thread worker in workers)
+            {
+                worker.Start();
+            }
+
+            start.SignalAndWait();
+            pool.Dispose();
+            foreach (Thread worker in workers)
+            {
+                worker.Join();
+            }
+
+            // Disposed pool, buffers still out: the heap lives and they stay usable.
+            foreach (IMemoryOwner<byte> owner in leftovers.SelectMany(h => h))
+            {
+                owner.Memory.Span[^1] = 2;
+            }
+
+            Assert.Equal(leftovers.Sum(h => h.Count), pool.RentedBuffers);
+            foreach (IMemoryOwner<byte> owner in leftovers.SelectMany(h => h))
+            {
+                owner.Dispose();
+            }
+
+            Assert.Equal(0, pool.RentedBuffers);
+            Assert.Throws<ObjectDisposedException>(() => heap.Stats);
+        }
+    }
+
+    [Fact]
+    public void Rent_EveryReturnOnAnotherThread_OwnersComeBackThroughTheSharedStore()
+    {
+        using var pool = BuddyMemoryPool.Create(8 << 20);
+        using var handOff = new System.Collections.Concurrent.BlockingCollection<IMemoryOwner<byte>>(boundedCapacity: 256);
+        var returner = new Thread(() =>
+        {
+            foreach (IMemoryOwner<byte> owner in handOff.GetConsumingEnumerable())
+            {
+                owner.Dispose();
+            }
+        });
+        returner.Start();
+        var seen = new HashSet<IMemoryOwner<byte>>(ReferenceEqualityComparer.Instance);
+        int reused = 0;
+        for (int i = 0; i < 20_000; i++)
+        {
+            IMemoryOwner<byte> owner = pool.Rent(1024);
+            owner.Memory.Span[0] = (byte)i;
+            reused += seen.Add(owner) ? 0 : 1;
+            handOff.Add(owner);
+        }
+
+        handOff.CompleteAdding();
+        returner.Join();
+
+        // The renting thread returns nothing itself, so every owner it gets again was spilled by the returning thread's
+        // ring into the shared store: a few hundred owners serve 20 000 rents.
+        Assert.True(seen.Count < 2_000, $"{seen.Count} owners for 20 000 rents");
+        Assert.Equal(20_000 - seen.Count, reused);
+        Assert.Equal(0, pool.RentedBuffers);
+    }
+
+    [Fact]
+    public void Options_NegativeRecycledOwners_ThrowsArgumentOutOfRange()
+    {
+        using var heap = LockedHeap.Create(1 << 20);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new BuddyMemoryPool(heap, new BuddyMemoryPoolOptions { RecycledOwners = -1 }));
+    }
+}
