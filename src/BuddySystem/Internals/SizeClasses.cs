@@ -50,10 +50,14 @@ internal static class SizeClasses
     }
 
     /// <summary>
-    /// log2 of the slab size class <paramref name="index"/> prefers: at least 16 KiB and room for 8 objects, at most
-    /// 64 KiB; a heap that cannot give that size falls back to smaller slabs down to <see cref="MinSlabShift"/>.
+    /// log2 of the slab size class <paramref name="index"/> prefers: for objects up to 1 KiB at least 16 KiB and room
+    /// for 8 objects (their free lists are extended 4 KiB at a time), for larger objects room for 4 (at least 4 KiB);
+    /// at most 64 KiB. A heap that cannot give that size falls back to smaller slabs down to <see cref="MinSlabShift"/>.
+    /// Large objects' slabs stay small because a partly used one holds the most (W6 in docs/benchmarks.md).
     /// </summary>
-    internal static int PreferredSlabShift(int index) => Math.Min(MaxSlabShift, Math.Max(12, Orders.CeilLog2((ulong)s_sizes[index] * 4)));
+    internal static int PreferredSlabShift(int index) => Math.Min(MaxSlabShift, s_sizes[index] <= 1024
+        ? Math.Max(14, Orders.CeilLog2((ulong)s_sizes[index] * 8))
+        : Math.Max(12, Orders.CeilLog2((ulong)s_sizes[index] * 4)));
 
     /// <summary>
     /// log2 of the next slab of class <paramref name="index"/> when the class holds <paramref name="held"/> slabs: a
