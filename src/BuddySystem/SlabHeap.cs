@@ -243,7 +243,7 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
     /// <summary>Takes a buddy block for a new slab of class <paramref name="index"/>, at the preferred size or smaller.</summary>
     private Slab* NewSlab(int index)
     {
-        void* block = TakeSlabBlock(_buddy, index, _classes[index].SlabsHeld, out int shift);
+        void* block = TakeSlabBlock(_buddy, index, _classes[index].SlabsMade, out int shift);
         if (block == null)
         {
             return null;
@@ -267,7 +267,7 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
         SizeClass* sizeClass = _classes + index;
         PushFront(sizeClass, slab);
         sizeClass->EmptySlabs++;
-        sizeClass->SlabsHeld++;
+        sizeClass->SlabsMade++;
         _slabBytes += 1UL << shift;
         _slabs++;
         return slab;
@@ -371,7 +371,6 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
     private void ReturnSlab(SizeClass* sizeClass, Slab* slab)
     {
         Unlink(sizeClass, slab);
-        sizeClass->SlabsHeld--;
         ref SlabRegion region = ref RegionOf((ulong)slab->Start);
         nint* page = region.Pages + (((ulong)slab->Start >> PageShift) - region.FirstPage);
         new Span<nint>(page, 1 << (slab->Shift - PageShift)).Clear();
@@ -683,19 +682,18 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
         public Slab* Head;
         public int EmptySlabs;
 
-        /// <summary>Slabs the class holds now (with free objects or full): its next slab's size grows with them
-        /// (<see cref="SizeClasses.SlabShiftFor"/>).</summary>
-        public int SlabsHeld;
+        /// <summary>Slabs the class has made so far: its next slab's size grows with it (<see cref="SizeClasses.SlabShiftFor"/>).</summary>
+        public int SlabsMade;
     }
 
     /// <summary>
-    /// A buddy block for a new slab of class <paramref name="index"/> whose class holds <paramref name="slabsHeld"/>
-    /// slabs: of the preferred size (<see cref="SizeClasses.SlabShiftFor"/>), else the largest smaller one down to the
+    /// A buddy block for a new slab of class <paramref name="index"/> after <paramref name="slabCount"/> slabs of the
+    /// class (see <see cref="SizeClasses.SlabShiftFor"/>): of the preferred size (<see cref="SizeClasses.SlabShiftFor"/>), else the largest smaller one down to the
     /// class's minimum; null when none can be had. <paramref name="shift"/> is log2 of the block's size.
     /// </summary>
-    internal static void* TakeSlabBlock(BuddyHeap buddy, int index, int slabsHeld, out int shift)
+    internal static void* TakeSlabBlock(BuddyHeap buddy, int index, int slabCount, out int shift)
     {
-        shift = SizeClasses.SlabShiftFor(index, slabsHeld);
+        shift = SizeClasses.SlabShiftFor(index, slabCount);
         for (int min = SizeClasses.MinSlabShift(index); shift >= min; shift--)
         {
             void* block = buddy.Allocate(new Layout((nuint)1 << shift, (nuint)1 << shift));

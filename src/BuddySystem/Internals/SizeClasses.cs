@@ -50,25 +50,24 @@ internal static class SizeClasses
     }
 
     /// <summary>
-    /// log2 of the slab size class <paramref name="index"/> prefers: for objects up to 1 KiB at least 16 KiB and room
-    /// for 8 objects (their free lists are extended 4 KiB at a time), for larger objects room for 4 (at least 4 KiB);
-    /// at most 64 KiB. A heap that cannot give that size falls back to smaller slabs down to <see cref="MinSlabShift"/>.
-    /// Large objects' slabs stay small because a partly used one holds the most (W6 in docs/benchmarks.md).
+    /// log2 of the slab size class <paramref name="index"/> prefers: at least 16 KiB and room for 8 objects, at most
+    /// 64 KiB; a heap that cannot give that size falls back to smaller slabs down to <see cref="MinSlabShift"/>. (Room for
+    /// 4 objects of the classes above 1 KiB raised W6 on concurrent-heap by 0.2 points but made slab-heap fail W3
+    /// allocations: docs/benchmarks.md.)
     /// </summary>
-    internal static int PreferredSlabShift(int index) => Math.Min(MaxSlabShift, s_sizes[index] <= 1024
-        ? Math.Max(14, Orders.CeilLog2((ulong)s_sizes[index] * 8))
-        : Math.Max(12, Orders.CeilLog2((ulong)s_sizes[index] * 4)));
+    internal static int PreferredSlabShift(int index) => Math.Min(MaxSlabShift, Math.Max(14, Orders.CeilLog2((ulong)s_sizes[index] * 8)));
 
     /// <summary>
-    /// log2 of the next slab of class <paramref name="index"/> when the class holds <paramref name="held"/> slabs: a
-    /// class's first slab is small (4 KiB, or room for two objects) and each next one twice as large, up to
-    /// <see cref="PreferredSlabShift"/>; as the class gives slabs back, its next ones are small again. A program that
-    /// touches many classes a little then holds little in slabs, and one that fills a class takes few, large slabs.
+    /// log2 of the next slab of class <paramref name="index"/> after <paramref name="count"/> slabs: a class's first slab
+    /// is small (4 KiB, or room for two objects) and each next one twice as large, up to <see cref="PreferredSlabShift"/>.
+    /// A program that touches many classes a little then holds little in slabs. The size-class tier counts the slabs a
+    /// thread's class holds now, so a class that gives its slabs back starts small again; <see cref="SlabHeap"/> counts
+    /// the slabs its class has ever made (counting those held measured a point lower on its W6).
     /// </summary>
-    internal static int SlabShiftFor(int index, int held)
+    internal static int SlabShiftFor(int index, int count)
     {
         int first = Math.Max(12, Orders.CeilLog2(s_sizes[index]) + 1);
-        return Math.Min(PreferredSlabShift(index), first + Math.Min(held, MaxSlabShift));
+        return Math.Min(PreferredSlabShift(index), first + Math.Min(count, MaxSlabShift));
     }
 
     /// <summary>The fewest objects a slab's free list is extended by at once (<see cref="ExtendCountFor"/>).</summary>
