@@ -10,7 +10,8 @@ namespace BuddySystem.Diagnostics;
 /// <para><b>Instruments</b>, each tagged <c>buddy.heap.name</c>: observable gauges <c>buddy.heap.allocated</c> (bytes in live
 /// blocks), <c>buddy.heap.total</c> (bytes under management), <c>buddy.heap.largest_free_block</c> (unit <c>By</c>), and
 /// observable counters <c>buddy.heap.allocations</c> and <c>buddy.heap.failures</c> (allocations served and refused since the
-/// heap was created).</para>
+/// heap was created); for a pool registered with <see cref="Register(Buffers.BuddyMemoryPool, string)"/>, also the observable
+/// gauge <c>buddy.pool.rented</c> (buffers rented and not yet returned, unit <c>{buffer}</c>).</para>
 /// <para><b>Cost.</b> Nothing is added to any allocation path: the instruments are observable, so a heap is read only when a
 /// listener polls, through its <see cref="IHeapStatsSource.Stats"/> (O(free blocks) for <see cref="BuddyHeap"/>). One
 /// snapshot serves all five instruments of a poll. With no listener, registering is the only cost.</para>
@@ -45,7 +46,28 @@ public static class BuddyMetrics
     {
         ArgumentNullException.ThrowIfNull(heap);
         ArgumentNullException.ThrowIfNull(name);
-        var registration = new HeapRegistration(heap, name);
+        return Add(new HeapRegistration(heap, null, name));
+    }
+
+    /// <summary>
+    /// Publishes <paramref name="pool"/> under <paramref name="name"/> until the returned registration is disposed: its
+    /// buffers rented and not returned (<c>buddy.pool.rented</c>) and, when its <see cref="Buffers.BuddyMemoryPool.Allocator"/>
+    /// keeps statistics (<see cref="IHeapStatsSource"/>, as every engine of this library does), its heap's instruments.
+    /// </summary>
+    /// <param name="pool">The pool; held weakly.</param>
+    /// <param name="name">The value of the <c>buddy.heap.name</c> tag.</param>
+    /// <returns>Dispose it to stop publishing the pool; disposing twice is harmless.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="pool"/> or <paramref name="name"/> is null.</exception>
+    /// <exception cref="InvalidOperationException"><see cref="MaxRegistrations"/> heaps or pools are registered already.</exception>
+    public static IDisposable Register(Buffers.BuddyMemoryPool pool, string name)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        ArgumentNullException.ThrowIfNull(name);
+        return Add(new HeapRegistration(pool.Allocator as IHeapStatsSource, pool, name));
+    }
+
+    private static HeapRegistration Add(HeapRegistration registration)
+    {
         lock (s_lock)
         {
             if (s_registrations.Count >= MaxRegistrations)
@@ -91,7 +113,28 @@ public static class BuddyMetrics
         meter.CreateObservableGauge("buddy.heap.largest_free_block", () => Observe(2, static s => (long)s.LargestFreeBlock), "By", "The largest block the heap can hand out now.");
         meter.CreateObservableCounter("buddy.heap.allocations", () => Observe(3, static s => s.Allocations), "{allocation}", "Allocations served since the heap was created.");
         meter.CreateObservableCounter("buddy.heap.failures", () => Observe(4, static s => s.FailedAllocations), "{allocation}", "Allocations refused (null returned) since the heap was created.");
+        meter.CreateObservableGauge("buddy.pool.rented", ObserveRented, "{buffer}", "Buffers rented from the pool and not yet returned.");
         return meter;
+    }
+
+    private static List<Measurement<long>> ObserveRented()
+    {
+        HeapRegistration[] registrations;
+        lock (s_lock)
+        {
+            registrations = [.. s_registrations];
+        }
+
+        var measurements = new List<Measurement<long>>();
+        foreach (HeapRegistration registration in registrations)
+        {
+            if (registration.RentedBuffers is long rented)
+            {
+                measurements.Add(new Measurement<long>(rented, registration.Tags));
+            }
+        }
+
+        return measurements;
     }
 
     private static List<Measurement<long>> Observe(int instrument, Func<HeapStats, long> read)
@@ -105,6 +148,16 @@ public static class BuddyMetrics
         var measurements = new List<Measurement<long>>(registrations.Length);
         foreach (HeapRegistration registration in registrations)
         {
+            if (!registration.HasHeap)
+            {
+                if (!registration.IsAlive)
+                {
+                    Unregister(registration);
+                }
+
+                continue;
+            }
+
             HeapStats? stats = registration.Snapshot(instrument);
             if (stats is null)
             {

@@ -1,9 +1,11 @@
 namespace BuddySystem.Diagnostics;
 
-/// <summary>One heap published by <see cref="BuddyMetrics"/>: a weak reference, its tag, and the snapshot of the current poll.</summary>
+/// <summary>One heap (and, for a pool, the pool) published by <see cref="BuddyMetrics"/>: weak references, its tag, and the
+/// snapshot of the current poll.</summary>
 internal sealed class HeapRegistration : IDisposable
 {
-    private readonly WeakReference<IHeapStatsSource> _heap;
+    private readonly WeakReference<IHeapStatsSource>? _heap;
+    private readonly WeakReference<Buffers.BuddyMemoryPool>? _pool;
     private readonly Lock _lock = new();
     private HeapStats? _snapshot;
 
@@ -11,15 +13,22 @@ internal sealed class HeapRegistration : IDisposable
     // snapshot: one Stats walk serves all instruments of a poll and a value is never older than one poll.
     private int _readBy;
 
-    internal HeapRegistration(IHeapStatsSource heap, string name)
+    internal HeapRegistration(IHeapStatsSource? heap, Buffers.BuddyMemoryPool? pool, string name)
     {
-        _heap = new WeakReference<IHeapStatsSource>(heap);
+        _heap = heap is null ? null : new WeakReference<IHeapStatsSource>(heap);
+        _pool = pool is null ? null : new WeakReference<Buffers.BuddyMemoryPool>(pool);
         Tags = [new KeyValuePair<string, object?>(BuddyMetrics.HeapNameTag, name)];
     }
 
     internal KeyValuePair<string, object?>[] Tags { get; }
 
-    internal bool IsAlive => _heap.TryGetTarget(out _);
+    internal bool IsAlive => _pool is not null ? _pool.TryGetTarget(out _) : _heap!.TryGetTarget(out _);
+
+    /// <summary>Whether a heap is published (a pool over an allocator without statistics publishes its buffers only).</summary>
+    internal bool HasHeap => _heap is not null;
+
+    /// <summary>The pool's buffers rented and not returned; null when this registration has no pool or it is gone.</summary>
+    internal long? RentedBuffers => _pool is not null && _pool.TryGetTarget(out Buffers.BuddyMemoryPool? pool) ? pool.RentedBuffers : null;
 
     /// <summary>The heap's stats for <paramref name="instrument"/>; null once the heap is gone or disposed.</summary>
     internal HeapStats? Snapshot(int instrument)
@@ -29,7 +38,7 @@ internal sealed class HeapRegistration : IDisposable
         {
             if (_snapshot is null || (_readBy & bit) != 0)
             {
-                if (!_heap.TryGetTarget(out IHeapStatsSource? heap))
+                if (_heap is null || !_heap.TryGetTarget(out IHeapStatsSource? heap))
                 {
                     return null;
                 }

@@ -37,6 +37,30 @@ public unsafe class BuddyMetricsTests
     }
 
     [Fact]
+    public void RegisterPool_ListenerPolls_ReadsRentedBuffersAndTheHeapBehindIt()
+    {
+        using var pool = Buffers.BuddyMemoryPool.Create(1 << 20);
+        string name = "pool-" + Guid.NewGuid().ToString("N");
+        using IDisposable registration = BuddyMetrics.Register(pool, name);
+        var rented = new List<System.Buffers.IMemoryOwner<byte>> { pool.Rent(1000), pool.Rent(4000), pool.Rent(100) };
+
+        using var recorder = new Recorder(name);
+        recorder.Listener.RecordObservableInstruments();
+        Assert.Equal(3, recorder.Values["buddy.pool.rented"]);
+        Assert.Equal("{buffer}", recorder.Units["buddy.pool.rented"]);
+        Assert.True(recorder.Values["buddy.heap.allocated"] >= 1000 + 4000 + 100);
+        Assert.Equal(1 << 20, recorder.Values["buddy.heap.total"]);
+
+        rented[0].Dispose();
+        rented[2].Dispose();
+        recorder.Listener.RecordObservableInstruments();
+        Assert.Equal(1, recorder.Values["buddy.pool.rented"]);
+        rented[1].Dispose();
+        recorder.Listener.RecordObservableInstruments();
+        Assert.Equal(0, recorder.Values["buddy.pool.rented"]);
+    }
+
+    [Fact]
     public void Register_NobodyListens_NeverReadsTheHeap()
     {
         var heap = new CountingStatsSource();
