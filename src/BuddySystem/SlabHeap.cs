@@ -706,8 +706,9 @@ public sealed unsafe partial class SlabHeap : IAllocator, IHeapStatsSource, IDis
         return null;
     }
 
-    /// <summary>Links a fresh slab's <paramref name="capacity"/> objects into a free list through their first word, in
-    /// address order so the slab hands them out from its start; returns the first. Both slab heaps make slabs with it.</summary>
+    /// <summary>Links <paramref name="capacity"/> objects of <paramref name="objectSize"/> bytes from <paramref name="block"/>
+    /// into a free list through their first word, in address order so the slab hands them out from its start; returns the
+    /// first. <see cref="SlabHeap"/> links a new slab whole, the size-class tier about 4 KiB of it at a time.</summary>
     internal static void* LinkObjects(void* block, int capacity, uint objectSize)
     {
         void* next = null;

@@ -19,7 +19,15 @@ public class BuddyMemoryPoolRecyclingTests
             RentAndReturn(pool, live, 4096);
         }
 
-        Assert.Equal(0, RentAndReturn(pool, live, 10_000));
+        // The least of three rounds: the runtime may allocate on this thread now and then (seen once in 25 runs: 2 616 bytes
+        // in one round), where a pool allocating per rent would show at least 24 bytes × 10 000 in every round.
+        long least = long.MaxValue;
+        for (int round = 0; round < 3; round++)
+        {
+            least = Math.Min(least, RentAndReturn(pool, live, 10_000));
+        }
+
+        Assert.Equal(0, least);
         foreach (IMemoryOwner<byte> owner in live)
         {
             owner.Dispose();
