@@ -555,12 +555,10 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
         ulong start = region.Start;
         if (newOrder < order)
         {
-            for (int level = newOrder; level < order; level++)
+            ulong inBetween = ((1UL << (order - newOrder)) - 1) << newOrder;
+            if ((_nonEmptyOrders & inBetween) != 0)
             {
-                if (_heads[level] != null)
-                {
-                    return false;
-                }
+                return false;
             }
 
             for (int level = order - 1; level >= newOrder; level--)

@@ -117,14 +117,17 @@ public static class BuddyMetrics
         return meter;
     }
 
-    private static List<Measurement<long>> ObserveRented()
+    private static HeapRegistration[] RegistrationsNow()
     {
-        HeapRegistration[] registrations;
         lock (s_lock)
         {
-            registrations = [.. s_registrations];
+            return [.. s_registrations];
         }
+    }
 
+    private static List<Measurement<long>> ObserveRented()
+    {
+        HeapRegistration[] registrations = RegistrationsNow();
         var measurements = new List<Measurement<long>>();
         foreach (HeapRegistration registration in registrations)
         {
@@ -139,12 +142,7 @@ public static class BuddyMetrics
 
     private static List<Measurement<long>> Observe(int instrument, Func<HeapStats, long> read)
     {
-        HeapRegistration[] registrations;
-        lock (s_lock)
-        {
-            registrations = [.. s_registrations];
-        }
-
+        HeapRegistration[] registrations = RegistrationsNow();
         var measurements = new List<Measurement<long>>(registrations.Length);
         foreach (HeapRegistration registration in registrations)
         {
