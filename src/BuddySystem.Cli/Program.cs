@@ -1,9 +1,7 @@
-using System.CommandLine;
 using System.CommandLine.Parsing;
 using BuddySystem.Cli.Commands;
 using BuddySystem.Cli.Replay;
 using BuddySystem.Cli.Traces;
-using BuddySystem.Testing;
 
 namespace BuddySystem.Cli;
 

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace BuddySystem.Cli;
 
 /// <summary>Starts this tool again as a child process, with standard output and error redirected.</summary>

@@ -1,6 +1,3 @@
-using System.Numerics;
-using BuddySystem.Internals;
-
 namespace BuddySystem;
 
 public sealed partial class BuddyTree

@@ -1,7 +1,3 @@
-using System.Globalization;
-using System.Numerics;
-using BuddySystem.Internals;
-
 namespace BuddySystem;
 
 /// <summary>

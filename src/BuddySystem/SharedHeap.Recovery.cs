@@ -1,6 +1,3 @@
-using System.Runtime.InteropServices;
-using BuddySystem.Internals;
-
 namespace BuddySystem;
 
 /// <summary>SharedHeap: checking a file's header, recovering an interrupted operation, rebuilding the tree, stats and Validate.</summary>

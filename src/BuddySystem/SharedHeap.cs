@@ -1,9 +1,3 @@
-using System.Globalization;
-using System.Numerics;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using BuddySystem.Internals;
-
 namespace BuddySystem;
 
 /// <summary>

@@ -1,5 +1,4 @@
 using BuddySystem.Cli.Bench.Pools;
-using BuddySystem.Testing;
 
 namespace BuddySystem.Cli.Bench;
 

@@ -1,8 +1,5 @@
-using System.Globalization;
 using System.Text;
 using BuddySystem.Cli.Bench.Programs;
-using BuddySystem.Cli.Text;
-using Spectre.Console;
 
 namespace BuddySystem.Cli.Bench;
 

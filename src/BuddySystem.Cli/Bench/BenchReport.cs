@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Text.Json;
-using Spectre.Console;
 
 namespace BuddySystem.Cli.Bench;
 

@@ -1,7 +1,3 @@
-using System.Diagnostics;
-using BuddySystem.Cli.Text;
-using Spectre.Console;
-
 namespace BuddySystem.Cli.Bench;
 
 /// <summary>Runs the chosen workloads on the chosen allocators under a live progress display and collects medians.</summary>

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using BuddySystem.Testing;
-
 namespace BuddySystem.Cli.Bench;
 
 /// <summary>

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace BuddySystem.Cli.Bench;
 
 /// <summary>One timed run of one workload case on one allocator.</summary>

@@ -1,5 +1,3 @@
-using BuddySystem.Testing;
-
 namespace BuddySystem.Cli.Bench;
 
 /// <summary>Makes <see cref="TargetAllocator{THot}"/>s.</summary>

@@ -1,5 +1,4 @@
 using BuddySystem.Cli.Traces;
-using BuddySystem.Testing;
 
 namespace BuddySystem.Cli.Bench;
 

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace BuddySystem.Cli.Bench;
 
 /// <summary>One workload with its parameter: the size of W2, the n of W4, the threads of W5 and pool (0 for the others).</summary>

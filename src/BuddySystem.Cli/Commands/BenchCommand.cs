@@ -1,7 +1,5 @@
-using System.CommandLine;
 using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Bench.Programs;
-using Spectre.Console;
 
 namespace BuddySystem.Cli.Commands;
 

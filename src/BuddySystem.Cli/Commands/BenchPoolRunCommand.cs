@@ -1,6 +1,3 @@
-using System.CommandLine;
-using System.Diagnostics;
-using System.Globalization;
 using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Bench.Pools;
 

@@ -1,8 +1,5 @@
-using System.CommandLine;
 using System.CommandLine.Parsing;
-using System.Globalization;
 using System.Numerics;
-using BuddySystem.Cli.Text;
 
 namespace BuddySystem.Cli.Commands;
 

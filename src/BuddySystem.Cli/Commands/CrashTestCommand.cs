@@ -1,5 +1,3 @@
-using System.CommandLine;
-
 namespace BuddySystem.Cli.Commands;
 
 /// <summary>

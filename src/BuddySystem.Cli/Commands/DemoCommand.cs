@@ -1,9 +1,5 @@
-using System.CommandLine;
-using System.Globalization;
 using BuddySystem.Collections;
 using BuddySystem.Diagnostics;
-using Spectre.Console;
-using BuddySystem.Cli.Text;
 
 namespace BuddySystem.Cli.Commands;
 

@@ -1,8 +1,5 @@
-using System.CommandLine;
 using BuddySystem.Cli.Maps;
 using BuddySystem.Cli.Traces;
-using BuddySystem.Cli.Text;
-using Spectre.Console;
 
 namespace BuddySystem.Cli.Commands;
 

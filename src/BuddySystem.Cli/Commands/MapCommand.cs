@@ -1,13 +1,8 @@
-using System.CommandLine;
-using System.Globalization;
 using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Maps;
 using BuddySystem.Cli.Replay;
 using BuddySystem.Cli.Traces;
 using BuddySystem.Diagnostics;
-using BuddySystem.Cli.Text;
-using BuddySystem.Testing;
-using Spectre.Console;
 
 namespace BuddySystem.Cli.Commands;
 

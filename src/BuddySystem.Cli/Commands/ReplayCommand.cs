@@ -1,13 +1,8 @@
-using System.CommandLine;
-using System.Diagnostics;
-using System.Globalization;
 using System.Numerics;
 using System.Text.Json;
 using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Replay;
 using BuddySystem.Cli.Traces;
-using Spectre.Console;
-using BuddySystem.Cli.Text;
 
 namespace BuddySystem.Cli.Commands;
 

@@ -1,5 +1,3 @@
-using Spectre.Console;
-
 namespace BuddySystem.Cli.Commands;
 
 /// <summary>The report files a command writes when asked (<c>--json</c>, <c>--markdown</c>, <c>--plot</c>).</summary>

@@ -1,5 +1,3 @@
-using System.CommandLine;
-using System.Diagnostics;
 using BuddySystem.Diagnostics;
 
 namespace BuddySystem.Cli.Commands;

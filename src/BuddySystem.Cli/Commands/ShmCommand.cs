@@ -1,5 +1,3 @@
-using System.CommandLine;
-
 namespace BuddySystem.Cli.Commands;
 
 /// <summary><c>buddy shm</c>: the commands for a <see cref="SharedHeap"/> file (one file per subcommand).</summary>

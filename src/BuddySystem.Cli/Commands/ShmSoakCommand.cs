@@ -1,9 +1,3 @@
-using System.CommandLine;
-using System.Globalization;
-using BuddySystem.Cli.Text;
-using BuddySystem.Testing;
-using Spectre.Console;
-
 namespace BuddySystem.Cli.Commands;
 
 /// <summary>

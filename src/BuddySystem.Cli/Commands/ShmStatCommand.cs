@@ -1,6 +1,3 @@
-using System.CommandLine;
-using System.Globalization;
-using BuddySystem.Cli.Text;
 using BuddySystem.Diagnostics;
 
 namespace BuddySystem.Cli.Commands;

@@ -1,8 +1,3 @@
-using System.CommandLine;
-using System.Diagnostics;
-using System.Globalization;
-using BuddySystem.Testing;
-
 namespace BuddySystem.Cli.Commands;
 
 /// <summary>

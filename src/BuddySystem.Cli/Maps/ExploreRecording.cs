@@ -1,11 +1,9 @@
-using System.Globalization;
 using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using BuddySystem.Cli.Replay;
 using BuddySystem.Cli.Traces;
 using BuddySystem.Diagnostics;
-using BuddySystem.Cli.Text;
 
 namespace BuddySystem.Cli.Maps;
 

@@ -1,7 +1,5 @@
-using System.Globalization;
 using System.Numerics;
 using BuddySystem.Diagnostics;
-using BuddySystem.Cli.Text;
 
 namespace BuddySystem.Cli.Maps;
 

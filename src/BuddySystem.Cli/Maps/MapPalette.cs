@@ -1,4 +1,3 @@
-using System.Globalization;
 using BuddySystem.Diagnostics;
 
 namespace BuddySystem.Cli.Maps;

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using BuddySystem.Cli.Replay;
 using BuddySystem.Cli.Traces;

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace BuddySystem.Cli.Replay;
 
 /// <summary>The outcome of one pass of a trace on one allocator.</summary>

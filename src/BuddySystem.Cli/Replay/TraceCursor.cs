@@ -1,9 +1,7 @@
-using System.Globalization;
 using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Maps;
 using BuddySystem.Cli.Traces;
 using BuddySystem.Diagnostics;
-using BuddySystem.Testing;
 
 namespace BuddySystem.Cli.Replay;
 

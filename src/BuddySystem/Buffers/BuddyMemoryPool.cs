@@ -1,6 +1,4 @@
 using System.Buffers;
-using System.Numerics;
-using BuddySystem.Internals;
 
 namespace BuddySystem.Buffers;
 

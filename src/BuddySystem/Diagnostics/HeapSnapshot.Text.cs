@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace BuddySystem.Diagnostics;
 
 public sealed partial class HeapSnapshot

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace BuddySystem.Internals;
 
 /// <summary>The process-shared robust mutex behind <see cref="SharedHeap"/>'s lock, and the file calls that check who may

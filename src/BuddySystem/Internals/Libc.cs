@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace BuddySystem.Internals;
 
 /// <summary>The few libc calls behind <see cref="SharedHeap"/>: open, ftruncate, mmap, munmap, flock, close (Linux).</summary>

@@ -1,6 +1,3 @@
-using System.Numerics;
-using System.Runtime.CompilerServices;
-
 namespace BuddySystem.Internals;
 
 /// <summary>Order arithmetic shared by the engines: block sizes are <c>minBlock &lt;&lt; order</c>.</summary>

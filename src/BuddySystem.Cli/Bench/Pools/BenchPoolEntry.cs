@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
 using BuddySystem.Cli.Commands;
 using BuddySystem.Cli.Replay;
 

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace BuddySystem.Cli.Bench.Pools;
 
 /// <summary>One timed run of the <c>pool</c> workload.</summary>

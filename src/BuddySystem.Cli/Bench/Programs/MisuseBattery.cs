@@ -1,8 +1,5 @@
-using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using BuddySystem.Cli.Text;
-using Spectre.Console;
 
 namespace BuddySystem.Cli.Bench.Programs;
 

@@ -1,6 +1,3 @@
-using BuddySystem.Cli.Text;
-using Spectre.Console;
-
 namespace BuddySystem.Cli.Bench.Programs;
 
 /// <summary>

@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Text;
-using BuddySystem.Testing;
 
 namespace BuddySystem.Cli.Bench.Programs;
 
