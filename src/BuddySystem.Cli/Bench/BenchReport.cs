@@ -26,23 +26,11 @@ internal static partial class BenchReport
                 table.AddColumn(new TableColumn(Markup.Escape(header)).RightAligned());
             }
 
-            if (workload is "W5" or "pool")
+            foreach (string column in TrailingColumns(workload))
             {
-                table.AddColumn(new TableColumn("Mops/s 1 / 2 / 4 threads (scaling 2:1, 4:2)").RightAligned());
+                table.AddColumn(new TableColumn(column).RightAligned());
             }
 
-            if (workload == "pool")
-            {
-                table.AddColumn(new TableColumn("GC B/op 1 / 2 / 4").RightAligned());
-                table.AddColumn(new TableColumn("peak RSS MiB 1 / 2 / 4").RightAligned());
-            }
-
-            if (workload == "W6")
-            {
-                table.AddColumn(new TableColumn("efficiency").RightAligned());
-            }
-
-            table.AddColumn(new TableColumn("failed").RightAligned());
             foreach (BenchAllocatorEntry allocator in options.Allocators)
             {
                 if (!allocator.Runs(workload))
@@ -63,30 +51,7 @@ internal static partial class BenchReport
                     continue;
                 }
 
-                var rows = cases.Select(c => results.FirstOrDefault(r => r.Workload == workload && r.Param == c.Param && r.Allocator == allocator.Id)).ToList();
-                foreach (BenchResult? row in rows)
-                {
-                    BenchResult? reference = row is null ? null : Reference(results, row.Workload, row.Param);
-                    cells.Add(row is null ? "" : workload == "W6" ? Number(row.NsPerOp) : $"{Number(row.NsPerOp)} ({Ratio(row, reference)})");
-                }
-
-                if (workload is "W5" or "pool")
-                {
-                    cells.Add(Throughput(rows));
-                }
-
-                if (workload == "pool")
-                {
-                    cells.Add(GcBytes(rows));
-                    cells.Add(PeakRss(rows));
-                }
-
-                if (workload == "W6")
-                {
-                    cells.Add(rows[0]?.Efficiency is { } e ? e.ToString("P1", CultureInfo.InvariantCulture) : "-");
-                }
-
-                cells.Add(rows.Sum(r => r?.Failed ?? 0).ToString("N0", CultureInfo.InvariantCulture));
+                cells.AddRange(ResultCells(results, workload, cases, allocator.Id));
                 table.AddRow(cells.ToArray());
             }
 
@@ -185,23 +150,7 @@ internal static partial class BenchReport
             text.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"**{workload}**: {Caption(workload)}").AppendLine();
             var header = new List<string> { "allocator" };
             header.AddRange(cases.Select(c => c.Param.Length == 0 ? "ns/op" : $"{ParamName(workload)} = {c.Param}"));
-            if (workload is "W5" or "pool")
-            {
-                header.Add("Mops/s 1 / 2 / 4 threads (scaling 2:1, 4:2)");
-            }
-
-            if (workload == "pool")
-            {
-                header.Add("GC B/op 1 / 2 / 4");
-                header.Add("peak RSS MiB 1 / 2 / 4");
-            }
-
-            if (workload == "W6")
-            {
-                header.Add("efficiency");
-            }
-
-            header.Add("failed");
+            header.AddRange(TrailingColumns(workload));
             text.AppendLine("| " + string.Join(" | ", header) + " |");
             text.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", header.Count)));
             foreach (BenchAllocatorEntry allocator in options.Allocators.Where(a => a.Runs(workload)))
@@ -214,30 +163,62 @@ internal static partial class BenchReport
                     continue;
                 }
 
-                var rows = cases.Select(c => results.FirstOrDefault(r => r.Workload == workload && r.Param == c.Param && r.Allocator == allocator.Id)).ToList();
-                cells.AddRange(rows.Select(row => row is null ? "" : workload == "W6" ? Number(row.NsPerOp) : $"{Number(row.NsPerOp)} ({Ratio(row, Reference(results, row.Workload, row.Param))})"));
-                if (workload is "W5" or "pool")
-                {
-                    cells.Add(Throughput(rows));
-                }
-
-                if (workload == "pool")
-                {
-                    cells.Add(GcBytes(rows));
-                    cells.Add(PeakRss(rows));
-                }
-
-                if (workload == "W6")
-                {
-                    cells.Add(rows[0]?.Efficiency is { } e ? e.ToString("P1", CultureInfo.InvariantCulture) : "-");
-                }
-
-                cells.Add(rows.Sum(r => r?.Failed ?? 0).ToString("N0", CultureInfo.InvariantCulture));
+                cells.AddRange(ResultCells(results, workload, cases, allocator.Id));
                 text.AppendLine("| " + string.Join(" | ", cells) + " |");
             }
         }
 
         File.WriteAllText(path, text.ToString());
+    }
+
+    // The columns after the cases' that the workload adds, then "failed": one list for the terminal and the Markdown, in
+    // the order ResultCells fills them.
+    private static List<string> TrailingColumns(string workload)
+    {
+        var columns = new List<string>();
+        if (workload is "W5" or "pool")
+        {
+            columns.Add("Mops/s 1 / 2 / 4 threads (scaling 2:1, 4:2)");
+        }
+
+        if (workload == "pool")
+        {
+            columns.Add("GC B/op 1 / 2 / 4");
+            columns.Add("peak RSS MiB 1 / 2 / 4");
+        }
+
+        if (workload == "W6")
+        {
+            columns.Add("efficiency");
+        }
+
+        columns.Add("failed");
+        return columns;
+    }
+
+    // An allocator's cells after its name: ns/op with the ratio per case (W6: ns/op alone), then the TrailingColumns.
+    private static List<string> ResultCells(IReadOnlyList<BenchResult> results, string workload, List<WorkloadCase> cases, string allocator)
+    {
+        var rows = cases.Select(c => results.FirstOrDefault(r => r.Workload == workload && r.Param == c.Param && r.Allocator == allocator)).ToList();
+        var cells = rows.Select(row => row is null ? "" : workload == "W6" ? Number(row.NsPerOp) : $"{Number(row.NsPerOp)} ({Ratio(row, Reference(results, row.Workload, row.Param))})").ToList();
+        if (workload is "W5" or "pool")
+        {
+            cells.Add(Throughput(rows));
+        }
+
+        if (workload == "pool")
+        {
+            cells.Add(GcBytes(rows));
+            cells.Add(PeakRss(rows));
+        }
+
+        if (workload == "W6")
+        {
+            cells.Add(rows[0]?.Efficiency is { } e ? e.ToString("P1", CultureInfo.InvariantCulture) : "-");
+        }
+
+        cells.Add(rows.Sum(r => r?.Failed ?? 0).ToString("N0", CultureInfo.InvariantCulture));
+        return cells;
     }
 
     // W5: total Mops/s per thread count, then the scaling of each count against the one before (2:1, 4:2).
