@@ -26,20 +26,16 @@ internal static class Program
     /// a failed check or an unexpected error (its type named).</summary>
     internal static int Run(string[] args, TextWriter error)
     {
-        var root = new RootCommand("buddy — the rCore tutorial's buddy-system heap in C#: demo, bench, replay and more.");
-        root.Subcommands.Add(DemoCommand.Create());
-        root.Subcommands.Add(BenchCommand.Create());
-        root.Subcommands.Add(ReplayCommand.Create());
-        root.Subcommands.Add(MapCommand.Create());
-        root.Subcommands.Add(ExploreCommand.Create());
-        root.Subcommands.Add(SoakCommand.Create());
-        root.Subcommands.Add(StressCommand.Create());
-        root.Subcommands.Add(CrashTestCommand.Create());
-        root.Subcommands.Add(ShmCommand.Create());
-        root.Subcommands.Add(ShmWorkerCommand.Create());
-        root.Subcommands.Add(ShmBenchWorkerCommand.Create());
-        root.Subcommands.Add(BenchPoolRunCommand.Create());
-        root.Subcommands.Add(RunCommand.Create());
+        // The order of --help. crash-test, shm-worker, shm-bench-worker and bench-pool-run are hidden: child processes of
+        // the death tests, shm soak, shm bench and bench -w pool.
+        var root = new RootCommand("buddy — the rCore tutorial's buddy-system heap in C#: demo, bench, replay and more.")
+        {
+            DemoCommand.Create(), BenchCommand.Create(), ReplayCommand.Create(), MapCommand.Create(), ExploreCommand.Create(),
+            SoakCommand.Create(), StressCommand.Create(), CrashTestCommand.Create(),
+            ShmCommand.Create(),
+            ShmWorkerCommand.Create(), ShmBenchWorkerCommand.Create(), BenchPoolRunCommand.Create(),
+            RunCommand.Create(),
+        };
         ParseResult parsed = root.Parse(args);
         var names = new List<string>();
         for (SymbolResult? symbol = parsed.CommandResult; symbol is CommandResult result; symbol = result.Parent)
