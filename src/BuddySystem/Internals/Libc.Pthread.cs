@@ -7,16 +7,6 @@ namespace BuddySystem.Internals;
 /// lock keeps it, so that a thread asleep on the mutex never holds up a garbage collection.</remarks>
 internal static unsafe partial class Libc
 {
-    internal const int Busy = 16;                // EBUSY
-    internal const int DeadlockWouldOccur = 35;  // EDEADLK
-    internal const int OwnerDead = 130;          // EOWNERDEAD
-    internal const int NotRecoverable = 131;     // ENOTRECOVERABLE
-    internal const int ProcessShared = 1;        // PTHREAD_PROCESS_SHARED
-    internal const int MutexRobust = 1;          // PTHREAD_MUTEX_ROBUST
-    internal const int LockShared = 1;           // LOCK_SH
-    internal const int EmptyPath = 0x1000;       // AT_EMPTY_PATH
-    internal const uint StatxBasicStats = 0x7FF; // STATX_BASIC_STATS
-
     /// <summary>Bytes reserved for a <c>pthread_mutexattr_t</c> (4 on x86-64 and arm64).</summary>
     internal const int MutexAttributeBytes = 16;
 

@@ -7,17 +7,28 @@ namespace BuddySystem.Internals;
 /// whole life, and the view accessor's acquire/release around it would only add a layer.</remarks>
 internal static unsafe partial class Libc
 {
+    // The numbers of both files' calls as glibc's headers define them on x86-64 and arm64, in one table: the flags, then
+    // the errno values in order (the file calls set errno, the pthread calls return the same numbers).
     internal const int ReadWrite = 0x2;          // O_RDWR
     internal const int CreateFlag = 0x40;        // O_CREAT
     internal const int Exclusive = 0x80;         // O_EXCL
     internal const int CloseOnExec = 0x80000;    // O_CLOEXEC
+    internal const int EmptyPath = 0x1000;       // AT_EMPTY_PATH
+    internal const uint StatxBasicStats = 0x7FF; // STATX_BASIC_STATS
+    internal const int LockShared = 1;           // LOCK_SH
     internal const int LockExclusive = 2;        // LOCK_EX
     internal const int LockUnlock = 8;           // LOCK_UN
     internal const int ProtReadWrite = 0x3;      // PROT_READ | PROT_WRITE
     internal const int MapShared = 0x1;          // MAP_SHARED
-    internal const int Interrupted = 4;          // EINTR
-    internal const int Exists = 17;              // EEXIST
+    internal const int ProcessShared = 1;        // PTHREAD_PROCESS_SHARED
+    internal const int MutexRobust = 1;          // PTHREAD_MUTEX_ROBUST
     internal const int NoEntry = 2;              // ENOENT
+    internal const int Interrupted = 4;          // EINTR
+    internal const int Busy = 16;                // EBUSY
+    internal const int Exists = 17;              // EEXIST
+    internal const int DeadlockWouldOccur = 35;  // EDEADLK
+    internal const int OwnerDead = 130;          // EOWNERDEAD
+    internal const int NotRecoverable = 131;     // ENOTRECOVERABLE
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Open(string path, int flags, int mode);
