@@ -2,21 +2,14 @@ using System.Runtime.InteropServices;
 
 namespace BuddySystem.Malloc;
 
-/// <summary>The few libc calls of the process heap, bound at link time (DirectPInvoke): no dlopen inside malloc.</summary>
+/// <summary>The few libc calls of the process heap that the engine does not make, bound at link time (DirectPInvoke): no
+/// dlopen inside malloc.</summary>
+/// <remarks>The reserve's <c>mmap</c> and <c>munmap</c> are the engine's (<see cref="Internals.Libc"/>, which
+/// <see cref="SharedHeap"/> maps its file with): DirectPInvoke binds every call to "libc" in the image, whichever assembly
+/// declares it.</remarks>
 internal static unsafe partial class Libc
 {
-    internal const int ProtRead = 1;
-    internal const int ProtWrite = 2;
-    internal const int MapPrivate = 0x02;
-    internal const int MapAnonymous = 0x20;
-    internal const int MapNoReserve = 0x4000;
-    internal const int MadvDontNeed = 4;
-
-    [LibraryImport("libc", EntryPoint = "mmap")]
-    internal static partial void* Mmap(void* address, nuint length, int protection, int flags, int fd, nint offset);
-
-    [LibraryImport("libc", EntryPoint = "munmap")]
-    internal static partial int Munmap(void* address, nuint length);
+    internal const int MadvDontNeed = 4;         // MADV_DONTNEED
 
     [LibraryImport("libc", EntryPoint = "madvise")]
     internal static partial int Madvise(void* address, nuint length, int advice);

@@ -62,8 +62,8 @@ internal static unsafe class ProcessHeap
         ulong limit = ParseSize(Libc.Environment("BUDDY_MALLOC_LIMIT"));
         ulong reserve = limit == 0 ? DefaultReserve : BitOperations.RoundUpToPowerOf2(Math.Max(limit, FirstRegion));
         // Twice the size, then the unaligned ends unmapped: the range is aligned to its size, so its blocks are too.
-        byte* raw = (byte*)Libc.Mmap(null, (nuint)(2 * reserve), Libc.ProtRead | Libc.ProtWrite,
-            Libc.MapPrivate | Libc.MapAnonymous | Libc.MapNoReserve, -1, 0);
+        byte* raw = (byte*)Internals.Libc.Mmap(null, (nuint)(2 * reserve), Internals.Libc.ProtReadWrite,
+            Internals.Libc.MapPrivate | Internals.Libc.MapAnonymous | Internals.Libc.MapNoReserve, -1, 0);
         if (raw == (byte*)-1)
         {
             return false;
@@ -72,13 +72,13 @@ internal static unsafe class ProcessHeap
         ulong aligned = ((ulong)raw + reserve - 1) & ~(reserve - 1);
         if (aligned > (ulong)raw)
         {
-            Libc.Munmap(raw, (nuint)(aligned - (ulong)raw));
+            Internals.Libc.Munmap(raw, (nuint)(aligned - (ulong)raw));
         }
 
         ulong tail = (ulong)raw + 2 * reserve - (aligned + reserve);
         if (tail != 0)
         {
-            Libc.Munmap((void*)(aligned + reserve), (nuint)tail);
+            Internals.Libc.Munmap((void*)(aligned + reserve), (nuint)tail);
         }
 
         s_base = aligned;

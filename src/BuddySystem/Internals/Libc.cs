@@ -1,6 +1,7 @@
 namespace BuddySystem.Internals;
 
-/// <summary>The few libc calls behind <see cref="SharedHeap"/>: open, ftruncate, mmap, munmap, flock, close (Linux).</summary>
+/// <summary>The few libc calls behind <see cref="SharedHeap"/>: open, ftruncate, mmap, munmap, flock, close (Linux); the
+/// mmap and munmap of libbuddymalloc's reserve too.</summary>
 /// <remarks>The file is opened with <c>open(2)</c> rather than a <see cref="FileStream"/>: on Unix .NET emulates
 /// <see cref="FileShare"/> with an advisory <c>flock</c> of its own on the same descriptor, which would fight with the
 /// heap's lock. The mapping is <c>mmap(2)</c> rather than <c>MemoryMappedFile</c>: the heap holds one pointer for its
@@ -20,6 +21,9 @@ internal static unsafe partial class Libc
     internal const int LockUnlock = 8;           // LOCK_UN
     internal const int ProtReadWrite = 0x3;      // PROT_READ | PROT_WRITE
     internal const int MapShared = 0x1;          // MAP_SHARED
+    internal const int MapPrivate = 0x2;         // MAP_PRIVATE
+    internal const int MapAnonymous = 0x20;      // MAP_ANONYMOUS
+    internal const int MapNoReserve = 0x4000;    // MAP_NORESERVE
     internal const int ProcessShared = 1;        // PTHREAD_PROCESS_SHARED
     internal const int MutexRobust = 1;          // PTHREAD_MUTEX_ROBUST
     internal const int NoEntry = 2;              // ENOENT
