@@ -491,7 +491,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                         totals.UserBytes += slabs.UserBytes - (long)slabs.SlabBytes;
                         totals.LiveBlocks += slabs.LiveObjects - slabs.Slabs;
                         totals.Allocations += slabs.Allocations - slabs.SlabsTaken;
-                        totals.FailedAllocations += slabs.FailedAllocations;
+                        totals.FailedAllocations += slabs.FailedAllocations - slabs.SlabTakeFailures;
                         metadata += slabs.MetadataBytes;
                     }
 

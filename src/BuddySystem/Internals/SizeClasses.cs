@@ -78,7 +78,7 @@ internal static class SizeClasses
     internal static int ExtendCountFor(uint objectSize) => Math.Max(MinExtendObjects, (int)(4096 / objectSize));
 
     /// <summary>log2 of the smallest slab class <paramref name="index"/> accepts: one object, and at least one 1 KiB page.</summary>
-    internal static int MinSlabShift(int index) => Math.Max(SlabHeap.PageShift, Orders.CeilLog2(s_sizes[index]));
+    internal static int MinSlabShift(int index) => Math.Max(SlabTier.PageShift, Orders.CeilLog2(s_sizes[index]));
 
     private static uint[] BuildSizes()
     {

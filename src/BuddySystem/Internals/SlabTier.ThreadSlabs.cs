@@ -13,7 +13,9 @@ internal sealed unsafe partial class SlabTier
     /// </summary>
     private sealed class ThreadSlabs : PausableOwner
     {
-        public readonly Thread Thread;
+        /// <summary>The owning thread; null for the one owner of a single-threaded heap, which any thread may use and
+        /// which never exits.</summary>
+        public readonly Thread? Thread;
 
         /// <summary>Per size class: the slab lists, in a pinned array so the fast paths index them without bounds checks.</summary>
         public readonly ClassSlabs* Classes;
@@ -36,10 +38,10 @@ internal sealed unsafe partial class SlabTier
         private readonly byte[] _classMemory;
         private GCHandle _handle;
 
-        public ThreadSlabs(SlabTier heap)
+        public ThreadSlabs(SlabTier heap, Thread? thread)
         {
             Heap = heap;
-            Thread = Thread.CurrentThread;
+            Thread = thread;
             Classes = CacheLines.AllocatePinned<ClassSlabs>(SizeClasses.Count, out _classMemory);
             _handle = GCHandle.Alloc(this);
             Id = GCHandle.ToIntPtr(_handle);
@@ -47,6 +49,9 @@ internal sealed unsafe partial class SlabTier
 
         /// <summary>The heap these slabs belong to; null once retired.</summary>
         public SlabTier? Heap { get; private set; }
+
+        /// <summary>Whether the owning thread has exited (its slabs are then abandoned).</summary>
+        public bool HasExited => Thread is { IsAlive: false };
 
         /// <summary>The owner a slab names, under the lock (a slab never names a retired owner).</summary>
         public static ThreadSlabs? FromId(nint id) => GCHandle.FromIntPtr(id).Target as ThreadSlabs;
