@@ -62,7 +62,7 @@ internal static class SizeClasses
     /// is small (4 KiB, or room for two objects) and each next one twice as large, up to <see cref="PreferredSlabShift"/>.
     /// A program that touches many classes a little then holds little in slabs. The size-class tier counts the slabs a
     /// thread's class holds now, so a class that gives its slabs back starts small again; <see cref="SlabHeap"/> counts
-    /// the slabs its class has ever made (counting those held measured a point lower on its W6).
+    /// the slabs its class has ever made.
     /// </summary>
     internal static int SlabShiftFor(int index, int count)
     {

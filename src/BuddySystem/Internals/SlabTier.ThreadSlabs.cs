@@ -30,11 +30,6 @@ internal sealed unsafe partial class SlabTier
         public nint* HotPages;
         public byte* HotStateBase;
 
-        // Deltas of this thread's calls; an object freed on another thread than the one that allocated it makes one negative.
-        public long LiveBlocks;
-        public long ObjectBytes;
-        public long UserBytes;
-
         private readonly byte[] _classMemory;
         private GCHandle _handle;
 
@@ -65,23 +60,6 @@ internal sealed unsafe partial class SlabTier
             HotPages = region.Pages;
             HotStateBase = region.StateBase;
             HotLength = region.End - region.Start;
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void CountAllocation(uint objectSize, nuint userSize)
-        {
-            Allocations++;
-            LiveBlocks++;
-            ObjectBytes += objectSize;
-            UserBytes += (long)userSize;
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void CountFree(uint objectSize, nuint userSize)
-        {
-            LiveBlocks--;
-            ObjectBytes -= objectSize;
-            UserBytes -= (long)userSize;
         }
 
         /// <summary>Forgets the heap (its owner exited, or the heap was disposed): later calls take the locked path.</summary>

@@ -153,11 +153,11 @@ internal sealed unsafe partial class SlabTier
             }
         }
 
-        Totals totals = SumLocked();
-        if (slabs != listed.Count || slabs != _slabs || slabBytes != _slabBytes || objectBytes != (ulong)totals.ObjectBytes
+        OwnerCounters totals = SumLocked();
+        if (slabs != listed.Count || slabs != _slabs || slabBytes != _slabBytes || objectBytes != (ulong)totals.AllocatedBytes
             || liveObjects != totals.LiveBlocks || exactBytes != _exactBytes || exactBlocks != _exactBlocks)
         {
-            ThrowHelper.ThrowCorruption($"the counts disagree: {slabs} slabs ({listed.Count} listed) of {slabBytes} bytes, {liveObjects} live objects of {objectBytes} bytes and {exactBlocks} large blocks of {exactBytes} bytes found; {_slabs}, {_slabBytes}, {totals.LiveBlocks}, {totals.ObjectBytes}, {_exactBlocks} and {_exactBytes} counted.");
+            ThrowHelper.ThrowCorruption($"the counts disagree: {slabs} slabs ({listed.Count} listed) of {slabBytes} bytes, {liveObjects} live objects of {objectBytes} bytes and {exactBlocks} large blocks of {exactBytes} bytes found; {_slabs}, {_slabBytes}, {totals.LiveBlocks}, {totals.AllocatedBytes}, {_exactBlocks} and {_exactBytes} counted.");
         }
     }
 

@@ -83,10 +83,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     // The buddy engine's failed allocations that were tries for a slab (a host counts the allocation that failed once).
     private long _slabTakeFailures;
     private long _failedAllocations;
-    private long _retiredAllocations;
-    private long _retiredLiveBlocks;
-    private long _retiredObjectBytes;
-    private long _retiredUserBytes;
+    private OwnerCounters _retired;
 
     // Large blocks cut to their length (a single-threaded heap's), under the lock.
     private ulong _exactBytes;
@@ -228,8 +225,8 @@ internal sealed unsafe partial class SlabTier : IDisposable
                     emptySlabBytes += CollectEmptySlabs((Slab*)_abandoned[index], emptySlabsByOrder);
                 }
 
-                Totals totals = SumLocked();
-                return new TierTotals(totals.ObjectBytes, totals.UserBytes + _exactUserBytes, totals.LiveBlocks, totals.Allocations + _exactAllocations,
+                OwnerCounters totals = SumLocked();
+                return new TierTotals(totals.AllocatedBytes, totals.UserBytes + _exactUserBytes, totals.LiveBlocks, totals.Allocations + _exactAllocations,
                     _slabBytes, emptySlabBytes, _slabs, _slabsTaken, _failedAllocations, _slabTakeFailures, MetadataBytesLocked(), _exactBytes, _exactBlocks);
             }
             finally
@@ -503,7 +500,10 @@ internal sealed unsafe partial class SlabTier : IDisposable
     private Slab* NewSlabLocked(ThreadSlabs slabs, int index)
     {
         long failedBefore = _buddy.Counters.FailedAllocations;
-        void* block = TakeSlabBlock(_buddy, index, slabs.Classes[index].SlabsHeld, out int shift);
+        // A single-threaded heap's class grows its slabs with every slab it has made: its W6 measured a point higher than
+        // counting the slabs it holds (docs/benchmarks.md); a thread's class counts those it holds, so it starts small again.
+        ClassSlabs* sizeClass = slabs.Classes + index;
+        void* block = TakeSlabBlock(_buddy, index, _single != null ? sizeClass->SlabsMade : sizeClass->SlabsHeld, out int shift);
         _slabTakeFailures += _buddy.Counters.FailedAllocations - failedBefore;
         if (block == null)
         {
@@ -523,10 +523,10 @@ internal sealed unsafe partial class SlabTier : IDisposable
 
         ExtendFreeList(slab);
         MapSlabPages(region.Pages, region.FirstPage, block, shift, (nint)slab);
-        ClassSlabs* sizeClass = slabs.Classes + index;
         PushFront(ref sizeClass->Head, slab);
         sizeClass->EmptySlabs++;
         sizeClass->SlabsHeld++;
+        sizeClass->SlabsMade++;
         _slabBytes += 1UL << shift;
         _slabs++;
         _slabsTaken++;
@@ -1024,10 +1024,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 *sizeClass = default;
             }
 
-            _retiredAllocations += owner.Allocations;
-            _retiredLiveBlocks += owner.LiveBlocks;
-            _retiredObjectBytes += owner.ObjectBytes;
-            _retiredUserBytes += owner.UserBytes;
+            _retired.Add(owner);
             owner.Retire();
             _owners[i] = _owners[^1];
             _owners.RemoveAt(_owners.Count - 1);
@@ -1037,21 +1034,12 @@ internal sealed unsafe partial class SlabTier : IDisposable
         return any;
     }
 
-    private Totals SumLocked()
+    private OwnerCounters SumLocked()
     {
-        var totals = new Totals
-        {
-            Allocations = _retiredAllocations,
-            LiveBlocks = _retiredLiveBlocks,
-            ObjectBytes = _retiredObjectBytes,
-            UserBytes = _retiredUserBytes,
-        };
+        OwnerCounters totals = _retired;
         foreach (ThreadSlabs owner in _owners)
         {
-            totals.Allocations += owner.Allocations;
-            totals.LiveBlocks += owner.LiveBlocks;
-            totals.ObjectBytes += owner.ObjectBytes;
-            totals.UserBytes += owner.UserBytes;
+            totals.Add(owner);
         }
 
         return totals;
@@ -1228,15 +1216,6 @@ internal sealed unsafe partial class SlabTier : IDisposable
     private static void ThrowWrongLayout(ulong address, Layout layout, ulong expected, ulong blockSize)
         => ThrowHelper.ThrowArgument($"Cannot free {ThrowHelper.Hex(address)} with {layout}: that layout maps to a block of {expected} bytes, but the block there has {blockSize} bytes.", "layout");
 
-    /// <summary>Counters summed over the threads, the exited ones and the large blocks.</summary>
-    private struct Totals
-    {
-        public long Allocations;
-        public long LiveBlocks;
-        public long ObjectBytes;
-        public long UserBytes;
-    }
-
     /// <summary>A free object's link, in its first word.</summary>
     internal struct FreeObject
     {
@@ -1291,6 +1270,9 @@ internal sealed unsafe partial class SlabTier : IDisposable
         /// <summary>Slabs of the class on this thread's lists: its next slab's size grows with them
         /// (<see cref="SizeClasses.SlabShiftFor"/>), so a class in heavy use gets large slabs and one in light use keeps small ones.</summary>
         public int SlabsHeld;
+
+        /// <summary>Slabs the class has made so far (a single-threaded heap's slabs grow with it instead).</summary>
+        public int SlabsMade;
     }
 
     /// <summary>One region's page map (one entry per 1 KiB page: 0, a slab's descriptor, or on the first page of a large
