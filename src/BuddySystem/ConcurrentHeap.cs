@@ -819,10 +819,8 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             }
 
             ReturnAllLocked(cache);
-            _retired.Add(cache);
             cache.Clear();
-            _caches[i] = _caches[^1];
-            _caches.RemoveAt(_caches.Count - 1);
+            _retired.RetireAt(_caches, i);
             any = true;
         }
 

@@ -124,4 +124,14 @@ internal struct OwnerCounters
         AllocatedBytes += owner.AllocatedBytes;
         UserBytes += owner.UserBytes;
     }
+
+    /// <summary>Folds the exited owner at <paramref name="index"/> into these counters and takes it out of
+    /// <paramref name="owners"/> (the last one moves into its place); under the lock.</summary>
+    public void RetireAt<TOwner>(List<TOwner> owners, int index)
+        where TOwner : PausableOwner
+    {
+        Add(owners[index]);
+        owners[index] = owners[^1];
+        owners.RemoveAt(owners.Count - 1);
+    }
 }

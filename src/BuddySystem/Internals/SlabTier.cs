@@ -1024,10 +1024,8 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 *sizeClass = default;
             }
 
-            _retired.Add(owner);
             owner.Retire();
-            _owners[i] = _owners[^1];
-            _owners.RemoveAt(_owners.Count - 1);
+            _retired.RetireAt(_owners, i);
             any = true;
         }
 
