@@ -23,11 +23,6 @@ public sealed unsafe partial class ConcurrentHeap
         public ulong HotLength;
         public byte* HotStates;
 
-        // Deltas of this thread's calls; a block freed on another thread than the one that allocated it makes one negative.
-        public long LiveBlocks;
-        public long AllocatedBytes;
-        public long UserBytes;
-
         private readonly byte[] _cacheMemory;
         private int _lastRegion;
         private readonly int _maxCachedOrder;
@@ -61,23 +56,6 @@ public sealed unsafe partial class ConcurrentHeap
             HotStart = region.Start;
             HotLength = region.End - region.Start;
             return state;
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void CountAllocation(int order, nuint userSize)
-        {
-            Allocations++;
-            LiveBlocks++;
-            AllocatedBytes += (long)BuddyHeap.MinBlockSize << order;
-            UserBytes += (long)userSize;
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void CountFree(int order, nuint userSize)
-        {
-            LiveBlocks--;
-            AllocatedBytes -= (long)BuddyHeap.MinBlockSize << order;
-            UserBytes -= (long)userSize;
         }
 
         /// <summary>Bytes parked in these caches (read racily from another thread: a snapshot).</summary>

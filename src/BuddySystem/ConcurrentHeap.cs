@@ -61,10 +61,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     private volatile bool _disposed;
 
     // Counters folded in from the caches of exited threads, and failures of cached orders; under the lock.
-    private long _retiredAllocations;
-    private long _retiredLiveBlocks;
-    private long _retiredAllocatedBytes;
-    private long _retiredUserBytes;
+    private OwnerCounters _retired;
     private long _failedAllocations;
     private long _allocationsAtLastTrim;
 
@@ -215,7 +212,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             {
                 BuddyHeap.CachedBlock* block = orderCache->Pop();
                 *cache.StateOf((ulong)block) = (byte)(BuddyHeap.StateAllocated | order);
-                cache.CountAllocation(order, layout.Size);
+                cache.CountAllocation((ulong)BuddyHeap.MinBlockSize << order, layout.Size);
                 cache.ExitBusy();
                 return block;
             }
@@ -269,7 +266,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
 
             BuddyHeap.CachedBlock* taken = orderCache->Pop();
             *cache.StateOf((ulong)taken) = (byte)(BuddyHeap.StateAllocated | order);
-            cache.CountAllocation(order, layout.Size);
+            cache.CountAllocation((ulong)BuddyHeap.MinBlockSize << order, layout.Size);
             return taken;
         }
     }
@@ -319,7 +316,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                 if (!cache.IsPaused && Interlocked.CompareExchange(ref *state, (byte)(BuddyHeap.StateCached | order), allocated) == allocated)
                 {
                     orderCache->Push(ptr);
-                    cache.CountFree(order, layout.Size);
+                    cache.CountFree((ulong)BuddyHeap.MinBlockSize << order, layout.Size);
                     cache.ExitBusy();
                     return;
                 }
@@ -365,7 +362,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             }
 
             orderCache->Push(ptr);
-            cache.CountFree(order, layout.Size);
+            cache.CountFree((ulong)BuddyHeap.MinBlockSize << order, layout.Size);
         }
     }
 
@@ -491,7 +488,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                         totals.UserBytes += slabs.UserBytes - (long)slabs.SlabBytes;
                         totals.LiveBlocks += slabs.LiveObjects - slabs.Slabs;
                         totals.Allocations += slabs.Allocations - slabs.SlabsTaken;
-                        totals.FailedAllocations += slabs.FailedAllocations;
+                        totals.FailedAllocations += slabs.FailedAllocations - slabs.SlabTakeFailures;
                         metadata += slabs.MetadataBytes;
                     }
 
@@ -680,22 +677,23 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     private Totals SumCountersLocked()
     {
         (ulong coreUser, ulong coreAllocated, long coreLive, long coreAllocations, long coreFailed) = _core.Counters;
-        var totals = new Totals
-        {
-            UserBytes = (long)coreUser + _retiredUserBytes,
-            AllocatedBytes = (long)coreAllocated + _retiredAllocatedBytes,
-            LiveBlocks = coreLive + _retiredLiveBlocks,
-            Allocations = coreAllocations + _retiredAllocations,
-            FailedAllocations = coreFailed + _failedAllocations,
-        };
+        OwnerCounters owners = _retired;
+        ulong cached = 0;
         foreach (ThreadCache cache in _caches)
         {
-            totals.UserBytes += cache.UserBytes;
-            totals.AllocatedBytes += cache.AllocatedBytes;
-            totals.LiveBlocks += cache.LiveBlocks;
-            totals.Allocations += cache.Allocations;
-            totals.CachedBytes += cache.CachedBytes();
+            owners.Add(cache);
+            cached += cache.CachedBytes();
         }
+
+        var totals = new Totals
+        {
+            UserBytes = (long)coreUser + owners.UserBytes,
+            AllocatedBytes = (long)coreAllocated + owners.AllocatedBytes,
+            LiveBlocks = coreLive + owners.LiveBlocks,
+            Allocations = coreAllocations + owners.Allocations,
+            FailedAllocations = coreFailed + _failedAllocations,
+            CachedBytes = cached,
+        };
 
         return totals;
     }
@@ -821,13 +819,8 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             }
 
             ReturnAllLocked(cache);
-            _retiredAllocations += cache.Allocations;
-            _retiredLiveBlocks += cache.LiveBlocks;
-            _retiredAllocatedBytes += cache.AllocatedBytes;
-            _retiredUserBytes += cache.UserBytes;
             cache.Clear();
-            _caches[i] = _caches[^1];
-            _caches.RemoveAt(_caches.Count - 1);
+            _retired.RetireAt(_caches, i);
             any = true;
         }
 

@@ -16,6 +16,31 @@ internal abstract class PausableOwner
     /// <summary>Allocations the owner made (a counter of its own, written only by its thread); read by trimming.</summary>
     public long Allocations;
 
+    // Deltas of the owner's calls, written only by its thread (or under the lock with it paused); a block freed on another
+    // thread than the one that allocated it makes one of them negative, so only their sum over every owner means anything.
+    public long LiveBlocks;
+    public long AllocatedBytes;
+    public long UserBytes;
+
+    /// <summary>Counts an allocation of a block of <paramref name="blockBytes"/> for a request of <paramref name="userSize"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void CountAllocation(ulong blockBytes, nuint userSize)
+    {
+        Allocations++;
+        LiveBlocks++;
+        AllocatedBytes += (long)blockBytes;
+        UserBytes += (long)userSize;
+    }
+
+    /// <summary>Counts a free of a block of <paramref name="blockBytes"/> for a request of <paramref name="userSize"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void CountFree(ulong blockBytes, nuint userSize)
+    {
+        LiveBlocks--;
+        AllocatedBytes -= (long)blockBytes;
+        UserBytes -= (long)userSize;
+    }
+
     /// <summary>Whether the owner has allocated nothing since the previous call (for trimming after a full collection).</summary>
     public bool IsIdleSinceLastLook()
     {
@@ -78,5 +103,33 @@ internal abstract class PausableOwner
         {
             Volatile.Write(ref owner._paused, 0);
         }
+    }
+}
+
+/// <summary>The counters of <see cref="PausableOwner"/>s summed: of live owners, or folded in from exited ones.</summary>
+internal struct OwnerCounters
+{
+    public long Allocations;
+    public long LiveBlocks;
+    public long AllocatedBytes;
+    public long UserBytes;
+
+    /// <summary>Adds <paramref name="owner"/>'s counters; under the lock, with the owner paused or exited.</summary>
+    public void Add(PausableOwner owner)
+    {
+        Allocations += owner.Allocations;
+        LiveBlocks += owner.LiveBlocks;
+        AllocatedBytes += owner.AllocatedBytes;
+        UserBytes += owner.UserBytes;
+    }
+
+    /// <summary>Folds the exited owner at <paramref name="index"/> into these counters and takes it out of
+    /// <paramref name="owners"/> (the last one moves into its place); under the lock.</summary>
+    public void RetireAt<TOwner>(List<TOwner> owners, int index)
+        where TOwner : PausableOwner
+    {
+        Add(owners[index]);
+        owners[index] = owners[^1];
+        owners.RemoveAt(owners.Count - 1);
     }
 }

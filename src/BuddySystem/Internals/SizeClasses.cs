@@ -62,7 +62,7 @@ internal static class SizeClasses
     /// is small (4 KiB, or room for two objects) and each next one twice as large, up to <see cref="PreferredSlabShift"/>.
     /// A program that touches many classes a little then holds little in slabs. The size-class tier counts the slabs a
     /// thread's class holds now, so a class that gives its slabs back starts small again; <see cref="SlabHeap"/> counts
-    /// the slabs its class has ever made (counting those held measured a point lower on its W6).
+    /// the slabs its class has ever made.
     /// </summary>
     internal static int SlabShiftFor(int index, int count)
     {
@@ -78,7 +78,7 @@ internal static class SizeClasses
     internal static int ExtendCountFor(uint objectSize) => Math.Max(MinExtendObjects, (int)(4096 / objectSize));
 
     /// <summary>log2 of the smallest slab class <paramref name="index"/> accepts: one object, and at least one 1 KiB page.</summary>
-    internal static int MinSlabShift(int index) => Math.Max(SlabHeap.PageShift, Orders.CeilLog2(s_sizes[index]));
+    internal static int MinSlabShift(int index) => Math.Max(SlabTier.PageShift, Orders.CeilLog2(s_sizes[index]));
 
     private static uint[] BuildSizes()
     {

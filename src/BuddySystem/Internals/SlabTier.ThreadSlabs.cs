@@ -13,7 +13,9 @@ internal sealed unsafe partial class SlabTier
     /// </summary>
     private sealed class ThreadSlabs : PausableOwner
     {
-        public readonly Thread Thread;
+        /// <summary>The owning thread; null for the one owner of a single-threaded heap, which any thread may use and
+        /// which never exits.</summary>
+        public readonly Thread? Thread;
 
         /// <summary>Per size class: the slab lists, in a pinned array so the fast paths index them without bounds checks.</summary>
         public readonly ClassSlabs* Classes;
@@ -28,18 +30,13 @@ internal sealed unsafe partial class SlabTier
         public nint* HotPages;
         public byte* HotStateBase;
 
-        // Deltas of this thread's calls; an object freed on another thread than the one that allocated it makes one negative.
-        public long LiveBlocks;
-        public long ObjectBytes;
-        public long UserBytes;
-
         private readonly byte[] _classMemory;
         private GCHandle _handle;
 
-        public ThreadSlabs(SlabTier heap)
+        public ThreadSlabs(SlabTier heap, Thread? thread)
         {
             Heap = heap;
-            Thread = Thread.CurrentThread;
+            Thread = thread;
             Classes = CacheLines.AllocatePinned<ClassSlabs>(SizeClasses.Count, out _classMemory);
             _handle = GCHandle.Alloc(this);
             Id = GCHandle.ToIntPtr(_handle);
@@ -47,6 +44,9 @@ internal sealed unsafe partial class SlabTier
 
         /// <summary>The heap these slabs belong to; null once retired.</summary>
         public SlabTier? Heap { get; private set; }
+
+        /// <summary>Whether the owning thread has exited (its slabs are then abandoned).</summary>
+        public bool HasExited => Thread is { IsAlive: false };
 
         /// <summary>The owner a slab names, under the lock (a slab never names a retired owner).</summary>
         public static ThreadSlabs? FromId(nint id) => GCHandle.FromIntPtr(id).Target as ThreadSlabs;
@@ -60,23 +60,6 @@ internal sealed unsafe partial class SlabTier
             HotPages = region.Pages;
             HotStateBase = region.StateBase;
             HotLength = region.End - region.Start;
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void CountAllocation(uint objectSize, nuint userSize)
-        {
-            Allocations++;
-            LiveBlocks++;
-            ObjectBytes += objectSize;
-            UserBytes += (long)userSize;
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void CountFree(uint objectSize, nuint userSize)
-        {
-            LiveBlocks--;
-            ObjectBytes -= objectSize;
-            UserBytes -= (long)userSize;
         }
 
         /// <summary>Forgets the heap (its owner exited, or the heap was disposed): later calls take the locked path.</summary>

@@ -84,8 +84,8 @@ internal sealed unsafe partial class SlabTier
             Walk((Slab*)_abandoned[index], 0, full: false, index, "abandoned list");
         }
 
-        ulong slabBytes = 0, objectBytes = 0;
-        long slabs = 0, liveObjects = 0;
+        ulong slabBytes = 0, objectBytes = 0, exactBytes = 0;
+        long slabs = 0, liveObjects = 0, exactBlocks = 0;
         foreach (Region region in _regions)
         {
             byte* states = region.StateBase;
@@ -95,6 +95,14 @@ internal sealed unsafe partial class SlabTier
                 ulong address = (region.FirstPage + page) << PageShift;
                 if (entry == 0)
                 {
+                    page++;
+                    continue;
+                }
+
+                if ((entry & 1) != 0)
+                {
+                    exactBytes += (ulong)entry >> 1;
+                    exactBlocks++;
                     page++;
                     continue;
                 }
@@ -145,11 +153,11 @@ internal sealed unsafe partial class SlabTier
             }
         }
 
-        Totals totals = SumLocked();
-        if (slabs != listed.Count || slabs != _slabs || slabBytes != _slabBytes || objectBytes != (ulong)totals.ObjectBytes
-            || liveObjects != totals.LiveBlocks)
+        OwnerCounters totals = SumLocked();
+        if (slabs != listed.Count || slabs != _slabs || slabBytes != _slabBytes || objectBytes != (ulong)totals.AllocatedBytes
+            || liveObjects != totals.LiveBlocks || exactBytes != _exactBytes || exactBlocks != _exactBlocks)
         {
-            ThrowHelper.ThrowCorruption($"the counts disagree: {slabs} slabs ({listed.Count} listed) of {slabBytes} bytes and {liveObjects} live objects of {objectBytes} bytes found; {_slabs}, {_slabBytes}, {totals.LiveBlocks} and {totals.ObjectBytes} counted.");
+            ThrowHelper.ThrowCorruption($"the counts disagree: {slabs} slabs ({listed.Count} listed) of {slabBytes} bytes, {liveObjects} live objects of {objectBytes} bytes and {exactBlocks} large blocks of {exactBytes} bytes found; {_slabs}, {_slabBytes}, {totals.LiveBlocks}, {totals.AllocatedBytes}, {_exactBlocks} and {_exactBytes} counted.");
         }
     }
 
@@ -172,7 +180,8 @@ internal sealed unsafe partial class SlabTier
     /// <summary>
     /// For a snapshot: copies the host's buddy blocks <paramref name="coreBlocks"/> to <paramref name="blocks"/>, each slab
     /// replaced by its objects (live ones <see cref="Diagnostics.BlockState.Allocated"/>, free ones and the slab's unused
-    /// tail <see cref="Diagnostics.BlockState.Cached"/>, each with the slab's order) and listed in <paramref name="slabs"/>.
+    /// tail <see cref="Diagnostics.BlockState.Cached"/>, each with the slab's order) and listed in <paramref name="slabs"/>,
+    /// each large block cut to its length drawn as one allocated block with the order of the buddy block it was cut from.
     /// Under the lock; pauses every owner meanwhile.
     /// </summary>
     internal void ExpandSlabsLocked(ulong baseAddress, List<Diagnostics.HeapBlock> coreBlocks, List<Diagnostics.HeapBlock> blocks, List<Diagnostics.HeapSlab> slabs)
@@ -180,14 +189,28 @@ internal sealed unsafe partial class SlabTier
         PausableOwner.PauseAll(_owners);
         try
         {
+            ulong skipUntil = 0;
             foreach (Diagnostics.HeapBlock block in coreBlocks)
             {
                 ulong address = block.Offset + baseAddress;
+                if (address < skipUntil)
+                {
+                    continue; // a later piece of a large block already drawn whole
+                }
+
                 int index = block.State == Diagnostics.BlockState.Allocated ? Regions.Find(_regions, address) : -1;
                 nint entry = index < 0 ? 0 : _regions[index].Pages[(address >> PageShift) - _regions[index].FirstPage];
                 if (entry == 0)
                 {
                     blocks.Add(block);
+                    continue;
+                }
+
+                if ((entry & 1) != 0)
+                {
+                    ulong length = (ulong)entry >> 1;
+                    blocks.Add(new Diagnostics.HeapBlock(block.Offset, Orders.CeilLog2(length) - GranuleShift, length, Diagnostics.BlockState.Allocated));
+                    skipUntil = address + length;
                     continue;
                 }
 

@@ -44,7 +44,9 @@ namespace BuddySystem.Internals;
 /// </remarks>
 internal sealed unsafe partial class SlabTier : IDisposable
 {
-    private const int PageShift = SlabHeap.PageShift;
+    /// <summary>log2 of the page-map granularity: 1 KiB.</summary>
+    internal const int PageShift = 10;
+
     private const int GranuleShift = 4;
     private const int EmptySlabsKept = 1;
 
@@ -64,6 +66,11 @@ internal sealed unsafe partial class SlabTier : IDisposable
     private readonly nint[] _abandoned = GC.AllocateArray<nint>(SizeClasses.Count, pinned: true);
     private readonly List<nint> _descriptors = [];
 
+    // Set when the tier serves a single-threaded heap (SlabHeap): the one owner of every slab, whichever thread calls, and
+    // its classes, so the single-threaded fast paths reach a class with one load from the tier.
+    private readonly ThreadSlabs? _single;
+    private readonly ClassSlabs* _singleClasses;
+
     private Region[] _regions = [];
     private Slab* _spareDescriptors;
     private volatile bool _disposed;
@@ -76,19 +83,34 @@ internal sealed unsafe partial class SlabTier : IDisposable
     // The buddy engine's failed allocations that were tries for a slab (a host counts the allocation that failed once).
     private long _slabTakeFailures;
     private long _failedAllocations;
-    private long _retiredAllocations;
-    private long _retiredLiveBlocks;
-    private long _retiredObjectBytes;
-    private long _retiredUserBytes;
+    private OwnerCounters _retired;
+
+    // Large blocks cut to their length (a single-threaded heap's), under the lock.
+    private ulong _exactBytes;
+    private long _exactBlocks;
+    private long _exactUserBytes;
+    private long _exactAllocations;
 
     /// <summary>The size-class tier of a host heap: slabs come from <paramref name="buddy"/> under <paramref name="hostLock"/>,
     /// regions are added with <see cref="AddRegionMetadata"/>, and <paramref name="reclaimHost"/> (under the lock) gives
     /// back the host's cached blocks when no slab can be had; true when it gave any.</summary>
-    internal SlabTier(BuddyHeap buddy, Lock hostLock, Func<Layout, bool> reclaimHost)
+    /// <param name="buddy">The buddy core the slabs and large blocks come from.</param>
+    /// <param name="hostLock">The lock the slow paths take (the host's own, when it has one).</param>
+    /// <param name="reclaimHost">Gives back the host's cached blocks, under the lock; true when it gave any.</param>
+    /// <param name="singleOwner">True for a single-threaded heap (<see cref="SlabHeap"/>): every slab has one owner, not
+    /// bound to a thread, whose fast paths (<see cref="AllocateSingle"/>, <see cref="DeallocateSingle"/>) take no atomic
+    /// instruction; large requests are then blocks cut to their length (<see cref="AllocateExact"/>).</param>
+    internal SlabTier(BuddyHeap buddy, Lock hostLock, Func<Layout, bool> reclaimHost, bool singleOwner = false)
     {
         _lock = hostLock;
         _buddy = buddy;
         _reclaimHost = reclaimHost;
+        if (singleOwner)
+        {
+            _single = new ThreadSlabs(this, thread: null);
+            _singleClasses = _single.Classes;
+            _owners.Add(_single);
+        }
     }
 
     /// <summary>Whether <paramref name="ptr"/> lies in one of this heap's slabs (its page-map entry names a slab). A live
@@ -134,19 +156,31 @@ internal sealed unsafe partial class SlabTier : IDisposable
         }
     }
 
-    /// <summary>Checks under the lock that <paramref name="ptr"/> is a live object <paramref name="layout"/> maps to (throws,
-    /// naming the address, otherwise) and, when <paramref name="newSize"/> maps to the same class, keeps it in place and
-    /// says so; false when it must move.</summary>
+    /// <summary>Checks under the lock that <paramref name="ptr"/> is a live block <paramref name="layout"/> maps to (throws,
+    /// naming the address, otherwise) and, when <paramref name="newSize"/> maps to the same class (or, for a large block cut
+    /// to its length, the same length), keeps it in place and says so; false when it must move.</summary>
     internal bool TryResizeInPlace(void* ptr, Layout layout, nuint newSize)
     {
         ThreadSlabs slabs = CurrentSlabs();
         lock (_lock)
         {
             ThrowIfDisposed();
-            Slab* slab = CheckLiveBlockLocked(ptr, layout, out _);
-            if (SizeClasses.IsSmall(newSize, layout.Align) && SizeClasses.IndexOf(newSize, layout.Align) == slab->ClassIndex)
+            nint entry = CheckLiveEntryLocked(ptr, layout, out _);
+            long grown = (long)newSize - (long)layout.Size;
+            if ((entry & 1) != 0)
             {
-                slabs.UserBytes += (long)newSize - (long)layout.Size;
+                if (SizeClasses.IsSmall(newSize, layout.Align) || SlabHeap.LargeLength(newSize) != (ulong)entry >> 1)
+                {
+                    return false;
+                }
+
+                _exactUserBytes += grown;
+                return true;
+            }
+
+            if (SizeClasses.IsSmall(newSize, layout.Align) && SizeClasses.IndexOf(newSize, layout.Align) == ((Slab*)entry)->ClassIndex)
+            {
+                slabs.UserBytes += grown;
                 return true;
             }
 
@@ -191,9 +225,9 @@ internal sealed unsafe partial class SlabTier : IDisposable
                     emptySlabBytes += CollectEmptySlabs((Slab*)_abandoned[index], emptySlabsByOrder);
                 }
 
-                Totals totals = SumLocked();
-                return new TierTotals(totals.ObjectBytes, totals.UserBytes, totals.LiveBlocks, totals.Allocations, _slabBytes, emptySlabBytes,
-                    _slabs, _slabsTaken, _failedAllocations - _slabTakeFailures, MetadataBytesLocked());
+                OwnerCounters totals = SumLocked();
+                return new TierTotals(totals.AllocatedBytes, totals.UserBytes + _exactUserBytes, totals.LiveBlocks, totals.Allocations + _exactAllocations,
+                    _slabBytes, emptySlabBytes, _slabs, _slabsTaken, _failedAllocations, _slabTakeFailures, MetadataBytesLocked(), _exactBytes, _exactBlocks);
             }
             finally
             {
@@ -223,10 +257,13 @@ internal sealed unsafe partial class SlabTier : IDisposable
         return bytes;
     }
 
-    /// <summary>The totals of a hosted tier (see <see cref="TotalsForHostLocked"/>); its failed allocations less the failed
-    /// tries for a slab that the buddy engine counted too.</summary>
+    /// <summary>The totals of a tier (see <see cref="TotalsForHostLocked"/>): its objects, slabs and large blocks cut to
+    /// their length (<see cref="AllocateExact"/>); user bytes and allocations count both kinds. <see cref="FailedAllocations"/>
+    /// counts the calls that failed; <see cref="SlabTakeFailures"/> the failed tries for a slab, which the buddy engine
+    /// counted as its own failures too.</summary>
     internal readonly record struct TierTotals(long ObjectBytes, long UserBytes, long LiveObjects, long Allocations, ulong SlabBytes,
-        ulong EmptySlabBytes, long Slabs, long SlabsTaken, long FailedAllocations, ulong MetadataBytes);
+        ulong EmptySlabBytes, long Slabs, long SlabsTaken, long FailedAllocations, long SlabTakeFailures, ulong MetadataBytes,
+        ulong ExactBytes, long ExactBlocks);
 
     /// <summary>Adds the page map and state bytes of a region the buddy engine has just taken; under the lock.</summary>
     internal void AddRegionMetadata(void* start, nuint size)
@@ -237,6 +274,10 @@ internal sealed unsafe partial class SlabTier : IDisposable
 
         // Lock-free readers see the old table or the new one, both valid: regions are never removed before Dispose.
         Volatile.Write(ref _regions, grown);
+        if (_single is { HotLength: 0 })
+        {
+            _single.SetHotRegion(region);
+        }
     }
 
     /// <summary>
@@ -364,7 +405,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         }
 
         int count = Math.Min(remaining, SizeClasses.ExtendCountFor(slab->ObjectSize));
-        slab->Free = (FreeObject*)SlabHeap.LinkObjects(slab->Start + ((nuint)slab->Linked * slab->ObjectSize), count, slab->ObjectSize);
+        slab->Free = (FreeObject*)LinkObjects(slab->Start + ((nuint)slab->Linked * slab->ObjectSize), count, slab->ObjectSize);
         slab->Linked += count;
         return true;
     }
@@ -459,7 +500,10 @@ internal sealed unsafe partial class SlabTier : IDisposable
     private Slab* NewSlabLocked(ThreadSlabs slabs, int index)
     {
         long failedBefore = _buddy.Counters.FailedAllocations;
-        void* block = SlabHeap.TakeSlabBlock(_buddy, index, slabs.Classes[index].SlabsHeld, out int shift);
+        // A single-threaded heap's class grows its slabs with every slab it has made: its W6 measured a point higher than
+        // counting the slabs it holds (docs/benchmarks.md); a thread's class counts those it holds, so it starts small again.
+        ClassSlabs* sizeClass = slabs.Classes + index;
+        void* block = TakeSlabBlock(_buddy, index, _single != null ? sizeClass->SlabsMade : sizeClass->SlabsHeld, out int shift);
         _slabTakeFailures += _buddy.Counters.FailedAllocations - failedBefore;
         if (block == null)
         {
@@ -478,11 +522,11 @@ internal sealed unsafe partial class SlabTier : IDisposable
         slab->Owner = slabs.Id;
 
         ExtendFreeList(slab);
-        SlabHeap.MapSlabPages(region.Pages, region.FirstPage, block, shift, (nint)slab);
-        ClassSlabs* sizeClass = slabs.Classes + index;
+        MapSlabPages(region.Pages, region.FirstPage, block, shift, (nint)slab);
         PushFront(ref sizeClass->Head, slab);
         sizeClass->EmptySlabs++;
         sizeClass->SlabsHeld++;
+        sizeClass->SlabsMade++;
         _slabBytes += 1UL << shift;
         _slabs++;
         _slabsTaken++;
@@ -513,26 +557,13 @@ internal sealed unsafe partial class SlabTier : IDisposable
             if (!slabs.IsPaused && Interlocked.CompareExchange(ref slabs.HotStateBase[address >> GranuleShift], 0, expected) == expected)
             {
                 var slab = (Slab*)slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage];
-                var item = (FreeObject*)ptr;
-                slabs.CountFree(slab->ObjectSize, layout.Size);
-                ClassSlabs* sizeClass = slabs.Classes + slab->ClassIndex;
-
-                // The owner's free is a push, unless the slab was full (it must rejoin the list of slabs with free objects)
-                // or empties while its class already keeps an empty slab (it goes back).
-                if (slab->Owner == slabs.Id && slab->Full == 0 && (slab->Used > 1 || sizeClass->EmptySlabs < EmptySlabsKept))
+                if (TryReleaseOwnObject(slabs, slab, (FreeObject*)ptr, layout.Size))
                 {
-                    item->Next = slab->Free;
-                    slab->Free = item;
-                    if (--slab->Used == 0)
-                    {
-                        sizeClass->EmptySlabs++;
-                    }
-
                     slabs.ExitBusy();
                     return;
                 }
 
-                FreeMarkedObject(slabs, slab, item);
+                FreeMarkedObject(slabs, slab, (FreeObject*)ptr);
                 return;
             }
 
@@ -540,6 +571,32 @@ internal sealed unsafe partial class SlabTier : IDisposable
         }
 
         DeallocateSlow(ptr, layout);
+    }
+
+    /// <summary>
+    /// The common case of a free, after the object's state byte went to 0: counts it and, when <paramref name="slabs"/>
+    /// owns the slab, pushes the object on the local list; false (and only counted) when the slab was full (it must rejoin
+    /// the list of slabs with free objects), empties while its class already keeps an empty slab (it goes back), or is
+    /// another thread's: <see cref="FreeMarkedObject"/> does the rest.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryReleaseOwnObject(ThreadSlabs slabs, Slab* slab, FreeObject* item, nuint userSize)
+    {
+        slabs.CountFree(slab->ObjectSize, userSize);
+        ClassSlabs* sizeClass = slabs.Classes + slab->ClassIndex;
+        if (slab->Owner != slabs.Id || slab->Full != 0 || (slab->Used <= 1 && sizeClass->EmptySlabs >= EmptySlabsKept))
+        {
+            return false;
+        }
+
+        item->Next = slab->Free;
+        slab->Free = item;
+        if (--slab->Used == 0)
+        {
+            sizeClass->EmptySlabs++;
+        }
+
+        return true;
     }
 
     /// <summary>The rest of a lock-free free, after the object's state byte went to 0 and with the caller busy: the owner's
@@ -706,11 +763,29 @@ internal sealed unsafe partial class SlabTier : IDisposable
         return slab;
     }
 
-    /// <summary>
-    /// Checks under the lock that <paramref name="ptr"/> is a live object or large block that <paramref name="layout"/>
-    /// maps to and returns its page-map entry; throws, naming the address, before anything changes.
-    /// </summary>
+    /// <summary>Checks under the lock that <paramref name="ptr"/> is a live object <paramref name="layout"/> maps to (any
+    /// live object when not <paramref name="checkLayout"/>) and returns its slab; throws, naming the address, before
+    /// anything changes (see <see cref="CheckLiveEntryLocked"/>).</summary>
     private Slab* CheckLiveBlockLocked(void* ptr, Layout layout, out Region region, bool checkLayout = true)
+    {
+        nint entry = CheckLiveEntryLocked(ptr, layout, out region, checkLayout);
+        if ((entry & 1) != 0)
+        {
+            // A large block cut to its length, wanted as an object (a size-less call on a single-threaded heap).
+            ThrowWrongLayout((ulong)ptr, layout, SlabHeap.BlockSizeFor(layout), (ulong)entry >> 1);
+        }
+
+        return (Slab*)entry;
+    }
+
+    /// <summary>
+    /// Checks under the lock that <paramref name="ptr"/> is a live object or large block cut to its length that
+    /// <paramref name="layout"/> maps to and returns its page-map entry (a slab descriptor, or a large block's tagged
+    /// length); throws, naming the address, before anything changes. Anything else is named by the buddy engine (null,
+    /// outside, interior, not allocated); a live buddy block is the host's own (a wrong layout) or, on a single-threaded
+    /// heap, a later piece of a large block (not a block).
+    /// </summary>
+    private nint CheckLiveEntryLocked(void* ptr, Layout layout, out Region region, bool checkLayout = true)
     {
         ulong address = (ulong)ptr;
         int regionIndex = Regions.FindForFree(_regions, ptr);
@@ -718,33 +793,52 @@ internal sealed unsafe partial class SlabTier : IDisposable
         region = _regions[regionIndex];
         nint entry = region.Pages[(address >> PageShift) - region.FirstPage];
         bool expectedSmall = SizeClasses.IsSmall(layout.Size, layout.Align);
-        ulong expected = expectedSmall ? SlabHeap.BlockSizeFor(layout) : BuddyHeap.BlockSizeOf(layout);
-        if (entry == 0)
+        ulong expected = SlabHeap.BlockSizeFor(layout);
+        if (!expectedSmall && _single == null)
         {
-            // Not a slab: the host's own block, or nothing. The buddy engine names what is wrong with freeing it as an
-            // object (null, outside, interior, not allocated); a live block of the host's is the wrong layout.
+            expected = BuddyHeap.BlockSizeOf(layout);
+        }
+
+        if (entry == 0 || ((entry & 1) != 0 && (address & ((1UL << PageShift) - 1)) != 0))
+        {
             int order = _buddy.CheckLiveBlock(ptr, layout, out _, checkLayout: false);
-            SlabHeap.ThrowWrongLayout(address, layout, expected, (ulong)BuddyHeap.MinBlockSize << order);
+            if (_single != null)
+            {
+                ThrowNotABlock(address);
+            }
+
+            ThrowWrongLayout(address, layout, expected, (ulong)BuddyHeap.MinBlockSize << order);
+        }
+
+        if ((entry & 1) != 0)
+        {
+            ulong length = (ulong)entry >> 1;
+            if (checkLayout && (expectedSmall || expected != length))
+            {
+                ThrowWrongLayout(address, layout, expected, length);
+            }
+
+            return entry;
         }
 
         var slab = (Slab*)entry;
         ulong offset = address - (ulong)slab->Start;
         if (offset % slab->ObjectSize != 0 || offset / slab->ObjectSize >= (ulong)slab->Capacity)
         {
-            SlabHeap.ThrowNotABlock(address);
+            ThrowNotABlock(address);
         }
 
         if (slab->StateBase[address >> GranuleShift] == 0)
         {
-            SlabHeap.ThrowNotAllocated(address, slab->ObjectSize);
+            ThrowNotAllocated(address, slab->ObjectSize);
         }
 
         if (checkLayout && (!expectedSmall || SizeClasses.IndexOf(layout.Size, layout.Align) != slab->ClassIndex))
         {
-            SlabHeap.ThrowWrongLayout(address, layout, expected, slab->ObjectSize);
+            ThrowWrongLayout(address, layout, expected, slab->ObjectSize);
         }
 
-        return slab;
+        return entry;
     }
 
     /// <summary>
@@ -895,7 +989,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         for (int i = _owners.Count - 1; i >= 0; i--)
         {
             ThreadSlabs owner = _owners[i];
-            if (owner.Thread.IsAlive)
+            if (!owner.HasExited)
             {
                 continue;
             }
@@ -930,34 +1024,20 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 *sizeClass = default;
             }
 
-            _retiredAllocations += owner.Allocations;
-            _retiredLiveBlocks += owner.LiveBlocks;
-            _retiredObjectBytes += owner.ObjectBytes;
-            _retiredUserBytes += owner.UserBytes;
             owner.Retire();
-            _owners[i] = _owners[^1];
-            _owners.RemoveAt(_owners.Count - 1);
+            _retired.RetireAt(_owners, i);
             any = true;
         }
 
         return any;
     }
 
-    private Totals SumLocked()
+    private OwnerCounters SumLocked()
     {
-        var totals = new Totals
-        {
-            Allocations = _retiredAllocations,
-            LiveBlocks = _retiredLiveBlocks,
-            ObjectBytes = _retiredObjectBytes,
-            UserBytes = _retiredUserBytes,
-        };
+        OwnerCounters totals = _retired;
         foreach (ThreadSlabs owner in _owners)
         {
-            totals.Allocations += owner.Allocations;
-            totals.LiveBlocks += owner.LiveBlocks;
-            totals.ObjectBytes += owner.ObjectBytes;
-            totals.UserBytes += owner.UserBytes;
+            totals.Add(owner);
         }
 
         return totals;
@@ -1018,7 +1098,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// <summary>The calling thread's slabs of this heap, registering them on first use.</summary>
     private ThreadSlabs CurrentSlabs()
     {
-        ThreadSlabs? slabs = t_slabs;
+        ThreadSlabs? slabs = _single ?? t_slabs;
         if (slabs != null && slabs.Heap == this)
         {
             return slabs;
@@ -1028,7 +1108,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         slabs = _slabsOfThread.Value;
         if (slabs == null)
         {
-            slabs = new ThreadSlabs(this);
+            slabs = new ThreadSlabs(this, Thread.CurrentThread);
             lock (_lock)
             {
                 ThrowIfDisposed();
@@ -1082,14 +1162,57 @@ internal sealed unsafe partial class SlabTier : IDisposable
         slab->Prev = null;
     }
 
-    /// <summary>Counters summed over the threads, the exited ones and the large blocks.</summary>
-    private struct Totals
+    /// <summary>
+    /// A buddy block for a new slab of class <paramref name="index"/> while <paramref name="slabCount"/> slabs of the class
+    /// are held: of the preferred size (<see cref="SizeClasses.SlabShiftFor"/>), else the largest smaller one down to the
+    /// class's minimum; null when none can be had. <paramref name="shift"/> is log2 of the block's size.
+    /// </summary>
+    private static void* TakeSlabBlock(BuddyHeap buddy, int index, int slabCount, out int shift)
     {
-        public long Allocations;
-        public long LiveBlocks;
-        public long ObjectBytes;
-        public long UserBytes;
+        shift = SizeClasses.SlabShiftFor(index, slabCount);
+        for (int min = SizeClasses.MinSlabShift(index); shift >= min; shift--)
+        {
+            void* block = buddy.Allocate(new Layout((nuint)1 << shift, (nuint)1 << shift));
+            if (block != null)
+            {
+                return block;
+            }
+        }
+
+        return null;
     }
+
+    /// <summary>Links <paramref name="count"/> objects of <paramref name="objectSize"/> bytes from <paramref name="first"/>
+    /// into a free list through their first word, in address order so the slab hands them out from its start; returns the
+    /// first.</summary>
+    private static void* LinkObjects(void* first, int count, uint objectSize)
+    {
+        void* next = null;
+        for (int i = count - 1; i >= 0; i--)
+        {
+            var item = (void**)((byte*)first + ((nuint)i * objectSize));
+            *item = next;
+            next = item;
+        }
+
+        return next;
+    }
+
+    /// <summary>Points the page-map entries of the slab of 2^<paramref name="shift"/> bytes at <paramref name="block"/> to <paramref name="entry"/>.</summary>
+    private static void MapSlabPages(nint* pages, ulong firstPage, void* block, int shift, nint entry)
+        => new Span<nint>(pages + (((ulong)block >> PageShift) - firstPage), 1 << (shift - PageShift)).Fill(entry);
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowNotABlock(ulong address)
+        => ThrowHelper.ThrowArgument($"Cannot free {ThrowHelper.Hex(address)}: it is not the start of a block of this heap (an interior or never-allocated address).", "ptr");
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowNotAllocated(ulong address, ulong blockSize)
+        => ThrowHelper.ThrowInvalidOperation($"Cannot free {ThrowHelper.Hex(address)}: the block of {blockSize} bytes there is not allocated (a double free, or a free block never handed out).");
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowWrongLayout(ulong address, Layout layout, ulong expected, ulong blockSize)
+        => ThrowHelper.ThrowArgument($"Cannot free {ThrowHelper.Hex(address)} with {layout}: that layout maps to a block of {expected} bytes, but the block there has {blockSize} bytes.", "layout");
 
     /// <summary>A free object's link, in its first word.</summary>
     internal struct FreeObject
@@ -1145,18 +1268,23 @@ internal sealed unsafe partial class SlabTier : IDisposable
         /// <summary>Slabs of the class on this thread's lists: its next slab's size grows with them
         /// (<see cref="SizeClasses.SlabShiftFor"/>), so a class in heavy use gets large slabs and one in light use keeps small ones.</summary>
         public int SlabsHeld;
+
+        /// <summary>Slabs the class has made so far (a single-threaded heap's slabs grow with it instead).</summary>
+        public int SlabsMade;
     }
 
-    /// <summary>One region's page map (one entry per 1 KiB page) and state bytes (one per 16-byte granule).</summary>
+    /// <summary>One region's page map (one entry per 1 KiB page: 0, a slab's descriptor, or on the first page of a large
+    /// block cut to its length that length shifted left once with the low bit set) and state bytes (one per 16-byte
+    /// granule: 0, or 1 + the class of the live object starting there).</summary>
     internal readonly struct Region : IRegion
     {
         public Region(ulong start, ulong end)
         {
             Start = start;
             End = end;
-            Pages = SlabHeap.NewPageMap(start, end, out ulong firstPage, out ulong pageCount);
-            FirstPage = firstPage;
-            PageCount = pageCount;
+            FirstPage = start >> PageShift;
+            PageCount = ((end - 1) >> PageShift) - FirstPage + 1;
+            Pages = (nint*)NativeMemory.AllocZeroed((nuint)PageCount, (nuint)sizeof(nint));
             StateCount = (end - start) >> GranuleShift;
             States = (byte*)NativeMemory.AllocZeroed((nuint)StateCount);
         }

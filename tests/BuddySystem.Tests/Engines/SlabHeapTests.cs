@@ -89,6 +89,54 @@ public unsafe class SlabHeapTests
     }
 
     [Fact]
+    public void OneThreadAtATime_AnyThread_SharesTheSameSlabs()
+    {
+        // The single owner is not bound to a thread: objects made on an exited thread are freed here, its slabs reused,
+        // nothing is abandoned.
+        using var heap = SlabHeap.Create(1 << 20);
+        var layout = new Layout(48, 8);
+        var blocks = new List<nint>();
+        var worker = new Thread(() =>
+        {
+            for (int i = 0; i < 100; i++)
+            {
+                blocks.Add((nint)heap.Allocate(layout));
+            }
+        });
+        worker.Start();
+        worker.Join();
+        Assert.Equal(2, heap.SlabCount); // 100 objects of 48 bytes: a first slab of 4 KiB and a second one
+        foreach (nint block in blocks)
+        {
+            heap.Deallocate((void*)block, layout);
+        }
+
+        heap.Validate();
+        Assert.Equal(1, heap.SlabCount); // the class keeps one empty slab
+        void* again = heap.Allocate(layout);
+        Assert.Contains((nint)again, blocks);
+        heap.Deallocate(again, layout);
+        Assert.Equal(0, heap.Stats.LiveBlocks);
+    }
+
+    [Fact]
+    public void AfterDispose_EveryCallThrows()
+    {
+        var heap = SlabHeap.Create(1 << 20);
+        void* small = heap.Allocate(new Layout(48, 8));
+        void* large = heap.Allocate(new Layout(20000, 8));
+        heap.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => heap.Allocate(new Layout(48, 8)));
+        Assert.Throws<ObjectDisposedException>(() => heap.Allocate(new Layout(20000, 8)));
+        Assert.Throws<ObjectDisposedException>(() => heap.Deallocate(small, new Layout(48, 8)));
+        Assert.Throws<ObjectDisposedException>(() => heap.Deallocate(large, new Layout(20000, 8)));
+        Assert.Throws<ObjectDisposedException>(() => heap.Reallocate(small, new Layout(48, 8), 64));
+        Assert.Throws<ObjectDisposedException>(() => heap.Stats);
+        Assert.Throws<ObjectDisposedException>(() => heap.Validate());
+        heap.Dispose();
+    }
+
+    [Fact]
     public void RandomOperations_AgainstListModel_AgreeAndValidate()
     {
         using var heap = SlabHeap.Create(8 << 20);

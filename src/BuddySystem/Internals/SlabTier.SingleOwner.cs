@@ -1,0 +1,124 @@
+using System.Runtime.CompilerServices;
+
+namespace BuddySystem.Internals;
+
+/// <summary>The tier as a single-threaded heap's (<see cref="SlabHeap"/>): one owner of every slab, used by one thread at a
+/// time, so the fast paths take no atomic instruction and no handshake; large requests are blocks cut to their length.</summary>
+internal sealed unsafe partial class SlabTier
+{
+    /// <summary>Allocates an object of <paramref name="layout"/>'s class (a request of the size classes) for the single
+    /// owner; null when it cannot be served, even after the empty slabs went back to the buddy engine.</summary>
+    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    /// <remarks>Fast path: a pop from the class's first slab and one state byte store. A disposed tier's owner has no
+    /// slabs, so the locked path throws.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void* AllocateSingle(Layout layout)
+    {
+        int index = SizeClasses.IndexOf(layout.Size, layout.Align);
+        ClassSlabs* sizeClass = _singleClasses + index;
+        Slab* slab = sizeClass->Head;
+        if (slab != null && slab->Free != null)
+        {
+            return TakeObject(_single!, sizeClass, slab, index, layout.Size);
+        }
+
+        return AllocateSlow(layout);
+    }
+
+    /// <summary>Frees an object for the single owner, with the checks and exceptions of <see cref="Deallocate"/>
+    /// (<paramref name="layout"/> is a request of the size classes).</summary>
+    /// <remarks>Fast path: the state byte says "live, of this class" and goes to 0 with a plain store, then a push on the
+    /// slab's free list.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void DeallocateSingle(void* ptr, Layout layout)
+    {
+        ThreadSlabs slabs = _single!;
+        ulong address = (ulong)ptr;
+        if (address - slabs.HotStart < slabs.HotLength && (address & 15) == 0)
+        {
+            byte* state = slabs.HotStateBase + (address >> GranuleShift);
+            if (*state == (byte)(SizeClasses.IndexOf(layout.Size, layout.Align) + 1))
+            {
+                *state = 0;
+                var slab = (Slab*)slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage];
+                if (!TryReleaseOwnObject(slabs, slab, (FreeObject*)ptr, layout.Size))
+                {
+                    FreeMarkedObject(slabs, slab, (FreeObject*)ptr);
+                }
+
+                return;
+            }
+        }
+
+        DeallocateSlow(ptr, layout);
+    }
+
+    /// <summary>
+    /// Allocates a large request as a buddy block of max(next power of two of its size, its alignment) bytes cut to its
+    /// size rounded up to 1 KiB, the tail given back at once (Linux's <c>alloc_pages_exact</c>); its first page-map entry
+    /// holds the length. Null when no block can be had, even after the empty slabs went back.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    internal void* AllocateExact(Layout layout)
+    {
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            void* block = TakeExactLocked(layout);
+            if (block == null && ReturnEmptySlabsLocked())
+            {
+                block = TakeExactLocked(layout);
+            }
+
+            if (block == null)
+            {
+                _failedAllocations++;
+            }
+
+            return block;
+        }
+    }
+
+    private void* TakeExactLocked(Layout layout)
+    {
+        int order = Orders.OrderFor(layout.Size, layout.Align, GranuleShift);
+        if (order > BuddyHeap.MaxOrder || layout.Size > (nuint.MaxValue >> 1))
+        {
+            return null;
+        }
+
+        ulong length = Math.Min(SlabHeap.LargeLength(layout.Size), 1UL << (order + GranuleShift));
+        void* block = _buddy.AllocateExact(order, length);
+        if (block == null)
+        {
+            return null;
+        }
+
+        ref Region region = ref _regions[Regions.Find(_regions, (ulong)block)];
+        region.Pages[((ulong)block >> PageShift) - region.FirstPage] = (nint)((length << 1) | 1);
+        _exactBytes += length;
+        _exactBlocks++;
+        _exactUserBytes += (long)layout.Size;
+        _exactAllocations++;
+        return block;
+    }
+
+    /// <summary>Frees a large block made by <see cref="AllocateExact"/> (<paramref name="layout"/> is above the size
+    /// classes) with the checks and exceptions of <see cref="Deallocate"/>; its pieces merge as usual.</summary>
+    internal void DeallocateExact(void* ptr, Layout layout)
+    {
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            nint entry = CheckLiveEntryLocked(ptr, layout, out Region region);
+
+            // A large layout passes the check only for a large block of its length.
+            ulong length = (ulong)entry >> 1;
+            region.Pages[((ulong)ptr >> PageShift) - region.FirstPage] = 0;
+            _exactBytes -= length;
+            _exactBlocks--;
+            _exactUserBytes -= (long)layout.Size;
+            _buddy.FreeExact(ptr, length);
+        }
+    }
+}
