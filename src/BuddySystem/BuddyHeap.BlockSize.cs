@@ -1,5 +1,3 @@
-using BuddySystem.Internals;
-
 namespace BuddySystem;
 
 public sealed partial class BuddyHeap

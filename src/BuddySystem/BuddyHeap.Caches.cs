@@ -1,7 +1,3 @@
-using System.Numerics;
-using System.Runtime.CompilerServices;
-using BuddySystem.Internals;
-
 namespace BuddySystem;
 
 // The lazy layer: bounded per-order caches of free blocks in front of the buddy lists (Barkley & Lee's lazy buddy;

@@ -1,8 +1,5 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Runtime.CompilerServices;
 using System.Text;
-using BuddySystem.Internals;
 
 namespace BuddySystem;
 

@@ -1,5 +1,4 @@
 using BuddySystem.Diagnostics;
-using BuddySystem.Internals;
 
 namespace BuddySystem;
 

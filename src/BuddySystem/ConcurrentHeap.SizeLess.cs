@@ -1,6 +1,3 @@
-using BuddySystem.Internals;
-using System.Runtime.CompilerServices;
-
 namespace BuddySystem;
 
 public sealed unsafe partial class ConcurrentHeap

@@ -1,6 +1,3 @@
-using System.Runtime.CompilerServices;
-using BuddySystem.Internals;
-
 namespace BuddySystem;
 
 public sealed unsafe partial class ConcurrentHeap

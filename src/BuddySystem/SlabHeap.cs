@@ -1,6 +1,4 @@
-using System.Numerics;
 using BuddySystem.Diagnostics;
-using BuddySystem.Internals;
 
 namespace BuddySystem;
 

@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-
 namespace BuddySystem.Internals;
 
 /// <summary>The tier as a single-threaded heap's (<see cref="SlabHeap"/>): one owner of every slab, used by one thread at a

@@ -1,6 +1,3 @@
-using System.Runtime.CompilerServices;
-using BuddySystem.Internals;
-
 namespace BuddySystem.Internals;
 
 internal sealed unsafe partial class SlabTier

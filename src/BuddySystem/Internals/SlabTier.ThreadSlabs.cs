@@ -1,7 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using BuddySystem.Internals;
-
 namespace BuddySystem.Internals;
 
 internal sealed unsafe partial class SlabTier

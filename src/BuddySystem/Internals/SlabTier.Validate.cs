@@ -1,5 +1,3 @@
-using BuddySystem.Internals;
-
 namespace BuddySystem.Internals;
 
 internal sealed unsafe partial class SlabTier
