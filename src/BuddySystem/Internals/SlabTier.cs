@@ -316,6 +316,12 @@ internal sealed unsafe partial class SlabTier : IDisposable
     {
         ThreadSlabs slabs = CurrentSlabs();
         int index = SizeClasses.IndexOf(layout.Size, layout.Align);
+        void* item = TryRefillFirstSlab(slabs, index, layout.Size);
+        if (item != null)
+        {
+            return item;
+        }
+
         lock (_lock)
         {
             ThrowIfDisposed();
@@ -339,6 +345,29 @@ internal sealed unsafe partial class SlabTier : IDisposable
 
             return TakeObject(slabs, slabs.Classes + index, slab, index, layout.Size);
         }
+    }
+
+    /// <summary>
+    /// The owner's refill without the lock, inside its busy window: when its first slab of class <paramref name="index"/>
+    /// has run dry, the objects other threads freed into it, else its next never-used objects, then one object; null when
+    /// the slab has neither (or the owner is paused), and the locked path moves on to another slab. Safe without the lock
+    /// because a slab's local list, use count and never-used tail are its owner's alone; other threads only push on its
+    /// thread-free list, taken here with one exchange, and relink the lists of slabs under the lock, which a read of the
+    /// first slab tolerates (either slab is the owner's).
+    /// </summary>
+    private static void* TryRefillFirstSlab(ThreadSlabs slabs, int index, nuint userSize)
+    {
+        ClassSlabs* sizeClass = slabs.Classes + index;
+        void* item = null;
+        slabs.EnterBusy();
+        Slab* slab = sizeClass->Head;
+        if (!slabs.IsPaused && slab != null && (slab->Free != null || CollectThreadFree(sizeClass, slab) != 0 || ExtendFreeList(slab)))
+        {
+            item = TakeObject(slabs, sizeClass, slab, index, userSize);
+        }
+
+        slabs.ExitBusy();
+        return item;
     }
 
     /// <summary>
@@ -389,7 +418,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// Links the slab's next objects that were never handed out, about 4 KiB of them (at least
     /// <see cref="SizeClasses.MinExtendObjects"/>), onto its empty local list; false when every object has been linked
     /// already. A new slab thus touches one page where linking it whole would write every object (mimalloc extends its
-    /// pages' free lists the same way). Under the lock.
+    /// pages' free lists the same way). By the owner in its busy window, or under the lock.
     /// </summary>
     private static bool ExtendFreeList(Slab* slab)
     {
