@@ -5,7 +5,7 @@ internal static class TargetAllocator
 {
     /// <summary>
     /// <paramref name="heap"/>, empty, given a new region of <paramref name="heapSize"/> bytes aligned to its size (a power
-    /// of two) with its pages touched before timing, as DESIGN.md §5 sets every bench heap up.
+    /// of two) with its pages touched before timing, as every bench heap is set up (docs/benchmarks.md, "How buddy bench measures").
     /// </summary>
     /// <param name="heapSize">The region's size and alignment.</param>
     /// <param name="id">The engine's registry id, for messages.</param>

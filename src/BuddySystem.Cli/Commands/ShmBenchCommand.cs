@@ -1,7 +1,7 @@
 namespace BuddySystem.Cli.Commands;
 
 /// <summary>
-/// <c>buddy shm bench</c>: workload W3 (DESIGN.md §5) on N processes at once, all on one <see cref="SharedHeap"/> of
+/// <c>buddy shm bench</c>: workload W3 (docs/benchmarks.md) on N processes at once, all on one <see cref="SharedHeap"/> of
 /// 32 MiB per process in <c>/dev/shm</c> (as W5 sizes its heap), each process its own seed 0x5EED + index; the same
 /// on Boost.Interprocess <c>managed_shared_memory</c> (<c>bench/shm-boost/w3_boost.cpp</c>, compiled here with g++; skipped
 /// with a note when g++ or Boost's headers are absent). The processes start together at a barrier; the figure is total

@@ -4,7 +4,7 @@ namespace BuddySystem.Cli.Commands;
 
 /// <summary>
 /// <c>buddy shm-bench-worker FILE INDEX OPS</c> (hidden): a child process of <c>buddy shm bench</c>. It opens the heap,
-/// writes <c>ready</c>, waits for a line on standard input, runs workload W3 (DESIGN.md §5) for OPS operations with the
+/// writes <c>ready</c>, waits for a line on standard input, runs workload W3 (docs/benchmarks.md) for OPS operations with the
 /// seed 0x5EED + INDEX on the shared heap, frees what is left, and writes <c>done TICKS FAILED</c> (its own time in
 /// <see cref="Stopwatch"/> ticks, its failed allocations).
 /// </summary>
