@@ -1,9 +1,10 @@
 namespace BuddySystem.Internals;
 
 /// <summary>
-/// The size-class and per-thread tiers of <see cref="ConcurrentHeap"/>: objects of the size classes of
-/// <see cref="SlabHeap"/> cut from slabs that are blocks of the host's buddy core, with per-thread slabs so that the common
-/// allocation and free take no lock, and frees from other threads pushed on the slab with one atomic instruction.
+/// The size-class and per-thread tiers, written once: objects of the size classes (<see cref="SizeClasses"/>) cut from slabs
+/// that are blocks of a buddy core. <see cref="ConcurrentHeap"/> runs it with per-thread slabs, so that the common
+/// allocation and free take no lock and frees from other threads are pushed on the slab with one atomic instruction;
+/// <see cref="SlabHeap"/> runs it with one owner of every slab and no atomic instruction (<c>SlabTier.SingleOwner.cs</c>).
 /// </summary>
 /// <remarks>
 /// <para><b>Design.</b> Every thread that uses the heap owns its slabs: per size class, a list of slabs that may have free
@@ -31,8 +32,10 @@ namespace BuddySystem.Internals;
 /// a slab of that class adopts them, or until they empty (frees into an abandoned slab go to its thread-free list).</para>
 /// <para><b>Cost.</b> Allocation from a slab with a free object: a thread-static read, the handshake, a pop and one byte
 /// store. A free: the handshake, one compare-exchange on the state byte, a page-map read and a push (a compare-exchange
-/// more when another thread owns the slab). A thread's slab runs dry about once per slab's worth of objects and then takes
-/// the lock once.</para>
+/// more when another thread owns the slab). When a thread's first slab of a class runs dry, the thread takes the frees
+/// other threads made into it, or links its next never-used objects, without the lock; it takes the lock to move on to
+/// another slab (about once per slab's worth of objects), and for a free into a full slab or one that empties a slab
+/// while its class keeps an empty one.</para>
 /// <para><b>Thread safety.</b> Every member is safe from any thread; any thread may free any object. <see cref="Dispose"/>
 /// waits for calls in progress on the owners' fast paths and makes every later call throw
 /// <see cref="ObjectDisposedException"/>.</para>
@@ -52,8 +55,8 @@ internal sealed unsafe partial class SlabTier : IDisposable
     private readonly Lock _lock;
     private readonly BuddyHeap _buddy;
 
-    // Set when the heap is the size-class tier of a ConcurrentHeap: the host owns the buddy engine, the lock and the
-    // regions, and is asked to give back its own cached blocks before a slab cannot be had.
+    // The host owns the buddy engine, the lock and the regions, and is asked to give back its own cached blocks before a
+    // slab cannot be had.
     private readonly Func<Layout, bool> _reclaimHost;
     private readonly ThreadLocal<ThreadSlabs?> _slabsOfThread = new();
     private readonly List<ThreadSlabs> _owners = [];
