@@ -58,16 +58,31 @@ internal sealed unsafe partial class SlabTier
                 ClassSlabs* sizeClass = owner.Classes + index;
                 Walk(sizeClass->Head, owner.Id, full: false, index, "list of slabs with free objects");
                 Walk(sizeClass->FullHead, owner.Id, full: true, index, "full list");
-                long empty = 0, held = 0;
+                long empty = 0, held = 0, marked = 0, stacked = 0;
                 for (Slab* slab = sizeClass->Head; slab != null; slab = slab->Next)
                 {
                     empty += slab->Used == 0 ? 1 : 0;
+                    marked += slab->Reclaimable;
                     held++;
                 }
 
                 for (Slab* slab = sizeClass->FullHead; slab != null; slab = slab->Next)
                 {
+                    marked += slab->Reclaimable;
                     held++;
+                }
+
+                for (Slab* slab = sizeClass->Reclaimable; slab != null; slab = slab->NextReclaimable)
+                {
+                    if (slab->Reclaimable != 1 || !listed.TryGetValue((nint)slab, out var where) || where.Owner != owner.Id || ++stacked > held)
+                    {
+                        ThrowHelper.ThrowCorruption($"a thread's stack of full slabs freed into, of class {SizeClasses.SizeOf(index)}, holds a wrong slab {ThrowHelper.Hex((ulong)slab->Start)}.");
+                    }
+                }
+
+                if (marked != stacked)
+                {
+                    ThrowHelper.ThrowCorruption($"a thread's class {SizeClasses.SizeOf(index)} marks {marked} slabs as freed into while full, and its stack holds {stacked}.");
                 }
 
                 if (empty != sizeClass->EmptySlabs || held != sizeClass->SlabsHeld)

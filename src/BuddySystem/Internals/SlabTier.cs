@@ -401,6 +401,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     private Slab* SlabWithFreeObjectLocked(ThreadSlabs slabs, int index)
     {
         ClassSlabs* sizeClass = slabs.Classes + index;
+        DrainReclaimable(sizeClass);
         for (Slab* slab = sizeClass->Head; slab != null; slab = sizeClass->Head)
         {
             if (slab->Free != null || CollectThreadFree(sizeClass, slab) != 0 || ExtendFreeList(slab))
@@ -602,16 +603,17 @@ internal sealed unsafe partial class SlabTier : IDisposable
 
     /// <summary>
     /// The common case of a free, after the object's state byte went to 0: counts it and, when <paramref name="slabs"/>
-    /// owns the slab, pushes the object on the local list; false (and only counted) when the slab was full (it must rejoin
-    /// the list of slabs with free objects), empties while its class already keeps an empty slab (it goes back), or is
-    /// another thread's: <see cref="FreeMarkedObject"/> does the rest.
+    /// owns the slab, pushes the object on the local list (a full slab also goes on its class's stack of slabs to move back
+    /// to the list of slabs with free objects, <see cref="DrainReclaimable"/>); false (and only counted) when the free
+    /// empties the slab while it is full or its class already keeps an empty slab (it goes back), or the slab is another
+    /// thread's: <see cref="FreeMarkedObject"/> does the rest.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool TryReleaseOwnObject(ThreadSlabs slabs, Slab* slab, FreeObject* item, nuint userSize)
     {
         slabs.CountFree(slab->ObjectSize, userSize);
         ClassSlabs* sizeClass = slabs.Classes + slab->ClassIndex;
-        if (slab->Owner != slabs.Id || slab->Full != 0 || (slab->Used <= 1 && sizeClass->EmptySlabs >= EmptySlabsKept))
+        if (slab->Owner != slabs.Id || (slab->Used <= 1 && (slab->Full != 0 || sizeClass->EmptySlabs >= EmptySlabsKept)))
         {
             return false;
         }
@@ -622,8 +624,39 @@ internal sealed unsafe partial class SlabTier : IDisposable
         {
             sizeClass->EmptySlabs++;
         }
+        else if (slab->Full != 0 && slab->Reclaimable == 0)
+        {
+            // A full slab with a free object again: it rejoins the list of slabs with free objects at the next locked call
+            // on the class (the lists are changed only under the lock; this stack is the owner's alone).
+            slab->Reclaimable = 1;
+            slab->NextReclaimable = sizeClass->Reclaimable;
+            sizeClass->Reclaimable = slab;
+        }
 
         return true;
+    }
+
+    /// <summary>Moves the full slabs the owner freed into without the lock back to its list of slabs with free objects (a
+    /// slab another thread's free revived meanwhile is there already); under the lock, by the owner or with it paused.
+    /// Every locked call that may give a slab back drains its class first, so no slab on the stack is ever given back.</summary>
+    private static void DrainReclaimable(ClassSlabs* sizeClass)
+    {
+        for (Slab* slab = sizeClass->Reclaimable; slab != null;)
+        {
+            Slab* next = slab->NextReclaimable;
+            slab->NextReclaimable = null;
+            slab->Reclaimable = 0;
+            if (slab->Full != 0)
+            {
+                Unlink(ref sizeClass->FullHead, slab);
+                slab->Full = 0;
+                PushFront(ref sizeClass->Head, slab);
+            }
+
+            slab = next;
+        }
+
+        sizeClass->Reclaimable = null;
     }
 
     /// <summary>The rest of a lock-free free, after the object's state byte went to 0 and with the caller busy: the owner's
@@ -735,6 +768,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     private void ReleaseOwnObjectLocked(ThreadSlabs slabs, Slab* slab, FreeObject* item)
     {
         ClassSlabs* sizeClass = slabs.Classes + slab->ClassIndex;
+        DrainReclaimable(sizeClass);
         item->Next = slab->Free;
         slab->Free = item;
         if (slab->Full != 0)
@@ -946,6 +980,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 for (int index = 0; index < SizeClasses.Count; index++)
                 {
                     ClassSlabs* sizeClass = owner.Classes + index;
+                    DrainReclaimable(sizeClass);
                     for (Slab* slab = sizeClass->FullHead; slab != null;)
                     {
                         Slab* next = slab->Next;
@@ -1033,6 +1068,8 @@ internal sealed unsafe partial class SlabTier : IDisposable
                         slab->Next = null;
                         slab->Prev = null;
                         slab->Full = 0;
+                        slab->Reclaimable = 0;
+                        slab->NextReclaimable = null;
                         Volatile.Write(ref slab->Owner, 0);
                         CollectThreadFree(null, slab);
                         if (slab->Used == 0)
@@ -1283,6 +1320,12 @@ internal sealed unsafe partial class SlabTier : IDisposable
 
         /// <summary>1 while the slab is on its owner's full list; set under the lock with a full fence.</summary>
         public int Full;
+
+        /// <summary>1 while the slab is on its owner's stack of full slabs it freed into (<see cref="ClassSlabs.Reclaimable"/>).</summary>
+        public int Reclaimable;
+
+        /// <summary>The next slab on that stack.</summary>
+        public Slab* NextReclaimable;
     }
 
     /// <summary>One class of one thread: its slabs with free objects (the first serves), its full slabs, and how many of
@@ -1299,6 +1342,10 @@ internal sealed unsafe partial class SlabTier : IDisposable
 
         /// <summary>Slabs the class has made so far (a single-threaded heap's slabs grow with it instead).</summary>
         public int SlabsMade;
+
+        /// <summary>Full slabs the owner has freed into since the last locked call on the class: a stack only the owner
+        /// changes (or the lock's holder, with the owner paused or exited), linked through <see cref="Slab.NextReclaimable"/>.</summary>
+        public Slab* Reclaimable;
     }
 
     /// <summary>One region's page map (one entry per 1 KiB page: 0, a slab's descriptor, or on the first page of a large

@@ -33,6 +33,85 @@ public unsafe class SlabTierTests
     }
 
     [Fact]
+    public void OwnersFreeIntoAFullSlab_TakesNoLock_AndTheSlabServesAgain_AlsoAfterTheOwnerExits()
+    {
+        // 1 KiB objects: a class's first slab holds 4, so the fifth allocation moves it to the full list. The owner's free
+        // into it then only marks it (no lock); the heap must stay valid with the mark, reuse the freed object, and forget
+        // the mark when the owner exits with it set.
+        var layout = new Layout(1024, 8);
+        using var heap = ConcurrentHeap.Create(1 << 20);
+        var blocks = new List<nint>();
+        OnThread(() =>
+        {
+            for (int i = 0; i < 5; i++)
+            {
+                blocks.Add((nint)heap.Allocate(layout));
+            }
+
+            heap.Deallocate((void*)blocks[0], layout);
+            heap.Validate();
+            void* again = null;
+            for (int i = 0; i < 8 && again != (void*)blocks[0]; i++)
+            {
+                again = heap.Allocate(layout);
+                blocks.Add((nint)again);
+            }
+
+            Assert.True(again == (void*)blocks[0], "the object freed into the full slab was never handed out again");
+            blocks.RemoveAt(0);
+            heap.Validate();
+            heap.Deallocate((void*)blocks[0], layout); // into the full first slab again, and exit with the mark set
+            blocks.RemoveAt(0);
+        });
+        heap.Validate();
+        foreach (nint block in blocks)
+        {
+            heap.Deallocate((void*)block, layout);
+        }
+
+        heap.Trim();
+        heap.Validate();
+        Assert.Equal(0, heap.Stats.LiveBlocks);
+        Assert.Equal(1ul << 20, heap.Stats.LargestFreeBlock);
+    }
+
+    [Fact]
+    public void OwnerAndAnotherThreadFreeIntoFullSlabsAtOnce_StaysValid()
+    {
+        var layout = new Layout(512, 8);
+        using var heap = ConcurrentHeap.Create(8 << 20);
+        for (int round = 0; round < 20; round++)
+        {
+            var mine = new List<nint>();
+            var theirs = new List<nint>();
+            for (int i = 0; i < 400; i++)
+            {
+                (i % 2 == 0 ? mine : theirs).Add((nint)heap.Allocate(layout));
+            }
+
+            using var start = new Barrier(2);
+            var other = new Thread(() =>
+            {
+                start.SignalAndWait();
+                foreach (nint block in theirs)
+                {
+                    heap.Deallocate((void*)block, layout);
+                }
+            });
+            other.Start();
+            start.SignalAndWait();
+            foreach (nint block in mine)
+            {
+                heap.Deallocate((void*)block, layout);
+            }
+
+            other.Join();
+            heap.Validate();
+            Assert.Equal(0, heap.Stats.LiveBlocks);
+        }
+    }
+
+    [Fact]
     public void CrossThreadFrees_GoBackToTheOwnersSlabs_AndTheHeapEmpties()
     {
         using var heap = ConcurrentHeap.Create(4 << 20);
