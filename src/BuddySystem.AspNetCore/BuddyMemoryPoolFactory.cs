@@ -45,25 +45,24 @@ public sealed class BuddyMemoryPoolFactory : IMemoryPoolFactory<byte>, IDisposab
         // Aligned so the largest buffers (1 MiB by default) are whole blocks from the start of the region.
         int size = (int)settings.HeapSize;
         _region = new PinnedArrayRegion(size, Math.Min(1 << 20, 1 << System.Numerics.BitOperations.Log2((uint)size)));
-        unsafe
+        if (settings.UseConcurrentHeap)
         {
-            if (settings.UseConcurrentHeap)
-            {
-                var heap = new ConcurrentHeap();
-                heap.AddRegion(_region.Pointer, (nuint)size);
-                _heap = heap;
-                Allocator = heap;
-                Heap = heap;
-            }
-            else
-            {
-                var engine = new BuddyHeap();
-                engine.AddRegion(_region.Pointer, (nuint)size);
-                var heap = new LockedHeap(engine);
-                _heap = heap;
-                Allocator = heap;
-                Heap = heap;
-            }
+            // The owning overloads: the heap itself keeps the array alive, so a heap that outlives the factory (a
+            // ConcurrentHeap trims after full collections until disposed) never writes into a collected array.
+            var heap = new ConcurrentHeap();
+            heap.AddRegion(_region);
+            _heap = heap;
+            Allocator = heap;
+            Heap = heap;
+        }
+        else
+        {
+            var engine = new BuddyHeap();
+            engine.AddRegion(_region);
+            var heap = new LockedHeap(engine);
+            _heap = heap;
+            Allocator = heap;
+            Heap = heap;
         }
 
         if (settings.MetricsName is not null)

@@ -54,8 +54,10 @@ internal static unsafe class ByteScript
     /// <summary>Runs <paramref name="script"/> on a fresh engine built by <paramref name="engine"/>; returns the operations decoded.</summary>
     internal static int Run(Func<nuint, HeapTarget> engine, ReadOnlySpan<byte> script)
     {
-        using HeapTarget target = engine(HeapBytes);
+        // The arena first, so that it is freed after the engine it gives regions to (a ConcurrentHeap trims after full
+        // collections on the finalizer thread until it is disposed).
         using var arena = new NativeRegion(ArenaBytes, 4096);
+        using HeapTarget target = engine(HeapBytes);
         nuint arenaUsed = 0;
         var live = new List<Live>();
         var freed = new List<nint>();

@@ -10,11 +10,14 @@ namespace BuddySystem.Tests.Reliability;
 /// </summary>
 internal sealed unsafe class HeapUnderTest : IDisposable
 {
+    private static int s_undisposed;
     private readonly List<NativeRegion> _extraRegions = [];
+    private int _disposed;
 
     public HeapUnderTest(string engine, nuint size, int guaranteedBlocks, ulong chunk)
     {
         Target = EngineCatalog.CreateTarget(engine, size);
+        Interlocked.Increment(ref s_undisposed);
         GuaranteedBlocks = guaranteedBlocks;
         Chunk = chunk;
     }
@@ -28,6 +31,10 @@ internal sealed unsafe class HeapUnderTest : IDisposable
     public bool HasRoom => Live.Count + 1 < GuaranteedBlocks;
 
     public HeapTarget Target { get; }
+
+    /// <summary>Instances made and not yet disposed: a ConcurrentHeap left undisposed trims after every full collection,
+    /// into regions of <see cref="AddRegion"/> that its finalized <see cref="NativeRegion"/>s have freed.</summary>
+    public static int Undisposed => Volatile.Read(ref s_undisposed);
 
     public List<(nint Address, Layout Layout, ulong Cookie)> Live { get; } = [];
 
@@ -128,6 +135,12 @@ internal sealed unsafe class HeapUnderTest : IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Interlocked.Decrement(ref s_undisposed);
         Target.Dispose();
         foreach (NativeRegion region in _extraRegions)
         {

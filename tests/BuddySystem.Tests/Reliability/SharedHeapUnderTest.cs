@@ -10,10 +10,15 @@ namespace BuddySystem.Tests.Reliability;
 /// </summary>
 internal sealed unsafe class SharedHeapUnderTest(string engine, nuint size) : IDisposable
 {
+    private static int s_undisposed;
     private readonly Lock _liveLock = new();
+    private int _disposed;
     private readonly List<(nint Address, Layout Layout, ulong Cookie)> _live = [];
 
-    public HeapTarget Target { get; } = EngineCatalog.CreateTarget(engine, size);
+    public HeapTarget Target { get; } = Made(EngineCatalog.CreateTarget(engine, size));
+
+    /// <summary>Instances made and not yet disposed (see <see cref="HeapUnderTest.Undisposed"/>).</summary>
+    public static int Undisposed => Volatile.Read(ref s_undisposed);
 
     public void Allocate(Layout layout, ulong cookie)
     {
@@ -61,5 +66,18 @@ internal sealed unsafe class SharedHeapUnderTest(string engine, nuint size) : ID
         return string.Create(CultureInfo.InvariantCulture, $"{Target.Name}: {stats.LiveBlocks} live, {stats.AllocatedBytes} allocated, {stats.UserBytes} user");
     }
 
-    public void Dispose() => Target.Dispose();
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            Interlocked.Decrement(ref s_undisposed);
+            Target.Dispose();
+        }
+    }
+
+    private static HeapTarget Made(HeapTarget target)
+    {
+        Interlocked.Increment(ref s_undisposed);
+        return target;
+    }
 }
