@@ -681,9 +681,10 @@ internal sealed unsafe partial class SlabTier : IDisposable
             return;
         }
 
-        bool wasEmpty = PushThreadFree(slab, item);
+        // "Full" is read inside the busy window: once it closes, a Dispose on another thread may free the descriptor.
+        bool revive = PushThreadFree(slab, item) && Volatile.Read(ref slab->Full) == 1;
         slabs.ExitBusy();
-        if (wasEmpty && Volatile.Read(ref slab->Full) == 1)
+        if (revive)
         {
             lock (_lock)
             {
