@@ -47,30 +47,24 @@ internal static class SizeClasses
     }
 
     /// <summary>
-    /// log2 of the slab size class <paramref name="index"/> prefers: at least 16 KiB and room for 8 objects (for a
-    /// thread's slabs, <paramref name="perThread"/>, 4 objects of the classes above 1 KiB), at most 64 KiB; a heap that
-    /// cannot give that size falls back to smaller slabs down to <see cref="MinSlabShift"/>. Every thread holds slabs of
-    /// the classes it uses, so the default's large classes keep half-size slabs: its W6 measured 67.1 % against 66.9 %,
-    /// while the single-threaded heap failed W3 allocations with them (docs/benchmarks.md).
+    /// log2 of the slab size class <paramref name="index"/> prefers: at least 16 KiB and room for 8 objects, at most
+    /// 64 KiB; a heap that cannot give that size falls back to smaller slabs down to <see cref="MinSlabShift"/>. (Room for
+    /// 4 objects of the classes above 1 KiB raised W6 on concurrent-heap by 0.2 points but made slab-heap fail W3
+    /// allocations: docs/benchmarks.md.)
     /// </summary>
-    internal static int PreferredSlabShift(int index, bool perThread)
-    {
-        ulong room = perThread && s_sizes[index] > 1024 ? 4UL : 8UL;
-        return Math.Min(MaxSlabShift, Math.Max(14, Orders.CeilLog2(s_sizes[index] * room)));
-    }
+    internal static int PreferredSlabShift(int index) => Math.Min(MaxSlabShift, Math.Max(14, Orders.CeilLog2((ulong)s_sizes[index] * 8)));
 
     /// <summary>
-    /// log2 of the next slab of class <paramref name="index"/> after <paramref name="count"/> slabs (of a thread's slabs when
-    /// <paramref name="perThread"/>): a class's first slab
+    /// log2 of the next slab of class <paramref name="index"/> after <paramref name="count"/> slabs: a class's first slab
     /// is small (4 KiB, or room for two objects) and each next one twice as large, up to <see cref="PreferredSlabShift"/>.
     /// A program that touches many classes a little then holds little in slabs. The size-class tier counts the slabs a
     /// thread's class holds now, so a class that gives its slabs back starts small again; <see cref="SlabHeap"/> counts
     /// the slabs its class has ever made.
     /// </summary>
-    internal static int SlabShiftFor(int index, int count, bool perThread)
+    internal static int SlabShiftFor(int index, int count)
     {
         int first = Math.Max(12, Orders.CeilLog2(s_sizes[index]) + 1);
-        return Math.Min(PreferredSlabShift(index, perThread), first + Math.Min(count, MaxSlabShift));
+        return Math.Min(PreferredSlabShift(index), first + Math.Min(count, MaxSlabShift));
     }
 
     /// <summary>The fewest objects a slab's free list is extended by at once (<see cref="ExtendCountFor"/>).</summary>

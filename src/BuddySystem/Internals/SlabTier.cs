@@ -531,7 +531,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         // A single-threaded heap's class grows its slabs with every slab it has made: its W6 measured a point higher than
         // counting the slabs it holds (docs/benchmarks.md); a thread's class counts those it holds, so it starts small again.
         ClassSlabs* sizeClass = slabs.Classes + index;
-        void* block = TakeSlabBlock(index, _single != null ? sizeClass->SlabsMade : sizeClass->SlabsHeld, out int shift);
+        void* block = TakeSlabBlock(_buddy, index, _single != null ? sizeClass->SlabsMade : sizeClass->SlabsHeld, out int shift);
         _slabTakeFailures += _buddy.Counters.FailedAllocations - failedBefore;
         if (block == null)
         {
@@ -1232,10 +1232,9 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// are held: of the preferred size (<see cref="SizeClasses.SlabShiftFor"/>), else the largest smaller one down to the
     /// class's minimum; null when none can be had. <paramref name="shift"/> is log2 of the block's size.
     /// </summary>
-    private void* TakeSlabBlock(int index, int slabCount, out int shift)
+    private static void* TakeSlabBlock(BuddyHeap buddy, int index, int slabCount, out int shift)
     {
-        BuddyHeap buddy = _buddy;
-        shift = SizeClasses.SlabShiftFor(index, slabCount, perThread: _single == null);
+        shift = SizeClasses.SlabShiftFor(index, slabCount);
         for (int min = SizeClasses.MinSlabShift(index); shift >= min; shift--)
         {
             void* block = buddy.Allocate(new Layout((nuint)1 << shift, (nuint)1 << shift));

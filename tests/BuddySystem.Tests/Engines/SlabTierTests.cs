@@ -277,11 +277,11 @@ public unsafe class SlabTierTests
         // out once, from the slab's start upwards, with the heap valid between extensions and after an adopter extends
         // the tail its exited owner never reached.
         int index = Enumerable.Range(0, Internals.SizeClasses.Count).First(i =>
-            (1u << Internals.SizeClasses.SlabShiftFor(i, 1, perThread: true)) / Internals.SizeClasses.SizeOf(i)
+            (1u << Internals.SizeClasses.SlabShiftFor(i, 1)) / Internals.SizeClasses.SizeOf(i)
                 > Internals.SizeClasses.ExtendCountFor(Internals.SizeClasses.SizeOf(i)));
         uint size = Internals.SizeClasses.SizeOf(index);
-        int firstCapacity = (int)((1u << Internals.SizeClasses.SlabShiftFor(index, 0, perThread: true)) / size);
-        int secondCapacity = (int)((1u << Internals.SizeClasses.SlabShiftFor(index, 1, perThread: true)) / size);
+        int firstCapacity = (int)((1u << Internals.SizeClasses.SlabShiftFor(index, 0)) / size);
+        int secondCapacity = (int)((1u << Internals.SizeClasses.SlabShiftFor(index, 1)) / size);
         var layout = new Layout(size, 8);
         using var heap = ConcurrentHeap.Create(1 << 20);
         var first = new List<nint>();
