@@ -39,7 +39,7 @@ internal sealed unsafe partial class SlabTier
             {
                 *state = 0;
                 var slab = (Slab*)slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage];
-                if (!TryReleaseOwnObject(slabs, slab, (FreeObject*)ptr, layout.Size))
+                if (!TryReleaseOwnObject(slabs, slab, (FreeObject*)ptr, layout.Size, deferFullSlab: false))
                 {
                     FreeMarkedObject(slabs, slab, (FreeObject*)ptr);
                 }

@@ -585,7 +585,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
             if (!slabs.IsPaused && Interlocked.CompareExchange(ref slabs.HotStateBase[address >> GranuleShift], 0, expected) == expected)
             {
                 var slab = (Slab*)slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage];
-                if (TryReleaseOwnObject(slabs, slab, (FreeObject*)ptr, layout.Size))
+                if (TryReleaseOwnObject(slabs, slab, (FreeObject*)ptr, layout.Size, deferFullSlab: true))
                 {
                     slabs.ExitBusy();
                     return;
@@ -606,14 +606,17 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// owns the slab, pushes the object on the local list (a full slab also goes on its class's stack of slabs to move back
     /// to the list of slabs with free objects, <see cref="DrainReclaimable"/>); false (and only counted) when the free
     /// empties the slab while it is full or its class already keeps an empty slab (it goes back), or the slab is another
-    /// thread's: <see cref="FreeMarkedObject"/> does the rest.
+    /// thread's: <see cref="FreeMarkedObject"/> does the rest. Only a thread's slabs defer a full slab
+    /// (<paramref name="deferFullSlab"/>), where the lock is shared: on a single-threaded heap a free into a full slab
+    /// takes the locked path, which moves it back at once (deferring it there made the slab-heap fail a W3 allocation).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool TryReleaseOwnObject(ThreadSlabs slabs, Slab* slab, FreeObject* item, nuint userSize)
+    private static bool TryReleaseOwnObject(ThreadSlabs slabs, Slab* slab, FreeObject* item, nuint userSize, bool deferFullSlab)
     {
         slabs.CountFree(slab->ObjectSize, userSize);
         ClassSlabs* sizeClass = slabs.Classes + slab->ClassIndex;
-        if (slab->Owner != slabs.Id || (slab->Used <= 1 && (slab->Full != 0 || sizeClass->EmptySlabs >= EmptySlabsKept)))
+        if (slab->Owner != slabs.Id || (slab->Full != 0 && (!deferFullSlab || slab->Used <= 1))
+            || (slab->Used <= 1 && sizeClass->EmptySlabs >= EmptySlabsKept))
         {
             return false;
         }
