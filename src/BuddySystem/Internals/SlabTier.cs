@@ -627,7 +627,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         {
             sizeClass->EmptySlabs++;
         }
-        else if (slab->Full != 0 && slab->Reclaimable == 0)
+        else if (deferFullSlab && slab->Full != 0 && slab->Reclaimable == 0)
         {
             // A full slab with a free object again: it rejoins the list of slabs with free objects at the next locked call
             // on the class (the lists are changed only under the lock; this stack is the owner's alone).
