@@ -9,7 +9,9 @@ public sealed unsafe partial class ConcurrentHeap
     /// </summary>
     private sealed class ThreadCache : PausableOwner
     {
-        public readonly ConcurrentHeap Heap;
+        /// <summary>The key of the heap this cache belongs to (<see cref="_threadKey"/>): not the heap, so that the
+        /// thread-static holding the cache does not keep a heap its owner dropped alive.</summary>
+        public readonly object HeapKey;
         public readonly Thread Owner;
 
         /// <summary>The per-order caches, in a pinned array so the fast path indexes them without bounds checks.</summary>
@@ -26,7 +28,7 @@ public sealed unsafe partial class ConcurrentHeap
 
         public ThreadCache(ConcurrentHeap heap, BuddyHeapOptions options)
         {
-            Heap = heap;
+            HeapKey = heap._threadKey;
             Owner = Thread.CurrentThread;
             _maxCachedOrder = options.LazyCaches ? options.MaxCachedOrder : -1;
             Caches = CacheLines.AllocatePinned<BuddyHeap.OrderCache>(BuddyHeapOptions.MaxCachedOrderLimit + 1, out _cacheMemory);
@@ -36,19 +38,19 @@ public sealed unsafe partial class ConcurrentHeap
             }
         }
 
-        /// <summary>The state byte of a block known to start in some region of the heap.</summary>
+        /// <summary>The state byte of a block known to start in some region of <paramref name="core"/>, the heap's core.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public byte* StateOf(ulong block)
+        public byte* StateOf(ulong block, BuddyHeap core)
         {
             ulong offset = block - HotStart;
-            return offset < HotLength ? HotStates + (offset >> BuddyHeap.MinShift) : StateOfCold(block);
+            return offset < HotLength ? HotStates + (offset >> BuddyHeap.MinShift) : StateOfCold(block, core);
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
-        private byte* StateOfCold(ulong block)
+        private byte* StateOfCold(ulong block, BuddyHeap core)
         {
-            byte* state = Heap._core.StateSlot(block, ref _lastRegion);
-            BuddyHeap.Region region = Heap._core.RegionAt(_lastRegion);
+            byte* state = core.StateSlot(block, ref _lastRegion);
+            BuddyHeap.Region region = core.RegionAt(_lastRegion);
             HotStates = region.States;
             HotStart = region.Start;
             HotLength = region.End - region.Start;

@@ -33,7 +33,9 @@ namespace BuddySystem;
 /// <c>ArrayPool&lt;T&gt;.Shared</c> trims on its Gen2 callback).</para>
 /// <para><b>Thread safety.</b> Every member is safe from any thread. <see cref="Dispose"/> waits for calls in progress on the
 /// fast paths and makes every later call throw <see cref="ObjectDisposedException"/>; blocks still held by other threads
-/// become invalid with the memory (their owners must not use them after disposing the heap).</para>
+/// become invalid with the memory (their owners must not use them after disposing the heap). A heap dropped without
+/// <see cref="Dispose"/> is not kept alive by the threads that used it: the garbage collector frees a region it owns (see
+/// <see cref="Create"/>), but its metadata only <see cref="Dispose"/> frees.</para>
 /// </remarks>
 public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource, IExhaustionInfoSource, IDisposable
 {
@@ -42,6 +44,10 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     private static ThreadCache? t_cache;
 
     private readonly Lock _lock = new();
+
+    // What a thread's cache names as its heap (ThreadCache.HeapKey): an object of its own, so that the thread-static
+    // holding the cache does not keep a heap its owner dropped without disposing alive (its trimmer then stops).
+    private readonly object _threadKey = new();
     private readonly BuddyHeap _core;
     private readonly BuddyHeapOptions _options;
     private readonly ThreadLocal<ThreadCache?> _cacheOfThread = new();
@@ -200,14 +206,14 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     {
         int order = Orders.OrderFor(layout.Size, layout.Align, BuddyHeap.MinShift);
         ThreadCache? cache = t_cache;
-        if (order <= _maxCachedOrder && cache != null && cache.Heap == this)
+        if (order <= _maxCachedOrder && cache != null && cache.HeapKey == _threadKey)
         {
             BuddyHeap.OrderCache* orderCache = cache.Caches + order;
             cache.EnterBusy();
             if (!cache.IsPaused && orderCache->Head != null)
             {
                 BuddyHeap.CachedBlock* block = orderCache->Pop();
-                *cache.StateOf((ulong)block) = (byte)(BuddyHeap.StateAllocated | order);
+                *cache.StateOf((ulong)block, _core) = (byte)(BuddyHeap.StateAllocated | order);
                 cache.CountAllocation((ulong)BuddyHeap.MinBlockSize << order, layout.Size);
                 cache.ExitBusy();
                 return block;
@@ -261,7 +267,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             }
 
             BuddyHeap.CachedBlock* taken = orderCache->Pop();
-            *cache.StateOf((ulong)taken) = (byte)(BuddyHeap.StateAllocated | order);
+            *cache.StateOf((ulong)taken, _core) = (byte)(BuddyHeap.StateAllocated | order);
             cache.CountAllocation((ulong)BuddyHeap.MinBlockSize << order, layout.Size);
             return taken;
         }
@@ -299,7 +305,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     {
         int order = Orders.OrderFor(layout.Size, layout.Align, BuddyHeap.MinShift);
         ThreadCache? cache = t_cache;
-        if (order <= _maxCachedOrder && cache != null && cache.Heap == this)
+        if (order <= _maxCachedOrder && cache != null && cache.HeapKey == _threadKey)
         {
             // The region the thread used last, copied into its cache: no load through the core on the fast path.
             ulong offset = (ulong)ptr - cache.HotStart;
@@ -344,7 +350,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         {
             ThrowIfDisposed();
             _core.CheckLiveBlock(ptr, layout, out _);
-            byte* state = cache.StateOf((ulong)ptr);
+            byte* state = cache.StateOf((ulong)ptr, _core);
             byte allocated = (byte)(BuddyHeap.StateAllocated | order);
             if (Interlocked.CompareExchange(ref *state, (byte)(BuddyHeap.StateCached | order), allocated) != allocated)
             {
@@ -639,7 +645,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     private ThreadCache? CurrentCacheOrNull()
     {
         ThreadCache? cache = t_cache;
-        if (cache != null && cache.Heap == this)
+        if (cache != null && cache.HeapKey == _threadKey)
         {
             return cache;
         }

@@ -14,7 +14,7 @@ internal sealed unsafe partial class SlabTier
     {
         ulong address = (ulong)ptr;
         ThreadSlabs? slabs = t_slabs;
-        if (slabs != null && slabs.Heap == this && address - slabs.HotStart < slabs.HotLength && (address & 15) == 0)
+        if (slabs != null && slabs.HeapKey == _threadKey && address - slabs.HotStart < slabs.HotLength && (address & 15) == 0)
         {
             slabs.EnterBusy();
             if (!slabs.IsPaused)

@@ -31,15 +31,16 @@ internal sealed unsafe partial class SlabTier
 
         public ThreadSlabs(SlabTier heap, Thread? thread)
         {
-            Heap = heap;
+            HeapKey = heap._threadKey;
             Thread = thread;
             Classes = CacheLines.AllocatePinned<ClassSlabs>(SizeClasses.Count, out _classMemory);
             _handle = GCHandle.Alloc(this);
             Id = GCHandle.ToIntPtr(_handle);
         }
 
-        /// <summary>The heap these slabs belong to; null once retired.</summary>
-        public SlabTier? Heap { get; private set; }
+        /// <summary>The key of the heap these slabs belong to (<see cref="_threadKey"/>); null once retired. A key, not the
+        /// heap: the thread-static that finds these slabs must not keep a heap its owner dropped alive.</summary>
+        public object? HeapKey { get; private set; }
 
         /// <summary>Whether the owning thread has exited (its slabs are then abandoned).</summary>
         public bool HasExited => Thread is { IsAlive: false };
@@ -61,7 +62,7 @@ internal sealed unsafe partial class SlabTier
         /// <summary>Forgets the heap (its owner exited, or the heap was disposed): later calls take the locked path.</summary>
         public void Retire()
         {
-            Heap = null;
+            HeapKey = null;
             HotLength = 0;
             new Span<ClassSlabs>(Classes, SizeClasses.Count).Clear();
             if (_handle.IsAllocated)

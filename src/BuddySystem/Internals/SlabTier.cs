@@ -55,6 +55,10 @@ internal sealed unsafe partial class SlabTier : IDisposable
     private readonly Lock _lock;
     private readonly BuddyHeap _buddy;
 
+    // What a thread's slabs name as their heap (ThreadSlabs.HeapKey): an object of its own, so that the thread-static
+    // holding them does not keep the heap alive.
+    private readonly object _threadKey = new();
+
     // The host owns the buddy engine, the lock and the regions, and is asked to give back its own cached blocks before a
     // slab cannot be had.
     private readonly Func<Layout, bool> _reclaimHost;
@@ -121,7 +125,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     {
         ulong address = (ulong)ptr;
         ThreadSlabs? slabs = t_slabs;
-        if (slabs != null && slabs.Heap == this && address - slabs.HotStart < slabs.HotLength)
+        if (slabs != null && slabs.HeapKey == _threadKey && address - slabs.HotStart < slabs.HotLength)
         {
             slabs.EnterBusy();
             if (!slabs.IsPaused)
@@ -294,7 +298,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         if (SizeClasses.IsSmall(layout.Size, layout.Align))
         {
             ThreadSlabs? slabs = t_slabs;
-            if (slabs != null && slabs.Heap == this)
+            if (slabs != null && slabs.HeapKey == _threadKey)
             {
                 int index = SizeClasses.IndexOf(layout.Size, layout.Align);
                 ClassSlabs* sizeClass = slabs.Classes + index;
@@ -577,7 +581,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     {
         ThreadSlabs? slabs = t_slabs;
         ulong address = (ulong)ptr;
-        if (slabs != null && slabs.Heap == this && SizeClasses.IsSmall(layout.Size, layout.Align)
+        if (slabs != null && slabs.HeapKey == _threadKey && SizeClasses.IsSmall(layout.Size, layout.Align)
             && address - slabs.HotStart < slabs.HotLength && (address & 15) == 0)
         {
             byte expected = (byte)(SizeClasses.IndexOf(layout.Size, layout.Align) + 1);
@@ -1167,7 +1171,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     private ThreadSlabs CurrentSlabs()
     {
         ThreadSlabs? slabs = _single ?? t_slabs;
-        if (slabs != null && slabs.Heap == this)
+        if (slabs != null && slabs.HeapKey == _threadKey)
         {
             return slabs;
         }

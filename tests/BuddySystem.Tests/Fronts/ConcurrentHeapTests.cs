@@ -45,6 +45,38 @@ public unsafe class ConcurrentHeapTests
     }
 
     [Fact]
+    public void DroppedWithoutDispose_AfterThisThreadUsedIt_IsCollected()
+    {
+        // The thread-statics that find this thread's caches and slabs must not keep a dropped heap alive: its trimmer would
+        // run after every full collection for as long as the thread lives, and its owned memory would never be freed.
+        WeakReference dropped = UseAndDrop();
+        for (int i = 0; i < 5 && dropped.IsAlive; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+
+        Assert.False(dropped.IsAlive);
+
+        // A heap made afterwards on the same thread serves as usual.
+        using var heap = ConcurrentHeap.Create(1 << 20);
+        void* block = heap.Allocate(Small);
+        heap.Deallocate(block, Small);
+        heap.Validate();
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static WeakReference UseAndDrop()
+    {
+        var heap = ConcurrentHeap.Create(1 << 20);
+        void* small = heap.Allocate(Small);
+        void* medium = heap.Allocate(new Layout(20000, 8));
+        heap.Deallocate(small, Small);
+        heap.Deallocate(medium, new Layout(20000, 8));
+        return new WeakReference(heap);
+    }
+
+    [Fact]
     public void Deallocate_ManyBlocks_ThreadCacheStaysWithinItsBound()
     {
         using var heap = ConcurrentHeap.Create(1 << 20, BuddyBlocksOnly);
