@@ -34,7 +34,9 @@ internal sealed unsafe partial class SlabTier
             HeapKey = heap._threadKey;
             Thread = thread;
             Classes = CacheLines.AllocatePinned<ClassSlabs>(SizeClasses.Count, out _classMemory);
-            _handle = GCHandle.Alloc(this);
+            // Weak: the heap's list of owners keeps every owner a slab can name alive, and a heap dropped without Dispose
+            // must not leave its owners rooted by their own handles.
+            _handle = GCHandle.Alloc(this, GCHandleType.Weak);
             Id = GCHandle.ToIntPtr(_handle);
         }
 

@@ -688,7 +688,8 @@ internal sealed unsafe partial class SlabTier : IDisposable
             return;
         }
 
-        // "Full" is read inside the busy window: once it closes, a Dispose on another thread may free the descriptor.
+        // "Full" is read inside the busy window: once it closes, a Dispose on another thread may free the descriptor. (The
+        // slab may be recycled meanwhile; ReviveFullSlabLocked checks again under the lock.)
         bool revive = PushThreadFree(slab, item) && Volatile.Read(ref slab->Full) == 1;
         slabs.ExitBusy();
         if (revive)
