@@ -296,7 +296,7 @@ public sealed unsafe class SlabHeap : IAllocator, IHeapStatsSource, IDisposable
         Regions.DisposeOwned(_ownedRegions);
     }
 
-    private SlabTier.TierTotals TotalsLocked() => _tier.TotalsForHostLocked(new List<nint>?[BuddyHeap.MaxOrder + 1]);
+    private SlabTier.TierTotals TotalsLocked() => _tier.TotalsForHostLocked(emptySlabsByOrder: null);
 
     private void ThrowIfDisposed()
     {

@@ -203,16 +203,17 @@ internal sealed unsafe partial class SlabTier : IDisposable
     }
 
     /// <summary>What a host adds to its own accounting for this tier: the tier's totals, read with every owner paused, under
-    /// the lock (after <see cref="ReclaimExitedLocked"/>). Appends the start of every slab that is empty once its frees from
-    /// other threads are collected to <paramref name="emptySlabsByOrder"/> (by buddy order): blocks an allocation that would
-    /// fail gets back.</summary>
-    internal TierTotals TotalsForHostLocked(List<nint>?[] emptySlabsByOrder)
+    /// the lock (after <see cref="ReclaimExitedLocked"/>). When <paramref name="emptySlabsByOrder"/> is given, appends the
+    /// start of every slab that is empty once its frees from other threads are collected to it (by buddy order): blocks an
+    /// allocation that would fail gets back (a single-threaded heap, which counts its slabs as allocated, passes null).</summary>
+    internal TierTotals TotalsForHostLocked(List<nint>?[]? emptySlabsByOrder)
     {
+        PausableOwner.PauseAll(_owners);
+        try
         {
-            PausableOwner.PauseAll(_owners);
-            try
+            ulong emptySlabBytes = 0;
+            if (emptySlabsByOrder != null)
             {
-                ulong emptySlabBytes = 0;
                 foreach (ThreadSlabs owner in _owners)
                 {
                     for (int index = 0; index < SizeClasses.Count; index++)
@@ -226,15 +227,15 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 {
                     emptySlabBytes += CollectEmptySlabs((Slab*)_abandoned[index], emptySlabsByOrder);
                 }
+            }
 
-                OwnerCounters totals = SumLocked();
-                return new TierTotals(totals.AllocatedBytes, totals.UserBytes + _exactUserBytes, totals.LiveBlocks, totals.Allocations + _exactAllocations,
-                    _slabBytes, emptySlabBytes, _slabs, _slabsTaken, _failedAllocations, _slabTakeFailures, MetadataBytesLocked(), _exactBytes, _exactBlocks);
-            }
-            finally
-            {
-                PausableOwner.ResumeAll(_owners);
-            }
+            OwnerCounters totals = SumLocked();
+            return new TierTotals(totals.AllocatedBytes, totals.UserBytes + _exactUserBytes, totals.LiveBlocks, totals.Allocations + _exactAllocations,
+                _slabBytes, emptySlabBytes, _slabs, _slabsTaken, _failedAllocations, _slabTakeFailures, MetadataBytesLocked(), _exactBytes, _exactBlocks);
+        }
+        finally
+        {
+            PausableOwner.ResumeAll(_owners);
         }
     }
 
@@ -368,7 +369,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         void* item = null;
         slabs.EnterBusy();
         Slab* slab = sizeClass->Head;
-        if (!slabs.IsPaused && slab != null && (slab->Free != null || CollectThreadFree(sizeClass, slab) != 0 || ExtendFreeList(slab)))
+        if (!slabs.IsPaused && slab != null && HasOrGetsFreeObject(sizeClass, slab))
         {
             item = TakeObject(slabs, sizeClass, slab, index, userSize);
         }
@@ -408,7 +409,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         DrainReclaimable(sizeClass);
         for (Slab* slab = sizeClass->Head; slab != null; slab = sizeClass->Head)
         {
-            if (slab->Free != null || CollectThreadFree(sizeClass, slab) != 0 || ExtendFreeList(slab))
+            if (HasOrGetsFreeObject(sizeClass, slab))
             {
                 return slab;
             }
@@ -421,6 +422,12 @@ internal sealed unsafe partial class SlabTier : IDisposable
         Slab* adopted = AdoptLocked(slabs, index);
         return adopted != null ? adopted : NewSlabLocked(slabs, index);
     }
+
+    /// <summary>Whether <paramref name="slab"/>, its owner's first slab of <paramref name="sizeClass"/>, has a free object on
+    /// its local list, after taking the frees other threads made into it, else linking its next never-used objects (in that
+    /// order: reused objects before untouched memory). By the owner in its busy window, or under the lock.</summary>
+    private static bool HasOrGetsFreeObject(ClassSlabs* sizeClass, Slab* slab)
+        => slab->Free != null || CollectThreadFree(sizeClass, slab) != 0 || ExtendFreeList(slab);
 
     /// <summary>
     /// Links the slab's next objects that were never handed out, about 4 KiB of them (at least
@@ -806,7 +813,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     private void ReturnSlabLocked(Slab* slab)
     {
         ref Region region = ref _regions[Regions.Find(_regions, (ulong)slab->Start)];
-        new Span<nint>(region.Pages + (((ulong)slab->Start >> PageShift) - region.FirstPage), 1 << (slab->Shift - PageShift)).Clear();
+        MapSlabPages(region.Pages, region.FirstPage, slab->Start, slab->Shift, 0);
         nuint size = (nuint)1 << slab->Shift;
         _buddy.Deallocate(slab->Start, new Layout(size, size));
         _slabBytes -= size;
@@ -1271,7 +1278,8 @@ internal sealed unsafe partial class SlabTier : IDisposable
         return next;
     }
 
-    /// <summary>Points the page-map entries of the slab of 2^<paramref name="shift"/> bytes at <paramref name="block"/> to <paramref name="entry"/>.</summary>
+    /// <summary>Points the page-map entries of the slab of 2^<paramref name="shift"/> bytes at <paramref name="block"/> to
+    /// <paramref name="entry"/> (0 when the slab goes back).</summary>
     private static void MapSlabPages(nint* pages, ulong firstPage, void* block, int shift, nint entry)
         => new Span<nint>(pages + (((ulong)block >> PageShift) - firstPage), 1 << (shift - PageShift)).Fill(entry);
 
