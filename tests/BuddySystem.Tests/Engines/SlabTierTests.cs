@@ -90,12 +90,22 @@ public unsafe class SlabTierTests
             }
 
             using var start = new Barrier(2);
+
+            // A failure on the other thread is caught and rethrown here, so it fails the test instead of killing the host.
+            Exception? failure = null;
             var other = new Thread(() =>
             {
-                start.SignalAndWait();
-                foreach (nint block in theirs)
+                try
                 {
-                    heap.Deallocate((void*)block, layout);
+                    start.SignalAndWait();
+                    foreach (nint block in theirs)
+                    {
+                        heap.Deallocate((void*)block, layout);
+                    }
+                }
+                catch (Exception caught)
+                {
+                    failure = caught;
                 }
             });
             other.Start();
@@ -106,6 +116,7 @@ public unsafe class SlabTierTests
             }
 
             other.Join();
+            Assert.Null(failure);
             heap.Validate();
             Assert.Equal(0, heap.Stats.LiveBlocks);
         }
