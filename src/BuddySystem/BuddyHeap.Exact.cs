@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace BuddySystem;
 
 public sealed unsafe partial class BuddyHeap
@@ -53,10 +55,12 @@ public sealed unsafe partial class BuddyHeap
     /// </summary>
     internal void* AllocateExact(int order, ulong length)
     {
-        nuint blockSize = (nuint)MinBlockSize << order;
-        void* block = Allocate(new Layout(blockSize, blockSize));
+        Debug.Assert(_hardening == null && _maxCachedOrder < 0, "exact blocks are cut on an eager heap without hardening");
+        void* block = AllocateOrder(order);
         if (block != null)
         {
+            ulong blockSize = (ulong)MinBlockSize << order;
+            _userBytes += blockSize;
             KeepPrefix(block, order, Math.Min(length, blockSize));
         }
 
@@ -65,15 +69,23 @@ public sealed unsafe partial class BuddyHeap
 
     /// <summary>Frees a block made by <see cref="AllocateExact"/>: the kept prefix is one buddy block per binary digit
     /// of <paramref name="length"/>, largest first; each merges as usual.</summary>
+    /// <remarks>The caller has checked that a live block of this length starts at <paramref name="block"/> (the tier's page
+    /// map holds it), so the pieces are freed without the checks of <see cref="Deallocate"/>.</remarks>
     internal void FreeExact(void* block, ulong length)
     {
         ulong address = (ulong)block;
+        ref Region region = ref RegionOf(address);
+        _allocatedBytes -= length;
+        _userBytes -= Math.Min(_userBytes, length);
         for (ulong remaining = length; remaining != 0;)
         {
-            nuint piece = (nuint)1 << Orders.FloorLog2(remaining);
-            Deallocate((void*)address, new Layout(piece, piece));
-            address += piece;
-            remaining -= piece;
+            int pieceShift = Orders.FloorLog2(remaining);
+            int order = pieceShift - MinShift;
+            Debug.Assert(region.States[(address - region.Start) >> MinShift] == (byte)(StateAllocated | order), "a piece of an exact block is live");
+            _liveBlocks--;
+            FreeAndMerge(address, order, in region);
+            address += 1UL << pieceShift;
+            remaining -= 1UL << pieceShift;
         }
     }
 

@@ -37,9 +37,6 @@ public sealed unsafe class SlabHeap : IAllocator, IHeapStatsSource, IDisposable
     private const int GranuleShift = 4;
 
     private readonly BuddyHeap _buddy;
-
-    // Taken only on the tier's slow paths (a slab to make or give back, a large block); a single thread never waits on it.
-    private readonly Lock _lock = new();
     private readonly SlabTier _tier;
     private readonly List<IDisposable> _ownedRegions = [];
     private bool _disposed;
@@ -49,7 +46,7 @@ public sealed unsafe class SlabHeap : IAllocator, IHeapStatsSource, IDisposable
     {
         // The slabs are the caching layer: the buddy engine under them merges on every free.
         _buddy = new BuddyHeap(BuddyHeapOptions.Eager);
-        _tier = new SlabTier(_buddy, _lock, static _ => false, singleOwner: true);
+        _tier = new SlabTier(_buddy, hostLock: null, static _ => false);
     }
 
     /// <summary>
@@ -116,12 +113,9 @@ public sealed unsafe class SlabHeap : IAllocator, IHeapStatsSource, IDisposable
     /// <remarks>Metadata for the region (a page map of 8 bytes per KiB and one byte per 16 bytes) is native memory.</remarks>
     public void AddRegion(void* start, nuint size)
     {
-        lock (_lock)
-        {
-            ThrowIfDisposed();
-            _buddy.AddRegion(start, size);
-            _tier.AddRegionMetadata(start, size);
-        }
+        ThrowIfDisposed();
+        _buddy.AddRegion(start, size);
+        _tier.AddRegionMetadata(start, size);
     }
 
     /// <summary>
@@ -203,24 +197,21 @@ public sealed unsafe class SlabHeap : IAllocator, IHeapStatsSource, IDisposable
     {
         get
         {
-            lock (_lock)
+            ThrowIfDisposed();
+            HeapStats buddy = _buddy.Stats;
+            SlabTier.TierTotals tier = Totals();
+            ulong allocated = (ulong)tier.ObjectBytes + tier.ExactBytes;
+            return buddy with
             {
-                ThrowIfDisposed();
-                HeapStats buddy = _buddy.Stats;
-                SlabTier.TierTotals tier = TotalsLocked();
-                ulong allocated = (ulong)tier.ObjectBytes + tier.ExactBytes;
-                return buddy with
-                {
-                    UserBytes = (ulong)Math.Clamp(tier.UserBytes, 0, (long)allocated),
-                    AllocatedBytes = allocated,
-                    FreeBytes = buddy.TotalBytes - allocated,
-                    CachedBytes = tier.SlabBytes - (ulong)tier.ObjectBytes,
-                    MetadataBytes = buddy.MetadataBytes + tier.MetadataBytes,
-                    LiveBlocks = tier.LiveObjects + tier.ExactBlocks,
-                    Allocations = tier.Allocations,
-                    FailedAllocations = tier.FailedAllocations,
-                };
-            }
+                UserBytes = (ulong)Math.Clamp(tier.UserBytes, 0, (long)allocated),
+                AllocatedBytes = allocated,
+                FreeBytes = buddy.TotalBytes - allocated,
+                CachedBytes = tier.SlabBytes - (ulong)tier.ObjectBytes,
+                MetadataBytes = buddy.MetadataBytes + tier.MetadataBytes,
+                LiveBlocks = tier.LiveObjects + tier.ExactBlocks,
+                Allocations = tier.Allocations,
+                FailedAllocations = tier.FailedAllocations,
+            };
         }
     }
 
@@ -246,17 +237,14 @@ public sealed unsafe class SlabHeap : IAllocator, IHeapStatsSource, IDisposable
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     public void Validate()
     {
-        lock (_lock)
+        ThrowIfDisposed();
+        _buddy.Validate();
+        _tier.ValidateLocked();
+        SlabTier.TierTotals tier = Totals();
+        ulong buddyAllocated = _buddy.Stats.AllocatedBytes;
+        if (buddyAllocated != tier.SlabBytes + tier.ExactBytes)
         {
-            ThrowIfDisposed();
-            _buddy.Validate();
-            _tier.ValidateLocked();
-            SlabTier.TierTotals tier = TotalsLocked();
-            ulong buddyAllocated = _buddy.Stats.AllocatedBytes;
-            if (buddyAllocated != tier.SlabBytes + tier.ExactBytes)
-            {
-                ThrowHelper.ThrowCorruption($"the buddy engine holds {buddyAllocated} allocated bytes, but the slabs are {tier.SlabBytes} bytes and the large blocks {tier.ExactBytes}.");
-            }
+            ThrowHelper.ThrowCorruption($"the buddy engine holds {buddyAllocated} allocated bytes, but the slabs are {tier.SlabBytes} bytes and the large blocks {tier.ExactBytes}.");
         }
     }
 
@@ -268,35 +256,29 @@ public sealed unsafe class SlabHeap : IAllocator, IHeapStatsSource, IDisposable
     /// </summary>
     internal void CollectBlocks(ulong baseAddress, List<HeapBlock> blocks, List<HeapSlab> slabs)
     {
-        lock (_lock)
-        {
-            ThrowIfDisposed();
-            var buddyBlocks = new List<HeapBlock>();
-            _buddy.CollectBlocks(baseAddress, buddyBlocks);
-            _tier.ExpandSlabsLocked(baseAddress, buddyBlocks, blocks, slabs);
-        }
+        ThrowIfDisposed();
+        var buddyBlocks = new List<HeapBlock>();
+        _buddy.CollectBlocks(baseAddress, buddyBlocks);
+        _tier.ExpandSlabsLocked(baseAddress, buddyBlocks, blocks, slabs);
     }
 
     /// <summary>Frees the metadata and any region the heap owns (see <see cref="Create"/>). Later calls throw <see cref="ObjectDisposedException"/>.</summary>
     /// <remarks>Calling it more than once is harmless. Memory added with <see cref="AddRegion"/> stays the caller's.</remarks>
     public void Dispose()
     {
-        lock (_lock)
+        if (_disposed)
         {
-            if (_disposed)
-            {
-                return;
-            }
-
-            _disposed = true;
+            return;
         }
+
+        _disposed = true;
 
         _tier.Dispose();
         _buddy.Dispose();
         Regions.DisposeOwned(_ownedRegions);
     }
 
-    private SlabTier.TierTotals TotalsLocked() => _tier.TotalsForHostLocked(emptySlabsByOrder: null);
+    private SlabTier.TierTotals Totals() => _tier.TotalsForHostLocked(emptySlabsByOrder: null);
 
     private void ThrowIfDisposed()
     {

@@ -59,7 +59,7 @@ internal sealed unsafe partial class SlabTier
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     internal void* AllocateExact(Layout layout)
     {
-        lock (_lock)
+        using (HoldLock())
         {
             ThrowIfDisposed();
             void* block = TakeExactLocked(layout);
@@ -103,20 +103,48 @@ internal sealed unsafe partial class SlabTier
 
     /// <summary>Frees a large block made by <see cref="AllocateExact"/> (<paramref name="layout"/> is above the size
     /// classes) with the checks and exceptions of <see cref="Deallocate"/>; its pieces merge as usual.</summary>
+    /// <remarks>Fast path: in the hot region, the block's first page-map entry holds exactly the length the layout maps
+    /// to. Anything else (another region, a double free, an interior address, a wrong layout, a disposed heap) takes the
+    /// checked path, which finds out which and throws.</remarks>
     internal void DeallocateExact(void* ptr, Layout layout)
     {
-        lock (_lock)
+        ThreadSlabs slabs = _single!;
+        ulong address = (ulong)ptr;
+        ulong length = SlabHeap.LargeLength(layout.Size);
+        if (address - slabs.HotStart < slabs.HotLength && (address & ((1UL << PageShift) - 1)) == 0)
+        {
+            nint* entry = slabs.HotPages + ((address >> PageShift) - slabs.HotFirstPage);
+            if (*entry == (nint)((length << 1) | 1))
+            {
+                *entry = 0;
+                ReleaseExact(ptr, length, layout.Size);
+                return;
+            }
+        }
+
+        DeallocateExactChecked(ptr, layout);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void DeallocateExactChecked(void* ptr, Layout layout)
+    {
+        using (HoldLock())
         {
             ThrowIfDisposed();
             nint entry = CheckLiveEntryLocked(ptr, layout, out Region region);
 
             // A large layout passes the check only for a large block of its length.
-            ulong length = (ulong)entry >> 1;
+            _single!.SetHotRegion(region);
             region.Pages[((ulong)ptr >> PageShift) - region.FirstPage] = 0;
-            _exactBytes -= length;
-            _exactBlocks--;
-            _exactUserBytes -= (long)layout.Size;
-            _buddy.FreeExact(ptr, length);
+            ReleaseExact(ptr, (ulong)entry >> 1, layout.Size);
         }
+    }
+
+    private void ReleaseExact(void* ptr, ulong length, nuint userSize)
+    {
+        _exactBytes -= length;
+        _exactBlocks--;
+        _exactUserBytes -= (long)userSize;
+        _buddy.FreeExact(ptr, length);
     }
 }

@@ -38,7 +38,7 @@ internal sealed unsafe partial class SlabTier
     [MethodImpl(MethodImplOptions.NoInlining)]
     private Layout LayoutOfLiveBlockLocked(void* ptr)
     {
-        lock (_lock)
+        using (HoldLock())
         {
             ThrowIfDisposed();
             Slab* slab = CheckLiveBlockLocked(ptr, new Layout(BuddyHeap.MinBlockSize, 1), out _, checkLayout: false);

@@ -15,7 +15,7 @@ internal sealed unsafe partial class SlabTier
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     public void Validate()
     {
-        lock (_lock)
+        using (HoldLock())
         {
             ThrowIfDisposed();
             ReclaimExitedLocked();

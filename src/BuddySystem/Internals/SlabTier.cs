@@ -52,7 +52,9 @@ internal sealed unsafe partial class SlabTier : IDisposable
     [ThreadStatic]
     private static ThreadSlabs? t_slabs;
 
-    private readonly Lock _lock;
+    // The host's lock, taken on the slow paths; null on a single-threaded heap, whose calls come one at a time by contract
+    // (and which has no trimmer of its own), so that its slow paths take no atomic instruction either.
+    private readonly Lock? _lock;
     private readonly BuddyHeap _buddy;
 
     // What a thread's slabs name as their heap (ThreadSlabs.HeapKey): an object of its own, so that the thread-static
@@ -97,17 +99,17 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// regions are added with <see cref="AddRegionMetadata"/>, and <paramref name="reclaimHost"/> (under the lock) gives
     /// back the host's cached blocks when no slab can be had; true when it gave any.</summary>
     /// <param name="buddy">The buddy core the slabs and large blocks come from.</param>
-    /// <param name="hostLock">The lock the slow paths take (the host's own, when it has one).</param>
+    /// <param name="hostLock">The lock the slow paths take (the host's own); null for a single-threaded heap
+    /// (<see cref="SlabHeap"/>): every slab then has one owner, not bound to a thread, whose paths
+    /// (<see cref="AllocateSingle"/>, <see cref="DeallocateSingle"/>) take no atomic instruction, and large requests are
+    /// blocks cut to their length (<see cref="AllocateExact"/>).</param>
     /// <param name="reclaimHost">Gives back the host's cached blocks, under the lock; true when it gave any.</param>
-    /// <param name="singleOwner">True for a single-threaded heap (<see cref="SlabHeap"/>): every slab has one owner, not
-    /// bound to a thread, whose fast paths (<see cref="AllocateSingle"/>, <see cref="DeallocateSingle"/>) take no atomic
-    /// instruction; large requests are then blocks cut to their length (<see cref="AllocateExact"/>).</param>
-    internal SlabTier(BuddyHeap buddy, Lock hostLock, Func<Layout, bool> reclaimHost, bool singleOwner = false)
+    internal SlabTier(BuddyHeap buddy, Lock? hostLock, Func<Layout, bool> reclaimHost)
     {
         _lock = hostLock;
         _buddy = buddy;
         _reclaimHost = reclaimHost;
-        if (singleOwner)
+        if (hostLock == null)
         {
             _single = new ThreadSlabs(this, thread: null);
             _singleClasses = _single.Classes;
@@ -144,7 +146,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool HoldsInSlabLocked(ulong address)
     {
-        lock (_lock)
+        using (HoldLock())
         {
             ThrowIfDisposed();
             int index = Regions.Find(_regions, address);
@@ -164,7 +166,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     internal bool TryResizeInPlace(void* ptr, Layout layout, nuint newSize)
     {
         ThreadSlabs slabs = CurrentSlabs();
-        lock (_lock)
+        using (HoldLock())
         {
             ThrowIfDisposed();
             nint entry = CheckLiveEntryLocked(ptr, layout, out _);
@@ -195,7 +197,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     {
         get
         {
-            lock (_lock)
+            using (HoldLock())
             {
                 return _slabs;
             }
@@ -330,7 +332,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
             return item;
         }
 
-        lock (_lock)
+        using (HoldLock())
         {
             ThrowIfDisposed();
             Slab* slab = SlabWithFreeObjectLocked(slabs, index);
@@ -682,7 +684,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         if (slab->Owner == slabs.Id)
         {
             slabs.ExitBusy();
-            lock (_lock)
+            using (HoldLock())
             {
                 // The object is this thread's and already marked free: no check is left, only the lists (unless the heap
                 // was disposed meanwhile, and the lists with it).
@@ -701,7 +703,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         slabs.ExitBusy();
         if (revive)
         {
-            lock (_lock)
+            using (HoldLock())
             {
                 ReviveFullSlabLocked(slab);
             }
@@ -713,7 +715,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     {
         ThrowIfDisposed();
         ThreadSlabs slabs = CurrentSlabs();
-        lock (_lock)
+        using (HoldLock())
         {
             ThrowIfDisposed();
             while (true)
@@ -925,7 +927,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     internal void Trim()
     {
-        lock (_lock)
+        using (HoldLock())
         {
             ThrowIfDisposed();
             ReturnEmptySlabsLocked();
@@ -1138,7 +1140,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// for; every later call throws <see cref="ObjectDisposedException"/>. Calling it again is harmless.</summary>
     public void Dispose()
     {
-        lock (_lock)
+        using (HoldLock())
         {
             if (_disposed)
             {
@@ -1189,7 +1191,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         if (slabs == null)
         {
             slabs = new ThreadSlabs(this, Thread.CurrentThread);
-            lock (_lock)
+            using (HoldLock())
             {
                 ThrowIfDisposed();
                 ReclaimExitedLocked();
@@ -1206,6 +1208,22 @@ internal sealed unsafe partial class SlabTier : IDisposable
 
         t_slabs = slabs;
         return slabs;
+    }
+
+    /// <summary>Holds the host's lock until disposed (a using block); holds nothing on a single-threaded heap.</summary>
+    private LockHold HoldLock() => new(_lock);
+
+    private readonly ref struct LockHold
+    {
+        private readonly Lock? _held;
+
+        public LockHold(Lock? hostLock)
+        {
+            hostLock?.Enter();
+            _held = hostLock;
+        }
+
+        public void Dispose() => _held?.Exit();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
