@@ -93,7 +93,7 @@ internal static unsafe class ProcessHeap
         s_shared->StateCached = BuddyHeap.StateCached;
         s_shared->OrderMask = BuddyHeap.OrderMask;
         // Buddy blocks only: the loader's C caches read a block's order from the core's side table, which knows no slab objects.
-        s_heap = new ConcurrentHeap(BuddyHeapOptions.ConcurrentDefault with { SizeClassSlabs = false });
+        s_heap = new ConcurrentHeap(BuddyHeapOptions.ConcurrentBuddyOnly);
         if (!Grow(s_grown, BuddyHeap.MinBlockSize))
         {
             return false;

@@ -9,7 +9,7 @@ internal static class EngineCatalog
 {
     /// <summary>The options of <c>concurrent-heap-buddy</c>: <see cref="ConcurrentHeap"/> without its size-class tier,
     /// per-thread buddy caches only (libbuddymalloc's configuration).</summary>
-    public static BuddyHeapOptions ConcurrentBuddyOnly { get; } = BuddyHeapOptions.ConcurrentDefault with { SizeClassSlabs = false };
+    public static BuddyHeapOptions ConcurrentBuddyOnly => BuddyHeapOptions.ConcurrentBuddyOnly;
 
     /// <summary>The registrations.</summary>
     public static IReadOnlyList<Engine> All { get; } =

@@ -27,12 +27,20 @@ public sealed record BuddyHeapOptions
 
     /// <summary>
     /// The defaults of <see cref="ConcurrentHeap"/>: requests of the size classes (up to 8 KiB) are objects of per-thread
-    /// slabs (<see cref="SizeClassSlabs"/>); larger blocks go through per-thread caches up to order 12 (64 KiB blocks) and
-    /// 256 KiB per order, at most 64 blocks per order: about 2 MiB per thread at most.
+    /// slabs (<see cref="SizeClassSlabs"/>); larger blocks go through per-thread caches up to order 12 (64 KiB blocks),
+    /// 1 MiB per order: about 3 MiB per thread at most (orders 10 to 12; the smaller orders are the slabs').
     /// </summary>
     /// <remarks>Every order a thread cannot cache goes through the shared lock, so the bounds are wider than a single heap's:
-    /// with the single-heap bounds a mixed workload on two threads spends most of its time on that lock (docs/benchmarks.md).</remarks>
-    public static BuddyHeapOptions ConcurrentDefault { get; } = new() { MaxCachedOrder = 12, CacheBytesPerOrder = 256 * 1024, SizeClassSlabs = true };
+    /// with the single-heap bounds a mixed workload on two threads spends most of its time on that lock, and with 256 KiB
+    /// per order a cache of 64 KiB blocks (4 of them) empties and fills every few calls (docs/benchmarks.md).</remarks>
+    public static BuddyHeapOptions ConcurrentDefault { get; } = new() { MaxCachedOrder = 12, CacheBytesPerOrder = 1024 * 1024, SizeClassSlabs = true };
+
+    /// <summary>
+    /// <see cref="ConcurrentHeap"/> without its size-class tier: every request a buddy block, through per-thread caches of
+    /// every order up to 12, 256 KiB per order (about 1.5 MiB per thread at most). What <c>libbuddymalloc.so</c> runs, whose
+    /// C programs' RSS follows these bounds.
+    /// </summary>
+    internal static BuddyHeapOptions ConcurrentBuddyOnly { get; } = ConcurrentDefault with { SizeClassSlabs = false, CacheBytesPerOrder = 256 * 1024 };
 
     /// <summary>The tutorial's algorithm: no caches, every free merges at once.</summary>
     public static BuddyHeapOptions Eager { get; } = new() { LazyCaches = false };

@@ -26,7 +26,7 @@ namespace BuddySystem;
 /// allocation that would fail, <see cref="Trim"/>, <see cref="Stats"/>, <see cref="Validate"/> and <see cref="Dispose"/>
 /// see every thread's cache.</para>
 /// <para><b>Bounds and reclaiming.</b> A thread's caches hold at most the sum of the per-order bounds of the options (about
-/// 1.5 MiB with <see cref="BuddyHeapOptions.ConcurrentDefault"/>). No cached byte is stranded: an allocation that would fail
+/// 3 MiB with <see cref="BuddyHeapOptions.ConcurrentDefault"/>). No cached byte is stranded: an allocation that would fail
 /// and <see cref="Trim"/> return the caches of every thread, live or exited, to the core; exited threads' caches are also
 /// returned when a new thread first uses the heap and by <see cref="Stats"/>; and after each full (generation 2) garbage
 /// collection the caches of threads that have not allocated since the previous one are returned, when other threads did (as
