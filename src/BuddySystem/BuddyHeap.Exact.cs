@@ -89,6 +89,96 @@ public sealed unsafe partial class BuddyHeap
         }
     }
 
+    /// <summary>
+    /// Resizes a block made by <see cref="AllocateExact"/> in place from <paramref name="length"/> to
+    /// <paramref name="newLength"/> bytes (non-zero multiples of <see cref="MinBlockSize"/>): a shrink gives the bytes past
+    /// the new length back; a growth takes the free blocks that follow the block, when they cover the new length. False,
+    /// with nothing changed, when the block does not start at a multiple of a buddy block of <paramref name="newOrder"/>
+    /// (the alignment its new layout promises), would pass its region's end, or is followed by a live block before the new
+    /// length; and, as <see cref="ResizeInPlace"/> decides, when it would shrink below its buddy block of
+    /// <paramref name="order"/> while a free block of an order in between waits elsewhere (moving there lets the old block
+    /// merge back whole).
+    /// </summary>
+    /// <remarks>Afterwards the block is again one live buddy block per binary digit of its length, largest first, as
+    /// <see cref="FreeExact"/> expects. O(orders) state bytes and list operations.</remarks>
+    internal bool TryResizeExact(void* block, int order, ulong length, int newOrder, ulong newLength)
+    {
+        ulong start = (ulong)block;
+        ref Region region = ref RegionOf(start);
+        if ((start & (((ulong)MinBlockSize << newOrder) - 1)) != 0 || newLength > region.End - start
+            || (newOrder < order && (_nonEmptyOrders & (((1UL << (order - newOrder)) - 1) << newOrder)) != 0))
+        {
+            return false;
+        }
+
+        byte* states = region.States;
+        ulong regionStart = region.Start;
+        ulong end = start + length;
+        ulong newEnd = start + newLength;
+
+        // A growth needs free blocks from the end up to the new end; a free block cannot straddle the end, which a live
+        // piece precedes, so each starts where the previous one stops. The last may reach past the new end.
+        ulong claimedEnd = end;
+        while (claimedEnd < newEnd)
+        {
+            byte state = states[(claimedEnd - regionStart) >> MinShift];
+            if ((state & StateFree) == 0)
+            {
+                return false;
+            }
+
+            claimedEnd += (ulong)MinBlockSize << (state & OrderMask);
+        }
+
+        for (ulong free = end; free < claimedEnd;)
+        {
+            ref byte state = ref states[(free - regionStart) >> MinShift];
+            int freeOrder = state & OrderMask;
+            Unlink((FreeBlock*)free, freeOrder);
+            state = 0;
+            free += (ulong)MinBlockSize << freeOrder;
+        }
+
+        SetPieceStates(states, regionStart, start, length, clear: true);
+        SetPieceStates(states, regionStart, start, newLength, clear: false);
+        _liveBlocks += BitOperations.PopCount(newLength) - BitOperations.PopCount(length);
+        if (newLength >= length)
+        {
+            _allocatedBytes += newLength - length;
+            _userBytes += newLength - length;
+        }
+        else
+        {
+            _allocatedBytes -= length - newLength;
+            _userBytes -= Math.Min(_userBytes, length - newLength);
+        }
+
+        // What lies past the new end goes back, as the largest aligned blocks that fit, each merging as usual: the tail a
+        // shrink cut off, or the part of the last free block a growth did not need.
+        for (ulong address = newEnd, stop = Math.Max(end, claimedEnd); address < stop;)
+        {
+            int shift = Math.Min(BitOperations.TrailingZeroCount(address), Orders.FloorLog2(stop - address));
+            FreeAndMerge(address, shift - MinShift, in region);
+            address += 1UL << shift;
+        }
+
+        return true;
+    }
+
+    /// <summary>Writes "allocated, of its order" (or clears) the state byte of each piece of a block of
+    /// <paramref name="length"/> at <paramref name="start"/>: one piece per binary digit, largest first.</summary>
+    private static void SetPieceStates(byte* states, ulong regionStart, ulong start, ulong length, bool clear)
+    {
+        ulong address = start;
+        for (ulong remaining = length; remaining != 0;)
+        {
+            int shift = Orders.FloorLog2(remaining);
+            states[(address - regionStart) >> MinShift] = clear ? (byte)0 : (byte)(StateAllocated | (shift - MinShift));
+            address += 1UL << shift;
+            remaining -= 1UL << shift;
+        }
+    }
+
     /// <summary>Whether <paramref name="address"/> starts a free block of the buddy lists (for misuse messages).</summary>
     internal bool StartsFreeBlock(ulong address)
     {

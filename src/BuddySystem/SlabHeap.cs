@@ -150,8 +150,10 @@ public sealed unsafe class SlabHeap : IAllocator, IHeapStatsSource, IDisposable
     }
 
     /// <summary>
-    /// Resizes a block. When the new size maps to the same class (or large length) the block stays where it is;
-    /// otherwise a new block is allocated, the bytes copied, and the old block freed.
+    /// Resizes a block, in place when it can: an object stays while the new size maps to its class; a large block stays
+    /// when the new size is large too and either shrinks (its tail goes back to the buddy engine) or grows into free buddy
+    /// blocks that follow it (and its address is aligned as the new size's blocks are). Otherwise a new block is
+    /// allocated, the bytes copied, and the old block freed.
     /// </summary>
     /// <param name="ptr">A live block of this heap.</param>
     /// <param name="layout">Its current layout.</param>

@@ -101,6 +101,35 @@ internal sealed unsafe partial class SlabTier
         return block;
     }
 
+    /// <summary>Resizes the checked large block at <paramref name="ptr"/> of <paramref name="length"/> bytes to a large
+    /// <paramref name="newSize"/> in place: the same length stays, a shorter one gives its tail back, a longer one takes
+    /// the free buddy blocks after it, as <see cref="BuddyHeap.TryResizeExact"/> allows; false when it must move.</summary>
+    private bool TryResizeExactLocked(void* ptr, Layout layout, nuint newSize, ulong length)
+    {
+        if (SizeClasses.IsSmall(newSize, layout.Align))
+        {
+            return false;
+        }
+
+        ulong newLength = SlabHeap.LargeLength(newSize);
+        if (newLength != length)
+        {
+            int order = Orders.OrderFor(layout.Size, layout.Align, GranuleShift);
+            int newOrder = Orders.OrderFor(newSize, layout.Align, GranuleShift);
+            if (newOrder > BuddyHeap.MaxOrder || newSize > (nuint.MaxValue >> 1) || !_buddy.TryResizeExact(ptr, order, length, newOrder, newLength))
+            {
+                return false;
+            }
+
+            ref Region region = ref _regions[Regions.Find(_regions, (ulong)ptr)];
+            region.Pages[((ulong)ptr >> PageShift) - region.FirstPage] = (nint)((newLength << 1) | 1);
+            _exactBytes = _exactBytes + newLength - length;
+        }
+
+        _exactUserBytes += (long)newSize - (long)layout.Size;
+        return true;
+    }
+
     /// <summary>Frees a large block made by <see cref="AllocateExact"/> (<paramref name="layout"/> is above the size
     /// classes) with the checks and exceptions of <see cref="Deallocate"/>; its pieces merge as usual.</summary>
     /// <remarks>Fast path: in the hot region, the block's first page-map entry holds exactly the length the layout maps

@@ -162,7 +162,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
 
     /// <summary>Checks under the lock that <paramref name="ptr"/> is a live block <paramref name="layout"/> maps to (throws,
     /// naming the address, otherwise) and, when <paramref name="newSize"/> maps to the same class (or, for a large block cut
-    /// to its length, the same length), keeps it in place and says so; false when it must move.</summary>
+    /// to its length, see <see cref="TryResizeExactLocked"/>), keeps it in place and says so; false when it must move.</summary>
     internal bool TryResizeInPlace(void* ptr, Layout layout, nuint newSize)
     {
         ThreadSlabs slabs = CurrentSlabs();
@@ -173,13 +173,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
             long grown = (long)newSize - (long)layout.Size;
             if ((entry & 1) != 0)
             {
-                if (SizeClasses.IsSmall(newSize, layout.Align) || SlabHeap.LargeLength(newSize) != (ulong)entry >> 1)
-                {
-                    return false;
-                }
-
-                _exactUserBytes += grown;
-                return true;
+                return TryResizeExactLocked(ptr, layout, newSize, (ulong)entry >> 1);
             }
 
             if (SizeClasses.IsSmall(newSize, layout.Align) && SizeClasses.IndexOf(newSize, layout.Align) == ((Slab*)entry)->ClassIndex)

@@ -52,6 +52,89 @@ public unsafe class SlabHeapTests
     }
 
     [Fact]
+    public void LargeBlock_ShrinksInPlace_AndGivesItsTailBack()
+    {
+        using var heap = SlabHeap.Create(1 << 20);
+        var layout = new Layout(60 << 10, 8);
+        byte* block = (byte*)heap.Allocate(layout);
+        new Span<byte>(block, 60 << 10).Fill(0x5A);
+        Assert.True(heap.Reallocate(block, layout, 20 << 10) == block);
+        heap.Validate();
+        Assert.Equal(20ul << 10, heap.Stats.AllocatedBytes);
+        Assert.True(new Span<byte>(block, 20 << 10).IndexOfAnyExcept((byte)0x5A) < 0);
+
+        // The tail went back: the 32 KiB after the kept 20 KiB (rounded up to the block's half) serve another request.
+        void* next = heap.Allocate(new Layout(32 << 10, 8));
+        Assert.True((byte*)next == block + (32 << 10));
+        heap.Deallocate(next, new Layout(32 << 10, 8));
+        heap.Deallocate(block, new Layout(20 << 10, 8));
+        heap.Validate();
+        Assert.Equal(1ul << 20, heap.Stats.LargestFreeBlock);
+    }
+
+    [Fact]
+    public void LargeBlock_GrowsInPlace_IntoFreeBuddiesAfterIt_PastItsFirstBlock()
+    {
+        using var heap = SlabHeap.Create(1 << 20);
+        var layout = new Layout(9 << 10, 8);
+        byte* block = (byte*)heap.Allocate(layout);
+        new Span<byte>(block, 9 << 10).Fill(0xA5);
+        foreach (int kib in new[] { 14, 16, 40, 100, 300 })
+        {
+            var grown = new Layout((nuint)kib << 10, 8);
+            Assert.True(heap.Reallocate(block, layout, grown.Size) == block, $"{kib} KiB moved");
+            heap.Validate();
+            Assert.Equal((ulong)kib << 10, heap.Stats.AllocatedBytes);
+            Assert.Equal(1, heap.Stats.LiveBlocks);
+            layout = grown;
+        }
+
+        Assert.True(new Span<byte>(block, 9 << 10).IndexOfAnyExcept((byte)0xA5) < 0);
+        heap.Deallocate(block, layout);
+        heap.Validate();
+        Assert.Equal(1ul << 20, heap.Stats.LargestFreeBlock);
+    }
+
+    [Fact]
+    public void LargeBlock_WithALiveBlockAfterIt_MovesToGrow_AndStaysValid()
+    {
+        using var heap = SlabHeap.Create(1 << 20);
+        var layout = new Layout(40 << 10, 8);
+        byte* block = (byte*)heap.Allocate(layout);
+        new Span<byte>(block, 40 << 10).Fill(0x3C);
+        // The 64 KiB block's freed tail is 8 KiB at 40 KiB and 16 KiB at 48 KiB: the only 16 KiB block free.
+        void* after = heap.Allocate(new Layout(16 << 10, 8));
+        Assert.True((byte*)after == block + (48 << 10));
+        byte* moved = (byte*)heap.Reallocate(block, layout, 50 << 10);
+        Assert.True(moved != null && moved != block);
+        Assert.True(new Span<byte>(moved, 40 << 10).IndexOfAnyExcept((byte)0x3C) < 0);
+        heap.Validate();
+        Assert.Equal((50ul << 10) + (16ul << 10), heap.Stats.AllocatedBytes);
+        heap.Deallocate(moved, new Layout(50 << 10, 8));
+        heap.Deallocate(after, new Layout(16 << 10, 8));
+        heap.Validate();
+        Assert.Equal(1ul << 20, heap.Stats.LargestFreeBlock);
+    }
+
+    [Fact]
+    public void LargeBlock_GrowingPastAnAlignmentItLacks_Moves()
+    {
+        using var heap = SlabHeap.Create(1 << 20);
+        void* first = heap.Allocate(new Layout(64 << 10, 8));
+        var layout = new Layout(20 << 10, 8);
+        byte* block = (byte*)heap.Allocate(layout); // at 64 KiB: aligned to 64 KiB, not to the 128 KiB a 70 KiB block needs
+        Assert.True(block == (byte*)first + (64 << 10));
+        byte* moved = (byte*)heap.Reallocate(block, layout, 70 << 10);
+        Assert.True(moved != null && moved != block);
+        Assert.Equal(0ul, (ulong)moved % (128 << 10));
+        heap.Validate();
+        heap.Deallocate(moved, new Layout(70 << 10, 8));
+        heap.Deallocate(first, new Layout(64 << 10, 8));
+        heap.Validate();
+        Assert.Equal(1ul << 20, heap.Stats.LargestFreeBlock);
+    }
+
+    [Fact]
     public void LargeBlock_FreedWithAnotherLength_ThrowsAndChangesNothing()
     {
         using var heap = SlabHeap.Create(1 << 20);
