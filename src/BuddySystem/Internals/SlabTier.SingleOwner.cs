@@ -17,7 +17,7 @@ internal sealed unsafe partial class SlabTier
         Slab* slab = sizeClass->Head;
         if (slab != null && slab->Free != null)
         {
-            return TakeObject(_single!, sizeClass, slab, index, layout.Size);
+            return TakeObject(_single!, sizeClass, slab, index, layout.Size, singleOwner: true);
         }
 
         return AllocateSlow(layout);
@@ -39,7 +39,7 @@ internal sealed unsafe partial class SlabTier
             {
                 *state = 0;
                 var slab = (Slab*)slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage];
-                if (!TryReleaseOwnObject(slabs, slab, (FreeObject*)ptr, layout.Size, deferFullSlab: false))
+                if (!TryReleaseOwnObject(slabs, slab, (FreeObject*)ptr, layout.Size, singleOwner: true))
                 {
                     FreeMarkedObject(slabs, slab, (FreeObject*)ptr);
                 }

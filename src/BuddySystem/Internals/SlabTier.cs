@@ -303,7 +303,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 Slab* slab = sizeClass->Head;
                 if (!slabs.IsPaused && slab != null && slab->Free != null)
                 {
-                    FreeObject* item = TakeObject(slabs, sizeClass, slab, index, layout.Size);
+                    FreeObject* item = TakeObject(slabs, sizeClass, slab, index, layout.Size, singleOwner: false);
                     slabs.ExitBusy();
                     return item;
                 }
@@ -320,7 +320,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     {
         ThreadSlabs slabs = CurrentSlabs();
         int index = SizeClasses.IndexOf(layout.Size, layout.Align);
-        void* item = TryRefillFirstSlab(slabs, index, layout.Size);
+        void* item = TryRefillFirstSlab(slabs, index, layout.Size, _single != null);
         if (item != null)
         {
             return item;
@@ -347,7 +347,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 return null;
             }
 
-            return TakeObject(slabs, slabs.Classes + index, slab, index, layout.Size);
+            return TakeObject(slabs, slabs.Classes + index, slab, index, layout.Size, _single != null);
         }
     }
 
@@ -359,7 +359,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// thread-free list, taken here with one exchange, and relink the lists of slabs under the lock, which a read of the
     /// first slab tolerates (either slab is the owner's).
     /// </summary>
-    private static void* TryRefillFirstSlab(ThreadSlabs slabs, int index, nuint userSize)
+    private static void* TryRefillFirstSlab(ThreadSlabs slabs, int index, nuint userSize, bool singleOwner)
     {
         ClassSlabs* sizeClass = slabs.Classes + index;
         void* item = null;
@@ -367,7 +367,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         Slab* slab = sizeClass->Head;
         if (!slabs.IsPaused && slab != null && HasOrGetsFreeObject(sizeClass, slab))
         {
-            item = TakeObject(slabs, sizeClass, slab, index, userSize);
+            item = TakeObject(slabs, sizeClass, slab, index, userSize, singleOwner);
         }
 
         slabs.ExitBusy();
@@ -377,10 +377,10 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// <summary>
     /// Takes the first free object of <paramref name="slab"/>, a slab of <paramref name="slabs"/>' class
     /// <paramref name="index"/> with a free object: the slab counts one more use (no longer empty), the object's state byte
-    /// names its class, and the thread counts the allocation.
+    /// names its class, and the owner counts the allocation (<see cref="CountFreed"/> says what the single owner counts).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static FreeObject* TakeObject(ThreadSlabs slabs, ClassSlabs* sizeClass, Slab* slab, int index, nuint userSize)
+    private static FreeObject* TakeObject(ThreadSlabs slabs, ClassSlabs* sizeClass, Slab* slab, int index, nuint userSize, bool singleOwner)
     {
         FreeObject* item = slab->Free;
         slab->Free = item->Next;
@@ -390,8 +390,36 @@ internal sealed unsafe partial class SlabTier : IDisposable
         }
 
         slab->StateBase[(ulong)item >> GranuleShift] = (byte)(index + 1);
-        slabs.CountAllocation(slab->ObjectSize, userSize);
+        if (singleOwner)
+        {
+            slabs.Allocations++;
+            slabs.UserBytes += (long)userSize;
+        }
+        else
+        {
+            slabs.CountAllocation(slab->ObjectSize, userSize);
+        }
+
         return item;
+    }
+
+    /// <summary>
+    /// Counts the free of an object of <paramref name="slab"/> by <paramref name="slabs"/>. A thread's counters hold every
+    /// delta (an object freed by another thread than the one that allocated it leaves a count in each); the single owner
+    /// counts only the requested bytes, the one thing its slabs cannot tell: its live objects and their bytes are the
+    /// slabs' use counts (<see cref="SumLocked"/>), so its fast paths skip two counters and the object size.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CountFreed(ThreadSlabs slabs, Slab* slab, nuint userSize, bool singleOwner)
+    {
+        if (singleOwner)
+        {
+            slabs.UserBytes -= (long)userSize;
+        }
+        else
+        {
+            slabs.CountFree(slab->ObjectSize, userSize);
+        }
     }
 
     /// <summary>
@@ -592,7 +620,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
             if (!slabs.IsPaused && Interlocked.CompareExchange(ref slabs.HotStateBase[address >> GranuleShift], 0, expected) == expected)
             {
                 var slab = (Slab*)slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage];
-                if (TryReleaseOwnObject(slabs, slab, (FreeObject*)ptr, layout.Size, deferFullSlab: true))
+                if (TryReleaseOwnObject(slabs, slab, (FreeObject*)ptr, layout.Size, singleOwner: false))
                 {
                     slabs.ExitBusy();
                     return;
@@ -610,19 +638,19 @@ internal sealed unsafe partial class SlabTier : IDisposable
 
     /// <summary>
     /// The common case of a free, after the object's state byte went to 0: counts it and, when <paramref name="slabs"/>
-    /// owns the slab, pushes the object on the local list (a full slab also goes on its class's stack of slabs to move back
-    /// to the list of slabs with free objects, <see cref="DrainReclaimable"/>); false (and only counted) when the free
-    /// empties the slab while it is full or its class already keeps an empty slab (it goes back), or the slab is another
-    /// thread's: <see cref="FreeMarkedObject"/> does the rest. Only a thread's slabs defer a full slab
-    /// (<paramref name="deferFullSlab"/>), where the lock is shared: on a single-threaded heap a free into a full slab
-    /// takes the locked path, which moves it back at once (deferring it there made the slab-heap fail a W3 allocation).
+    /// owns the slab, pushes the object on the local list (a thread's full slab also goes on its class's stack of slabs to
+    /// move back to the list of slabs with free objects, <see cref="DrainReclaimable"/>); false (and only counted) when the
+    /// free empties the slab while it is full or its class already keeps an empty slab (it goes back), or the slab is
+    /// another thread's: <see cref="FreeMarkedObject"/> does the rest. The single owner (<paramref name="singleOwner"/>)
+    /// owns every slab and does not defer a full slab: its lock is its own, and its free into a full slab takes the locked
+    /// path, which moves the slab back at once (deferring it there made the slab-heap fail a W3 allocation).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool TryReleaseOwnObject(ThreadSlabs slabs, Slab* slab, FreeObject* item, nuint userSize, bool deferFullSlab)
+    private static bool TryReleaseOwnObject(ThreadSlabs slabs, Slab* slab, FreeObject* item, nuint userSize, bool singleOwner)
     {
-        slabs.CountFree(slab->ObjectSize, userSize);
+        CountFreed(slabs, slab, userSize, singleOwner);
         ClassSlabs* sizeClass = slabs.Classes + slab->ClassIndex;
-        if (slab->Owner != slabs.Id || (slab->Full != 0 && (!deferFullSlab || slab->Used <= 1))
+        if ((!singleOwner && slab->Owner != slabs.Id) || (slab->Full != 0 && (singleOwner || slab->Used <= 1))
             || (slab->Used <= 1 && sizeClass->EmptySlabs >= EmptySlabsKept))
         {
             return false;
@@ -634,7 +662,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         {
             sizeClass->EmptySlabs++;
         }
-        else if (deferFullSlab && slab->Full != 0 && slab->Reclaimable == 0)
+        else if (!singleOwner && slab->Full != 0 && slab->Reclaimable == 0)
         {
             // A full slab with a free object again: it rejoins the list of slabs with free objects at the next locked call
             // on the class (the lists are changed only under the lock; this stack is the owner's alone).
@@ -725,7 +753,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 }
 
                 var item = (FreeObject*)ptr;
-                slabs.CountFree(slab->ObjectSize, layout.Size);
+                CountFreed(slabs, slab, layout.Size, _single != null);
                 if (slab->Owner == slabs.Id)
                 {
                     ReleaseOwnObjectLocked(slabs, slab, item);
@@ -1108,12 +1136,29 @@ internal sealed unsafe partial class SlabTier : IDisposable
         return any;
     }
 
+    /// <summary>The owners' counters summed, with the exited owners'; the single owner's live objects and their bytes are
+    /// its slabs' use counts (see <see cref="CountFreed"/>). O(owners), and O(slabs) for the single owner.</summary>
     private OwnerCounters SumLocked()
     {
         OwnerCounters totals = _retired;
         foreach (ThreadSlabs owner in _owners)
         {
             totals.Add(owner);
+        }
+
+        if (_single != null)
+        {
+            for (int index = 0; index < SizeClasses.Count; index++)
+            {
+                foreach (Slab* head in (ReadOnlySpan<nint>)[(nint)_singleClasses[index].Head, (nint)_singleClasses[index].FullHead])
+                {
+                    for (Slab* slab = head; slab != null; slab = slab->Next)
+                    {
+                        totals.LiveBlocks += slab->Used;
+                        totals.AllocatedBytes += (long)slab->Used * slab->ObjectSize;
+                    }
+                }
+            }
         }
 
         return totals;
