@@ -38,6 +38,7 @@ public sealed unsafe class SlabHeap : IAllocator, IHeapStatsSource, IDisposable
 
     private readonly BuddyHeap _buddy;
     private readonly SlabTier _tier;
+    private readonly SlabTier.ThreadSlabs _owner;
     private readonly List<IDisposable> _ownedRegions = [];
     private bool _disposed;
 
@@ -47,6 +48,7 @@ public sealed unsafe class SlabHeap : IAllocator, IHeapStatsSource, IDisposable
         // The slabs are the caching layer: the buddy engine under them merges on every free.
         _buddy = new BuddyHeap(BuddyHeapOptions.Eager);
         _tier = new SlabTier(_buddy, hostLock: null, static _ => false);
+        _owner = _tier.SingleOwner;
     }
 
     /// <summary>
@@ -126,7 +128,7 @@ public sealed unsafe class SlabHeap : IAllocator, IHeapStatsSource, IDisposable
     /// <returns>The block; <see langword="null"/> when neither a slab nor a buddy block can be had, even after returning the empty slabs.</returns>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     public void* Allocate(Layout layout)
-        => SizeClasses.IsSmall(layout.Size, layout.Align) ? _tier.AllocateSingle(layout) : _tier.AllocateExact(layout);
+        => SizeClasses.IsSmall(layout.Size, layout.Align) ? _tier.AllocateSingle(_owner, layout) : _tier.AllocateExact(layout);
 
     /// <summary>Frees an object or a large block.</summary>
     /// <param name="ptr">A block returned by <see cref="Allocate"/> of this heap.</param>
@@ -141,11 +143,11 @@ public sealed unsafe class SlabHeap : IAllocator, IHeapStatsSource, IDisposable
     {
         if (SizeClasses.IsSmall(layout.Size, layout.Align))
         {
-            _tier.DeallocateSingle(ptr, layout);
+            _tier.DeallocateSingle(_owner, ptr, layout);
         }
         else
         {
-            _tier.DeallocateExact(ptr, layout);
+            _tier.DeallocateExact(_owner, ptr, layout);
         }
     }
 

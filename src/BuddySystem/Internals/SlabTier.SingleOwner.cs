@@ -4,33 +4,36 @@ namespace BuddySystem.Internals;
 /// time, so the fast paths take no atomic instruction and no handshake; large requests are blocks cut to their length.</summary>
 internal sealed unsafe partial class SlabTier
 {
-    /// <summary>Allocates an object of <paramref name="layout"/>'s class (a request of the size classes) for the single
-    /// owner; null when it cannot be served, even after the empty slabs went back to the buddy engine.</summary>
+    /// <summary>The one owner of every slab of a single-threaded heap, which its host passes to the single-owner calls: the
+    /// host reaches it with one load, not two through the tier.</summary>
+    internal ThreadSlabs SingleOwner => _single ?? throw new InvalidOperationException("The tier has an owner per thread.");
+
+    /// <summary>Allocates an object of <paramref name="layout"/>'s class (a request of the size classes) for
+    /// <paramref name="owner"/>, the single owner (<see cref="SingleOwner"/>); null when it cannot be served, even after the empty slabs went back to the buddy engine.</summary>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     /// <remarks>Fast path: a pop from the class's first slab and one state byte store. A disposed tier's owner has no
     /// slabs, so the locked path throws.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void* AllocateSingle(Layout layout)
+    internal void* AllocateSingle(ThreadSlabs owner, Layout layout)
     {
         int index = SizeClasses.IndexOf(layout.Size, layout.Align);
-        ClassSlabs* sizeClass = _singleClasses + index;
+        ClassSlabs* sizeClass = owner.Classes + index;
         Slab* slab = sizeClass->Head;
         if (slab != null && slab->Free != null)
         {
-            return TakeObject(_single!, sizeClass, slab, index, layout.Size, singleOwner: true);
+            return TakeObject(owner, sizeClass, slab, index, layout.Size, singleOwner: true);
         }
 
         return AllocateSlow(layout);
     }
 
-    /// <summary>Frees an object for the single owner, with the checks and exceptions of <see cref="Deallocate"/>
-    /// (<paramref name="layout"/> is a request of the size classes).</summary>
+    /// <summary>Frees an object for <paramref name="slabs"/>, the single owner (<see cref="SingleOwner"/>), with the checks
+    /// and exceptions of <see cref="Deallocate"/> (<paramref name="layout"/> is a request of the size classes).</summary>
     /// <remarks>Fast path: the state byte says "live, of this class" and goes to 0 with a plain store, then a push on the
     /// slab's free list.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void DeallocateSingle(void* ptr, Layout layout)
+    internal void DeallocateSingle(ThreadSlabs slabs, void* ptr, Layout layout)
     {
-        ThreadSlabs slabs = _single!;
         ulong address = (ulong)ptr;
         if (address - slabs.HotStart < slabs.HotLength && (address & 15) == 0)
         {
@@ -131,13 +134,12 @@ internal sealed unsafe partial class SlabTier
     }
 
     /// <summary>Frees a large block made by <see cref="AllocateExact"/> (<paramref name="layout"/> is above the size
-    /// classes) with the checks and exceptions of <see cref="Deallocate"/>; its pieces merge as usual.</summary>
+    /// classes; <paramref name="slabs"/> is the single owner, <see cref="SingleOwner"/>) with the checks and exceptions of <see cref="Deallocate"/>; its pieces merge as usual.</summary>
     /// <remarks>Fast path: in the hot region, the block's first page-map entry holds exactly the length the layout maps
     /// to. Anything else (another region, a double free, an interior address, a wrong layout, a disposed heap) takes the
     /// checked path, which finds out which and throws.</remarks>
-    internal void DeallocateExact(void* ptr, Layout layout)
+    internal void DeallocateExact(ThreadSlabs slabs, void* ptr, Layout layout)
     {
-        ThreadSlabs slabs = _single!;
         ulong address = (ulong)ptr;
         ulong length = SlabHeap.LargeLength(layout.Size);
         if (address - slabs.HotStart < slabs.HotLength && (address & ((1UL << PageShift) - 1)) == 0)

@@ -7,7 +7,7 @@ internal sealed unsafe partial class SlabTier
     /// its busy window (lock-free) or under the heap's lock; the lists of slabs change only under the lock; any other thread
     /// touches them only under the lock, with the owner paused or exited.
     /// </summary>
-    private sealed class ThreadSlabs : PausableOwner
+    internal sealed class ThreadSlabs : PausableOwner
     {
         /// <summary>The owning thread; null for the one owner of a single-threaded heap, which any thread may use and
         /// which never exits.</summary>

@@ -73,7 +73,6 @@ internal sealed unsafe partial class SlabTier : IDisposable
     // Set when the tier serves a single-threaded heap (SlabHeap): the one owner of every slab, whichever thread calls, and
     // its classes, so the single-threaded fast paths reach a class with one load from the tier.
     private readonly ThreadSlabs? _single;
-    private readonly ClassSlabs* _singleClasses;
 
     private Region[] _regions = [];
     private Slab* _spareDescriptors;
@@ -112,7 +111,6 @@ internal sealed unsafe partial class SlabTier : IDisposable
         if (hostLock == null)
         {
             _single = new ThreadSlabs(this, thread: null);
-            _singleClasses = _single.Classes;
             _owners.Add(_single);
         }
     }
@@ -649,23 +647,31 @@ internal sealed unsafe partial class SlabTier : IDisposable
     private static bool TryReleaseOwnObject(ThreadSlabs slabs, Slab* slab, FreeObject* item, nuint userSize, bool singleOwner)
     {
         CountFreed(slabs, slab, userSize, singleOwner);
-        ClassSlabs* sizeClass = slabs.Classes + slab->ClassIndex;
-        if ((!singleOwner && slab->Owner != slabs.Id) || (slab->Full != 0 && (singleOwner || slab->Used <= 1))
-            || (slab->Used <= 1 && sizeClass->EmptySlabs >= EmptySlabsKept))
+        if ((!singleOwner && slab->Owner != slabs.Id) || (slab->Full != 0 && (singleOwner || slab->Used <= 1)))
         {
             return false;
         }
 
+        // The class is reached only when the free empties the slab or revives a full one: not on the common path.
+        if (slab->Used <= 1)
+        {
+            ClassSlabs* emptied = slabs.Classes + slab->ClassIndex;
+            if (emptied->EmptySlabs >= EmptySlabsKept)
+            {
+                return false;
+            }
+
+            emptied->EmptySlabs++;
+        }
+
         item->Next = slab->Free;
         slab->Free = item;
-        if (--slab->Used == 0)
-        {
-            sizeClass->EmptySlabs++;
-        }
-        else if (!singleOwner && slab->Full != 0 && slab->Reclaimable == 0)
+        slab->Used--;
+        if (!singleOwner && slab->Full != 0 && slab->Reclaimable == 0)
         {
             // A full slab with a free object again: it rejoins the list of slabs with free objects at the next locked call
             // on the class (the lists are changed only under the lock; this stack is the owner's alone).
+            ClassSlabs* sizeClass = slabs.Classes + slab->ClassIndex;
             slab->Reclaimable = 1;
             slab->NextReclaimable = sizeClass->Reclaimable;
             sizeClass->Reclaimable = slab;
@@ -1150,7 +1156,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         {
             for (int index = 0; index < SizeClasses.Count; index++)
             {
-                foreach (Slab* head in (ReadOnlySpan<nint>)[(nint)_singleClasses[index].Head, (nint)_singleClasses[index].FullHead])
+                foreach (Slab* head in (ReadOnlySpan<nint>)[(nint)_single.Classes[index].Head, (nint)_single.Classes[index].FullHead])
                 {
                     for (Slab* slab = head; slab != null; slab = slab->Next)
                     {
