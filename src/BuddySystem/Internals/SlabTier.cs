@@ -301,7 +301,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 Slab* slab = sizeClass->Head;
                 if (!slabs.IsPaused && slab != null && slab->Free != null)
                 {
-                    FreeObject* item = TakeObject(slabs, sizeClass, slab, index, layout.Size, singleOwner: false);
+                    FreeObject* item = TakeObject(slabs, sizeClass, slab, index, layout.Size);
                     slabs.ExitBusy();
                     return item;
                 }
@@ -318,7 +318,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     {
         ThreadSlabs slabs = CurrentSlabs();
         int index = SizeClasses.IndexOf(layout.Size, layout.Align);
-        void* item = TryRefillFirstSlab(slabs, index, layout.Size, _single != null);
+        void* item = TryRefillFirstSlab(slabs, index, layout.Size);
         if (item != null)
         {
             return item;
@@ -345,7 +345,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 return null;
             }
 
-            return TakeObject(slabs, slabs.Classes + index, slab, index, layout.Size, _single != null);
+            return TakeObject(slabs, slabs.Classes + index, slab, index, layout.Size);
         }
     }
 
@@ -357,7 +357,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// thread-free list, taken here with one exchange, and relink the lists of slabs under the lock, which a read of the
     /// first slab tolerates (either slab is the owner's).
     /// </summary>
-    private static void* TryRefillFirstSlab(ThreadSlabs slabs, int index, nuint userSize, bool singleOwner)
+    private static void* TryRefillFirstSlab(ThreadSlabs slabs, int index, nuint userSize)
     {
         ClassSlabs* sizeClass = slabs.Classes + index;
         void* item = null;
@@ -365,7 +365,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         Slab* slab = sizeClass->Head;
         if (!slabs.IsPaused && slab != null && HasOrGetsFreeObject(sizeClass, slab))
         {
-            item = TakeObject(slabs, sizeClass, slab, index, userSize, singleOwner);
+            item = TakeObject(slabs, sizeClass, slab, index, userSize);
         }
 
         slabs.ExitBusy();
@@ -375,10 +375,12 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// <summary>
     /// Takes the first free object of <paramref name="slab"/>, a slab of <paramref name="slabs"/>' class
     /// <paramref name="index"/> with a free object: the slab counts one more use (no longer empty), the object's state byte
-    /// names its class, and the owner counts the allocation (<see cref="CountFreed"/> says what the single owner counts).
+    /// names its class, and the owner counts the request. An owner counts only what its slabs cannot tell, the requests
+    /// and the requested bytes: live objects and their bytes are the slabs' use counts (<see cref="SumLocked"/>), so the
+    /// fast paths touch two counters and not the object size.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static FreeObject* TakeObject(ThreadSlabs slabs, ClassSlabs* sizeClass, Slab* slab, int index, nuint userSize, bool singleOwner)
+    private static FreeObject* TakeObject(ThreadSlabs slabs, ClassSlabs* sizeClass, Slab* slab, int index, nuint userSize)
     {
         FreeObject* item = slab->Free;
         slab->Free = item->Next;
@@ -388,36 +390,9 @@ internal sealed unsafe partial class SlabTier : IDisposable
         }
 
         slab->StateBase[(ulong)item >> GranuleShift] = (byte)(index + 1);
-        if (singleOwner)
-        {
-            slabs.Allocations++;
-            slabs.UserBytes += (long)userSize;
-        }
-        else
-        {
-            slabs.CountAllocation(slab->ObjectSize, userSize);
-        }
-
+        slabs.Allocations++;
+        slabs.UserBytes += (long)userSize;
         return item;
-    }
-
-    /// <summary>
-    /// Counts the free of an object of <paramref name="slab"/> by <paramref name="slabs"/>. A thread's counters hold every
-    /// delta (an object freed by another thread than the one that allocated it leaves a count in each); the single owner
-    /// counts only the requested bytes, the one thing its slabs cannot tell: its live objects and their bytes are the
-    /// slabs' use counts (<see cref="SumLocked"/>), so its fast paths skip two counters and the object size.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void CountFreed(ThreadSlabs slabs, Slab* slab, nuint userSize, bool singleOwner)
-    {
-        if (singleOwner)
-        {
-            slabs.UserBytes -= (long)userSize;
-        }
-        else
-        {
-            slabs.CountFree(slab->ObjectSize, userSize);
-        }
     }
 
     /// <summary>
@@ -646,7 +621,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool TryReleaseOwnObject(ThreadSlabs slabs, Slab* slab, FreeObject* item, nuint userSize, bool singleOwner)
     {
-        CountFreed(slabs, slab, userSize, singleOwner);
+        slabs.UserBytes -= (long)userSize;
         if ((!singleOwner && slab->Owner != slabs.Id) || (slab->Full != 0 && (singleOwner || slab->Used <= 1)))
         {
             return false;
@@ -759,7 +734,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 }
 
                 var item = (FreeObject*)ptr;
-                CountFreed(slabs, slab, layout.Size, _single != null);
+                slabs.UserBytes -= (long)layout.Size;
                 if (slab->Owner == slabs.Id)
                 {
                     ReleaseOwnObjectLocked(slabs, slab, item);
@@ -1142,32 +1117,43 @@ internal sealed unsafe partial class SlabTier : IDisposable
         return any;
     }
 
-    /// <summary>The owners' counters summed, with the exited owners'; the single owner's live objects and their bytes are
-    /// its slabs' use counts (see <see cref="CountFreed"/>). O(owners), and O(slabs) for the single owner.</summary>
+    /// <summary>The owners' counters summed, with the exited owners'; live objects and their bytes are the slabs' use counts
+    /// less the objects other threads freed into them and their owners have not collected yet. Under the lock, with every
+    /// owner paused (or the single owner's calls done): O(slabs + such objects).</summary>
     private OwnerCounters SumLocked()
     {
         OwnerCounters totals = _retired;
         foreach (ThreadSlabs owner in _owners)
         {
             totals.Add(owner);
-        }
-
-        if (_single != null)
-        {
             for (int index = 0; index < SizeClasses.Count; index++)
             {
-                foreach (Slab* head in (ReadOnlySpan<nint>)[(nint)_single.Classes[index].Head, (nint)_single.Classes[index].FullHead])
-                {
-                    for (Slab* slab = head; slab != null; slab = slab->Next)
-                    {
-                        totals.LiveBlocks += slab->Used;
-                        totals.AllocatedBytes += (long)slab->Used * slab->ObjectSize;
-                    }
-                }
+                AddLiveObjects(owner.Classes[index].Head, ref totals);
+                AddLiveObjects(owner.Classes[index].FullHead, ref totals);
             }
         }
 
+        for (int index = 0; index < SizeClasses.Count; index++)
+        {
+            AddLiveObjects((Slab*)_abandoned[index], ref totals);
+        }
+
         return totals;
+    }
+
+    private static void AddLiveObjects(Slab* head, ref OwnerCounters totals)
+    {
+        for (Slab* slab = head; slab != null; slab = slab->Next)
+        {
+            long live = slab->Used;
+            for (var item = (FreeObject*)Volatile.Read(ref slab->ThreadFree); item != null; item = item->Next)
+            {
+                live--;
+            }
+
+            totals.LiveBlocks += live;
+            totals.AllocatedBytes += live * slab->ObjectSize;
+        }
     }
 
     private ulong MetadataBytesLocked()
