@@ -179,15 +179,13 @@ public unsafe class SlabHeapTests
         using var heap = SlabHeap.Create(1 << 20);
         var layout = new Layout(48, 8);
         var blocks = new List<nint>();
-        var worker = new Thread(() =>
+        OtherThread.Run(() =>
         {
             for (int i = 0; i < 100; i++)
             {
                 blocks.Add((nint)heap.Allocate(layout));
             }
         });
-        worker.Start();
-        worker.Join();
         Assert.Equal(2, heap.SlabCount); // 100 objects of 48 bytes: a first slab of 4 KiB and a second one
         foreach (nint block in blocks)
         {

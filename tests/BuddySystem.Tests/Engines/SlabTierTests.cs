@@ -10,28 +10,6 @@ public unsafe class SlabTierTests
 {
     private static readonly Layout s_small = new(64, 8);
 
-    private static void OnThread(Action action)
-    {
-        Exception? error = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                action();
-            }
-            catch (Exception caught)
-            {
-                error = caught;
-            }
-        });
-        thread.Start();
-        thread.Join();
-        if (error != null)
-        {
-            throw new InvalidOperationException("the worker thread failed", error);
-        }
-    }
-
     [Fact]
     public void OwnersFreeIntoAFullSlab_TakesNoLock_AndTheSlabServesAgain_AlsoAfterTheOwnerExits()
     {
@@ -41,7 +19,7 @@ public unsafe class SlabTierTests
         var layout = new Layout(1024, 8);
         using var heap = ConcurrentHeap.Create(1 << 20);
         var blocks = new List<nint>();
-        OnThread(() =>
+        OtherThread.Run(() =>
         {
             for (int i = 0; i < 5; i++)
             {
@@ -134,7 +112,7 @@ public unsafe class SlabTierTests
         }
 
         long slabs = heap.SlabCount;
-        OnThread(() =>
+        OtherThread.Run(() =>
         {
             foreach (nint block in blocks)
             {
@@ -182,7 +160,7 @@ public unsafe class SlabTierTests
         }
 
         Assert.True(first.Count >= 4);
-        OnThread(() => heap.Deallocate((void*)first[3], layout));
+        OtherThread.Run(() => heap.Deallocate((void*)first[3], layout));
         heap.Validate();
 
         // The second slab serves first; once it runs dry the revived first slab serves the freed object.
@@ -244,7 +222,7 @@ public unsafe class SlabTierTests
     {
         using var heap = ConcurrentHeap.Create(1 << 20);
         var live = new List<nint>();
-        OnThread(() =>
+        OtherThread.Run(() =>
         {
             for (int i = 0; i < 40; i++)
             {
@@ -296,7 +274,7 @@ public unsafe class SlabTierTests
         var layout = new Layout(size, 8);
         using var heap = ConcurrentHeap.Create(1 << 20);
         var first = new List<nint>();
-        OnThread(() =>
+        OtherThread.Run(() =>
         {
             for (int i = 0; i < firstCapacity + 1; i++)
             {
@@ -337,7 +315,7 @@ public unsafe class SlabTierTests
     {
         using var heap = ConcurrentHeap.Create(1 << 20);
         var live = new List<nint>();
-        OnThread(() =>
+        OtherThread.Run(() =>
         {
             for (int i = 0; i < 100; i++)
             {

@@ -8,28 +8,9 @@ public unsafe class ConcurrentHeapTests
     private static readonly Layout Small = new(16, 8);
 
     /// <summary>The per-thread buddy caches alone, without the size-class tier (as libbuddymalloc runs it).</summary>
-    private static readonly BuddyHeapOptions BuddyBlocksOnly = BuddyHeapOptions.ConcurrentDefault with { SizeClassSlabs = false };
+    private static readonly BuddyHeapOptions BuddyBlocksOnly = BuddyHeapOptions.ConcurrentBuddyOnly;
 
     private static string Hex(void* p) => "0x" + ((ulong)p).ToString("x", CultureInfo.InvariantCulture);
-
-    private static void RunOnThread(Action action)
-    {
-        Exception? failure = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                action();
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                failure = e;
-            }
-        });
-        thread.Start();
-        thread.Join();
-        Assert.Null(failure);
-    }
 
     [Theory]
     [InlineData("lazy")]
@@ -128,7 +109,7 @@ public unsafe class ConcurrentHeapTests
         const nuint size = 1 << 22;
         using var heap = ConcurrentHeap.Create(size);
         var blocks = new nint[20_000];
-        RunOnThread(() =>
+        OtherThread.Run(() =>
         {
             for (int i = 0; i < blocks.Length; i++)
             {
@@ -139,7 +120,7 @@ public unsafe class ConcurrentHeapTests
                 blocks[i] = (nint)block;
             }
         });
-        RunOnThread(() =>
+        OtherThread.Run(() =>
         {
             for (int i = 0; i < blocks.Length; i++)
             {

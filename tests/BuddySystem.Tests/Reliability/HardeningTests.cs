@@ -199,14 +199,12 @@ public unsafe class HardeningTests
         Assert.Equal(16, heap.RequestOverhead);
         var layout = new Layout(40, 8);
         nint freed = 0;
-        var other = new Thread(() =>
+        OtherThread.Run(() =>
         {
             byte* block = (byte*)heap.Allocate(layout);
             heap.Deallocate(block, layout);
             freed = (nint)block;
         });
-        other.Start();
-        other.Join();
         ((byte*)freed)[30] = 1; // after free: the next block handed out there reports it
         Assert.True(heap.Allocate(layout) == (void*)freed);
         string afterFree = Assert.Single(corruptions);
