@@ -18,6 +18,7 @@ internal abstract class PausableOwner
 
     // Deltas of the owner's calls, written only by its thread (or under the lock with it paused); a block freed on another
     // thread than the one that allocated it makes one of them negative, so only their sum over every owner means anything.
+    // A thread's slabs leave the live counts at 0 and count only requested bytes: their slabs' use counts tell the rest.
     public long LiveBlocks;
     public long AllocatedBytes;
     public long UserBytes;

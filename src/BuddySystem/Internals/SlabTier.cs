@@ -70,8 +70,8 @@ internal sealed unsafe partial class SlabTier : IDisposable
     private readonly nint[] _abandoned = GC.AllocateArray<nint>(SizeClasses.Count, pinned: true);
     private readonly List<nint> _descriptors = [];
 
-    // Set when the tier serves a single-threaded heap (SlabHeap): the one owner of every slab, whichever thread calls, and
-    // its classes, so the single-threaded fast paths reach a class with one load from the tier.
+    // Set when the tier serves a single-threaded heap (SlabHeap): the one owner of every slab, whichever thread calls (the
+    // host holds it too and passes it to the single-owner fast paths).
     private readonly ThreadSlabs? _single;
 
     private Region[] _regions = [];
