@@ -96,6 +96,20 @@ public unsafe class SlabHeapTests
     }
 
     [Fact]
+    public void LargeBlock_ResizedInPlace_IsOneBlockOfItsNewLength_InTheSnapshot()
+    {
+        using var heap = SlabHeap.Create(1 << 20);
+        var layout = new Layout(20 << 10, 8);
+        byte* block = (byte*)heap.Allocate(layout);
+        Assert.True(heap.Reallocate(block, layout, 90 << 10) == block);
+        var snapshot = Diagnostics.HeapSnapshot.Of(heap);
+        ulong offset = (ulong)block - snapshot.BaseAddress;
+        Assert.Equal(new Diagnostics.HeapBlock(offset, 13, 90ul << 10, Diagnostics.BlockState.Allocated), Assert.Single(snapshot.Blocks, b => b.State == Diagnostics.BlockState.Allocated));
+        Assert.Equal(1ul << 20, snapshot.Blocks.Aggregate(0ul, (sum, b) => sum + b.Size)); // the blocks tile the heap
+        heap.Deallocate(block, new Layout(90 << 10, 8));
+    }
+
+    [Fact]
     public void LargeBlock_WithALiveBlockAfterIt_MovesToGrow_AndStaysValid()
     {
         using var heap = SlabHeap.Create(1 << 20);
