@@ -157,9 +157,9 @@ public sealed unsafe partial class BuddyHeap
         // shrink cut off, or the part of the last free block a growth did not need.
         for (ulong address = newEnd, stop = Math.Max(end, claimedEnd); address < stop;)
         {
-            int shift = Math.Min(BitOperations.TrailingZeroCount(address), Orders.FloorLog2(stop - address));
-            FreeAndMerge(address, shift - MinShift, in region);
-            address += 1UL << shift;
+            int freedOrder = Orders.LargestFittingOrder(address, stop, MinShift, MaxOrder);
+            FreeAndMerge(address, freedOrder, in region);
+            address += (ulong)MinBlockSize << freedOrder;
         }
 
         return true;

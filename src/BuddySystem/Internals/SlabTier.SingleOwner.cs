@@ -106,8 +106,9 @@ internal sealed unsafe partial class SlabTier
 
     /// <summary>Resizes the checked large block at <paramref name="ptr"/> of <paramref name="length"/> bytes to a large
     /// <paramref name="newSize"/> in place: the same length stays, a shorter one gives its tail back, a longer one takes
-    /// the free buddy blocks after it, as <see cref="BuddyHeap.TryResizeExact"/> allows; false when it must move.</summary>
-    private bool TryResizeExactLocked(void* ptr, Layout layout, nuint newSize, ulong length)
+    /// the free buddy blocks after it, as <see cref="BuddyHeap.TryResizeExact"/> allows; false when it must move.
+    /// <paramref name="region"/> is the block's, from the check.</summary>
+    private bool TryResizeExactLocked(void* ptr, Layout layout, nuint newSize, ulong length, in Region region)
     {
         if (SizeClasses.IsSmall(newSize, layout.Align))
         {
@@ -124,7 +125,6 @@ internal sealed unsafe partial class SlabTier
                 return false;
             }
 
-            ref Region region = ref _regions[Regions.Find(_regions, (ulong)ptr)];
             region.Pages[((ulong)ptr >> PageShift) - region.FirstPage] = (nint)((newLength << 1) | 1);
             _exactBytes = _exactBytes + newLength - length;
         }

@@ -167,11 +167,11 @@ internal sealed unsafe partial class SlabTier : IDisposable
         using (HoldLock())
         {
             ThrowIfDisposed();
-            nint entry = CheckLiveEntryLocked(ptr, layout, out _);
+            nint entry = CheckLiveEntryLocked(ptr, layout, out Region region);
             long grown = (long)newSize - (long)layout.Size;
             if ((entry & 1) != 0)
             {
-                return TryResizeExactLocked(ptr, layout, newSize, (ulong)entry >> 1);
+                return TryResizeExactLocked(ptr, layout, newSize, (ulong)entry >> 1, region);
             }
 
             if (SizeClasses.IsSmall(newSize, layout.Align) && SizeClasses.IndexOf(newSize, layout.Align) == ((Slab*)entry)->ClassIndex)
@@ -238,13 +238,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         ulong bytes = 0;
         for (Slab* slab = head; slab != null; slab = slab->Next)
         {
-            int pending = 0;
-            for (var item = (FreeObject*)Volatile.Read(ref slab->ThreadFree); item != null; item = item->Next)
-            {
-                pending++;
-            }
-
-            if (slab->Used == pending)
+            if (slab->Used == UncollectedFrees(slab))
             {
                 (byOrder[slab->Shift - GranuleShift] ??= []).Add((nint)slab->Start);
                 bytes += 1UL << slab->Shift;
@@ -1145,15 +1139,23 @@ internal sealed unsafe partial class SlabTier : IDisposable
     {
         for (Slab* slab = head; slab != null; slab = slab->Next)
         {
-            long live = slab->Used;
-            for (var item = (FreeObject*)Volatile.Read(ref slab->ThreadFree); item != null; item = item->Next)
-            {
-                live--;
-            }
-
+            long live = slab->Used - UncollectedFrees(slab);
             totals.LiveBlocks += live;
             totals.AllocatedBytes += live * slab->ObjectSize;
         }
+    }
+
+    /// <summary>The objects other threads freed into <paramref name="slab"/> that its owner has not collected yet (its
+    /// use count still includes them); under the lock, with the owner paused or exited.</summary>
+    private static int UncollectedFrees(Slab* slab)
+    {
+        int count = 0;
+        for (var item = (FreeObject*)Volatile.Read(ref slab->ThreadFree); item != null; item = item->Next)
+        {
+            count++;
+        }
+
+        return count;
     }
 
     private ulong MetadataBytesLocked()

@@ -7,9 +7,6 @@ public unsafe class ConcurrentHeapTests
 {
     private static readonly Layout Small = new(16, 8);
 
-    /// <summary>The per-thread buddy caches alone, without the size-class tier (as libbuddymalloc runs it).</summary>
-    private static readonly BuddyHeapOptions BuddyBlocksOnly = BuddyHeapOptions.ConcurrentBuddyOnly;
-
     private static string Hex(void* p) => "0x" + ((ulong)p).ToString("x", CultureInfo.InvariantCulture);
 
     [Theory]
@@ -60,7 +57,7 @@ public unsafe class ConcurrentHeapTests
     [Fact]
     public void Deallocate_ManyBlocks_ThreadCacheStaysWithinItsBound()
     {
-        using var heap = ConcurrentHeap.Create(1 << 20, BuddyBlocksOnly);
+        using var heap = ConcurrentHeap.Create(1 << 20, BuddyHeapOptions.ConcurrentBuddyOnly);
         var blocks = new List<nint>();
         for (int i = 0; i < 3000; i++)
         {
@@ -269,7 +266,7 @@ public unsafe class ConcurrentHeapTests
     public void AddRegion_SecondRegion_ServesFromIt()
     {
         using var region = new TestRegion(4096, 4096);
-        using var heap = new ConcurrentHeap(BuddyBlocksOnly);
+        using var heap = new ConcurrentHeap(BuddyHeapOptions.ConcurrentBuddyOnly);
         Assert.True(heap.Allocate(Small) == null);
         heap.AddRegion(region.Pointer, region.Size);
         void* block = heap.Allocate(Small);
