@@ -42,18 +42,17 @@ internal static unsafe class Exports
     [UnmanagedCallersOnly(EntryPoint = "bm_probe")]
     private static long Probe(long value) => value + 1;
 
-    /// <summary>A thread's first small allocation: sets the bounds of its loader caches (orders 0..MaxOrder).</summary>
+    /// <summary>A thread's first small allocation: sets the bounds of its loader caches (one per size class).</summary>
     [UnmanagedCallersOnly(EntryPoint = "bm_thread_caches")]
     private static void ThreadCaches(BuddyHeap.OrderCache* caches) => ProcessHeap.StartThreadCaches(caches);
 
-    /// <summary>Refills the thread's empty loader cache of <paramref name="order"/>; 0 means ENOMEM.
-    /// <paramref name="liveDelta"/>: blocks the loader handed out minus those it took back since its last call.</summary>
+    /// <summary>Refills the thread's empty loader cache of class <paramref name="index"/>; 0 means ENOMEM.</summary>
     [UnmanagedCallersOnly(EntryPoint = "bm_refill")]
-    private static int Refill(int order, BuddyHeap.OrderCache* cache, long liveDelta)
+    private static int Refill(int index, BuddyHeap.OrderCache* cache)
     {
         try
         {
-            return ProcessHeap.Refill(order, cache, liveDelta) ? 1 : 0;
+            return ProcessHeap.Refill(index, cache) ? 1 : 0;
         }
         catch (Exception error)
         {
@@ -62,13 +61,13 @@ internal static unsafe class Exports
         }
     }
 
-    /// <summary>Returns half of the thread's full loader cache of <paramref name="order"/> to the heap.</summary>
+    /// <summary>Frees half of the thread's full loader cache of class <paramref name="index"/>.</summary>
     [UnmanagedCallersOnly(EntryPoint = "bm_flush")]
-    private static void Flush(int order, BuddyHeap.OrderCache* cache, long liveDelta)
+    private static void Flush(int index, BuddyHeap.OrderCache* cache)
     {
         try
         {
-            ProcessHeap.Flush(order, cache, liveDelta);
+            ProcessHeap.Flush(index, cache);
         }
         catch (Exception error)
         {

@@ -4,17 +4,18 @@ namespace BuddySystem.Malloc;
 
 /// <summary>
 /// What the C loader (native/loader.c, <c>struct loader_shared</c>, the same layout) reads to serve small allocations from
-/// its per-thread caches without entering managed code: the reserved range, which orders it caches and how many, the
-/// side-table encodings, and the regions' side tables. Written here only: before the loader starts, and for a new region
-/// its entry before <see cref="RegionCount"/> (a release store).
+/// its per-thread caches of class objects without entering managed code: the reserved range, the size classes, the
+/// state encodings, and the regions' metadata. Written here only: before the loader starts, and for a new region its
+/// entry before <see cref="RegionCount"/> (a release store).
 /// </summary>
 /// <remarks>
-/// The loader's caches are <see cref="BuddyHeap.OrderCache"/> stacks (head, count, capacity, batch shift) in thread-local C
-/// memory, refilled and flushed in batches by <c>bm_refill</c>/<c>bm_flush</c>, one transition per batch. A block on such a
-/// stack has the state <see cref="BuddyHeap.StateCached"/> | order, exactly as in the heap's own thread caches, so every
-/// misuse check stays the engine's: a free in C moves "allocated, order k" to "cached" with a compare-exchange, and any
-/// other state (a double free, an interior pointer, a large block) goes to the managed free, which names the problem.
-/// The idea of a small allocator-private cache in front of the shared heap is tcmalloc's and mimalloc's thread caches.
+/// The loader's caches are <see cref="BuddyHeap.OrderCache"/> stacks (head, count, capacity, batch shift) of objects of
+/// one size class each, in thread-local C memory, refilled and flushed in batches by <c>bm_refill</c>/<c>bm_flush</c>, one
+/// transition per batch. An object on such a stack keeps its class state with <see cref="OutsideCached"/> set (see
+/// <see cref="Internals.SlabTier.OutsideCachedBit"/>), so every misuse check stays the engine's: a free in C moves "live,
+/// class c" to "cached, class c" with a compare-exchange, and any other state (a double free, an interior pointer, a
+/// buddy block) goes to the managed free, which names the problem. The idea of a small allocator-private cache in front
+/// of the shared heap is tcmalloc's and mimalloc's thread caches.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct LoaderShared
@@ -22,11 +23,14 @@ internal unsafe struct LoaderShared
     /// <summary>Entries of <see cref="RegionStart"/> and friends: the heap grows by doubling, so 40 reach far past 64 GiB.</summary>
     public const int MaxRegions = 40;
 
-    /// <summary>The loader caches orders 0 to this (blocks of 16 B to 2 KiB): most of a program's allocations.</summary>
-    public const int CachedOrders = 7;
+    /// <summary>Entries of <see cref="ClassSizes"/> (at least the tier's class count).</summary>
+    public const int MaxClasses = 64;
 
-    /// <summary>Bytes one order's loader cache may hold before a free flushes half of it.</summary>
-    public const int CacheBytesPerOrder = 128 * 1024;
+    /// <summary>Entries of <see cref="ClassOfGranules"/>: one per 16 bytes of request up to 8 KiB, and padding.</summary>
+    public const int ClassGranules = 520;
+
+    /// <summary>Bytes one class's loader cache may hold before a free flushes half of it (8 to 256 objects).</summary>
+    public const int CacheBytesPerClass = 32 * 1024;
 
     /// <summary>First byte of the reserved range.</summary>
     public ulong ReserveStart;
@@ -34,20 +38,26 @@ internal unsafe struct LoaderShared
     /// <summary>End of the reserved range.</summary>
     public ulong ReserveEnd;
 
-    /// <summary>The highest order the loader caches.</summary>
-    public int MaxOrder;
+    /// <summary>Number of size classes: a live object's state byte is 1 + its class.</summary>
+    public int ClassCount;
 
-    /// <summary>log2 of the smallest block (16 bytes).</summary>
+    /// <summary>The largest request the classes serve (larger ones enter managed code).</summary>
+    public int ClassMaxSize;
+
+    /// <summary>log2 of the granule a state byte describes (16 bytes).</summary>
     public int MinShift;
 
-    /// <summary>State of an allocated block, or'ed with its order.</summary>
+    /// <summary>log2 of the page a page-map entry describes (1 KiB).</summary>
+    public int PageShift;
+
+    /// <summary>The core's state of an allocated buddy block, or'ed with its order.</summary>
     public byte StateAllocated;
 
-    /// <summary>State of a block in a cache, or'ed with its order.</summary>
-    public byte StateCached;
-
-    /// <summary>The order bits of an allocated state.</summary>
+    /// <summary>The order bits of a core state.</summary>
     public byte OrderMask;
+
+    /// <summary>The bit of an object's state while it waits in a loader cache.</summary>
+    public byte OutsideCached;
 
     /// <summary>Unused (alignment).</summary>
     public byte Reserved;
@@ -61,6 +71,18 @@ internal unsafe struct LoaderShared
     /// <summary>End of each region.</summary>
     public fixed ulong RegionEnd[MaxRegions];
 
-    /// <summary>The side table of each region: one state byte per 16-byte granule from its start.</summary>
+    /// <summary>The core's side table of each region: one state byte per 16-byte granule from its start.</summary>
     public fixed ulong RegionStates[MaxRegions];
+
+    /// <summary>The size-class tier's state bytes of each region: one per 16-byte granule from its start.</summary>
+    public fixed ulong RegionObjects[MaxRegions];
+
+    /// <summary>The size-class tier's page map of each region: one entry per 1 KiB page from its start.</summary>
+    public fixed ulong RegionPages[MaxRegions];
+
+    /// <summary>The object size of each class.</summary>
+    public fixed uint ClassSizes[MaxClasses];
+
+    /// <summary>The class of a request of up to 8 KiB, indexed by (size + 15) / 16.</summary>
+    public fixed byte ClassOfGranules[ClassGranules];
 }

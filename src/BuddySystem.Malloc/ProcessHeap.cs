@@ -1,13 +1,14 @@
 using System.Globalization;
 using System.Numerics;
 using BuddySystem.Diagnostics;
+using BuddySystem.Internals;
 
 namespace BuddySystem.Malloc;
 
 /// <summary>
-/// The process's heap behind <c>malloc</c>: a <see cref="ConcurrentHeap"/> over one large reserved range that grows by
-/// regions and gives the pages of large freed blocks back to the OS. Every allocation decision is made here; the C
-/// loader only routes calls.
+/// The process's heap behind <c>malloc</c>: the default <see cref="ConcurrentHeap"/> (size-class slabs per thread over the
+/// buddy core) over one large reserved range that grows by regions and gives the pages of large freed blocks back to the
+/// OS. Every allocation decision is made here; the C loader routes calls and keeps per-thread caches of class objects.
 /// </summary>
 /// <remarks>
 /// <para><b>Growth.</b> At start one range of <see cref="DefaultReserve"/> bytes (or <c>BUDDY_MALLOC_LIMIT</c> rounded up to
@@ -39,10 +40,6 @@ internal static unsafe class ProcessHeap
     private static ulong s_grown;
     private static LoaderShared* s_shared;
     private static BootArena* s_arena;
-
-    // Blocks handed out by the loader's caches minus those it took back, as reported with each refill and flush (the
-    // engine's counters do not see them): for the --stats report.
-    private static long s_loaderLiveBlocks;
 
     /// <summary>What the C loader reads; valid after <see cref="Initialize"/>.</summary>
     internal static LoaderShared* Shared => s_shared;
@@ -87,13 +84,24 @@ internal static unsafe class ProcessHeap
         s_shared = (LoaderShared*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)sizeof(LoaderShared));
         s_shared->ReserveStart = aligned;
         s_shared->ReserveEnd = aligned + reserve;
-        s_shared->MaxOrder = LoaderShared.CachedOrders;
         s_shared->MinShift = BuddyHeap.MinShift;
+        s_shared->PageShift = SlabTier.PageShift;
         s_shared->StateAllocated = BuddyHeap.StateAllocated;
-        s_shared->StateCached = BuddyHeap.StateCached;
         s_shared->OrderMask = BuddyHeap.OrderMask;
-        // Buddy blocks only: the loader's C caches read a block's order from the core's side table, which knows no slab objects.
-        s_heap = new ConcurrentHeap(BuddyHeapOptions.ConcurrentBuddyOnly);
+        s_shared->OutsideCached = SlabTier.OutsideCachedBit;
+        s_shared->ClassCount = SlabTier.ClassCount;
+        s_shared->ClassMaxSize = SizeClasses.MaxSize;
+        for (int index = 0; index < SlabTier.ClassCount; index++)
+        {
+            s_shared->ClassSizes[index] = SizeClasses.SizeOf(index);
+        }
+
+        for (int granules = 0; granules <= SizeClasses.MaxSize >> BuddyHeap.MinShift; granules++)
+        {
+            s_shared->ClassOfGranules[granules] = (byte)SizeClasses.IndexOf((nuint)granules << BuddyHeap.MinShift, 1);
+        }
+
+        s_heap = new ConcurrentHeap(BuddyHeapOptions.ConcurrentDefault);
         if (!Grow(s_grown, BuddyHeap.MinBlockSize))
         {
             return false;
@@ -201,7 +209,7 @@ internal static unsafe class ProcessHeap
         }
     }
 
-    /// <summary>Gives the loader a new region's side table (a region past <see cref="LoaderShared.MaxRegions"/> is served
+    /// <summary>Gives the loader a new region's side tables (a region past <see cref="LoaderShared.MaxRegions"/> is served
     /// by the managed path only).</summary>
     private static void Publish(ulong start, ulong end)
     {
@@ -214,44 +222,47 @@ internal static unsafe class ProcessHeap
         s_shared->RegionStart[index] = start;
         s_shared->RegionEnd[index] = end;
         s_shared->RegionStates[index] = (ulong)s_heap.StateSlotOf((void*)start);
+        if (!s_heap.TryGetObjectMetadata((void*)start, out byte* objects, out nint* pages))
+        {
+            throw new InvalidOperationException($"the size-class tier has no region at {start:x}");
+        }
+
+        s_shared->RegionObjects[index] = (ulong)objects;
+        s_shared->RegionPages[index] = (ulong)pages;
         Volatile.Write(ref s_shared->RegionCount, index + 1);
     }
 
-    /// <summary>Sets the bounds of a thread's loader caches, orders 0..<see cref="LoaderShared.CachedOrders"/>: each holds
-    /// at most <see cref="LoaderShared.CacheBytesPerOrder"/> bytes (8 to 512 blocks); a refill cuts up to half of that.</summary>
+    /// <summary>Sets the bounds of a thread's loader caches, one per size class: each holds at most
+    /// <see cref="LoaderShared.CacheBytesPerClass"/> bytes (8 to 256 objects); a refill takes half of that.</summary>
     internal static void StartThreadCaches(BuddyHeap.OrderCache* caches)
     {
-        for (int order = 0; order <= LoaderShared.CachedOrders; order++)
+        for (int index = 0; index < SlabTier.ClassCount; index++)
         {
-            caches[order].Initialize(Math.Clamp(LoaderShared.CacheBytesPerOrder >> (BuddyHeap.MinShift + order), 8, 512));
+            caches[index].Initialize(Math.Clamp(LoaderShared.CacheBytesPerClass / (int)SizeClasses.SizeOf(index), 8, 256));
         }
     }
 
-    /// <summary>Refills an empty loader cache, growing the heap if needed; false at the limit (ENOMEM).</summary>
-    internal static bool Refill(int order, BuddyHeap.OrderCache* cache, long liveDelta)
+    /// <summary>Refills an empty loader cache of class <paramref name="index"/>, growing the heap if needed; false at the
+    /// limit (ENOMEM).</summary>
+    internal static bool Refill(int index, BuddyHeap.OrderCache* cache)
     {
-        Interlocked.Add(ref s_loaderLiveBlocks, liveDelta);
         while (true)
         {
             ulong grown = Volatile.Read(ref s_grown);
-            if (s_heap.RefillOutsideCache(cache, order))
+            if (s_heap.RefillClassCache(cache, index, Math.Max(1, cache->Capacity >> 1)))
             {
                 return true;
             }
 
-            if (!Grow(grown, (ulong)BuddyHeap.MinBlockSize << order))
+            if (!Grow(grown, (ulong)1 << SizeClasses.MaxSlabShift))
             {
                 return false;
             }
         }
     }
 
-    /// <summary>Returns half of a full loader cache to the heap (misuse found on its list throws).</summary>
-    internal static void Flush(int order, BuddyHeap.OrderCache* cache, long liveDelta)
-    {
-        Interlocked.Add(ref s_loaderLiveBlocks, liveDelta);
-        s_heap.FlushOutsideCache(cache, order, cache->Capacity >> 1);
-    }
+    /// <summary>Frees half of a full loader cache (misuse found on its list throws).</summary>
+    internal static void Flush(int index, BuddyHeap.OrderCache* cache) => s_heap.FlushClassCache(cache, index, cache->Capacity >> 1);
 
     /// <summary>Holds every lock of the heap across <c>fork</c> (growth first, then the heap's), so neither copy sees a change half done.</summary>
     internal static void ForkPrepare()
@@ -291,15 +302,14 @@ internal static unsafe class ProcessHeap
         HeapStats stats = s_heap.Stats;
         var text = new System.Text.StringBuilder();
         CultureInfo inv = CultureInfo.InvariantCulture;
-        // Blocks in the loader's caches count as allocated here (the engine does not see them); its live blocks are added
-        // as of each thread's last refill or flush.
+        // Objects in the loader's caches count as allocated here: to the engine they are live until a cache flushes them.
         text.Append(inv, $"buddymalloc: pid {Environment.ProcessId} ({ProgramName()})\n");
         if (s_arena != null && s_arena->Start != 0)
         {
             text.Append(inv, $"buddymalloc: start-up arena {s_arena->Size} bytes: {Volatile.Read(ref s_arena->LiveBlocks)} blocks live ({Volatile.Read(ref s_arena->LiveBytes)} bytes), {Volatile.Read(ref s_arena->Allocations)} allocations before the runtime started\n");
         }
 
-        text.Append(inv, $"buddymalloc: heap {s_grown - s_base} bytes in regions (limit {s_end - s_base}), allocated {stats.AllocatedBytes} bytes (with the loader's caches) in {stats.LiveBlocks + Volatile.Read(ref s_loaderLiveBlocks)} blocks, cached {stats.CachedBytes}, {stats.Allocations} allocations (without the loader's), {stats.FailedAllocations} failed\n");
+        text.Append(inv, $"buddymalloc: heap {s_grown - s_base} bytes in regions (limit {s_end - s_base}), allocated {stats.AllocatedBytes} bytes (with the loader's caches) in {stats.LiveBlocks} blocks, cached {stats.CachedBytes}, {stats.Allocations} allocations in the engine (the loader's caches serve more), {stats.FailedAllocations} failed\n");
         text.Append(inv, $"buddymalloc: rss {ReadStatus("VmRSS")} peak rss {ReadStatus("VmHWM")}\n");
         text.Append("buddymalloc: buddyinfo");
         foreach (long count in stats.FreeBlocksByOrder)

@@ -74,53 +74,74 @@ public sealed unsafe partial class ConcurrentHeap
     }
 
     /// <summary>
-    /// The side-table byte of the block at <paramref name="ptr"/>, or null when it is outside every region or not on a
-    /// 16-byte granule. For the process allocator's C loader (libbuddymalloc.so), which keeps per-thread lists of freed
-    /// small blocks and reads and writes these bytes itself, with the encodings of <see cref="BuddyHeap.StateAllocated"/>
-    /// and <see cref="BuddyHeap.StateCached"/>, exactly as this heap's own thread caches do: a block in such a list is
-    /// "cached", so a second free of it fails the "allocated" check and is reported.
+    /// The core's side-table byte of the block at <paramref name="ptr"/>, or null when it is outside every region or not on
+    /// a 16-byte granule: for the hardened mode of <c>libbuddymalloc.so</c>, which reads whether a buddy block starts at an
+    /// address (<see cref="BuddyHeap.StateAllocated"/>).
     /// </summary>
     internal byte* StateSlotOf(void* ptr) => _core.StateSlot((ulong)ptr, ref t_sizeLessRegion);
 
-    /// <summary>
-    /// Refills an order cache that lives outside this heap (the C loader's per-thread cache of the process allocator) with
-    /// one batch cut from the buddy lists, every block marked cached, as this heap refills its own thread caches.
-    /// </summary>
-    /// <returns>False when no block of the order is free even after returning every thread's cached blocks.</returns>
-    /// <remarks>Blocks the outside cache hands out and takes back are not seen by this heap's counters (the owner of the cache
-    /// counts them); its side-table writes follow the rules of <see cref="StateSlotOf"/>.</remarks>
-    internal bool RefillOutsideCache(BuddyHeap.OrderCache* cache, int order)
+    /// <summary>The size-class tier's state bytes and page map of the region starting at <paramref name="start"/>, for the C
+    /// loader of <c>libbuddymalloc.so</c> (see <see cref="SlabTier.TryGetRegionMetadata"/>); false without the tier.</summary>
+    internal bool TryGetObjectMetadata(void* start, out byte* states, out nint* pages)
     {
-        lock (_lock)
-        {
-            ThrowIfDisposed();
-            return _core.RefillCache(cache, order) || (ReturnCachesForRetryLocked() && _core.RefillCache(cache, order));
-        }
+        states = null;
+        pages = null;
+        return _tier != null && _tier.TryGetRegionMetadata((ulong)start, out states, out pages);
     }
 
-    /// <summary>Returns the blocks of an outside order cache beyond <paramref name="keep"/> to the buddy lists, merged.</summary>
-    /// <exception cref="InvalidOperationException">A block on the list is not a cached block of <paramref name="order"/> (the
-    /// list was overwritten, e.g. by a write after free): nothing was returned.</exception>
-    internal void FlushOutsideCache(BuddyHeap.OrderCache* cache, int order, int keep)
+    /// <summary>
+    /// Refills a cache of class objects that lives outside this heap (the C loader's per-thread cache of
+    /// <c>libbuddymalloc.so</c>) with up to <paramref name="count"/> objects of class <paramref name="index"/>, taken on the
+    /// calling thread's slabs; each is marked as waiting outside (<see cref="SlabTier.OutsideCachedBit"/>), so a free of it
+    /// before the cache hands it out is named a double free.
+    /// </summary>
+    /// <returns>False when not one object could be had (the heap is full).</returns>
+    /// <remarks>Objects in such a cache count as live in <see cref="Stats"/>; the cache's owner counts what it hands out.</remarks>
+    internal bool RefillClassCache(BuddyHeap.OrderCache* cache, int index, int count)
     {
-        lock (_lock)
+        SlabTier tier = _tier ?? throw new InvalidOperationException("This heap has no size-class tier (BuddyHeapOptions.SizeClassSlabs).");
+        var layout = new Layout(SizeClasses.SizeOf(index), 1);
+        int added = 0;
+        for (; added < count; added++)
         {
-            ThrowIfDisposed();
-            // The surplus (popped off the head) is checked before anything changes: the core trusts a cache's blocks.
-            byte cached = (byte)(BuddyHeap.StateCached | order);
-            BuddyHeap.CachedBlock* block = cache->Head;
-            for (int i = Math.Max(keep, 0); i < cache->Count; i++)
+            void* item = tier.Allocate(layout);
+            if (item == null)
             {
-                byte* state = block == null ? null : StateSlotOf(block);
-                if (state == null || *state != cached)
-                {
-                    throw new InvalidOperationException($"the cached block 0x{(ulong)block:x} of order {order} is not cached (its list was overwritten after free?)");
-                }
-
-                block = block->Next;
+                break;
             }
 
-            _core.FlushCache(cache, order, keep);
+            tier.MoveOutsideCache(item, index, into: true);
+            cache->Push(item);
+        }
+
+        return added > 0;
+    }
+
+    /// <summary>Frees the objects of an outside class cache beyond <paramref name="keep"/> (see <see cref="RefillClassCache"/>).</summary>
+    /// <exception cref="InvalidOperationException">An object on the list is not one of class <paramref name="index"/> waiting
+    /// in a cache (the list was overwritten, e.g. by a write after free): nothing was freed.</exception>
+    internal void FlushClassCache(BuddyHeap.OrderCache* cache, int index, int keep)
+    {
+        SlabTier tier = _tier ?? throw new InvalidOperationException("This heap has no size-class tier (BuddyHeapOptions.SizeClassSlabs).");
+        keep = Math.Max(keep, 0);
+        // Every object to free is checked before the first goes: the tier trusts a free that passed its state check.
+        BuddyHeap.CachedBlock* item = cache->Head;
+        for (int i = keep; i < cache->Count; i++)
+        {
+            if (item == null || !tier.IsOutsideCached(item, index))
+            {
+                throw new InvalidOperationException($"the cached object 0x{(ulong)item:x} of {SizeClasses.SizeOf(index)} bytes is not cached (its list was overwritten after free?)");
+            }
+
+            item = item->Next;
+        }
+
+        var layout = new Layout(SizeClasses.SizeOf(index), 1);
+        while (cache->Count > keep)
+        {
+            void* taken = cache->Pop();
+            tier.MoveOutsideCache(taken, index, into: false);
+            tier.Deallocate(taken, layout);
         }
     }
 

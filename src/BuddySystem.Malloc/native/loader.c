@@ -1,8 +1,9 @@
 /* libbuddymalloc.so: routes the C allocation API to the buddy heap in buddymalloc.so (NativeAOT, exports bm_*).
  * The heap's policy lives in C# (ProcessHeap.cs, Exports.cs). This file decides *whether* a call may enter managed code:
  * the runtime itself calls malloc (start-up, thread attach), and such calls must not re-enter it. They, calls made while
- * the runtime starts, and pointers outside the heap's reserved range go to glibc. Small blocks come from per-thread
- * caches here, refilled and flushed through C# in batches.
+ * the runtime starts, and pointers outside the heap's reserved range go to glibc. Small requests (the size classes, up
+ * to 8 KiB) are objects of the heap's size-class tier, served from per-thread caches of class objects here, refilled
+ * and flushed through C# in batches.
  *
  * The runtime starts lazily: a process whose first requests are small (up to 32 KiB, 1 MiB in all) is served from the
  * start-up arena below without starting it, so /bin/true and `sh -c true` do not pay the runtime's start (its thread,
@@ -32,15 +33,19 @@
 
 /* The layout of LoaderShared.cs and of BuddyHeap.OrderCache: written by C#, which owns every value in them. */
 #define MAX_REGIONS 40
-#define MAX_CACHED_ORDERS 16
+#define MAX_CLASSES 64
+#define CLASS_GRANULES 520
 struct loader_shared {
     uint64_t reserve_start, reserve_end;
-    int32_t max_order, min_shift;
-    uint8_t state_allocated, state_cached, order_mask, reserved;
+    int32_t class_count, class_max_size, min_shift, page_shift;
+    uint8_t state_allocated, order_mask, outside_cached, reserved;
     int32_t region_count;
     uint64_t region_start[MAX_REGIONS], region_end[MAX_REGIONS], region_states[MAX_REGIONS];
+    uint64_t region_objects[MAX_REGIONS], region_pages[MAX_REGIONS];
+    uint32_t class_sizes[MAX_CLASSES];
+    uint8_t class_of_granules[CLASS_GRANULES];
 };
-struct order_cache { void *head; int32_t count, capacity, batch_shift; };
+struct object_cache { void *head; int32_t count, capacity, batch_shift; };
 
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
@@ -71,9 +76,9 @@ static struct { void *free; uint64_t next, end; } boot_orders[BOOT_MAX_ORDER + 1
  * by a process that never outgrows the start-up arena. */
 static struct {
     int (*init)(struct loader_shared **shared, struct boot_arena *arena);
-    void (*thread_caches)(struct order_cache *caches);
-    int (*refill)(int order, struct order_cache *cache, int64_t live_delta);
-    void (*flush)(int order, struct order_cache *cache, int64_t live_delta);
+    void (*thread_caches)(struct object_cache *caches);
+    int (*refill)(int class_index, struct object_cache *cache);
+    void (*flush)(int class_index, struct object_cache *cache);
     void *(*malloc)(size_t);
     void *(*calloc)(size_t, size_t);
     void *(*realloc)(void *, size_t);
@@ -113,24 +118,22 @@ enum { NOT_STARTED, STARTING, READY, OFF };
 static _Atomic int state = NOT_STARTED;
 static uint64_t heap_start, heap_end;          /* written once before state becomes READY */
 static const struct loader_shared *shared;     /* idem */
-static size_t cached_limit;                    /* (16 << max_order) + 1 once READY; 0 before: no cache (not even malloc(0)) */
+static size_t cached_limit;                    /* class_max_size + 1 once READY; 0 before: no cache (not even malloc(0)) */
 static __thread int inside;                    /* this thread is in managed code: serve it from glibc */
 static size_t (*libc_usable_size)(void *);
 
-/* This thread's caches of small blocks (one stack per order, bounds set by C#), the region it used last, and the blocks
- * it handed out minus those it took back since its last call into C# (for the engine's counters). */
+/* This thread's caches of class objects (one stack per size class, bounds set by C#) and the region it used last (its
+ * object state bytes). To the heap the objects on these stacks are live (state "cached": their class | outside_cached). */
 static __thread struct {
-    struct order_cache caches[MAX_CACHED_ORDERS];
+    struct object_cache caches[MAX_CLASSES];
     uint64_t hot_start, hot_length;
-    uint8_t *hot_states;
-    int64_t live_delta;
+    uint8_t *hot_objects;
     int started;
 } tc;
 
-/* Caches of exited threads (a key destructor cannot enter the runtime): the next refill of the order adopts them. */
+/* Caches of exited threads (a key destructor cannot enter the runtime): the next refill of the class adopts them. */
 static pthread_mutex_t orphans_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct order_cache orphans[MAX_CACHED_ORDERS];
-static int64_t orphans_live_delta;
+static struct object_cache orphans[MAX_CLASSES];
 static pthread_key_t exit_key;
 
 static void report(void) {
@@ -148,12 +151,12 @@ static void write_map(void) {
 static void fork_prepare(void) { pthread_mutex_lock(&orphans_lock); inside = 1; bm.fork_prepare(); inside = 0; }
 static void fork_done(void) { inside = 1; bm.fork_done(); inside = 0; pthread_mutex_unlock(&orphans_lock); }
 
-/* Moves this thread's cached blocks to the orphans (they stay "cached" in the side table: nothing else changes). */
+/* Moves this thread's cached objects to the orphans (they stay "cached" in their state bytes: nothing else changes). */
 static void thread_exit(void *unused) {
     (void)unused;
     pthread_mutex_lock(&orphans_lock);
-    for (int k = 0; k <= shared->max_order; k++) {
-        struct order_cache *c = &tc.caches[k];
+    for (int k = 0; k < shared->class_count; k++) {
+        struct object_cache *c = &tc.caches[k];
         while (c->head) {
             void *p = c->head;
             c->head = *(void **)p;
@@ -163,8 +166,6 @@ static void thread_exit(void *unused) {
         }
         c->count = 0;
     }
-    orphans_live_delta += tc.live_delta;
-    tc.live_delta = 0;
     tc.started = 2;   /* frees after this (glibc's own, at thread teardown) take the ordinary path */
     pthread_mutex_unlock(&orphans_lock);
 }
@@ -185,8 +186,9 @@ static void start(void) {
         shared = given;
         heap_start = given->reserve_start;
         heap_end = given->reserve_end;
-        if (given->max_order >= 0 && given->max_order < MAX_CACHED_ORDERS && pthread_key_create(&exit_key, thread_exit) == 0)
-            cache_size = ((size_t)1 << (given->min_shift + given->max_order)) + 1;
+        if (given->class_count > 0 && given->class_count < MAX_CLASSES && given->class_count < given->outside_cached
+            && (given->class_max_size >> given->min_shift) < CLASS_GRANULES && pthread_key_create(&exit_key, thread_exit) == 0)
+            cache_size = (size_t)given->class_max_size + 1;
         libc_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
         pthread_atfork(fork_prepare, fork_done, fork_done);
         if (bm.wants_report()) atexit(report);
@@ -244,23 +246,23 @@ static inline void leave(void) { inside = 0; }
 
 static inline int ours(const void *p) { return (uint64_t)(uintptr_t)p - heap_start < heap_end - heap_start; }
 
-/* The side-table byte of a granule in a published region, or NULL. */
-static __attribute__((noinline)) uint8_t *state_of_cold(uint64_t a) {
+/* The object state byte (the size-class tier's) of a granule in a published region, or NULL. */
+static __attribute__((noinline)) uint8_t *object_state_of_cold(uint64_t a) {
     int n = __atomic_load_n(&shared->region_count, __ATOMIC_ACQUIRE);
     for (int i = 0; i < n; i++) {
         if (a - shared->region_start[i] < shared->region_end[i] - shared->region_start[i]) {
             tc.hot_start = shared->region_start[i];
             tc.hot_length = shared->region_end[i] - shared->region_start[i];
-            tc.hot_states = (uint8_t *)(uintptr_t)shared->region_states[i];
-            return tc.hot_states + ((a - tc.hot_start) >> shared->min_shift);
+            tc.hot_objects = (uint8_t *)(uintptr_t)shared->region_objects[i];
+            return tc.hot_objects + ((a - tc.hot_start) >> shared->min_shift);
         }
     }
     return NULL;
 }
 
-static inline uint8_t *state_of(const void *p) {
+static inline uint8_t *object_state_of(const void *p) {
     uint64_t off = (uint64_t)(uintptr_t)p - tc.hot_start;
-    return LIKELY(off < tc.hot_length) ? tc.hot_states + (off >> shared->min_shift) : state_of_cold((uint64_t)(uintptr_t)p);
+    return LIKELY(off < tc.hot_length) ? tc.hot_objects + (off >> shared->min_shift) : object_state_of_cold((uint64_t)(uintptr_t)p);
 }
 
 static inline int order_of(size_t size) { return size <= 16 ? 0 : 60 - __builtin_clzl(size - 1); }
@@ -283,72 +285,66 @@ static __attribute__((noinline)) void start_thread_caches(void) {
 
 static __attribute__((noinline)) void *refill_and_pop(int k);
 
-/* Pops a block of order k from this thread's cache (refilled through C# when empty). The caller checked that this thread
- * is not inside the runtime. NULL: ENOMEM, or the thread has exited, and the caller takes the ordinary path. */
+/* Pops an object of class k from this thread's cache (refilled through C# when empty). The caller checked that this
+ * thread is not inside the runtime. NULL: ENOMEM, or the thread has exited, and the caller takes the ordinary path. */
 static inline void *pop(int k) {
-    struct order_cache *c = &tc.caches[k];
+    struct object_cache *c = &tc.caches[k];
     void *p = c->head;
     if (UNLIKELY(!p)) return refill_and_pop(k);
-    uint8_t *s = state_of(p);
-    uint8_t cached = (uint8_t)(shared->state_cached | k);
+    uint8_t *s = object_state_of(p);
+    uint8_t cached = (uint8_t)(shared->outside_cached | (k + 1));
     if (UNLIKELY(!s || *s != cached)) corrupt(p, s ? *s : 0);
     c->head = *(void **)p;
     c->count--;
-    *s = (uint8_t)(shared->state_allocated | k);   /* the block is on this thread's stack: no one else changes it */
-    tc.live_delta++;
+    *s = (uint8_t)(k + 1);   /* the object is on this thread's stack: no one else changes its state */
     return p;
 }
 
 static __attribute__((noinline)) void *refill_and_pop(int k) {
     if (tc.started == 0) start_thread_caches();
     if (tc.started != 1) return NULL;
-    struct order_cache *c = &tc.caches[k];
+    struct object_cache *c = &tc.caches[k];
     if (__atomic_load_n(&orphans[k].head, __ATOMIC_RELAXED)) {
         pthread_mutex_lock(&orphans_lock);
         c->head = orphans[k].head;
         c->count = orphans[k].count;
         orphans[k].head = NULL;
         orphans[k].count = 0;
-        tc.live_delta += orphans_live_delta;
-        orphans_live_delta = 0;
         pthread_mutex_unlock(&orphans_lock);
     }
     if (!c->head) {
         inside = 1;
-        int ok = bm.refill(k, c, tc.live_delta);
+        int ok = bm.refill(k, c);
         inside = 0;
-        tc.live_delta = 0;
         if (!ok) return NULL;
     }
     return pop(k);
 }
 
-/* free of a small allocated block, outside the runtime: "allocated, order k" becomes "cached" in one compare-exchange (as
- * in ConcurrentHeap, so of two frees of one block exactly one gets here); any other state goes to C#, which names the
- * misuse. Returns 0 for the ordinary path. */
+/* free of a live class object, outside the runtime: "live, class k" becomes "cached" in one compare-exchange (as the
+ * tier's own free does, so of two frees of one object exactly one gets here); any other state (a buddy block, a double
+ * free, an interior pointer) goes to C#, which names the misuse. Returns 0 for the ordinary path. */
 static inline int push(void *p) {
     if (UNLIKELY(((uintptr_t)p & 15) != 0)) return 0;
-    uint8_t *s = state_of(p);
+    uint8_t *s = object_state_of(p);
     if (UNLIKELY(!s)) return 0;
     uint8_t v = *s;
-    int k = v & shared->order_mask;
-    if (UNLIKELY((uint8_t)(v & ~shared->order_mask) != shared->state_allocated) || k > shared->max_order) return 0;
+    if (UNLIKELY(v == 0 || v > shared->class_count)) return 0;
+    int k = v - 1;
     if (UNLIKELY(tc.started != 1)) {
         if (tc.started != 0) return 0;   /* after this thread's exit destructor: the ordinary path */
         start_thread_caches();
     }
-    struct order_cache *c = &tc.caches[k];
+    struct object_cache *c = &tc.caches[k];
     if (UNLIKELY(c->count >= c->capacity)) {
         inside = 1;
-        bm.flush(k, c, tc.live_delta);
+        bm.flush(k, c);
         inside = 0;
-        tc.live_delta = 0;
     }
-    if (UNLIKELY(!__atomic_compare_exchange_n(s, &v, (uint8_t)(shared->state_cached | k), 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))) return 0;
+    if (UNLIKELY(!__atomic_compare_exchange_n(s, &v, (uint8_t)(shared->outside_cached | v), 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))) return 0;
     *(void **)p = c->head;
     c->head = p;
     c->count++;
-    tc.live_delta--;
     return 1;
 }
 
@@ -445,7 +441,7 @@ static inline void *before_start(size_t size) {
 
 static inline __attribute__((always_inline)) void *raw_malloc(size_t size) {
     if (LIKELY(size < __atomic_load_n(&cached_limit, __ATOMIC_ACQUIRE)) && LIKELY(!inside)) {
-        void *p = pop(order_of(size));
+        void *p = pop(shared->class_of_granules[(size + 15) >> 4]);
         if (LIKELY(p != NULL)) return p;
     }
     if (UNLIKELY(atomic_load_explicit(&state, memory_order_relaxed) == NOT_STARTED)) {
@@ -476,7 +472,7 @@ static inline __attribute__((always_inline)) void raw_free(void *p) {
 static inline __attribute__((always_inline)) void *raw_calloc(size_t count, size_t size) {
     size_t bytes;
     if (!__builtin_mul_overflow(count, size, &bytes) && LIKELY(bytes < __atomic_load_n(&cached_limit, __ATOMIC_ACQUIRE)) && LIKELY(!inside)) {
-        void *p = pop(order_of(bytes));
+        void *p = pop(shared->class_of_granules[(bytes + 15) >> 4]);
         if (LIKELY(p != NULL)) return memset(p, 0, bytes);
     }
     if (UNLIKELY(atomic_load_explicit(&state, memory_order_relaxed) == NOT_STARTED) && !__builtin_mul_overflow(count, size, &bytes)) {

@@ -2,12 +2,17 @@ namespace BuddySystem.Diagnostics;
 
 public sealed partial class HeapSnapshot
 {
-    private const string TextMagic = "buddy-snapshot 1";
+    private const string TextMagic = "buddy-snapshot 2";
+
+    // Version 1 had no block sizes of their own and no slab lines; it is still read.
+    private const string TextMagicVersion1 = "buddy-snapshot 1";
 
     /// <summary>
     /// Writes the snapshot as text that <see cref="Read"/> reads back: a header (<c>buddy-snapshot 1</c>, <c>min-block</c>,
-    /// <c>orders</c>, <c>base</c>), then one line per run of blocks of one order and state lying back to back:
-    /// <c>offset order state count</c>, the state one letter (A allocated, F free, C cached, U unknown).
+    /// <c>orders</c>, <c>base</c>), then one line per run of blocks of one order, size and state lying back to back:
+    /// <c>offset order state count</c>, the state one letter (A allocated, F free, C cached, U unknown), and a fifth field,
+    /// the size, when it is not the order's (the objects of a slab); then one line per slab:
+    /// <c>slab offset size object-size objects live-objects</c>.
     /// </summary>
     /// <param name="writer">Where to write; not closed.</param>
     /// <remarks>Runs keep the file small: a heap cut into a million 16-byte blocks of a few kinds takes a few lines per
@@ -24,13 +29,19 @@ public sealed partial class HeapSnapshot
             HeapBlock first = _blocks[i];
             int count = 1;
             while (i + count < _blocks.Length && _blocks[i + count] is var next && next.Order == first.Order && next.State == first.State
-                   && next.Offset == first.Offset + ((ulong)count * first.Size))
+                   && next.Size == first.Size && next.Offset == first.Offset + ((ulong)count * first.Size))
             {
                 count++;
             }
 
-            writer.Write($"{first.Offset.ToString(inv)} {first.Order.ToString(inv)} {Letter(first.State)} {count.ToString(inv)}\n");
+            string size = first.Size == MinBlockSize << first.Order ? "" : " " + first.Size.ToString(inv);
+            writer.Write($"{first.Offset.ToString(inv)} {first.Order.ToString(inv)} {Letter(first.State)} {count.ToString(inv)}{size}\n");
             i += count;
+        }
+
+        foreach (HeapSlab slab in Slabs)
+        {
+            writer.Write($"slab {slab.Offset.ToString(inv)} {slab.Size.ToString(inv)} {slab.ObjectSize.ToString(inv)} {slab.Objects.ToString(inv)} {slab.LiveObjects.ToString(inv)}\n");
         }
     }
 
@@ -49,7 +60,8 @@ public sealed partial class HeapSnapshot
             return reader.ReadLine() ?? throw new InvalidDataException($"line {lineNumber}: the snapshot ends early.");
         }
 
-        if (Next() != TextMagic)
+        string magic = Next();
+        if (magic != TextMagic && magic != TextMagicVersion1)
         {
             throw new InvalidDataException($"line 1: not a buddy snapshot (expected '{TextMagic}').");
         }
@@ -58,21 +70,40 @@ public sealed partial class HeapSnapshot
         int orders = (int)Math.Min(Header(Next(), "orders", lineNumber), 64);
         ulong baseAddress = Header(Next(), "base", lineNumber);
         var blocks = new List<HeapBlock>();
+        var slabs = new List<HeapSlab>();
         string? line;
         while ((line = reader.ReadLine()) != null)
         {
             lineNumber++;
             string[] fields = line.Split(' ');
-            if (fields.Length != 4
+            if (fields[0] == "slab")
+            {
+                if (fields.Length != 6
+                    || !ulong.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out ulong slabOffset)
+                    || !ulong.TryParse(fields[2], NumberStyles.None, CultureInfo.InvariantCulture, out ulong slabSize)
+                    || !uint.TryParse(fields[3], NumberStyles.None, CultureInfo.InvariantCulture, out uint objectSize)
+                    || !int.TryParse(fields[4], NumberStyles.None, CultureInfo.InvariantCulture, out int objects)
+                    || !int.TryParse(fields[5], NumberStyles.None, CultureInfo.InvariantCulture, out int live) || live > objects)
+                {
+                    throw new InvalidDataException($"line {lineNumber}: expected 'slab offset size object-size objects live-objects', got '{line}'.");
+                }
+
+                slabs.Add(new HeapSlab(slabOffset, slabSize, objectSize, objects, live));
+                continue;
+            }
+
+            ulong size = 0;
+            if (fields.Length is not (4 or 5)
                 || !ulong.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out ulong offset)
                 || !int.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out int order) || order >= 64
                 || fields[2].Length != 1 || State(fields[2][0]) is not { } state
-                || !int.TryParse(fields[3], NumberStyles.None, CultureInfo.InvariantCulture, out int count) || count < 1)
+                || !int.TryParse(fields[3], NumberStyles.None, CultureInfo.InvariantCulture, out int count) || count < 1
+                || (fields.Length == 5 && (!ulong.TryParse(fields[4], NumberStyles.None, CultureInfo.InvariantCulture, out size) || size == 0)))
             {
-                throw new InvalidDataException($"line {lineNumber}: expected 'offset order state count', got '{line}'.");
+                throw new InvalidDataException($"line {lineNumber}: expected 'offset order state count [size]', got '{line}'.");
             }
 
-            ulong size = minBlock << order;
+            size = fields.Length == 5 ? size : minBlock << order;
             for (int k = 0; k < count; k++)
             {
                 blocks.Add(new HeapBlock(offset + ((ulong)k * size), order, size, state));
@@ -81,7 +112,7 @@ public sealed partial class HeapSnapshot
 
         try
         {
-            return new HeapSnapshot(blocks, minBlock, orders, baseAddress);
+            return new HeapSnapshot(blocks, minBlock, orders, baseAddress) { Slabs = slabs };
         }
         catch (ArgumentException e)
         {

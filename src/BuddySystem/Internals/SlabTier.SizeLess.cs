@@ -21,7 +21,7 @@ internal sealed unsafe partial class SlabTier
             {
                 byte state = Volatile.Read(ref slabs.HotStateBase[address >> GranuleShift]);
                 slabs.ExitBusy();
-                if (state != 0)
+                if (IsHandedOut(state))
                 {
                     return new Layout(SizeClasses.SizeOf(state - 1), 1);
                 }

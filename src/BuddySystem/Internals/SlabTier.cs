@@ -904,7 +904,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
             ThrowNotABlock(address);
         }
 
-        if (slab->StateBase[address >> GranuleShift] == 0)
+        if (!IsHandedOut(slab->StateBase[address >> GranuleShift]))
         {
             ThrowNotAllocated(address, slab->ObjectSize);
         }

@@ -42,8 +42,40 @@ public class HeapSnapshotTextTests
         }
     }
 
+    [Fact]
+    public unsafe void WriteThenRead_OfASizeClassHeap_KeepsTheObjectsSizesAndTheSlabs()
+    {
+        // Objects of 48 and 3 584 bytes: sizes that are not an order's, inside slabs (the process allocator's map).
+        using var heap = ConcurrentHeap.Create(1 << 20, BuddyHeapOptions.ConcurrentDefault);
+        var live = new List<nint>();
+        for (int i = 0; i < 300; i++)
+        {
+            live.Add((nint)heap.Allocate(new Layout(i % 2 == 0 ? 48u : 3500u, 1)));
+        }
+
+        for (int i = 0; i < live.Count; i += 4)
+        {
+            heap.Deallocate((void*)live[i]);
+        }
+
+        HeapSnapshot snapshot = HeapSnapshot.Of(heap);
+        var text = new StringWriter();
+        snapshot.Write(text);
+        HeapSnapshot back = HeapSnapshot.Read(new StringReader(text.ToString()));
+
+        Assert.Contains(snapshot.Blocks, b => b.Size == 48);
+        Assert.Contains(snapshot.Blocks, b => b.Size == 3584);
+        Assert.NotEmpty(snapshot.Slabs);
+        Assert.Equal(snapshot.Blocks, back.Blocks);
+        Assert.Equal(snapshot.Slabs, back.Slabs);
+        Assert.Equal(snapshot.AllocatedBytes, back.AllocatedBytes);
+        Assert.Equal(snapshot.LiveBlocks, back.LiveBlocks);
+    }
+
     [Theory]
     [InlineData("not a snapshot\n", "line 1")]
+    [InlineData("buddy-snapshot 2\nmin-block 16\norders 4\nbase 0x0\n0 1 A 1 0\n", "line 5")]
+    [InlineData("buddy-snapshot 2\nmin-block 16\norders 4\nbase 0x0\nslab 0 64 16 4 5\n", "line 5")]
     [InlineData("buddy-snapshot 1\nmin-block 16\norders 4\nbase 0x0\n0 1 Q 1\n", "line 5")]
     [InlineData("buddy-snapshot 1\nmin-block 16\norders 4\n", "line 4")]
     [InlineData("buddy-snapshot 1\nmin-block 16\norders 4\nbase 0x0\n0 1 A 2\n16 0 F 1\n", "inconsistent")]
