@@ -8,7 +8,7 @@ namespace BuddySystem.Testing;
 internal static class EngineCatalog
 {
     /// <summary>The options of <c>concurrent-heap-buddy</c>: <see cref="ConcurrentHeap"/> without its size-class tier,
-    /// per-thread buddy caches only (libbuddymalloc's configuration).</summary>
+    /// per-thread buddy caches only, 256 KiB per order.</summary>
     public static BuddyHeapOptions ConcurrentBuddyOnly => BuddyHeapOptions.ConcurrentBuddyOnly;
 
     /// <summary>The registrations.</summary>
@@ -19,7 +19,7 @@ internal static class EngineCatalog
         Engine.Tested("buddy-heap-hardened", "BuddyHeap with hardened mode (poison, canary, footer)", (id, size) => HeapTarget.Of(id, BuddyHeap.Create(size, BuddyHeapOptions.Default with { Hardening = HeapTarget.ThrowingHardening }))),
         Engine.Tested("locked-heap", "LockedHeap: BuddyHeap behind a lock", (id, size) => HeapTarget.Of(id, LockedHeap.Create(size))),
         Engine.Tested("concurrent-heap", "ConcurrentHeap, the thread-safe default: per-thread slabs of size classes up to 8 KiB, per-thread caches of larger buddy blocks, over a locked BuddyHeap", (id, size) => HeapTarget.Of(id, ConcurrentHeap.Create(size))),
-        Engine.Tested("concurrent-heap-buddy", "ConcurrentHeap without the size-class tier: per-thread buddy caches only (libbuddymalloc's configuration)", (id, size) => HeapTarget.Of(id, ConcurrentHeap.Create(size, ConcurrentBuddyOnly))),
+        Engine.Tested("concurrent-heap-buddy", "ConcurrentHeap without the size-class tier: per-thread buddy caches only, 256 KiB per order", (id, size) => HeapTarget.Of(id, ConcurrentHeap.Create(size, ConcurrentBuddyOnly))),
         Engine.Tested("concurrent-heap-hardened", "ConcurrentHeap with hardened mode: every call under the lock through the hardened core", (id, size) => HeapTarget.Of(id, ConcurrentHeap.Create(size, BuddyHeapOptions.ConcurrentDefault with { Hardening = HeapTarget.ThrowingHardening }))),
         Engine.Tested("buddy-tree", "BuddyTree: the seed's segment tree, offsets into one region", (id, size) => HeapTarget.Of(id, new BuddyTreeHeap(size))),
         Engine.Tested("slab-heap", "SlabHeap: size-class slabs on buddy blocks, exact large blocks, no lock", (id, size) => HeapTarget.Of(id, SlabHeap.Create(size))),

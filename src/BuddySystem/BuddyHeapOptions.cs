@@ -37,8 +37,8 @@ public sealed record BuddyHeapOptions
 
     /// <summary>
     /// <see cref="ConcurrentHeap"/> without its size-class tier: every request a buddy block, through per-thread caches of
-    /// every order up to 12, 256 KiB per order (about 1.5 MiB per thread at most). What <c>libbuddymalloc.so</c> runs, whose
-    /// C programs' RSS follows these bounds.
+    /// every order up to 12, 256 KiB per order (about 1.5 MiB per thread at most): the engine <c>concurrent-heap-buddy</c>,
+    /// which shows what the tier adds.
     /// </summary>
     internal static BuddyHeapOptions ConcurrentBuddyOnly { get; } = ConcurrentDefault with { SizeClassSlabs = false, CacheBytesPerOrder = 256 * 1024 };
 
