@@ -29,8 +29,11 @@ internal unsafe struct LoaderShared
     /// <summary>Entries of <see cref="ClassOfGranules"/>: one per 16 bytes of request up to 8 KiB, and padding.</summary>
     public const int ClassGranules = 520;
 
-    /// <summary>Bytes one class's loader cache may hold before a free flushes half of it (8 to 256 objects).</summary>
-    public const int CacheBytesPerClass = 32 * 1024;
+    /// <summary>Bytes a class's loader cache may hold before a free flushes half of it, until its first refill.</summary>
+    public const int CacheBytesFirst = 16 * 1024;
+
+    /// <summary>Bytes a class's loader cache may hold at most, after refills have doubled its bound.</summary>
+    public const int CacheBytesMost = 128 * 1024;
 
     /// <summary>First byte of the reserved range.</summary>
     public ulong ReserveStart;

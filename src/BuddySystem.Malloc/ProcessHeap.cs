@@ -232,20 +232,25 @@ internal static unsafe class ProcessHeap
         Volatile.Write(ref s_shared->RegionCount, index + 1);
     }
 
-    /// <summary>Sets the bounds of a thread's loader caches, one per size class: each holds at most
-    /// <see cref="LoaderShared.CacheBytesPerClass"/> bytes (8 to 256 objects); a refill takes half of that.</summary>
+    /// <summary>Sets the starting bounds of a thread's loader caches, one per size class: each holds at most
+    /// <see cref="LoaderShared.CacheBytesFirst"/> bytes (4 to 64 objects) until it has refilled; a refill takes half of
+    /// the bound.</summary>
     internal static void StartThreadCaches(BuddyHeap.OrderCache* caches)
     {
         for (int index = 0; index < SlabTier.ClassCount; index++)
         {
-            caches[index].Initialize(Math.Clamp(LoaderShared.CacheBytesPerClass / (int)SizeClasses.SizeOf(index), 8, 256));
+            caches[index].Initialize(Math.Clamp(LoaderShared.CacheBytesFirst / (int)SizeClasses.SizeOf(index), 4, 64));
         }
     }
 
     /// <summary>Refills an empty loader cache of class <paramref name="index"/>, growing the heap if needed; false at the
-    /// limit (ENOMEM).</summary>
+    /// limit (ENOMEM). Each refill doubles the cache's bound, up to <see cref="LoaderShared.CacheBytesMost"/> bytes (8 to
+    /// 512 objects): a class a thread uses heavily gets a large cache and one it touches a little keeps a small one, so
+    /// the bytes held in the caches follow the program's use (tcmalloc's "slow start" of its free lists).</summary>
     internal static bool Refill(int index, BuddyHeap.OrderCache* cache)
     {
+        int most = Math.Clamp(LoaderShared.CacheBytesMost / (int)SizeClasses.SizeOf(index), 8, 512);
+        cache->Capacity = Math.Min(most, Math.Max(cache->Capacity, 4) * 2);
         while (true)
         {
             ulong grown = Volatile.Read(ref s_grown);

@@ -98,52 +98,14 @@ public sealed unsafe partial class ConcurrentHeap
     /// <returns>False when not one object could be had (the heap is full).</returns>
     /// <remarks>Objects in such a cache count as live in <see cref="Stats"/>; the cache's owner counts what it hands out.</remarks>
     internal bool RefillClassCache(BuddyHeap.OrderCache* cache, int index, int count)
-    {
-        SlabTier tier = _tier ?? throw new InvalidOperationException("This heap has no size-class tier (BuddyHeapOptions.SizeClassSlabs).");
-        var layout = new Layout(SizeClasses.SizeOf(index), 1);
-        int added = 0;
-        for (; added < count; added++)
-        {
-            void* item = tier.Allocate(layout);
-            if (item == null)
-            {
-                break;
-            }
-
-            tier.MoveOutsideCache(item, index, into: true);
-            cache->Push(item);
-        }
-
-        return added > 0;
-    }
+        => RequireTier().FillOutsideCache(cache, index, count) > 0;
 
     /// <summary>Frees the objects of an outside class cache beyond <paramref name="keep"/> (see <see cref="RefillClassCache"/>).</summary>
     /// <exception cref="InvalidOperationException">An object on the list is not one of class <paramref name="index"/> waiting
     /// in a cache (the list was overwritten, e.g. by a write after free): nothing was freed.</exception>
-    internal void FlushClassCache(BuddyHeap.OrderCache* cache, int index, int keep)
-    {
-        SlabTier tier = _tier ?? throw new InvalidOperationException("This heap has no size-class tier (BuddyHeapOptions.SizeClassSlabs).");
-        keep = Math.Max(keep, 0);
-        // Every object to free is checked before the first goes: the tier trusts a free that passed its state check.
-        BuddyHeap.CachedBlock* item = cache->Head;
-        for (int i = keep; i < cache->Count; i++)
-        {
-            if (item == null || !tier.IsOutsideCached(item, index))
-            {
-                throw new InvalidOperationException($"the cached object 0x{(ulong)item:x} of {SizeClasses.SizeOf(index)} bytes is not cached (its list was overwritten after free?)");
-            }
+    internal void FlushClassCache(BuddyHeap.OrderCache* cache, int index, int keep) => RequireTier().FlushOutsideCache(cache, index, keep);
 
-            item = item->Next;
-        }
-
-        var layout = new Layout(SizeClasses.SizeOf(index), 1);
-        while (cache->Count > keep)
-        {
-            void* taken = cache->Pop();
-            tier.MoveOutsideCache(taken, index, into: false);
-            tier.Deallocate(taken, layout);
-        }
-    }
+    private SlabTier RequireTier() => _tier ?? throw new InvalidOperationException("This heap has no size-class tier (BuddyHeapOptions.SizeClassSlabs).");
 
     /// <summary>Takes the core's lock and keeps it until <see cref="ExitAfterFork"/>: a process's <c>fork</c> then never
     /// copies the heap in the middle of a change (<c>pthread_atfork</c>'s prepare handler).</summary>

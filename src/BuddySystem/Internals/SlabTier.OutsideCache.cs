@@ -19,29 +19,115 @@ internal sealed unsafe partial class SlabTier
     internal static int ClassCount => SizeClasses.Count;
 
     /// <summary>
-    /// Moves a live object of class <paramref name="index"/> into an outside cache (its state gains
-    /// <see cref="OutsideCachedBit"/>, with a compare-exchange), or back out of one; throws when its state is not the one
-    /// expected, naming the address: the object was freed meanwhile, or the cache's list was overwritten.
+    /// Allocates up to <paramref name="count"/> objects of class <paramref name="index"/> on the calling thread's slabs and
+    /// pushes them on <paramref name="cache"/>, a cache outside the tier (the C loader's per-thread cache of
+    /// <c>libbuddymalloc.so</c>), each marked as waiting there (<see cref="OutsideCachedBit"/>); returns how many. The
+    /// objects of the thread's first slab are taken in one busy window; when it runs dry, one object goes through
+    /// <see cref="Allocate"/> (which refills the slab or moves on to another), then the batch goes on.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The object's state is not the expected one; nothing changed.</exception>
-    internal void MoveOutsideCache(void* ptr, int index, bool into)
+    internal int FillOutsideCache(BuddyHeap.OrderCache* cache, int index, int count)
     {
+        var layout = new Layout(SizeClasses.SizeOf(index), 1);
         byte live = (byte)(index + 1);
-        byte cached = (byte)(live | OutsideCachedBit);
-        byte* state = StateSlotOf((ulong)ptr);
-        byte expected = into ? live : cached;
-        if (state == null || Interlocked.CompareExchange(ref *state, into ? cached : live, expected) != expected)
+        int hint = -1;
+        int added = 0;
+        while (added < count)
         {
-            ThrowHelper.ThrowInvalidOperation($"the object {ThrowHelper.Hex((ulong)ptr)} of {SizeClasses.SizeOf(index)} bytes is not {(into ? "allocated" : "in the thread's cache")} (its cache's list was overwritten after free?)");
+            ThreadSlabs? slabs = t_slabs;
+            if (slabs != null && slabs.HeapKey == _threadKey)
+            {
+                ClassSlabs* sizeClass = slabs.Classes + index;
+                slabs.EnterBusy();
+                Slab* slab = sizeClass->Head;
+                if (!slabs.IsPaused && slab != null)
+                {
+                    // A state byte of a free object changes only here (its owner); a cached one only in this cache's
+                    // thread: a plain store keeps every other free of the object failing its exchange.
+                    while (added < count && slab->Free != null)
+                    {
+                        cache->Push(TakeObject(slabs, sizeClass, slab, index, layout.Size, OutsideCachedBit));
+                        added++;
+                    }
+                }
+
+                slabs.ExitBusy();
+                if (added == count)
+                {
+                    break;
+                }
+            }
+
+            void* item = Allocate(layout);
+            if (item == null)
+            {
+                break;
+            }
+
+            // Just handed out here, so its region is in the table read after it.
+            byte* state = StateSlot(Volatile.Read(ref _regions), (ulong)item, ref hint);
+            if (Interlocked.CompareExchange(ref *state, (byte)(live | OutsideCachedBit), live) != live)
+            {
+                ThrowHelper.ThrowInvalidOperation($"the object {ThrowHelper.Hex((ulong)item)} of {layout.Size} bytes was freed before it reached the cache (a free of an address never handed out?)");
+            }
+
+            cache->Push(item);
+            added++;
         }
+
+        return added;
     }
 
-    /// <summary>Whether the object at <paramref name="ptr"/> waits in an outside cache as an object of class
-    /// <paramref name="index"/>.</summary>
-    internal bool IsOutsideCached(void* ptr, int index)
+    /// <summary>
+    /// Frees the objects of an outside cache beyond <paramref name="keep"/> (see <see cref="FillOutsideCache"/>), after
+    /// checking every one of them: nothing is freed when one is not an object of class <paramref name="index"/> waiting in
+    /// a cache. An object in the thread's hot region is freed as the lock-free free does (its state goes to 0 with a plain
+    /// store: only this cache's thread changes a cached state); any other goes back to live and through
+    /// <see cref="Deallocate"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The cache's list was overwritten (e.g. a write after free); nothing was freed.</exception>
+    internal void FlushOutsideCache(BuddyHeap.OrderCache* cache, int index, int keep)
     {
-        byte* state = StateSlotOf((ulong)ptr);
-        return state != null && *state == (byte)(index + 1 | OutsideCachedBit);
+        ThrowIfDisposed();
+        keep = Math.Max(keep, 0);
+        byte live = (byte)(index + 1);
+        byte cached = (byte)(live | OutsideCachedBit);
+        Region[] regions = Volatile.Read(ref _regions);
+        int hint = -1;
+        BuddyHeap.CachedBlock* item = cache->Head;
+        for (int i = keep; i < cache->Count; i++)
+        {
+            ulong address = (ulong)item;
+            bool inside = (uint)hint < (uint)regions.Length && Regions.Contains(ref regions[hint], address);
+            hint = inside ? hint : Regions.Find(regions, address);
+            if (hint < 0 || (address & 15) != 0 || regions[hint].StateBase[address >> GranuleShift] != cached)
+            {
+                ThrowHelper.ThrowInvalidOperation($"the cached object {ThrowHelper.Hex(address)} of {SizeClasses.SizeOf(index)} bytes is not cached (its list was overwritten after free?)");
+            }
+
+            item = item->Next;
+        }
+
+        var layout = new Layout(SizeClasses.SizeOf(index), 1);
+        while (cache->Count > keep)
+        {
+            ulong address = (ulong)cache->Pop();
+            ThreadSlabs? slabs = t_slabs;
+            if (slabs != null && slabs.HeapKey == _threadKey && address - slabs.HotStart < slabs.HotLength)
+            {
+                slabs.EnterBusy();
+                if (!slabs.IsPaused)
+                {
+                    slabs.HotStateBase[address >> GranuleShift] = 0;
+                    ReleaseMarkedInHotRegion(slabs, address, layout.Size);
+                    continue;
+                }
+
+                slabs.ExitBusy();
+            }
+
+            *StateSlot(regions, address, ref hint) = live;
+            Deallocate((void*)address, layout);
+        }
     }
 
     /// <summary>
@@ -66,13 +152,9 @@ internal sealed unsafe partial class SlabTier
         return false;
     }
 
-    /// <summary>The state byte of the granule at <paramref name="address"/>, or null outside every region. Reads the
-    /// copy-on-write region table without the lock (regions go only at <see cref="Dispose"/>).</summary>
-    private byte* StateSlotOf(ulong address)
-    {
-        ThrowIfDisposed();
-        Region[] regions = Volatile.Read(ref _regions);
-        int index = Regions.Find(regions, address);
-        return index < 0 || (address & 15) != 0 ? null : regions[index].StateBase + (address >> GranuleShift);
-    }
+    /// <summary>The state byte of the granule at <paramref name="address"/>, which lies in a region of
+    /// <paramref name="regions"/>; <paramref name="hint"/> is the region found last.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static byte* StateSlot(Region[] regions, ulong address, ref int hint)
+        => Regions.Of(regions, address, ref hint).StateBase + (address >> GranuleShift);
 }

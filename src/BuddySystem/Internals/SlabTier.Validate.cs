@@ -142,7 +142,8 @@ internal sealed unsafe partial class SlabTier
                     byte state = states[granule];
                     ulong offset = (granule << GranuleShift) - address;
                     bool objectStart = offset % slab->ObjectSize == 0 && offset / slab->ObjectSize < (ulong)slab->Capacity;
-                    if (state != 0 && (!objectStart || state != slab->ClassIndex + 1))
+                    // A live object's state is its class, with OutsideCachedBit while it waits in an outside cache.
+                    if (state != 0 && (!objectStart || (state & ~OutsideCachedBit) != slab->ClassIndex + 1))
                     {
                         ThrowHelper.ThrowCorruption($"slab {ThrowHelper.Hex(address)} has a wrong state {state} at {ThrowHelper.Hex(granule << GranuleShift)}.");
                     }

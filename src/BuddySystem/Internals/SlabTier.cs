@@ -374,7 +374,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// fast paths touch two counters and not the object size.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static FreeObject* TakeObject(ThreadSlabs slabs, ClassSlabs* sizeClass, Slab* slab, int index, nuint userSize)
+    private static FreeObject* TakeObject(ThreadSlabs slabs, ClassSlabs* sizeClass, Slab* slab, int index, nuint userSize, byte stateBit = 0)
     {
         FreeObject* item = slab->Free;
         slab->Free = item->Next;
@@ -383,7 +383,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
             sizeClass->EmptySlabs--;
         }
 
-        slab->StateBase[(ulong)item >> GranuleShift] = (byte)(index + 1);
+        slab->StateBase[(ulong)item >> GranuleShift] = (byte)((index + 1) | stateBit);
         slabs.Allocations++;
         slabs.UserBytes += (long)userSize;
         return item;
@@ -586,14 +586,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
             slabs.EnterBusy();
             if (!slabs.IsPaused && Interlocked.CompareExchange(ref slabs.HotStateBase[address >> GranuleShift], 0, expected) == expected)
             {
-                var slab = (Slab*)slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage];
-                if (TryReleaseOwnObject(slabs, slab, (FreeObject*)ptr, layout.Size, singleOwner: false))
-                {
-                    slabs.ExitBusy();
-                    return;
-                }
-
-                FreeMarkedObject(slabs, slab, (FreeObject*)ptr);
+                ReleaseMarkedInHotRegion(slabs, address, layout.Size);
                 return;
             }
 
@@ -601,6 +594,21 @@ internal sealed unsafe partial class SlabTier : IDisposable
         }
 
         DeallocateSlow(ptr, layout);
+    }
+
+    /// <summary>The rest of a lock-free free of an object in <paramref name="slabs"/>' hot region, once its state byte went to 0,
+    /// with the caller busy (and no longer busy on return).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ReleaseMarkedInHotRegion(ThreadSlabs slabs, ulong address, nuint userSize)
+    {
+        var slab = (Slab*)slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage];
+        if (TryReleaseOwnObject(slabs, slab, (FreeObject*)address, userSize, singleOwner: false))
+        {
+            slabs.ExitBusy();
+            return;
+        }
+
+        FreeMarkedObject(slabs, slab, (FreeObject*)address);
     }
 
     /// <summary>
