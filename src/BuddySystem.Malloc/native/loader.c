@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -136,20 +137,64 @@ static pthread_mutex_t orphans_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct object_cache orphans[MAX_CLASSES];
 static pthread_key_t exit_key;
 
-static void report(void) {
+/* Calls into the heap, counted per thread stripe, so that fork_prepare can wait until none is in progress. A child of
+ * fork has only the forking thread: a call another thread had in progress at the fork (its lock-free window on its
+ * caches or slabs, or a transition of the runtime's wait subsystem) would stay half done in the child and hang its
+ * first pause of the heap. fork_prepare sets `forking`, then waits for every stripe to reach 0; a thread that finds
+ * `forking` set on entry steps back out and waits for fork_done. (Dekker: each side writes its flag with a sequentially
+ * consistent operation, then reads the other's.) */
+#define RUNTIME_STRIPES 64
+static struct { _Atomic long calls; char pad[56]; } in_runtime[RUNTIME_STRIPES] __attribute__((aligned(64)));
+static _Atomic int forking;
+static _Atomic unsigned next_stripe;
+static __thread unsigned stripe;   /* 1 + this thread's stripe; 0 until its first call */
+
+static inline void runtime_in(void) {
     inside = 1;
-    bm.report();
+    if (UNLIKELY(!stripe)) stripe = atomic_fetch_add(&next_stripe, 1) % RUNTIME_STRIPES + 1;
+    _Atomic long *calls = &in_runtime[stripe - 1].calls;
+    for (;;) {
+        atomic_fetch_add(calls, 1);
+        if (LIKELY(!atomic_load(&forking))) return;
+        atomic_fetch_sub(calls, 1);
+        while (atomic_load(&forking)) sched_yield();
+    }
+}
+
+static inline void runtime_out(void) {
+    atomic_fetch_sub(&in_runtime[stripe - 1].calls, 1);
     inside = 0;
+}
+
+static void report(void) {
+    runtime_in();
+    bm.report();
+    runtime_out();
 }
 
 static void write_map(void) {
-    inside = 1;
+    runtime_in();
     bm.write_map();
+    runtime_out();
+}
+
+static void fork_prepare(void) {
+    pthread_mutex_lock(&orphans_lock);
+    atomic_store(&forking, 1);
+    for (int i = 0; i < RUNTIME_STRIPES; i++)
+        while (atomic_load(&in_runtime[i].calls) != 0) sched_yield();
+    inside = 1;
+    bm.fork_prepare();
     inside = 0;
 }
 
-static void fork_prepare(void) { pthread_mutex_lock(&orphans_lock); inside = 1; bm.fork_prepare(); inside = 0; }
-static void fork_done(void) { inside = 1; bm.fork_done(); inside = 0; pthread_mutex_unlock(&orphans_lock); }
+static void fork_done(void) {
+    inside = 1;
+    bm.fork_done();
+    inside = 0;
+    atomic_store(&forking, 0);
+    pthread_mutex_unlock(&orphans_lock);
+}
 
 /* Moves this thread's cached objects to the orphans (they stay "cached" in their state bytes: nothing else changes). */
 static void thread_exit(void *unused) {
@@ -238,11 +283,11 @@ __attribute__((constructor)) static void construct(void) {
 /* True when this call may enter the heap; marks the thread as inside until leave(). */
 static inline int enter(void) {
     if (UNLIKELY(inside) || UNLIKELY(atomic_load_explicit(&state, memory_order_acquire) != READY)) return 0;
-    inside = 1;
+    runtime_in();
     return 1;
 }
 
-static inline void leave(void) { inside = 0; }
+static inline void leave(void) { runtime_out(); }
 
 static inline int ours(const void *p) { return (uint64_t)(uintptr_t)p - heap_start < heap_end - heap_start; }
 
@@ -276,9 +321,9 @@ static void corrupt(void *p, unsigned state) {
 
 /* Sets the bounds of this thread's caches (C# decides them) and registers the destructor that gives them up at exit. */
 static __attribute__((noinline)) void start_thread_caches(void) {
-    inside = 1;
+    runtime_in();
     bm.thread_caches(tc.caches);
-    inside = 0;
+    runtime_out();
     tc.started = 1;
     pthread_setspecific(exit_key, (void *)1);
 }
@@ -313,9 +358,9 @@ static __attribute__((noinline)) void *refill_and_pop(int k) {
         pthread_mutex_unlock(&orphans_lock);
     }
     if (!c->head) {
-        inside = 1;
+        runtime_in();
         int ok = bm.refill(k, c);
-        inside = 0;
+        runtime_out();
         if (!ok) return NULL;
     }
     return pop(k);
@@ -337,9 +382,9 @@ static inline int push(void *p) {
     }
     struct object_cache *c = &tc.caches[k];
     if (UNLIKELY(c->count >= c->capacity)) {
-        inside = 1;
+        runtime_in();
         bm.flush(k, c);
-        inside = 0;
+        runtime_out();
     }
     if (UNLIKELY(!__atomic_compare_exchange_n(s, &v, (uint8_t)(shared->outside_cached | v), 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))) return 0;
     *(void **)p = c->head;
@@ -435,6 +480,20 @@ static inline void *before_start(size_t size) {
     /* Before the constructor, buddymalloc.so's initialisers may not have run: glibc serves (as it did before the heap). */
     if (__atomic_load_n(&constructed, __ATOMIC_ACQUIRE)) start();
     return NULL;
+}
+
+/* glibc's pthread_getattr_np reallocates a CPU set while it holds the thread's own lock, and the .NET runtime calls it
+ * when it attaches a thread. A thread the runtime itself attaches (its finalizer thread) would reach the heap from that
+ * realloc, whose refill enters the runtime, which attaches the same thread again and waits for that lock forever (a hang
+ * seen under fork_busy.c, where fork then waited for the stuck call). Inside this call glibc serves the thread. */
+EXPORT int pthread_getattr_np(pthread_t thread, pthread_attr_t *attr) {
+    static int (*real)(pthread_t, pthread_attr_t *);
+    int was_inside = inside;
+    inside = 1;
+    if (UNLIKELY(!real)) *(void **)&real = dlsym(RTLD_NEXT, "pthread_getattr_np");
+    int result = real ? real(thread, attr) : ENOSYS;
+    inside = was_inside;
+    return result;
 }
 
 #include "foreign.h"

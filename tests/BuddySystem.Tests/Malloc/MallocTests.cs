@@ -131,6 +131,17 @@ public sealed class MallocTests(MallocLibraryFixture library)
     }
 
     [Fact]
+    public void ForkWhileOtherThreadsAllocate_EveryChildCanPauseTheHeap()
+    {
+        // Each child makes an allocation the heap cannot serve, which pauses every thread's share first: a share another
+        // thread had open at the fork hung the child before fork paused the shares (fork_busy.c).
+        string program = Compile("fork_busy.c");
+        var result = Run(program, ["150"], library.Work, library.Library, environment: ("BUDDY_MALLOC_LIMIT", "512MiB"));
+        Assert.True(result.Exit == 0, result.Output + result.Error);
+        Assert.Equal("ok 150\n", result.Output);
+    }
+
+    [Fact]
     public void CApiEdges_OnTheBuddyHeap_AllHold()
     {
         string program = Compile("api_edges.c");
