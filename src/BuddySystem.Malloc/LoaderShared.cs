@@ -23,8 +23,6 @@ internal unsafe struct LoaderShared
     /// <summary>Entries of <see cref="RegionStart"/> and friends: the heap grows by doubling, so 40 reach far past 64 GiB.</summary>
     public const int MaxRegions = 40;
 
-    /// <summary>Entries of <see cref="ClassSizes"/> (at least the tier's class count).</summary>
-    public const int MaxClasses = 64;
 
     /// <summary>Entries of <see cref="ClassOfGranules"/>: one per 16 bytes of request up to 8 KiB, and padding.</summary>
     public const int ClassGranules = 520;
@@ -41,7 +39,7 @@ internal unsafe struct LoaderShared
     /// <summary>End of the reserved range.</summary>
     public ulong ReserveEnd;
 
-    /// <summary>Number of size classes: a live object's state byte is 1 + its class.</summary>
+    /// <summary>Number of size classes (at most 63, the loader's bound): a live object's state byte is 1 + its class.</summary>
     public int ClassCount;
 
     /// <summary>The largest request the classes serve (larger ones enter managed code).</summary>
@@ -82,9 +80,6 @@ internal unsafe struct LoaderShared
 
     /// <summary>The size-class tier's page map of each region: one entry per 1 KiB page from its start.</summary>
     public fixed ulong RegionPages[MaxRegions];
-
-    /// <summary>The object size of each class.</summary>
-    public fixed uint ClassSizes[MaxClasses];
 
     /// <summary>The class of a request of up to 8 KiB, indexed by (size + 15) / 16.</summary>
     public fixed byte ClassOfGranules[ClassGranules];

@@ -96,7 +96,8 @@ public sealed unsafe partial class ConcurrentHeap
     /// before the cache hands it out is named a double free.
     /// </summary>
     /// <returns>False when not one object could be had (the heap is full).</returns>
-    /// <remarks>Objects in such a cache count as live in <see cref="Stats"/>; the cache's owner counts what it hands out.</remarks>
+    /// <remarks>Objects in such a cache count as live in <see cref="Stats"/>: the heap cannot see which of them the cache has
+    /// handed out.</remarks>
     internal bool RefillClassCache(BuddyHeap.OrderCache* cache, int index, int count)
         => RequireTier().FillOutsideCache(cache, index, count) > 0;
 

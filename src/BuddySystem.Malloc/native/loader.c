@@ -43,7 +43,6 @@ struct loader_shared {
     int32_t region_count;
     uint64_t region_start[MAX_REGIONS], region_end[MAX_REGIONS], region_states[MAX_REGIONS];
     uint64_t region_objects[MAX_REGIONS], region_pages[MAX_REGIONS];
-    uint32_t class_sizes[MAX_CLASSES];
     uint8_t class_of_granules[CLASS_GRANULES];
 };
 struct object_cache { void *head; int32_t count, capacity, batch_shift; };
