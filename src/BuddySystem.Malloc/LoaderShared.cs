@@ -24,6 +24,9 @@ internal unsafe struct LoaderShared
     public const int MaxRegions = 40;
 
 
+    /// <summary>Entries of <see cref="ClassSizes"/>: the loader's bound on the number of classes, and one more.</summary>
+    public const int MaxClasses = 64;
+
     /// <summary>Entries of <see cref="ClassOfGranules"/>: one per 16 bytes of request up to 8 KiB, and padding.</summary>
     public const int ClassGranules = 520;
 
@@ -80,6 +83,9 @@ internal unsafe struct LoaderShared
 
     /// <summary>The size-class tier's page map of each region: one entry per 1 KiB page from its start.</summary>
     public fixed ulong RegionPages[MaxRegions];
+
+    /// <summary>The object size of each class (a realloc in the loader keeps an object whose class still fits).</summary>
+    public fixed uint ClassSizes[MaxClasses];
 
     /// <summary>The class of a request of up to 8 KiB, indexed by (size + 15) / 16.</summary>
     public fixed byte ClassOfGranules[ClassGranules];

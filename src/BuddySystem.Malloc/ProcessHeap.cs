@@ -91,6 +91,11 @@ internal static unsafe class ProcessHeap
         s_shared->OutsideCached = SlabTier.OutsideCachedBit;
         s_shared->ClassCount = SlabTier.ClassCount;
         s_shared->ClassMaxSize = SizeClasses.MaxSize;
+        for (int index = 0; index < SlabTier.ClassCount; index++)
+        {
+            s_shared->ClassSizes[index] = SizeClasses.SizeOf(index);
+        }
+
         for (int granules = 0; granules <= SizeClasses.MaxSize >> BuddyHeap.MinShift; granules++)
         {
             s_shared->ClassOfGranules[granules] = (byte)SizeClasses.IndexOf((nuint)granules << BuddyHeap.MinShift, 1);

@@ -43,6 +43,7 @@ struct loader_shared {
     int32_t region_count;
     uint64_t region_start[MAX_REGIONS], region_end[MAX_REGIONS], region_states[MAX_REGIONS];
     uint64_t region_objects[MAX_REGIONS], region_pages[MAX_REGIONS];
+    uint32_t class_sizes[MAX_CLASSES];
     uint8_t class_of_granules[CLASS_GRANULES];
 };
 struct object_cache { void *head; int32_t count, capacity, batch_shift; };
@@ -392,6 +393,31 @@ static inline int push(void *p) {
     return 1;
 }
 
+/* realloc of a live class object to a size the classes serve (not 0), outside the runtime, with the managed path's rule
+ * (ProcessHeap.Reallocate): the object stays while the new size fits it and uses more than half of it; else an object of
+ * the new size's class comes from this thread's cache, the bytes are copied and the old object is freed into the cache.
+ * NULL: the ordinary path (any other state, which it names, or no object to be had). */
+static __attribute__((noinline)) void *realloc_object(void *p, size_t size) {
+    if (UNLIKELY(((uintptr_t)p & 15) != 0)) return NULL;
+    uint8_t *s = object_state_of(p);
+    if (UNLIKELY(!s)) return NULL;
+    uint8_t v = __atomic_load_n(s, __ATOMIC_RELAXED);
+    if (UNLIKELY(v == 0 || v > shared->class_count)) return NULL;
+    size_t old = shared->class_sizes[v - 1];
+    if (size <= old && (size > old / 2 || old == 16)) return p;
+    void *q = pop(shared->class_of_granules[(size + 15) >> 4]);
+    if (UNLIKELY(!q)) return NULL;
+    memcpy(q, p, old < size ? old : size);
+    if (LIKELY(push(p))) return q;
+    /* p was freed meanwhile by another thread (or this thread's caches are gone): q goes back, and the ordinary path
+     * names the misuse or moves p itself. */
+    if (!push(q) && enter()) {
+        bm.free(q);
+        leave();
+    }
+    return NULL;
+}
+
 static inline int in_boot(const void *p) { return (uint64_t)(uintptr_t)p - boot.start < boot.size; }
 
 /* One line naming the call, the address and the problem (the engine's words), then SIGABRT. */
@@ -558,6 +584,10 @@ static inline __attribute__((always_inline)) void *raw_realloc(void *p, size_t s
         return q;
     }
     if (!ours(p)) return foreign_realloc(p, size);
+    if (size != 0 && size < __atomic_load_n(&cached_limit, __ATOMIC_ACQUIRE) && LIKELY(!inside)) {
+        void *q = realloc_object(p, size);
+        if (LIKELY(q != NULL)) return q;
+    }
     if (!enter()) return NULL;
     void *q = bm.realloc(p, size);
     leave();

@@ -156,6 +156,27 @@ int main(int argc, char **argv) {
     }
     r = realloc(r, 5);
     CHECK(r && memcmp(r, "abcde", 5) == 0, "realloc shrink keeps contents");
+
+    /* Between the size classes (the loader's own realloc): the bytes up to the smaller size stay; a size the object
+     * still holds and uses more than half of keeps the object (not in hardened mode, whose usable size is the request). */
+    int hardened = getenv("BUDDY_MALLOC_HARDEN") && strcmp(getenv("BUDDY_MALLOC_HARDEN"), "1") == 0;
+    unsigned char *o = malloc(100);
+    size_t have = 100;
+    for (size_t i = 0; i < have; i++) o[i] = (unsigned char)(i * 7);
+    size_t steps[] = {112, 60, 700, 8000, 7900, 3000, 33, 17, 4096, 8192, 1, 48};
+    for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+        size_t n = steps[k], usable = malloc_usable_size(o);
+        unsigned char *before = o;
+        o = realloc(o, n);
+        CHECK(o != NULL, "realloc between classes gives a block");
+        int kept = 1;
+        for (size_t i = 0; i < (have < n ? have : n); i++) kept &= o[i] == (unsigned char)(i * 7);
+        CHECK(kept, "realloc between classes keeps the bytes");
+        CHECK(hardened || !(n <= usable && n > usable / 2) || o == before, "realloc within the object keeps it");
+        for (size_t i = 0; i < n; i++) o[i] = (unsigned char)(i * 7);
+        have = n;
+    }
+    free(o);
     CHECK(realloc(r, 0) == NULL, "realloc(p, 0) frees, returns NULL");
     r = realloc(NULL, 40);
     CHECK(r != NULL, "realloc(NULL, n) allocates");
