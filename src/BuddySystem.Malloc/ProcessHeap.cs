@@ -89,9 +89,9 @@ internal static unsafe class ProcessHeap
         s_shared->StateAllocated = BuddyHeap.StateAllocated;
         s_shared->OrderMask = BuddyHeap.OrderMask;
         s_shared->OutsideCached = SlabTier.OutsideCachedBit;
-        s_shared->ClassCount = SlabTier.ClassCount;
+        s_shared->ClassCount = SizeClasses.Count;
         s_shared->ClassMaxSize = SizeClasses.MaxSize;
-        for (int index = 0; index < SlabTier.ClassCount; index++)
+        for (int index = 0; index < SizeClasses.Count; index++)
         {
             s_shared->ClassSizes[index] = SizeClasses.SizeOf(index);
         }
@@ -237,7 +237,7 @@ internal static unsafe class ProcessHeap
     /// the bound.</summary>
     internal static void StartThreadCaches(BuddyHeap.OrderCache* caches)
     {
-        for (int index = 0; index < SlabTier.ClassCount; index++)
+        for (int index = 0; index < SizeClasses.Count; index++)
         {
             caches[index].Initialize(Math.Clamp(LoaderShared.CacheBytesFirst / (int)SizeClasses.SizeOf(index), 4, 64));
         }

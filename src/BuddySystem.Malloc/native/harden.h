@@ -77,19 +77,13 @@ static int raw_live_start(uint64_t block) {
     if (!ours((void *)(uintptr_t)block) || atomic_load_explicit(&state, memory_order_acquire) != READY || (block & 15)) return 0;
     /* In a slab (its page-map entry is a descriptor: not 0, not odd) a live object has a class state; elsewhere a buddy
      * block starts here when the core's state says "allocated" (a slab's own block does too, hence the page map first). */
-    int n = __atomic_load_n(&shared->region_count, __ATOMIC_ACQUIRE);
-    for (int i = 0; i < n; i++) {
-        uint64_t off = block - shared->region_start[i];
-        if (off >= shared->region_end[i] - shared->region_start[i]) continue;
-        int64_t page = ((const int64_t *)(uintptr_t)shared->region_pages[i])[off >> shared->page_shift];
-        if (page != 0 && !(page & 1)) {
-            uint8_t v = ((const uint8_t *)(uintptr_t)shared->region_objects[i])[off >> shared->min_shift];
-            return v != 0 && v <= shared->class_count;
-        }
-        uint8_t v = ((const uint8_t *)(uintptr_t)shared->region_states[i])[off >> shared->min_shift];
-        return (uint8_t)(v & ~shared->order_mask) == shared->state_allocated;
-    }
-    return 0;
+    int i = region_of(block);
+    if (i < 0) return 0;
+    uint64_t off = block - shared->region_start[i];
+    int64_t page = ((const int64_t *)(uintptr_t)shared->region_pages[i])[off >> shared->page_shift];
+    if (page != 0 && !(page & 1)) return live_object(((const uint8_t *)(uintptr_t)shared->region_objects[i])[off >> shared->min_shift]);
+    uint8_t v = ((const uint8_t *)(uintptr_t)shared->region_states[i])[off >> shared->min_shift];
+    return (uint8_t)(v & ~shared->order_mask) == shared->state_allocated;
 }
 
 /* The first byte of [p, p + n) that is not value, or -1. */

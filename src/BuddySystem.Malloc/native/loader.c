@@ -291,19 +291,31 @@ static inline void leave(void) { runtime_out(); }
 
 static inline int ours(const void *p) { return (uint64_t)(uintptr_t)p - heap_start < heap_end - heap_start; }
 
-/* The object state byte (the size-class tier's) of a granule in a published region, or NULL. */
-static __attribute__((noinline)) uint8_t *object_state_of_cold(uint64_t a) {
+/* The published region holding address a, or -1. */
+static int region_of(uint64_t a) {
     int n = __atomic_load_n(&shared->region_count, __ATOMIC_ACQUIRE);
-    for (int i = 0; i < n; i++) {
-        if (a - shared->region_start[i] < shared->region_end[i] - shared->region_start[i]) {
-            tc.hot_start = shared->region_start[i];
-            tc.hot_length = shared->region_end[i] - shared->region_start[i];
-            tc.hot_objects = (uint8_t *)(uintptr_t)shared->region_objects[i];
-            return tc.hot_objects + ((a - tc.hot_start) >> shared->min_shift);
-        }
-    }
-    return NULL;
+    for (int i = 0; i < n; i++)
+        if (a - shared->region_start[i] < shared->region_end[i] - shared->region_start[i]) return i;
+    return -1;
 }
+
+/* The object state byte (the size-class tier's) of a granule in a published region, or NULL; the region becomes the
+ * thread's hot one. */
+static __attribute__((noinline)) uint8_t *object_state_of_cold(uint64_t a) {
+    int i = region_of(a);
+    if (i < 0) return NULL;
+    tc.hot_start = shared->region_start[i];
+    tc.hot_length = shared->region_end[i] - shared->region_start[i];
+    tc.hot_objects = (uint8_t *)(uintptr_t)shared->region_objects[i];
+    return tc.hot_objects + ((a - tc.hot_start) >> shared->min_shift);
+}
+
+/* Whether object state v is a live object handed out (1 + its class; 0 is none, and a cached one has outside_cached). */
+static inline int live_object(uint8_t v) { return v != 0 && v <= shared->class_count; }
+
+/* realloc's rule for keeping a block of old bytes for a new size (ProcessHeap.Reallocate's): it fits, and uses more than
+ * half of the block or the block is the smallest. */
+static inline int realloc_keeps(size_t old, size_t size) { return size <= old && (size > old / 2 || old == 16); }
 
 static inline uint8_t *object_state_of(const void *p) {
     uint64_t off = (uint64_t)(uintptr_t)p - tc.hot_start;
@@ -374,7 +386,7 @@ static inline int push(void *p) {
     uint8_t *s = object_state_of(p);
     if (UNLIKELY(!s)) return 0;
     uint8_t v = *s;
-    if (UNLIKELY(v == 0 || v > shared->class_count)) return 0;
+    if (UNLIKELY(!live_object(v))) return 0;
     int k = v - 1;
     if (UNLIKELY(tc.started != 1)) {
         if (tc.started != 0) return 0;   /* after this thread's exit destructor: the ordinary path */
@@ -402,9 +414,9 @@ static __attribute__((noinline)) void *realloc_object(void *p, size_t size) {
     uint8_t *s = object_state_of(p);
     if (UNLIKELY(!s)) return NULL;
     uint8_t v = __atomic_load_n(s, __ATOMIC_RELAXED);
-    if (UNLIKELY(v == 0 || v > shared->class_count)) return NULL;
+    if (UNLIKELY(!live_object(v))) return NULL;
     size_t old = shared->class_sizes[v - 1];
-    if (size <= old && (size > old / 2 || old == 16)) return p;
+    if (realloc_keeps(old, size)) return p;
     void *q = pop(shared->class_of_granules[(size + 15) >> 4]);
     if (UNLIKELY(!q)) return NULL;
     memcpy(q, p, old < size ? old : size);
@@ -576,7 +588,7 @@ static inline __attribute__((always_inline)) void *raw_realloc(void *p, size_t s
         /* Moves out of the start-up arena (or within it, before the runtime starts); glibc's rules for size 0. */
         size_t old = boot_size("realloc", p);
         if (size == 0) { boot_free("realloc", p); return NULL; }
-        if (size <= old && (size > old / 2 || old == 16)) return p;
+        if (realloc_keeps(old, size)) return p;
         void *q = raw_malloc(size);
         if (!q) return NULL;
         memcpy(q, p, old < size ? old : size);

@@ -15,9 +15,6 @@ internal sealed unsafe partial class SlabTier
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool IsHandedOut(byte state) => state != 0 && state < OutsideCachedBit;
 
-    /// <summary>Number of size classes, whose state bytes are 1 to this (the C loader's bound for a live object).</summary>
-    internal static int ClassCount => SizeClasses.Count;
-
     /// <summary>
     /// Allocates up to <paramref name="count"/> objects of class <paramref name="index"/> on the calling thread's slabs and
     /// pushes them on <paramref name="cache"/>, a cache outside the tier (the C loader's per-thread cache of
