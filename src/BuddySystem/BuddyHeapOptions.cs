@@ -71,6 +71,17 @@ public sealed record BuddyHeapOptions
     /// </summary>
     public bool SizeClassSlabs { get; init; }
 
+    /// <summary>
+    /// What a <see cref="ConcurrentHeap"/> does with a misuse it finds after the call that made it has returned: the one
+    /// case is two threads freeing one object at once, where the owner's free takes no locked instruction and the race
+    /// can be seen only at the owner's next allocation or collection of that object, before the object is handed out
+    /// again. <see langword="null"/> (the default) fails fast with a message naming the address
+    /// (<see cref="Environment.FailFast(string)"/>), as a corrupted heap should; a handler receives the exception that names
+    /// it, on the thread that found it, outside every lock, and the heap stays usable when it returns. Every other misuse
+    /// still throws at its call, the heap unchanged.
+    /// </summary>
+    public Action<InvalidOperationException>? LateMisuseHandler { get; init; }
+
     /// <summary>Throws when a field is out of its range.</summary>
     internal void Validate()
     {

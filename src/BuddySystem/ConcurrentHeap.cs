@@ -85,7 +85,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         _maxCachedOrder = _options.LazyCaches && _options.Hardening == null ? _options.MaxCachedOrder : -1;
         if (_options.SizeClassSlabs && _maxCachedOrder >= 0)
         {
-            _tier = new SlabTier(_core, _lock, layout => ReturnCachesForRetryLocked() || RescueLocked(layout));
+            _tier = new SlabTier(_core, _lock, layout => ReturnCachesForRetryLocked() || RescueLocked(layout), _options.LateMisuseHandler);
         }
 
         if (_maxCachedOrder >= 0)
@@ -451,6 +451,8 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             ReturnAllCachesLocked();
             _tier?.Trim();
         }
+
+        _tier?.ReportLateMisuses();
     }
 
     /// <summary>A snapshot of the accounting: the core's buddy lists plus every thread's cache and counters.</summary>

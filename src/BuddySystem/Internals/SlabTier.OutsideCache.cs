@@ -42,7 +42,13 @@ internal sealed unsafe partial class SlabTier
                     // thread: a plain store keeps every other free of the object failing its exchange.
                     while (added < count && slab->Free != null)
                     {
-                        cache->Push(TakeObject(slabs, sizeClass, slab, index, layout.Size, OutsideCachedBit));
+                        FreeObject* taken = TakeObject(slabs, sizeClass, slab, index, layout.Size, OutsideCachedBit);
+                        if (taken == null)
+                        {
+                            break;
+                        }
+
+                        cache->Push(taken);
                         added++;
                     }
                 }
@@ -104,24 +110,12 @@ internal sealed unsafe partial class SlabTier
             item = item->Next;
         }
 
+        // Each goes back to live (only this cache's thread changes a cached state), then through the tier's free: the
+        // owner's takes no locked instruction, another thread's slab gets it through its remote mark.
         var layout = new Layout(SizeClasses.SizeOf(index), 1);
         while (cache->Count > keep)
         {
             ulong address = (ulong)cache->Pop();
-            ThreadSlabs? slabs = t_slabs;
-            if (slabs != null && slabs.HeapKey == _threadKey && address - slabs.HotStart < slabs.HotLength)
-            {
-                slabs.EnterBusy();
-                if (!slabs.IsPaused)
-                {
-                    slabs.HotStateBase[address >> GranuleShift] = 0;
-                    ReleaseMarkedInHotRegion(slabs, address, layout.Size);
-                    continue;
-                }
-
-                slabs.ExitBusy();
-            }
-
             *StateSlot(regions, address, ref hint) = live;
             Deallocate((void*)address, layout);
         }

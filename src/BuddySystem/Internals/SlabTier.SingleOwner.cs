@@ -21,7 +21,7 @@ internal sealed unsafe partial class SlabTier
         Slab* slab = sizeClass->Head;
         if (slab != null && slab->Free != null)
         {
-            return TakeObject(owner, sizeClass, slab, index, layout.Size);
+            return TakeObject(owner, sizeClass, slab, index, layout.Size, checkMark: false);
         }
 
         return AllocateSlow(layout);

@@ -25,6 +25,7 @@ internal sealed unsafe partial class SlabTier
         public ulong HotFirstPage;
         public nint* HotPages;
         public byte* HotStateBase;
+        public byte* HotMarkBase;
 
         private readonly byte[] _classMemory;
         private GCHandle _handle;
@@ -58,6 +59,7 @@ internal sealed unsafe partial class SlabTier
             HotFirstPage = region.FirstPage;
             HotPages = region.Pages;
             HotStateBase = region.StateBase;
+            HotMarkBase = region.MarkBase;
             HotLength = region.End - region.Start;
         }
 

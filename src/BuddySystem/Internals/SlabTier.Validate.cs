@@ -136,13 +136,20 @@ internal sealed unsafe partial class SlabTier
                     }
                 }
 
-                long live = 0;
+                long live = 0, quarantined = 0;
                 for (ulong granule = address >> GranuleShift; granule < (address + size) >> GranuleShift; granule++)
                 {
                     byte state = states[granule];
                     ulong offset = (granule << GranuleShift) - address;
                     bool objectStart = offset % slab->ObjectSize == 0 && offset / slab->ObjectSize < (ulong)slab->Capacity;
-                    // A live object's state is its class, with OutsideCachedBit while it waits in an outside cache.
+                    // A live object's state is its class, with OutsideCachedBit while it waits in an outside cache (objects
+                    // on the thread-free list stay live until their owner collects them); a quarantined one waits there too.
+                    if (state == QuarantinedState && objectStart)
+                    {
+                        quarantined++;
+                        continue;
+                    }
+
                     if (state != 0 && (!objectStart || (state & ~OutsideCachedBit) != slab->ClassIndex + 1))
                     {
                         ThrowHelper.ThrowCorruption($"slab {ThrowHelper.Hex(address)} has a wrong state {state} at {ThrowHelper.Hex(granule << GranuleShift)}.");
@@ -151,10 +158,11 @@ internal sealed unsafe partial class SlabTier
                     live += state != 0 ? 1 : 0;
                 }
 
-                long free = CountFreeList(slab, slab->Free, address, size, states);
-                long threadFree = CountFreeList(slab, (FreeObject*)slab->ThreadFree, address, size, states);
+                long free = CountFreeList(slab, slab->Free, address, size, states, threadFree: false);
+                long threadFree = CountFreeList(slab, (FreeObject*)slab->ThreadFree, address, size, states, threadFree: true) - quarantined;
                 long neverLinked = slab->Capacity - slab->Linked;
-                if (live + threadFree != slab->Used || free + neverLinked + slab->Used != slab->Capacity || neverLinked < 0)
+                live -= threadFree;
+                if (live + threadFree != slab->Used || free + neverLinked + slab->Used + quarantined != slab->Capacity || neverLinked < 0)
                 {
                     ThrowHelper.ThrowCorruption($"slab {ThrowHelper.Hex(address)} counts {slab->Used} used objects; {live} live, {threadFree} freed by other threads, {free} free, {neverLinked} never handed out, of {slab->Capacity}.");
                 }
@@ -175,14 +183,19 @@ internal sealed unsafe partial class SlabTier
         }
     }
 
-    /// <summary>The length of one of a slab's free lists; every entry must be a free object of the slab.</summary>
-    private static long CountFreeList(Slab* slab, FreeObject* head, ulong address, ulong size, byte* states)
+    /// <summary>The length of one of a slab's free lists: the local one, whose entries must be free objects of the slab,
+    /// or the thread-free one, whose entries are objects of the slab still live and claimed by their remote mark until
+    /// their owner collects them.</summary>
+    private static long CountFreeList(Slab* slab, FreeObject* head, ulong address, ulong size, byte* states, bool threadFree)
     {
         long count = 0;
-        for (FreeObject* item = head; item != null; item = item->Next)
+        byte expected = threadFree ? (byte)(slab->ClassIndex + 1) : (byte)0;
+        byte alsoExpected = threadFree ? QuarantinedState : (byte)0;
+        for (FreeObject* item = head; item != null; item = threadFree ? item->RemoteNext : item->Next)
         {
             ulong offset = (ulong)item - address;
-            if (offset >= size || offset % slab->ObjectSize != 0 || states[(ulong)item >> GranuleShift] != 0 || ++count > slab->Capacity)
+            bool claimed = !threadFree || slab->MarkBase[(ulong)item >> GranuleShift] != RemoteMark.Clear;
+            if (offset >= size || offset % slab->ObjectSize != 0 || (states[(ulong)item >> GranuleShift] != expected && states[(ulong)item >> GranuleShift] != alsoExpected) || !claimed || ++count > slab->Capacity)
             {
                 ThrowHelper.ThrowCorruption($"slab {ThrowHelper.Hex(address)} has a bad free-list entry {ThrowHelper.Hex((ulong)item)}.");
             }
@@ -233,7 +246,9 @@ internal sealed unsafe partial class SlabTier
                 for (int i = 0; i < slab->Capacity; i++)
                 {
                     ulong item = address + ((ulong)i * slab->ObjectSize);
-                    bool allocated = slab->StateBase[item >> GranuleShift] != 0;
+                    byte state = slab->StateBase[item >> GranuleShift];
+                    bool allocated = state != 0 && state != QuarantinedState
+                        && (slab->MarkBase == null || slab->MarkBase[item >> GranuleShift] == RemoteMark.Clear);
                     live += allocated ? 1 : 0;
                     blocks.Add(new Diagnostics.HeapBlock(item - baseAddress, block.Order, slab->ObjectSize,
                         allocated ? Diagnostics.BlockState.Allocated : Diagnostics.BlockState.Cached));

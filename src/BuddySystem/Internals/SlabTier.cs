@@ -103,8 +103,11 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// (<see cref="AllocateSingle"/>, <see cref="DeallocateSingle"/>) take no atomic instruction, and large requests are
     /// blocks cut to their length (<see cref="AllocateExact"/>).</param>
     /// <param name="reclaimHost">Gives back the host's cached blocks, under the lock; true when it gave any.</param>
-    internal SlabTier(BuddyHeap buddy, Lock? hostLock, Func<Layout, bool> reclaimHost)
+    /// <param name="lateMisuseHandler">Receives the misuses found after their calls returned (racing double frees); null
+    /// fails fast (<see cref="BuddyHeapOptions.LateMisuseHandler"/>).</param>
+    internal SlabTier(BuddyHeap buddy, Lock? hostLock, Func<Layout, bool> reclaimHost, Action<InvalidOperationException>? lateMisuseHandler = null)
     {
+        _lateMisuseHandler = lateMisuseHandler;
         _lock = hostLock;
         _buddy = buddy;
         _reclaimHost = reclaimHost;
@@ -260,7 +263,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     internal void AddRegionMetadata(void* start, nuint size)
     {
         ulong raw = (ulong)start;
-        var region = new Region((raw + 15) & ~15UL, (raw + size) & ~15UL);
+        var region = new Region((raw + 15) & ~15UL, (raw + size) & ~15UL, withMarks: _lock != null);
         Region[] grown = Regions.Insert(_regions, region, out _);
 
         // Lock-free readers see the old table or the new one, both valid: regions are never removed before Dispose.
@@ -297,7 +300,10 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 {
                     FreeObject* item = TakeObject(slabs, sizeClass, slab, index, layout.Size);
                     slabs.ExitBusy();
-                    return item;
+                    if (item != null)
+                    {
+                        return item;
+                    }
                 }
 
                 slabs.ExitBusy();
@@ -309,6 +315,13 @@ internal sealed unsafe partial class SlabTier : IDisposable
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void* AllocateSlow(Layout layout)
+    {
+        void* item = AllocateSlowCore(layout);
+        ReportLateMisuses();
+        return item;
+    }
+
+    private void* AllocateSlowCore(Layout layout)
     {
         ThreadSlabs slabs = CurrentSlabs();
         int index = SizeClasses.IndexOf(layout.Size, layout.Align);
@@ -339,8 +352,11 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 return null;
             }
 
-            return TakeObject(slabs, slabs.Classes + index, slab, index, layout.Size);
+            item = TakeObject(slabs, slabs.Classes + index, slab, index, layout.Size, checkMark: _single == null);
         }
+
+        // Null only when the object at the head of the slab was claimed by a racing free: the next one serves.
+        return item != null ? item : AllocateSlowCore(layout);
     }
 
     /// <summary>
@@ -351,7 +367,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// thread-free list, taken here with one exchange, and relink the lists of slabs under the lock, which a read of the
     /// first slab tolerates (either slab is the owner's).
     /// </summary>
-    private static void* TryRefillFirstSlab(ThreadSlabs slabs, int index, nuint userSize)
+    private void* TryRefillFirstSlab(ThreadSlabs slabs, int index, nuint userSize)
     {
         ClassSlabs* sizeClass = slabs.Classes + index;
         void* item = null;
@@ -359,7 +375,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         Slab* slab = sizeClass->Head;
         if (!slabs.IsPaused && slab != null && HasOrGetsFreeObject(sizeClass, slab))
         {
-            item = TakeObject(slabs, sizeClass, slab, index, userSize);
+            item = TakeObject(slabs, sizeClass, slab, index, userSize, checkMark: _single == null);
         }
 
         slabs.ExitBusy();
@@ -369,14 +385,21 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// <summary>
     /// Takes the first free object of <paramref name="slab"/>, a slab of <paramref name="slabs"/>' class
     /// <paramref name="index"/> with a free object: the slab counts one more use (no longer empty), the object's state byte
-    /// names its class, and the owner counts the request. An owner counts only what its slabs cannot tell, the requests
+    /// names its class, and the owner counts the request. Null, with the object taken off the list, when another thread's
+    /// racing free had claimed it (<see cref="TakeClaimedObject"/>); a single owner (<paramref name="checkMark"/> false)
+    /// has no other threads and no marks. An owner counts only what its slabs cannot tell, the requests
     /// and the requested bytes: live objects and their bytes are the slabs' use counts (<see cref="SumLocked"/>), so the
     /// fast paths touch two counters and not the object size.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static FreeObject* TakeObject(ThreadSlabs slabs, ClassSlabs* sizeClass, Slab* slab, int index, nuint userSize, byte stateBit = 0)
+    private FreeObject* TakeObject(ThreadSlabs slabs, ClassSlabs* sizeClass, Slab* slab, int index, nuint userSize, byte stateBit = 0, bool checkMark = true)
     {
         FreeObject* item = slab->Free;
+        if (checkMark && slab->MarkBase[(ulong)item >> GranuleShift] != RemoteMark.Clear && !TakeClaimedObject(slab, item))
+        {
+            return null;
+        }
+
         slab->Free = item->Next;
         if (slab->Used++ == 0)
         {
@@ -417,7 +440,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// <summary>Whether <paramref name="slab"/>, its owner's first slab of <paramref name="sizeClass"/>, has a free object on
     /// its local list, after taking the frees other threads made into it, else linking its next never-used objects (in that
     /// order: reused objects before untouched memory). By the owner in its busy window, or under the lock.</summary>
-    private static bool HasOrGetsFreeObject(ClassSlabs* sizeClass, Slab* slab)
+    private bool HasOrGetsFreeObject(ClassSlabs* sizeClass, Slab* slab)
         => slab->Free != null || CollectThreadFree(sizeClass, slab) != 0 || ExtendFreeList(slab);
 
     /// <summary>
@@ -459,39 +482,6 @@ internal sealed unsafe partial class SlabTier : IDisposable
         slab->Full = 0;
         PushFront(ref sizeClass->Head, slab);
         return true;
-    }
-
-    /// <summary>Moves the objects other threads freed into <paramref name="slab"/> to its local list; their count.</summary>
-    private static int CollectThreadFree(ClassSlabs* sizeClass, Slab* slab)
-    {
-        if (Volatile.Read(ref slab->ThreadFree) == 0)
-        {
-            return 0;
-        }
-
-        var item = (FreeObject*)Interlocked.Exchange(ref slab->ThreadFree, 0);
-        int count = 0;
-        FreeObject* last = item;
-        while (true)
-        {
-            count++;
-            if (last->Next == null)
-            {
-                break;
-            }
-
-            last = last->Next;
-        }
-
-        last->Next = slab->Free;
-        slab->Free = item;
-        slab->Used -= count;
-        if (slab->Used == 0 && sizeClass != null)
-        {
-            sizeClass->EmptySlabs++;
-        }
-
-        return count;
     }
 
     /// <summary>Takes an abandoned slab of class <paramref name="index"/> with a free object, if any, for <paramref name="slabs"/>.</summary>
@@ -549,6 +539,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         slab->ObjectSize = objectSize;
         slab->Capacity = (int)((1u << shift) / objectSize);
         slab->StateBase = region.StateBase;
+        slab->MarkBase = region.MarkBase;
         slab->Owner = slabs.Id;
 
         ExtendFreeList(slab);
@@ -582,12 +573,26 @@ internal sealed unsafe partial class SlabTier : IDisposable
         if (slabs != null && slabs.HeapKey == _threadKey && SizeClasses.IsSmall(layout.Size, layout.Align)
             && address - slabs.HotStart < slabs.HotLength && (address & 15) == 0)
         {
-            byte expected = (byte)(SizeClasses.IndexOf(layout.Size, layout.Align) + 1);
+            byte live = (byte)(SizeClasses.IndexOf(layout.Size, layout.Align) + 1);
+            ulong granule = address >> GranuleShift;
             slabs.EnterBusy();
-            if (!slabs.IsPaused && Interlocked.CompareExchange(ref slabs.HotStateBase[address >> GranuleShift], 0, expected) == expected)
+            if (!slabs.IsPaused && slabs.HotStateBase[granule] == live)
             {
-                ReleaseMarkedInHotRegion(slabs, address, layout.Size);
-                return;
+                var slab = (Slab*)slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage];
+                if (slab->Owner != slabs.Id)
+                {
+                    FreeRemote(slabs, slab, address, live, layout);
+                    return;
+                }
+
+                // The owner's free: the state byte is its own to write. A claimed mark means another thread is freeing
+                // the object already (the locked path names it).
+                if (slabs.HotMarkBase[granule] == RemoteMark.Clear)
+                {
+                    slabs.HotStateBase[granule] = 0;
+                    ReleaseOwnInHotRegion(slabs, slab, address, layout.Size);
+                    return;
+                }
             }
 
             slabs.ExitBusy();
@@ -596,12 +601,11 @@ internal sealed unsafe partial class SlabTier : IDisposable
         DeallocateSlow(ptr, layout);
     }
 
-    /// <summary>The rest of a lock-free free of an object in <paramref name="slabs"/>' hot region, once its state byte went to 0,
-    /// with the caller busy (and no longer busy on return).</summary>
+    /// <summary>The rest of the owner's lock-free free of an object of its <paramref name="slab"/>, once its state byte went
+    /// to 0, with the caller busy (and no longer busy on return).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void ReleaseMarkedInHotRegion(ThreadSlabs slabs, ulong address, nuint userSize)
+    private void ReleaseOwnInHotRegion(ThreadSlabs slabs, Slab* slab, ulong address, nuint userSize)
     {
-        var slab = (Slab*)slabs.HotPages[(address >> PageShift) - slabs.HotFirstPage];
         if (TryReleaseOwnObject(slabs, slab, (FreeObject*)address, userSize, singleOwner: false))
         {
             slabs.ExitBusy();
@@ -718,6 +722,12 @@ internal sealed unsafe partial class SlabTier : IDisposable
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void DeallocateSlow(void* ptr, Layout layout)
     {
+        DeallocateLocked(ptr, layout);
+        ReportLateMisuses();
+    }
+
+    private void DeallocateLocked(void* ptr, Layout layout)
+    {
         ThrowIfDisposed();
         ThreadSlabs slabs = CurrentSlabs();
         using (HoldLock())
@@ -728,41 +738,49 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 Slab* slab = CheckLiveBlockLocked(ptr, layout, out Region region);
                 slabs.SetHotRegion(region);
                 ulong address = (ulong)ptr;
-                byte expected = (byte)(slab->ClassIndex + 1);
-                if (Interlocked.CompareExchange(ref slab->StateBase[address >> GranuleShift], 0, expected) != expected)
-                {
-                    // Another thread's lock-free free took it between the check and here: check again, which throws.
-                    continue;
-                }
-
+                ulong granule = address >> GranuleShift;
                 var item = (FreeObject*)ptr;
-                slabs.UserBytes -= (long)layout.Size;
                 if (slab->Owner == slabs.Id)
                 {
+                    // The owner (or the single owner, which has no marks): plain stores, as on its fast path.
+                    if (slab->MarkBase != null && Volatile.Read(ref slab->MarkBase[granule]) != RemoteMark.Clear)
+                    {
+                        ThrowNotAllocated(address, slab->ObjectSize);
+                    }
+
+                    slab->StateBase[granule] = 0;
+                    slabs.UserBytes -= (long)layout.Size;
                     ReleaseOwnObjectLocked(slabs, slab, item);
-                }
-                else if (PushThreadFree(slab, item) && slab->Full == 1)
-                {
-                    ReviveFullSlabLocked(slab);
+                    return;
                 }
 
-                return;
+                switch (ClaimRemote(slab->StateBase + granule, slab->MarkBase + granule, (byte)(slab->ClassIndex + 1)))
+                {
+                    case RemoteClaim.Claimed:
+                        slabs.UserBytes -= (long)layout.Size;
+                        if (PushThreadFree(slab, item) && slab->Full == 1)
+                        {
+                            ReviveFullSlabLocked(slab);
+                        }
+
+                        return;
+                    case RemoteClaim.NotLiveAwaited:
+                        if (PushThreadFree(slab, item) && slab->Full == 1)
+                        {
+                            ReviveFullSlabLocked(slab);
+                        }
+
+                        ThrowNotAllocated(address, slab->ObjectSize);
+                        return;
+                    case RemoteClaim.AlreadyClaimed:
+                        ThrowNotAllocated(address, slab->ObjectSize);
+                        return;
+                    default:
+                        // Its owner freed it between the check and here: check again, which throws.
+                        continue;
+                }
             }
         }
-    }
-
-    /// <summary>Pushes <paramref name="item"/> on <paramref name="slab"/>'s thread-free list; true when the list was empty.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool PushThreadFree(Slab* slab, FreeObject* item)
-    {
-        nint head;
-        do
-        {
-            head = Volatile.Read(ref slab->ThreadFree);
-            item->Next = (FreeObject*)head;
-        }
-        while (Interlocked.CompareExchange(ref slab->ThreadFree, (nint)item, head) != head);
-        return head == 0;
     }
 
     /// <summary>The first free from another thread into a full slab: it goes back to its owner's list of slabs with free
@@ -1158,7 +1176,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     private static int UncollectedFrees(Slab* slab)
     {
         int count = 0;
-        for (var item = (FreeObject*)Volatile.Read(ref slab->ThreadFree); item != null; item = item->Next)
+        for (var item = (FreeObject*)Volatile.Read(ref slab->ThreadFree); item != null; item = item->RemoteNext)
         {
             count++;
         }
@@ -1357,7 +1375,11 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// <summary>A free object's link, in its first word.</summary>
     internal struct FreeObject
     {
+        /// <summary>The link of the owner's local list.</summary>
         public FreeObject* Next;
+
+        /// <summary>The link of the slab's thread-free list (objects are at least 16 bytes).</summary>
+        public FreeObject* RemoteNext;
     }
 
     /// <summary>One slab's descriptor, in native memory outside the slab; reused, never freed before Dispose.</summary>
@@ -1376,6 +1398,9 @@ internal sealed unsafe partial class SlabTier : IDisposable
 
         /// <summary>The region's state bytes, indexed by address / 16.</summary>
         public byte* StateBase;
+
+        /// <summary>The region's remote marks, indexed by address / 16 (null on a single-threaded heap).</summary>
+        public byte* MarkBase;
 
         /// <summary>The owning thread's id (<see cref="ThreadSlabs.Id"/>); 0 when abandoned. Changed under the lock.</summary>
         public nint Owner;
@@ -1424,11 +1449,13 @@ internal sealed unsafe partial class SlabTier : IDisposable
     }
 
     /// <summary>One region's page map (one entry per 1 KiB page: 0, a slab's descriptor, or on the first page of a large
-    /// block cut to its length that length shifted left once with the low bit set) and state bytes (one per 16-byte
-    /// granule: 0, or 1 + the class of the live object starting there).</summary>
+    /// block cut to its length that length shifted left once with the low bit set), state bytes (one per 16-byte
+    /// granule: 0, or 1 + the class of the live object starting there; written by the slab's owner only) and, on a heap
+    /// with an owner per thread, remote marks (one per granule: set by another thread's free with one exchange, see
+    /// <see cref="RemoteMark"/>).</summary>
     internal readonly struct Region : IRegion
     {
-        public Region(ulong start, ulong end)
+        public Region(ulong start, ulong end, bool withMarks)
         {
             Start = start;
             End = end;
@@ -1437,6 +1464,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
             Pages = (nint*)NativeMemory.AllocZeroed((nuint)PageCount, (nuint)sizeof(nint));
             StateCount = (end - start) >> GranuleShift;
             States = (byte*)NativeMemory.AllocZeroed((nuint)StateCount);
+            Marks = withMarks ? RemoteMark.AllocateTable((nuint)StateCount) : null;
         }
 
         public ulong Start { get; }
@@ -1453,15 +1481,25 @@ internal sealed unsafe partial class SlabTier : IDisposable
 
         public byte* States { get; }
 
+        /// <summary>The remote marks, one per granule as <see cref="States"/>; null on a single-threaded heap.</summary>
+        public byte* Marks { get; }
+
         /// <summary><see cref="States"/> shifted so that it is indexed by address / 16 directly.</summary>
         public byte* StateBase => States - (Start >> GranuleShift);
 
-        public ulong MetadataBytes => (PageCount * (ulong)sizeof(nint)) + StateCount;
+        /// <summary><see cref="Marks"/> shifted so that it is indexed by address / 16 directly.</summary>
+        public byte* MarkBase => Marks == null ? null : Marks - (Start >> GranuleShift);
+
+        public ulong MetadataBytes => (PageCount * (ulong)sizeof(nint)) + (Marks == null ? StateCount : 2 * StateCount);
 
         public void Free()
         {
             NativeMemory.Free(Pages);
             NativeMemory.Free(States);
+            if (Marks != null)
+            {
+                RemoteMark.FreeTable(Marks, (nuint)StateCount);
+            }
         }
     }
 }
