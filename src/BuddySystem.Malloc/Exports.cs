@@ -42,9 +42,10 @@ internal static unsafe class Exports
     [UnmanagedCallersOnly(EntryPoint = "bm_probe")]
     private static long Probe(long value) => value + 1;
 
-    /// <summary>A thread's first small allocation: sets the bounds of its loader caches (one per size class).</summary>
+    /// <summary>A thread's first small allocation: sets the bounds of its loader caches (one per size class) and returns
+    /// the id its slabs name as their owner.</summary>
     [UnmanagedCallersOnly(EntryPoint = "bm_thread_caches")]
-    private static void ThreadCaches(BuddyHeap.OrderCache* caches) => ProcessHeap.StartThreadCaches(caches);
+    private static nint ThreadCaches(BuddyHeap.OrderCache* caches) => ProcessHeap.StartThreadCaches(caches);
 
     /// <summary>Refills the thread's empty loader cache of class <paramref name="index"/>; 0 means ENOMEM.</summary>
     [UnmanagedCallersOnly(EntryPoint = "bm_refill")]

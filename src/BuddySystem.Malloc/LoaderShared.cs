@@ -84,9 +84,15 @@ internal unsafe struct LoaderShared
     /// <summary>The size-class tier's page map of each region: one entry per 1 KiB page from its start.</summary>
     public fixed ulong RegionPages[MaxRegions];
 
+    /// <summary>The size-class tier's remote marks of each region: one per 16-byte granule from its start.</summary>
+    public fixed ulong RegionMarks[MaxRegions];
+
     /// <summary>The object size of each class (a realloc in the loader keeps an object whose class still fits).</summary>
     public fixed uint ClassSizes[MaxClasses];
 
     /// <summary>The class of a request of up to 8 KiB, indexed by (size + 15) / 16.</summary>
     public fixed byte ClassOfGranules[ClassGranules];
+
+    /// <summary>The byte offset of the owner's id in a slab descriptor (a page-map entry points to the descriptor).</summary>
+    public int SlabOwnerOffset;
 }

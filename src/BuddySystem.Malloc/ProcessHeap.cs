@@ -89,6 +89,7 @@ internal static unsafe class ProcessHeap
         s_shared->StateAllocated = BuddyHeap.StateAllocated;
         s_shared->OrderMask = BuddyHeap.OrderMask;
         s_shared->OutsideCached = SlabTier.OutsideCachedBit;
+        s_shared->SlabOwnerOffset = SlabTier.SlabOwnerOffset;
         s_shared->ClassCount = SizeClasses.Count;
         s_shared->ClassMaxSize = SizeClasses.MaxSize;
         for (int index = 0; index < SizeClasses.Count; index++)
@@ -222,25 +223,29 @@ internal static unsafe class ProcessHeap
         s_shared->RegionStart[index] = start;
         s_shared->RegionEnd[index] = end;
         s_shared->RegionStates[index] = (ulong)s_heap.StateSlotOf((void*)start);
-        if (!s_heap.TryGetObjectMetadata((void*)start, out byte* objects, out nint* pages))
+        if (!s_heap.TryGetObjectMetadata((void*)start, out byte* objects, out byte* marks, out nint* pages))
         {
             throw new InvalidOperationException($"the size-class tier has no region at {start:x}");
         }
 
         s_shared->RegionObjects[index] = (ulong)objects;
         s_shared->RegionPages[index] = (ulong)pages;
+        s_shared->RegionMarks[index] = (ulong)marks;
         Volatile.Write(ref s_shared->RegionCount, index + 1);
     }
 
     /// <summary>Sets the starting bounds of a thread's loader caches, one per size class: each holds at most
     /// <see cref="LoaderShared.CacheBytesFirst"/> bytes (4 to 64 objects) until it has refilled; a refill takes half of
     /// the bound.</summary>
-    internal static void StartThreadCaches(BuddyHeap.OrderCache* caches)
+    /// Returns the id the thread's slabs name as their owner: the caches take only objects of those slabs.
+    internal static nint StartThreadCaches(BuddyHeap.OrderCache* caches)
     {
         for (int index = 0; index < SizeClasses.Count; index++)
         {
             caches[index].Initialize(Math.Clamp(LoaderShared.CacheBytesFirst / (int)SizeClasses.SizeOf(index), 4, 64));
         }
+
+        return s_heap.CurrentSlabOwnerId();
     }
 
     /// <summary>Refills an empty loader cache of class <paramref name="index"/>, growing the heap if needed; false at the

@@ -82,12 +82,17 @@ public sealed unsafe partial class ConcurrentHeap
 
     /// <summary>The size-class tier's state bytes and page map of the region starting at <paramref name="start"/>, for the C
     /// loader of <c>libbuddymalloc.so</c> (see <see cref="SlabTier.TryGetRegionMetadata"/>); false without the tier.</summary>
-    internal bool TryGetObjectMetadata(void* start, out byte* states, out nint* pages)
+    internal bool TryGetObjectMetadata(void* start, out byte* states, out byte* marks, out nint* pages)
     {
         states = null;
+        marks = null;
         pages = null;
-        return _tier != null && _tier.TryGetRegionMetadata((ulong)start, out states, out pages);
+        return _tier != null && _tier.TryGetRegionMetadata((ulong)start, out states, out marks, out pages);
     }
+
+    /// <summary>The id the calling thread's slabs name as their owner (0 without the size-class tier), for the C loader's
+    /// caches, which take only the objects of their own thread's slabs.</summary>
+    internal nint CurrentSlabOwnerId() => _tier?.CurrentOwnerId() ?? 0;
 
     /// <summary>
     /// Refills a cache of class objects that lives outside this heap (the C loader's per-thread cache of

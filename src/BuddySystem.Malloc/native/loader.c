@@ -42,9 +42,10 @@ struct loader_shared {
     uint8_t state_allocated, order_mask, outside_cached, reserved;
     int32_t region_count;
     uint64_t region_start[MAX_REGIONS], region_end[MAX_REGIONS], region_states[MAX_REGIONS];
-    uint64_t region_objects[MAX_REGIONS], region_pages[MAX_REGIONS];
+    uint64_t region_objects[MAX_REGIONS], region_pages[MAX_REGIONS], region_marks[MAX_REGIONS];
     uint32_t class_sizes[MAX_CLASSES];
     uint8_t class_of_granules[CLASS_GRANULES];
+    int32_t slab_owner_offset;
 };
 struct object_cache { void *head; int32_t count, capacity, batch_shift; };
 
@@ -77,7 +78,7 @@ static struct { void *free; uint64_t next, end; } boot_orders[BOOT_MAX_ORDER + 1
  * by a process that never outgrows the start-up arena. */
 static struct {
     int (*init)(struct loader_shared **shared, struct boot_arena *arena);
-    void (*thread_caches)(struct object_cache *caches);
+    intptr_t (*thread_caches)(struct object_cache *caches);
     int (*refill)(int class_index, struct object_cache *cache);
     void (*flush)(int class_index, struct object_cache *cache);
     void *(*malloc)(size_t);
@@ -123,12 +124,17 @@ static size_t cached_limit;                    /* class_max_size + 1 once READY;
 static __thread int inside;                    /* this thread is in managed code: serve it from glibc */
 static size_t (*libc_usable_size)(void *);
 
-/* This thread's caches of class objects (one stack per size class, bounds set by C#) and the region it used last (its
- * object state bytes). To the heap the objects on these stacks are live (state "cached": their class | outside_cached). */
+/* This thread's caches of class objects (one stack per size class, bounds set by C#), the id its slabs name as their
+ * owner, and the region it used last (its object state bytes, remote marks and page map). To the heap the objects on
+ * these stacks are live (state "cached": their class | outside_cached). A free caches only an object of this thread's
+ * own slabs, whose state only this thread writes (plain stores, as the tier's owner does); any other goes to the tier,
+ * whose free from another thread claims the object's remote mark. */
 static __thread struct {
     struct object_cache caches[MAX_CLASSES];
     uint64_t hot_start, hot_length;
-    uint8_t *hot_objects;
+    uint8_t *hot_objects, *hot_marks;
+    const intptr_t *hot_pages;
+    intptr_t owner;
     int started;
 } tc;
 
@@ -307,6 +313,8 @@ static __attribute__((noinline)) uint8_t *object_state_of_cold(uint64_t a) {
     tc.hot_start = shared->region_start[i];
     tc.hot_length = shared->region_end[i] - shared->region_start[i];
     tc.hot_objects = (uint8_t *)(uintptr_t)shared->region_objects[i];
+    tc.hot_marks = (uint8_t *)(uintptr_t)shared->region_marks[i];
+    tc.hot_pages = (const intptr_t *)(uintptr_t)shared->region_pages[i];
     return tc.hot_objects + ((a - tc.hot_start) >> shared->min_shift);
 }
 
@@ -322,6 +330,24 @@ static inline uint8_t *object_state_of(const void *p) {
     return LIKELY(off < tc.hot_length) ? tc.hot_objects + (off >> shared->min_shift) : object_state_of_cold((uint64_t)(uintptr_t)p);
 }
 
+/* The remote mark of the object whose state byte s object_state_of just returned (that made its region the hot one). */
+static inline uint8_t *mark_of(const uint8_t *s) { return tc.hot_marks + (s - tc.hot_objects); }
+
+/* Whether the live object p, whose state byte s object_state_of just returned, lies in a slab of this thread's with no
+ * free of another thread in flight: only then is its state this thread's to write. */
+static inline int own_object(const void *p, const uint8_t *s) {
+    intptr_t slab = tc.hot_pages[((uint64_t)(uintptr_t)p - tc.hot_start) >> shared->page_shift];
+    return *(const intptr_t *)(slab + shared->slab_owner_offset) == tc.owner && __atomic_load_n(mark_of(s), __ATOMIC_RELAXED) == 0;
+}
+
+/* Two threads freed one object at once: found when this thread's cache was about to hand it out again. */
+static __attribute__((noreturn, noinline)) void racing_free(void *p) {
+    char line[200];
+    int n = snprintf(line, sizeof line, "buddymalloc: free(): Cannot free %p: it was freed twice by two threads at once (a racing double free)\n", p);
+    if (write(2, line, (size_t)n) < 0) { /* aborting anyway */ }
+    abort();
+}
+
 static inline int order_of(size_t size) { return size <= 16 ? 0 : 60 - __builtin_clzl(size - 1); }
 
 static void corrupt(void *p, unsigned state) {
@@ -334,7 +360,7 @@ static void corrupt(void *p, unsigned state) {
 /* Sets the bounds of this thread's caches (C# decides them) and registers the destructor that gives them up at exit. */
 static __attribute__((noinline)) void start_thread_caches(void) {
     runtime_in();
-    bm.thread_caches(tc.caches);
+    tc.owner = bm.thread_caches(tc.caches);
     runtime_out();
     tc.started = 1;
     pthread_setspecific(exit_key, (void *)1);
@@ -351,6 +377,7 @@ static inline void *pop(int k) {
     uint8_t *s = object_state_of(p);
     uint8_t cached = (uint8_t)(shared->outside_cached | (k + 1));
     if (UNLIKELY(!s || *s != cached)) corrupt(p, s ? *s : 0);
+    if (UNLIKELY(__atomic_load_n(mark_of(s), __ATOMIC_RELAXED) != 0)) racing_free(p);
     c->head = *(void **)p;
     c->count--;
     *s = (uint8_t)(k + 1);   /* the object is on this thread's stack: no one else changes its state */
@@ -378,9 +405,10 @@ static __attribute__((noinline)) void *refill_and_pop(int k) {
     return pop(k);
 }
 
-/* free of a live class object, outside the runtime: "live, class k" becomes "cached" in one compare-exchange (as the
- * tier's own free does, so of two frees of one object exactly one gets here); any other state (a buddy block, a double
- * free, an interior pointer) goes to C#, which names the misuse. Returns 0 for the ordinary path. */
+/* free of a live class object of this thread's own slabs, outside the runtime: "live, class k" becomes "cached" with a
+ * plain store, as the tier's owner frees (its remote mark clear: no other thread is freeing it); anything else (another
+ * thread's object, a buddy block, a double free, an interior pointer) goes to C#, which frees it or names the misuse.
+ * Returns 0 for the ordinary path. */
 static inline int push(void *p) {
     if (UNLIKELY(((uintptr_t)p & 15) != 0)) return 0;
     uint8_t *s = object_state_of(p);
@@ -392,13 +420,15 @@ static inline int push(void *p) {
         if (tc.started != 0) return 0;   /* after this thread's exit destructor: the ordinary path */
         start_thread_caches();
     }
+    if (UNLIKELY(!own_object(p, s))) return 0;
     struct object_cache *c = &tc.caches[k];
     if (UNLIKELY(c->count >= c->capacity)) {
         runtime_in();
         bm.flush(k, c);
         runtime_out();
+        s = object_state_of(p);   /* the flush may have moved the hot region */
     }
-    if (UNLIKELY(!__atomic_compare_exchange_n(s, &v, (uint8_t)(shared->outside_cached | v), 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))) return 0;
+    *s = (uint8_t)(shared->outside_cached | v);
     *(void **)p = c->head;
     c->head = p;
     c->count++;
@@ -417,6 +447,7 @@ static __attribute__((noinline)) void *realloc_object(void *p, size_t size) {
     if (UNLIKELY(!live_object(v))) return NULL;
     size_t old = shared->class_sizes[v - 1];
     if (realloc_keeps(old, size)) return p;
+    if (tc.started != 1 || !own_object(p, s)) return NULL;   /* the ordinary path moves another thread's object */
     void *q = pop(shared->class_of_granules[(size + 15) >> 4]);
     if (UNLIKELY(!q)) return NULL;
     memcpy(q, p, old < size ? old : size);

@@ -123,25 +123,41 @@ internal sealed unsafe partial class SlabTier
 
     /// <summary>
     /// The metadata of the region that starts at <paramref name="start"/>, for a reader outside managed code (the C loader):
-    /// its state bytes, indexed by (address − start) / 16, and its page map, indexed by (address − start) / 1 KiB (0, a
-    /// slab's descriptor, or an odd tagged length). False when no region starts there.
+    /// its state bytes and remote marks, indexed by (address − start) / 16, and its page map, indexed by
+    /// (address − start) / 1 KiB (0, a slab's descriptor, or an odd tagged length). False when no region starts there.
     /// </summary>
-    internal bool TryGetRegionMetadata(ulong start, out byte* states, out nint* pages)
+    internal bool TryGetRegionMetadata(ulong start, out byte* states, out byte* marks, out nint* pages)
     {
         foreach (Region region in Volatile.Read(ref _regions))
         {
             if (region.Start == start && (start & ((1UL << PageShift) - 1)) == 0)
             {
                 states = region.States;
+                marks = region.Marks;
                 pages = region.Pages;
                 return true;
             }
         }
 
         states = null;
+        marks = null;
         pages = null;
         return false;
     }
+
+    /// <summary>Where a slab descriptor keeps its owner's id, for the C loader, which caches only objects of its own
+    /// thread's slabs (their state bytes are that thread's to write).</summary>
+    internal static int SlabOwnerOffset
+    {
+        get
+        {
+            Slab slab = default;
+            return (int)((byte*)&slab.Owner - (byte*)&slab);
+        }
+    }
+
+    /// <summary>The id the calling thread's slabs name as their owner (<see cref="Slab.Owner"/>), registering the thread.</summary>
+    internal nint CurrentOwnerId() => CurrentSlabs().Id;
 
     /// <summary>The state byte of the granule at <paramref name="address"/>, which lies in a region of
     /// <paramref name="regions"/>; <paramref name="hint"/> is the region found last.</summary>
