@@ -90,6 +90,10 @@ public sealed unsafe partial class ConcurrentHeap
         return _tier != null && _tier.TryGetRegionMetadata((ulong)start, out states, out marks, out pages);
     }
 
+    /// <summary>For tests: the tier's <see cref="SlabTier.ClaimAndPushAsAfterStaleRead"/>.</summary>
+    internal void ClaimAndPushAsAfterStaleRead(void* ptr)
+        => (_tier ?? throw new InvalidOperationException("The heap has no size-class tier.")).ClaimAndPushAsAfterStaleRead(ptr);
+
     /// <summary>The id the calling thread's slabs name as their owner (0 without the size-class tier), for the C loader's
     /// caches, which take only the objects of their own thread's slabs.</summary>
     internal nint CurrentSlabOwnerId() => _tier?.CurrentOwnerId() ?? 0;

@@ -17,6 +17,10 @@ internal static unsafe class RemoteMark
     /// thread to push it on the slab's thread-free list.</summary>
     internal const byte Acknowledged = 2;
 
+    /// <summary>The claiming thread found the object free after its claim had been <see cref="Acknowledged"/>: it named the
+    /// double free at its call, and the owner's collection does not report it again.</summary>
+    internal const byte ReportedByClaimer = 3;
+
     private const nuint PageSize = 4096;
 
     /// <summary>A zeroed table of <paramref name="count"/> marks.</summary>
@@ -140,10 +144,12 @@ internal sealed unsafe partial class SlabTier
         }
     }
 
-    /// <summary>Pushes an object its owner's pop is waiting for (<see cref="RemoteClaim.NotLiveAwaited"/>), with the caller
-    /// busy (and no longer busy on return).</summary>
+    /// <summary>Pushes an object its owner's pop is waiting for (<see cref="RemoteClaim.NotLiveAwaited"/>), marked as
+    /// reported here (the caller throws), with the caller busy (and no longer busy on return).</summary>
     private void PushAwaited(ThreadSlabs slabs, Slab* slab, FreeObject* item)
     {
+        // The owner leaves an acknowledged mark alone until it collects the object, which this push publishes.
+        slab->MarkBase[(ulong)item >> GranuleShift] = RemoteMark.ReportedByClaimer;
         bool revive = PushThreadFree(slab, item) && Volatile.Read(ref slab->Full) == 1;
         slabs.ExitBusy();
         if (revive)
@@ -158,9 +164,9 @@ internal sealed unsafe partial class SlabTier
     /// <summary>
     /// The owner's pop found the object <paramref name="item"/> at the head of <paramref name="slab"/>'s local list with
     /// its remote mark set: another thread is freeing it again (a racing double free). When the claim stands, the object
-    /// leaves the list unhanded (quarantined until the claiming thread's push reaches the collection), the misuse is
-    /// recorded for <see cref="ReportLateMisuses"/>, and the pop finds nothing (false); when the claimer undid its claim
-    /// (it named the double free itself), the object is handed out as usual (true).
+    /// leaves the list unhanded (quarantined until the claiming thread's push reaches the collection, which reports the
+    /// misuse unless the claimer named it at its call: exactly one report), and the pop finds nothing (false); when the
+    /// claimer undid its claim (it named the double free itself), the object is handed out as usual (true).
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool TakeClaimedObject(Slab* slab, FreeObject* item)
@@ -173,7 +179,6 @@ internal sealed unsafe partial class SlabTier
 
         slab->Free = item->Next;
         slab->StateBase[granule] = QuarantinedState;
-        RecordLateMisuse((ulong)item, slab->ObjectSize);
         return false;
     }
 
@@ -181,7 +186,8 @@ internal sealed unsafe partial class SlabTier
     /// Moves the objects other threads freed into <paramref name="slab"/> to its local list, by the owner (in its busy
     /// window or under the lock) or with the owner paused or exited; their count. Each must still be live: one that is not
     /// was freed twice (by the owner, and by another thread whose read of its state came before the owner's store), which
-    /// is recorded and not counted again; one the owner quarantined goes back to the list uncounted (its pop counted none).
+    /// is recorded and not counted again; one the owner quarantined goes back to the list uncounted (its pop counted none),
+    /// recorded unless its claimer named the double free at its call.
     /// </summary>
     private int CollectThreadFree(ClassSlabs* sizeClass, Slab* slab)
     {
@@ -200,6 +206,11 @@ internal sealed unsafe partial class SlabTier
             byte state = slab->StateBase[granule];
             if (state == live || state == QuarantinedState)
             {
+                if (state == QuarantinedState && slab->MarkBase[granule] != RemoteMark.ReportedByClaimer)
+                {
+                    RecordLateMisuse((ulong)item, slab->ObjectSize);
+                }
+
                 // The state first, then the mark: a later claim that sees the mark clear then reads "free".
                 slab->StateBase[granule] = 0;
                 Volatile.Write(ref slab->MarkBase[granule], RemoteMark.Clear);
@@ -276,6 +287,37 @@ internal sealed unsafe partial class SlabTier
             }
 
             _lateMisuseHandler(misuse);
+        }
+    }
+
+    /// <summary>
+    /// For tests: the steps of another thread's free of <paramref name="ptr"/> after a read of its state that saw it live
+    /// (as a read can while the owner's free of it still sits in the owner's store buffer): claims its mark and pushes it,
+    /// without reading the state again. On a live object that is a free from another thread; on a free one it is the
+    /// racing double free the owner's pop and collection must catch. Not a way to free anything.
+    /// </summary>
+    /// <exception cref="InvalidOperationException"><paramref name="ptr"/> is not an object of this heap's slabs, or its mark is
+    /// claimed already.</exception>
+    internal void ClaimAndPushAsAfterStaleRead(void* ptr)
+    {
+        ulong address = (ulong)ptr;
+        using (HoldLock())
+        {
+            ThrowIfDisposed();
+            int index = Regions.Find(_regions, address);
+            nint entry = index < 0 ? 0 : _regions[index].Pages[(address >> PageShift) - _regions[index].FirstPage];
+            if (entry == 0 || (entry & 1) != 0 || _single != null)
+            {
+                throw new InvalidOperationException($"{ThrowHelper.Hex(address)} is not an object of a slab with an owner per thread.");
+            }
+
+            var slab = (Slab*)entry;
+            if (Interlocked.CompareExchange(ref slab->MarkBase[address >> GranuleShift], RemoteMark.Claimed, RemoteMark.Clear) != RemoteMark.Clear)
+            {
+                throw new InvalidOperationException($"the mark of {ThrowHelper.Hex(address)} is claimed already.");
+            }
+
+            PushThreadFree(slab, (FreeObject*)ptr);
         }
     }
 }

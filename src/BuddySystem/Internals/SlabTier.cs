@@ -298,7 +298,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 Slab* slab = sizeClass->Head;
                 if (!slabs.IsPaused && slab != null && slab->Free != null)
                 {
-                    FreeObject* item = TakeObject(slabs, sizeClass, slab, index, layout.Size);
+                    FreeObject* item = TakeObject(slabs, sizeClass, slab, index, layout.Size, resolveClaim: false);
                     slabs.ExitBusy();
                     if (item != null)
                     {
@@ -386,16 +386,17 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// Takes the first free object of <paramref name="slab"/>, a slab of <paramref name="slabs"/>' class
     /// <paramref name="index"/> with a free object: the slab counts one more use (no longer empty), the object's state byte
     /// names its class, and the owner counts the request. Null, with the object taken off the list, when another thread's
-    /// racing free had claimed it (<see cref="TakeClaimedObject"/>); a single owner (<paramref name="checkMark"/> false)
-    /// has no other threads and no marks. An owner counts only what its slabs cannot tell, the requests
+    /// racing free had claimed it (<see cref="TakeClaimedObject"/>), or with the object left in place when not
+    /// <paramref name="resolveClaim"/> (the fast path, which keeps calls out of its frame and leaves it to the slow path); a
+    /// single owner (<paramref name="checkMark"/> false) has no other threads and no marks. An owner counts only what its slabs cannot tell, the requests
     /// and the requested bytes: live objects and their bytes are the slabs' use counts (<see cref="SumLocked"/>), so the
     /// fast paths touch two counters and not the object size.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private FreeObject* TakeObject(ThreadSlabs slabs, ClassSlabs* sizeClass, Slab* slab, int index, nuint userSize, byte stateBit = 0, bool checkMark = true)
+    private FreeObject* TakeObject(ThreadSlabs slabs, ClassSlabs* sizeClass, Slab* slab, int index, nuint userSize, byte stateBit = 0, bool checkMark = true, bool resolveClaim = true)
     {
         FreeObject* item = slab->Free;
-        if (checkMark && slab->MarkBase[(ulong)item >> GranuleShift] != RemoteMark.Clear && !TakeClaimedObject(slab, item))
+        if (checkMark && slab->MarkBase[(ulong)item >> GranuleShift] != RemoteMark.Clear && (!resolveClaim || !TakeClaimedObject(slab, item)))
         {
             return null;
         }
@@ -765,6 +766,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
 
                         return;
                     case RemoteClaim.NotLiveAwaited:
+                        slab->MarkBase[granule] = RemoteMark.ReportedByClaimer;
                         if (PushThreadFree(slab, item) && slab->Full == 1)
                         {
                             ReviveFullSlabLocked(slab);

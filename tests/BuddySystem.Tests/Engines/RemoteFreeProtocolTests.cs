@@ -1,0 +1,131 @@
+namespace BuddySystem.Tests.Engines;
+
+/// <summary>
+/// The remote-free protocol of <see cref="ConcurrentHeap"/>'s size-class tier on the real code: the owner frees with plain
+/// stores, another thread claims the object's remote mark. The races the protocol must catch are set up step by step
+/// (<see cref="ConcurrentHeap.ClaimAndPushAsAfterStaleRead"/> is another thread's free after a read of the state that was
+/// stale), so each late path runs deterministically; <c>ProtocolInterleavingTests</c> enumerates every interleaving of a
+/// model of the same steps.
+/// </summary>
+public unsafe class RemoteFreeProtocolTests
+{
+    private static readonly Layout s_small = new(64, 8);
+
+    [Fact]
+    public void OwnerFreeThenStaleRemoteFree_TheCollectionReportsItOnce_AndTheObjectIsKeptOnce()
+    {
+        var reports = new List<InvalidOperationException>();
+        using var heap = ConcurrentHeap.Create(1 << 20, BuddyHeapOptions.ConcurrentDefault with { LateMisuseHandler = reports.Add });
+        void* block = heap.Allocate(s_small);
+        void* keep = heap.Allocate(s_small);
+
+        heap.Deallocate(block, s_small);
+        heap.ClaimAndPushAsAfterStaleRead(block); // the second free, whose read of the state came before the owner's store
+        Assert.Empty(reports);
+
+        heap.Trim(); // collects the thread-free list: the object is free already
+        var report = Assert.Single(reports);
+        Assert.Contains("0x" + ((ulong)block).ToString("x"), report.Message, StringComparison.Ordinal);
+        heap.Validate();
+
+        // Free once: handed out once, and the next allocation is another object.
+        void* first = heap.Allocate(s_small);
+        void* second = heap.Allocate(s_small);
+        Assert.True(first != second);
+        Assert.True(first == block || second == block);
+        heap.Deallocate(first, s_small);
+        heap.Deallocate(second, s_small);
+        heap.Deallocate(keep, s_small);
+        Assert.Single(reports);
+        heap.Validate();
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+    }
+
+    [Fact]
+    public void StaleRemoteFreeOfAFreeObject_ThePopDoesNotHandItOut_AndTheCollectionReportsItOnce()
+    {
+        var reports = new List<InvalidOperationException>();
+        using var heap = ConcurrentHeap.Create(1 << 20, BuddyHeapOptions.ConcurrentDefault with { LateMisuseHandler = reports.Add });
+        void* block = heap.Allocate(s_small);
+        void* keep = heap.Allocate(s_small);
+        heap.Deallocate(block, s_small); // on the head of the owner's local list
+
+        heap.ClaimAndPushAsAfterStaleRead(block);
+        void* next = heap.Allocate(s_small); // pops the claimed object: quarantined, not handed out
+        Assert.True(next != null && next != block);
+        Assert.Empty(reports); // the claimer read "live", so it named nothing: the collection will
+
+        heap.Trim();
+        var report = Assert.Single(reports);
+        Assert.Contains("0x" + ((ulong)block).ToString("x"), report.Message, StringComparison.Ordinal);
+        heap.Validate();
+
+        var live = new HashSet<nint> { (nint)next, (nint)keep };
+        for (int i = 0; i < 64; i++)
+        {
+            Assert.True(live.Add((nint)heap.Allocate(s_small)), "an object was handed out twice");
+        }
+
+        foreach (nint item in live)
+        {
+            heap.Deallocate((void*)item, s_small);
+        }
+
+        Assert.Single(reports);
+        heap.Validate();
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+    }
+
+    [Fact]
+    public void OwnerFreeWhileAnotherThreadsFreeIsInFlight_IsNamedAtTheCall_HeapUnchanged()
+    {
+        var reports = new List<InvalidOperationException>();
+        using var heap = ConcurrentHeap.Create(1 << 20, BuddyHeapOptions.ConcurrentDefault with { LateMisuseHandler = reports.Add });
+        void* block = heap.Allocate(s_small);
+        void* keep = heap.Allocate(s_small);
+        heap.ClaimAndPushAsAfterStaleRead(block); // another thread's free of the live object, pushed, not yet collected
+
+        var ownerError = Assert.Throws<InvalidOperationException>(() => heap.Deallocate(block, s_small));
+        Assert.Contains("0x" + ((ulong)block).ToString("x"), ownerError.Message, StringComparison.Ordinal);
+        Exception? remoteError = null;
+        OtherThread.Run(() => remoteError = Record.Exception(() => heap.Deallocate(block, s_small)));
+        Assert.IsType<InvalidOperationException>(remoteError);
+
+        heap.Validate();
+        heap.Deallocate(keep, s_small);
+        Assert.Empty(reports);
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+    }
+
+    [Fact]
+    public void ObjectsFreedByAnotherThread_GoBackToTheOwner_WithoutAnyReport()
+    {
+        var reports = new List<InvalidOperationException>();
+        using var heap = ConcurrentHeap.Create(1 << 20, BuddyHeapOptions.ConcurrentDefault with { LateMisuseHandler = reports.Add });
+        var blocks = new List<nint>();
+        for (int i = 0; i < 200; i++)
+        {
+            blocks.Add((nint)heap.Allocate(s_small));
+        }
+
+        OtherThread.Run(() =>
+        {
+            foreach (nint block in blocks)
+            {
+                heap.Deallocate((void*)block, s_small);
+            }
+        });
+
+        heap.Validate();
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+        var again = new HashSet<nint>();
+        for (int i = 0; i < 400; i++)
+        {
+            Assert.True(again.Add((nint)heap.Allocate(s_small)), "an object was handed out twice");
+        }
+
+        Assert.Empty(reports);
+        heap.Validate();
+        Assert.Equal(400ul * 64, heap.Stats.AllocatedBytes);
+    }
+}
