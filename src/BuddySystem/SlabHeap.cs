@@ -127,6 +127,7 @@ public sealed unsafe class SlabHeap : IAllocator, IHeapStatsSource, IDisposable
     /// <param name="layout">Size and alignment wanted; a zero size gets a unique 16-byte object.</param>
     /// <returns>The block; <see langword="null"/> when neither a slab nor a buddy block can be had, even after returning the empty slabs.</returns>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public void* Allocate(Layout layout)
         => SizeClasses.IsSmall(layout.Size, layout.Align) ? _tier.AllocateSingle(_owner, layout) : _tier.AllocateExact(layout);
 
@@ -139,6 +140,7 @@ public sealed unsafe class SlabHeap : IAllocator, IHeapStatsSource, IDisposable
     /// <exception cref="InvalidOperationException">The object at <paramref name="ptr"/> is not allocated (a double free);
     /// the message names the address; the heap is unchanged.</exception>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public void Deallocate(void* ptr, Layout layout)
     {
         if (SizeClasses.IsSmall(layout.Size, layout.Align))

@@ -284,7 +284,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// to the buddy engine.</returns>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     /// <remarks>Fast path (the thread's first slab of the class has a free object): no lock, no atomic instruction.</remarks>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public void* Allocate(Layout layout)
     {
         if (SizeClasses.IsSmall(layout.Size, layout.Align))
@@ -313,7 +313,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         return AllocateSlow(layout);
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private void* AllocateSlow(Layout layout)
     {
         void* item = AllocateSlowCore(layout);
@@ -566,7 +566,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     /// <remarks>Fast path: one compare-exchange on the object's state byte, then a push on the slab's local list (the
     /// owner) or its thread-free list (any other thread, one more compare-exchange); no lock.</remarks>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public void Deallocate(void* ptr, Layout layout)
     {
         ThreadSlabs? slabs = t_slabs;
@@ -720,7 +720,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         }
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private void DeallocateSlow(void* ptr, Layout layout)
     {
         DeallocateLocked(ptr, layout);
