@@ -6,27 +6,41 @@ namespace BuddySystem.Tests.Reliability;
 
 /// <summary>
 /// Switches that turn the slab free protocol of <see cref="TsoProtocolModel"/> into the broken variants the checker must
-/// catch. The default is the protocol as specified.
+/// catch. The default is the protocol the heap implements (src/BuddySystem/Internals/SlabTier.RemoteFree.cs).
 /// </summary>
 /// <param name="PopChecksMark">The pop loads M and quarantines an object a remote free has claimed.</param>
-/// <param name="RemoteRereadsState">The remote free loads S again after its XCHG and backs out when the object is no longer LIVE.</param>
+/// <param name="RemoteRereadsState">The remote free loads S again after its claim and backs out when the object is no longer LIVE.</param>
 /// <param name="CollectChecksState">The collect loads S of each collected object (otherwise it treats every one as LIVE).</param>
 /// <param name="RemoteClaimsByCas">
-/// Not the protocol as specified (a candidate fix): the remote free claims M with CAS(M, 0 -> 1) instead of XCHG(M, 1),
-/// so a failed claim leaves an owner's acknowledgement (M = 2) in place.
+/// The remote free claims M with CAS(M, 0 -> 1), which fails and leaves M alone when M is 1, 2 or 3. Off is the protocol
+/// as first written: XCHG(M, 1), which overwrites an owner's acknowledgement (M = 2).
 /// </param>
-/// <param name="RemoteReportsAcknowledged">
-/// The remote free whose CAS(M, 1 -> 0) fails because the owner acknowledged (M = 2) reports at the call. Off is not the
-/// protocol as specified (a candidate fix): the pop has already reported that double free late.
+/// <param name="PopReportsClaim">
+/// The pop that acknowledges a claim (CAS(M, 1 -> 2)) reports the double free late, as the protocol as first written
+/// did. Off (as implemented): the pop quarantines silently and the claimer or the collect reports.
+/// </param>
+/// <param name="ClaimerMarksReported">
+/// The remote whose CAS(M, 1 -> 0) fails on the owner's acknowledgement (M = 2) stores M = 3 before its push (it reports
+/// at the call either way). Off is the protocol as first written.
+/// </param>
+/// <param name="CollectReportsQuarantined">
+/// The collect loads M of a quarantined object and reports it late unless M = 3 (the claimer reported). Off is the
+/// protocol as first written: the collect reports no quarantined object.
 /// </param>
 internal sealed record TsoProtocolFlags(
     bool PopChecksMark = true,
     bool RemoteRereadsState = true,
     bool CollectChecksState = true,
-    bool RemoteClaimsByCas = false,
-    bool RemoteReportsAcknowledged = true)
+    bool RemoteClaimsByCas = true,
+    bool PopReportsClaim = false,
+    bool ClaimerMarksReported = true,
+    bool CollectReportsQuarantined = true)
 {
-    public static TsoProtocolFlags Correct { get; } = new();
+    /// <summary>The protocol the heap implements.</summary>
+    public static TsoProtocolFlags Implemented { get; } = new();
+
+    /// <summary>The reporting of the protocol as first written (the claim by CAS kept): the pop and the claimer both report.</summary>
+    public static TsoProtocolFlags FirstWrittenReporting { get; } = new(PopReportsClaim: true, ClaimerMarksReported: false, CollectReportsQuarantined: false);
 }
 
 /// <summary>One call of a simulated thread's program.</summary>
@@ -90,15 +104,12 @@ internal enum ProtocolProperties
     OneReportPerDoubleFree = 8,
 
     /// <summary>
-    /// P5: a remote free whose XCHG claims an object that is free (not handed out) and whose release (S != LIVE) has
+    /// P5: a remote free whose claim of M succeeds on an object that is free (not handed out) and whose release (S != LIVE) has
     /// already reached memory is named at the call (not only reported late).
     /// </summary>
     NamedAtCall = 16,
 
     Safety = NoDoubleHandOut | DoubleFreesReported | CountsConsistent,
-
-    /// <summary>What the protocol as specified satisfies in the scenarios a-e: P1, P2, P3 and P5 (P4 does not hold).</summary>
-    Proven = Safety | NamedAtCall,
 
     All = Safety | OneReportPerDoubleFree | NamedAtCall,
 }
@@ -107,7 +118,9 @@ internal enum ProtocolProperties
 /// <param name="Schedules">Complete schedules (distinct step sequences, flushes included) covered.</param>
 /// <param name="States">Distinct states visited (the memo's size).</param>
 /// <param name="Violation">The first property violation found, with its schedule; null when none.</param>
-internal sealed record ProtocolExploration(BigInteger Schedules, int States, string? Violation);
+/// <param name="Events">The kinds of report (and the collect's silent release of an object its claimer reported) that
+/// some explored step made: evidence that the search reached the protocol's rare paths.</param>
+internal sealed record ProtocolExploration(BigInteger Schedules, int States, string? Violation, IReadOnlySet<string> Events);
 
 /// <summary>
 /// The slab free protocol as a transition system under x86-TSO, and an exhaustive depth-first explorer for it. See
@@ -118,6 +131,10 @@ internal sealed class TsoProtocolModel
     private const byte Live = 1;
     private const byte Free = 2;
     private const byte Quar = 3;
+
+    // Values of M: 0 clear, 1 claimed by a remote free, 2 acknowledged by the owner's pop, 3 the claimer reported.
+    private const byte Acknowledged = 2;
+    private const byte ReportedByClaimer = 3;
 
     private readonly ProtocolScenario scenario;
     private readonly TsoProtocolFlags flags;
@@ -130,6 +147,7 @@ internal sealed class TsoProtocolModel
 
     private readonly Dictionary<byte[], BigInteger> memo = new(ByteArrayComparer.Instance);
     private readonly List<Choice> path = [];
+    private readonly SortedSet<string> events = new(StringComparer.Ordinal);
     private string? violation;
 
     private TsoProtocolModel(ProtocolScenario scenario, TsoProtocolFlags flags, ProtocolProperties properties)
@@ -170,7 +188,7 @@ internal sealed class TsoProtocolModel
     {
         var model = new TsoProtocolModel(scenario, flags, properties);
         BigInteger schedules = model.Search(model.Initial());
-        return new ProtocolExploration(schedules, model.memo.Count, model.violation);
+        return new ProtocolExploration(schedules, model.memo.Count, model.violation, model.events);
     }
 
     private readonly record struct Choice(int Thread, bool Flush);
@@ -469,13 +487,21 @@ internal sealed class TsoProtocolModel
         }
     }
 
-    // Remote free(o): pre-check S; XCHG(M, 1) (the linearisation point); re-read S; push, or back out with CAS(M, 1 -> 0).
+    // Remote free(o): pre-check S; claim M with CAS(M, 0 -> 1) (or XCHG(M, 1)), the linearisation point; re-read S;
+    // push, or back out with CAS(M, 1 -> 0); when that fails on the owner's acknowledgement, store M = 3, push and report.
+    private const int RemotePreCheck = 0;
+    private const int RemoteClaim = 1;
+    private const int RemoteReread = 2;
+    private const int RemotePush = 3;
+    private const int RemoteBackOut = 4;
+    private const int RemoteMarkReported = 5;
+
     private void RemoteFree(State state, int t, int o, int call, StringBuilder? line)
     {
         ThreadState me = state.Threads[t];
         switch (me.Pc)
         {
-            case 0:
+            case RemotePreCheck:
                 if (Load(state, t, SLoc(o), line) != Live)
                 {
                     Linearise(state, call, o, line);
@@ -484,11 +510,11 @@ internal sealed class TsoProtocolModel
                 }
                 else
                 {
-                    me.Pc = 1;
+                    me.Pc = RemoteClaim;
                 }
 
                 break;
-            case 1:
+            case RemoteClaim:
                 Drain(state, t, line);
                 byte old = state.M[o];
                 if (old == 0 || !flags.RemoteClaimsByCas)
@@ -519,30 +545,30 @@ internal sealed class TsoProtocolModel
 
                 if (old != 0)
                 {
-                    Report(state, call, "double free at call (XCHG)", atCall: true, line);
+                    Report(state, call, "double free at call (claim failed)", atCall: true, line);
                     EndCall(me);
                 }
                 else
                 {
-                    me.Pc = flags.RemoteRereadsState ? 2 : 3;
+                    me.Pc = flags.RemoteRereadsState ? RemoteReread : RemotePush;
                 }
 
                 break;
-            case 2:
-                me.Pc = Load(state, t, SLoc(o), line) == Live ? 3 : 4;
+            case RemoteReread:
+                me.Pc = Load(state, t, SLoc(o), line) == Live ? RemotePush : RemoteBackOut;
                 break;
-            case 3:
+            case RemotePush:
                 Drain(state, t, line);
                 state.ThreadFree.Add(((byte)o, (byte)call));
                 line?.Append(CultureInfo.InvariantCulture, $"THREADFREE.push(o{o}); ");
-                if (me.ReportAfterPush && flags.RemoteReportsAcknowledged)
+                if (me.ReportAfterPush)
                 {
                     Report(state, call, "double free at call (owner acknowledged)", atCall: true, line);
                 }
 
                 EndCall(me);
                 break;
-            default:
+            case RemoteBackOut:
                 Drain(state, t, line);
                 if (state.M[o] == 1)
                 {
@@ -556,9 +582,14 @@ internal sealed class TsoProtocolModel
                 {
                     line?.Append(CultureInfo.InvariantCulture, $"CAS(M[o{o}], 1 -> 0) fails (M = {state.M[o]}); ");
                     me.ReportAfterPush = true;
-                    me.Pc = 3;
+                    me.Pc = flags.ClaimerMarksReported ? RemoteMarkReported : RemotePush;
                 }
 
+                break;
+            default:
+                // The owner leaves an acknowledged mark alone until it collects the object, which the push publishes.
+                Store(state, t, MLoc(o), ReportedByClaimer, line);
+                me.Pc = RemotePush;
                 break;
         }
     }
@@ -573,6 +604,7 @@ internal sealed class TsoProtocolModel
     private const int CollectLoad = 11;
     private const int CollectStoreState = 12;
     private const int CollectStoreMark = 13;
+    private const int CollectLoadMark = 14;
 
     private void Alloc(State state, StringBuilder? line)
     {
@@ -624,9 +656,13 @@ internal sealed class TsoProtocolModel
                 Drain(state, 0, line);
                 if (state.M[me.Obj] == 1)
                 {
-                    state.M[me.Obj] = 2;
+                    state.M[me.Obj] = Acknowledged;
                     line?.Append(CultureInfo.InvariantCulture, $"CAS(M[o{me.Obj}], 1 -> 2) succeeds; ");
-                    Report(state, state.Claim[me.Obj], "reported late (pop)", atCall: false, line);
+                    if (flags.PopReportsClaim)
+                    {
+                        Report(state, state.Claim[me.Obj], "reported late (pop)", atCall: false, line);
+                    }
+
                     me.Pc = AllocQuarantine;
                 }
                 else
@@ -693,7 +729,7 @@ internal sealed class TsoProtocolModel
                 else if (s == Quar)
                 {
                     me.Loaded = Quar;
-                    me.Pc = CollectStoreState;
+                    me.Pc = flags.CollectReportsQuarantined ? CollectLoadMark : CollectStoreState;
                 }
                 else
                 {
@@ -702,6 +738,25 @@ internal sealed class TsoProtocolModel
                     me.Pc = CollectStoreMark;
                 }
 
+                break;
+            }
+
+            case CollectLoadMark:
+            {
+                // A quarantined object: reported here unless its claimer found the acknowledgement and reported at its
+                // call (M = 3); with M = 2 the claimer read a stale LIVE and pushed without a report.
+                (byte o, byte call) = me.CollectList[me.CollectIndex];
+                if (Load(state, 0, MLoc(o), line) != ReportedByClaimer)
+                {
+                    Report(state, call, "reported late (collect, quarantined)", atCall: false, line);
+                }
+                else
+                {
+                    events.Add("collect releases a quarantined object its claimer reported (M = 3)");
+                    line?.Append("no report (M = 3: the claimer reported); ");
+                }
+
+                me.Pc = CollectStoreState;
                 break;
             }
 
@@ -828,11 +883,12 @@ internal sealed class TsoProtocolModel
     {
         if (call < 0)
         {
-            state.Error ??= "P2: a late report names no claiming free call (M was 1 without a remote's XCHG)";
+            state.Error ??= "P2: a late report names no claiming free call (M was 1 without a remote's claim)";
             return;
         }
 
         state.Reports[call]++;
+        events.Add(kind);
         if (atCall)
         {
             state.NamedAtCall[call] = 1;
@@ -1024,7 +1080,7 @@ internal sealed class TsoProtocolModel
     {
         public required byte[] S;
         public required byte[] M;
-        public required sbyte[] Claim; // ghost: the free call whose XCHG set M to 1
+        public required sbyte[] Claim; // ghost: the free call whose claim set M to 1
         public required byte[] Gen; // ghost: the object's generation
         public required bool[] HandedOut; // ghost: the heap's view
         public List<byte> Local = [];
@@ -1033,7 +1089,7 @@ internal sealed class TsoProtocolModel
         public required byte[] LpGen; // ghost: per free call, the generation at its linearisation point (0: not yet)
         public required byte[] Reports; // ghost: per free call, the reports naming it
         public required byte[] NamedAtCall; // ghost: per free call, whether a report named it at the call
-        public required byte[] MustNameAtCall; // ghost: per free call, whether its XCHG came after S != LIVE reached memory
+        public required byte[] MustNameAtCall; // ghost: per free call, whether its claim came after S != LIVE reached memory
         public required ThreadState[] Threads;
         public string? Error;
 
