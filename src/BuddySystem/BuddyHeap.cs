@@ -234,6 +234,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
     /// <returns>The block; <see langword="null"/> when no free block is large enough, even after <see cref="Trim"/>.</returns>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     /// <remarks>With lazy caches, a cached order pops its cache (O(1)); an empty cache is refilled with one batch.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void* Allocate(Layout layout)
     {
         if (_hardening != null)
@@ -258,7 +259,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
         return AllocateSlow(layout, order);
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private void* AllocateSlow(Layout layout, int order)
     {
         ThrowIfDisposed();
@@ -285,6 +286,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
     }
 
     /// <summary>Serves <paramref name="order"/> from a batch refill of its cache when it is cached, else from the buddy lists.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void* AllocateUncached(int order)
     {
         if (order <= _maxCachedOrder)
@@ -315,7 +317,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
     }
 
     /// <summary>Pops a block of <paramref name="order"/>, splitting a larger one when needed, and marks it allocated.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private void* AllocateOrder(int order)
     {
         ulong candidates = _nonEmptyOrders >> order;
@@ -338,7 +340,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
     /// keeping the lower half each time; the upper halves become free blocks of each lower order. Returns the kept block,
     /// still unmarked, with its region's state bytes and start.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private FreeBlock* TakeSplitDown(int found, int order, out byte* states, out ulong start)
     {
         FreeBlock* block = _heads[found];
@@ -367,6 +369,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
     /// the message names the address; the heap is unchanged.</exception>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     /// <remarks>With lazy caches a block of a cached order is parked in its cache, unmerged; the checks are the same.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Deallocate(void* ptr, Layout layout)
     {
         if (_hardening != null)
@@ -400,7 +403,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
         DeallocateSlow(ptr, layout);
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private void DeallocateSlow(void* ptr, Layout layout)
     {
         ThrowIfDisposed();
@@ -412,7 +415,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
     }
 
     /// <summary>Takes a checked live block back: parks it in its order's cache, or frees and merges it.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private void Release(ulong address, int order, byte* state, nuint userSize, ref Region region)
     {
         _userBytes -= Math.Min(_userBytes, userSize);

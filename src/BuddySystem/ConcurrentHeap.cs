@@ -203,7 +203,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// <summary>A buddy block (requests above the size classes, or every request without the tier): the thread's cache
     /// of its order, else the core under the lock. Not inlined into <see cref="Allocate"/>, so that the objects' fast path
     /// keeps a small frame.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private void* AllocateBlock(Layout layout)
     {
         int order = Orders.OrderFor(layout.Size, layout.Align, BuddyHeap.MinShift);
@@ -227,7 +227,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         return AllocateSlow(layout, order);
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private void* AllocateSlow(Layout layout, int order)
     {
         if (order > _maxCachedOrder)
@@ -305,7 +305,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
 
     /// <summary>Frees a buddy block: into the thread's cache of its order with one compare-exchange, else under the lock.
     /// Not inlined into <see cref="Deallocate(void*, Layout)"/>, so that the objects' fast path keeps a small frame.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private void DeallocateBlock(void* ptr, Layout layout)
     {
         int order = Orders.OrderFor(layout.Size, layout.Align, BuddyHeap.MinShift);
@@ -335,7 +335,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         DeallocateSlow(ptr, layout, order);
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private void DeallocateSlow(void* ptr, Layout layout, int order)
     {
         if (order > _maxCachedOrder)
@@ -627,6 +627,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     }
 
     /// <summary>The calling thread's cache for this heap, registering one on first use.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private ThreadCache CurrentCache()
     {
         ThreadCache? cache = CurrentCacheOrNull();
@@ -649,6 +650,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     }
 
     /// <summary>The calling thread's cache for this heap, or null when it has none yet.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private ThreadCache? CurrentCacheOrNull()
     {
         ThreadCache? cache = t_cache;

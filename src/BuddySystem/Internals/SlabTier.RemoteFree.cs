@@ -119,7 +119,7 @@ internal sealed unsafe partial class SlabTier
     /// state read <paramref name="live"/>, with the caller busy (and no longer busy on return): claims it and pushes it on
     /// the slab's thread-free list; a claim that fails throws (a double free) or takes the locked path, which names it.
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private void FreeRemote(ThreadSlabs slabs, Slab* slab, ulong address, byte live, Layout layout)
     {
         ulong granule = address >> GranuleShift;
@@ -189,6 +189,7 @@ internal sealed unsafe partial class SlabTier
     /// is recorded and not counted again; one the owner quarantined goes back to the list uncounted (its pop counted none),
     /// recorded unless its claimer named the double free at its call.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int CollectThreadFree(ClassSlabs* sizeClass, Slab* slab)
     {
         if (Volatile.Read(ref slab->ThreadFree) == 0)

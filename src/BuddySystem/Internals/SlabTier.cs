@@ -321,6 +321,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         return item;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void* AllocateSlowCore(Layout layout)
     {
         ThreadSlabs slabs = CurrentSlabs();
@@ -418,6 +419,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// thread-free lists, moving dry slabs to the full list, adopting an abandoned slab or making a new one; null when none
     /// can be had.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Slab* SlabWithFreeObjectLocked(ThreadSlabs slabs, int index)
     {
         ClassSlabs* sizeClass = slabs.Classes + index;
@@ -450,6 +452,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// already. A new slab thus touches one page where linking it whole would write every object (mimalloc extends its
     /// pages' free lists the same way). By the owner in its busy window, or under the lock.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool ExtendFreeList(Slab* slab)
     {
         int remaining = slab->Capacity - slab->Linked;
@@ -486,6 +489,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     }
 
     /// <summary>Takes an abandoned slab of class <paramref name="index"/> with a free object, if any, for <paramref name="slabs"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Slab* AdoptLocked(ThreadSlabs slabs, int index)
     {
         ClassSlabs* sizeClass = slabs.Classes + index;
@@ -518,6 +522,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     }
 
     /// <summary>Takes a buddy block for a new slab of class <paramref name="index"/> owned by <paramref name="slabs"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Slab* NewSlabLocked(ThreadSlabs slabs, int index)
     {
         long failedBefore = _buddy.Counters.FailedAllocations;
@@ -688,7 +693,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// <summary>The rest of a lock-free free, after the object's state byte went to 0 and with the caller busy: the owner's
     /// free into a full slab or the one that empties a slab takes the lock; another thread's free pushes on the slab's
     /// thread-free list (the first into a full slab revives it under the lock).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private void FreeMarkedObject(ThreadSlabs slabs, Slab* slab, FreeObject* item)
     {
         if (slab->Owner == slabs.Id)
@@ -727,6 +732,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         ReportLateMisuses();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void DeallocateLocked(void* ptr, Layout layout)
     {
         ThrowIfDisposed();
@@ -808,6 +814,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
 
     /// <summary>An object of the calling thread's own slab, already marked free: back on the local list, the slab back on
     /// the list of slabs with free objects if it was full, and an empty slab kept or returned.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ReleaseOwnObjectLocked(ThreadSlabs slabs, Slab* slab, FreeObject* item)
     {
         ClassSlabs* sizeClass = slabs.Classes + slab->ClassIndex;
@@ -837,6 +844,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     }
 
     /// <summary>Gives an empty slab, already out of every list, back to the buddy engine; its descriptor is kept for reuse.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ReturnSlabLocked(Slab* slab)
     {
         ref Region region = ref _regions[Regions.Find(_regions, (ulong)slab->Start)];
@@ -852,6 +860,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
         _spareDescriptors = slab;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Slab* TakeDescriptorLocked()
     {
         Slab* slab = _spareDescriptors;
@@ -1239,6 +1248,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     }
 
     /// <summary>The calling thread's slabs of this heap, registering them on first use.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private ThreadSlabs CurrentSlabs()
     {
         ThreadSlabs? slabs = _single ?? t_slabs;
@@ -1326,6 +1336,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// are held: of the preferred size (<see cref="SizeClasses.SlabShiftFor"/>), else the largest smaller one down to the
     /// class's minimum; null when none can be had. <paramref name="shift"/> is log2 of the block's size.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void* TakeSlabBlock(BuddyHeap buddy, int index, int slabCount, out int shift)
     {
         shift = SizeClasses.SlabShiftFor(index, slabCount);
@@ -1344,6 +1355,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     /// <summary>Links <paramref name="count"/> objects of <paramref name="objectSize"/> bytes from <paramref name="first"/>
     /// into a free list through their first word, in address order so the slab hands them out from its start; returns the
     /// first.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void* LinkObjects(void* first, int count, uint objectSize)
     {
         void* next = null;
