@@ -407,11 +407,11 @@ internal sealed unsafe partial class SlabTier : IDisposable
     }
 
     /// <summary>
-    /// The common case of a free, after the object's state byte went to 0: counts it and, when <paramref name="slabs"/>
-    /// owns the slab, pushes the object on the local list (a thread's full slab also goes on its class's stack of slabs to
-    /// move back to the list of slabs with free objects, <see cref="DrainReclaimable"/>); false (and only counted) when the
-    /// free empties the slab while it is full or its class already keeps an empty slab (it goes back), or the slab is
-    /// another thread's: <see cref="FreeMarkedObject"/> does the rest. The single owner (<paramref name="singleOwner"/>)
+    /// The common case of the owner's free, after the object's state byte went to 0 (the caller checked that
+    /// <paramref name="slabs"/> owns the slab): counts it and pushes the object on the local list (a thread's full slab
+    /// also goes on its class's stack of slabs to move back to the list of slabs with free objects,
+    /// <see cref="DrainReclaimable"/>); false (and only counted) when the free empties the slab while it is full or its
+    /// class already keeps an empty slab (it goes back): <see cref="FreeMarkedObject"/> does the rest. The single owner (<paramref name="singleOwner"/>)
     /// owns every slab and does not defer a full slab: its lock is its own, and its free into a full slab takes the locked
     /// path, which moves the slab back at once (deferring it there made the slab-heap fail a W3 allocation).
     /// </summary>
@@ -419,7 +419,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     private static bool TryReleaseOwnObject(ThreadSlabs slabs, Slab* slab, FreeObject* item, nuint userSize, bool singleOwner)
     {
         slabs.UserBytes -= (long)userSize;
-        if ((!singleOwner && slab->Owner != slabs.Id) || (slab->Full != 0 && (singleOwner || slab->Used <= 1)))
+        if (slab->Full != 0 && (singleOwner || slab->Used <= 1))
         {
             return false;
         }
