@@ -184,7 +184,7 @@ internal sealed unsafe partial class SlabTier
 
     /// <summary>
     /// Moves the objects other threads freed into <paramref name="slab"/> to its local list, by the owner (in its busy
-    /// window or under the lock) or with the owner paused or exited; their count. Each must still be live: one that is not
+    /// window or under the lock) or with the owner paused or exited; how many went onto the list. Each must still be live: one that is not
     /// was freed twice (by the owner, and by another thread whose read of its state came before the owner's store), which
     /// is recorded and not counted again; one the owner quarantined goes back to the list uncounted (its pop counted none),
     /// recorded unless its claimer named the double free at its call.
@@ -199,7 +199,7 @@ internal sealed unsafe partial class SlabTier
 
         var item = (FreeObject*)Interlocked.Exchange(ref slab->ThreadFree, 0);
         byte live = (byte)(slab->ClassIndex + 1);
-        int count = 0;
+        int count = 0, moved = 0;
         while (item != null)
         {
             FreeObject* next = item->RemoteNext;
@@ -218,6 +218,7 @@ internal sealed unsafe partial class SlabTier
                 item->Next = slab->Free;
                 slab->Free = item;
                 count += state == live ? 1 : 0;
+                moved++;
             }
             else
             {
@@ -235,7 +236,7 @@ internal sealed unsafe partial class SlabTier
             sizeClass->EmptySlabs++;
         }
 
-        return count;
+        return moved;
     }
 
     /// <summary>Pushes <paramref name="item"/>, claimed, on <paramref name="slab"/>'s thread-free list through its second

@@ -128,4 +128,35 @@ public unsafe class RemoteFreeProtocolTests
         heap.Validate();
         Assert.Equal(400ul * 64, heap.Stats.AllocatedBytes);
     }
+
+    [Fact]
+    public void QuarantinedObjectCollectedWhenTheLocalListIsDry_GoesBackOnTheList_NotOverwrittenByFreshObjects()
+    {
+        // The first objects of a slab are linked about 4 KiB at a time: take them all, so that the local list is empty
+        // when the quarantined object comes back through the collection, and the next refill links fresh objects.
+        var reports = new List<InvalidOperationException>();
+        using var heap = ConcurrentHeap.Create(1 << 20, BuddyHeapOptions.ConcurrentDefault with { LateMisuseHandler = reports.Add });
+        var held = new List<nint>();
+        for (int i = 0; i < 4096 / 64; i++)
+        {
+            held.Add((nint)heap.Allocate(s_small));
+        }
+
+        void* block = (void*)held[0];
+        held.RemoveAt(0);
+        heap.Deallocate(block, s_small);
+        heap.ClaimAndPushAsAfterStaleRead(block);
+        held.Add((nint)heap.Allocate(s_small)); // quarantines the claimed object, then the collection takes it back
+        heap.Validate();
+        Assert.Single(reports);
+
+        var all = new HashSet<nint>(held);
+        for (int i = 0; i < 200; i++)
+        {
+            Assert.True(all.Add((nint)heap.Allocate(s_small)), "an object was handed out twice");
+        }
+
+        Assert.Contains((nint)block, all);
+        heap.Validate();
+    }
 }
