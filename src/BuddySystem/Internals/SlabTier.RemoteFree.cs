@@ -239,6 +239,24 @@ internal sealed unsafe partial class SlabTier
         return moved;
     }
 
+    /// <summary>
+    /// Whether no other thread has a claim on an object of the empty <paramref name="slab"/>, so that it may go back to the
+    /// buddy engine: a claim on an object its owner already freed is a racing double free whose push may still come, and it
+    /// must find the slab where it was. Under the lock, whose acquisition published the owner's state stores: a claim made
+    /// after this look reads the state "free" and pushes nothing.
+    /// </summary>
+    private static bool NoRemoteFreeInFlight(Slab* slab)
+    {
+        if (slab->MarkBase == null)
+        {
+            return true;
+        }
+
+        ulong first = (ulong)slab->Start >> GranuleShift;
+        int granules = (int)(((ulong)slab->Capacity * slab->ObjectSize) >> GranuleShift);
+        return new ReadOnlySpan<byte>(slab->MarkBase + first, granules).IndexOfAnyExcept(RemoteMark.Clear) < 0;
+    }
+
     /// <summary>Pushes <paramref name="item"/>, claimed, on <paramref name="slab"/>'s thread-free list through its second
     /// word (the local list links through the first, so an object on both lists in a race keeps both intact); true when
     /// the list was empty.</summary>

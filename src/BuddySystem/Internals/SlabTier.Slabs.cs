@@ -189,7 +189,7 @@ internal sealed unsafe partial class SlabTier
 
         if (--slab->Used == 0)
         {
-            if (sizeClass->EmptySlabs < EmptySlabsKept)
+            if (sizeClass->EmptySlabs < EmptySlabsKept || !NoRemoteFreeInFlight(slab))
             {
                 sizeClass->EmptySlabs++;
             }

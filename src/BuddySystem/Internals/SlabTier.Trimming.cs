@@ -176,7 +176,7 @@ internal sealed unsafe partial class SlabTier
                     {
                         Slab* next = slab->Next;
                         CollectThreadFree(sizeClass, slab);
-                        if (slab->Used == 0)
+                        if (slab->Used == 0 && NoRemoteFreeInFlight(slab))
                         {
                             sizeClass->EmptySlabs--;
                             sizeClass->SlabsHeld--;
@@ -207,7 +207,7 @@ internal sealed unsafe partial class SlabTier
             {
                 Slab* next = slab->Next;
                 CollectThreadFree(null, slab);
-                if (slab->Used == 0)
+                if (slab->Used == 0 && NoRemoteFreeInFlight(slab))
                 {
                     Unlink(ref head, slab);
                     ReturnSlabLocked(slab);
@@ -246,7 +246,7 @@ internal sealed unsafe partial class SlabTier
                         slab->NextReclaimable = null;
                         Volatile.Write(ref slab->Owner, 0);
                         CollectThreadFree(null, slab);
-                        if (slab->Used == 0)
+                        if (slab->Used == 0 && NoRemoteFreeInFlight(slab))
                         {
                             ReturnSlabLocked(slab);
                         }
