@@ -18,7 +18,7 @@ internal sealed unsafe class HeapTarget : IDisposable
     private Func<Layout, ulong>? _blockAlignment;
     private Func<HeapSnapshot>? _snapshot;
 
-    private HeapTarget(string name, IAllocator allocator, IDisposable owner, Action validate, Func<HeapStats> stats, Action<nint, nuint>? addRegion, bool threadSafe)
+    private HeapTarget(string name, IAllocator allocator, IDisposable owner, Action validate, Func<HeapStats> stats, Action<nint, nuint>? addRegion)
     {
         Name = name;
         Allocator = allocator;
@@ -26,7 +26,6 @@ internal sealed unsafe class HeapTarget : IDisposable
         _validate = validate;
         _stats = stats;
         _addRegion = addRegion;
-        IsThreadSafe = threadSafe;
     }
 
     /// <summary>The hardening a hardened engine under test runs: every check, corruption thrown rather than fatal.</summary>
@@ -40,7 +39,9 @@ internal sealed unsafe class HeapTarget : IDisposable
 
     internal IAllocator Allocator { get; }
 
-    internal bool IsThreadSafe { get; }
+    /// <summary>Safe from many threads at once (stress runs only these): what the engine declares
+    /// (<see cref="IAllocator.IsThreadSafe"/>), so the catalog, stress and the pool agree.</summary>
+    internal bool IsThreadSafe => Allocator.IsThreadSafe;
 
     /// <summary>The engine implements the pointer heap contract itself (regions, dispose, misuse exceptions naming the address).</summary>
     internal bool IsPointerHeap { get; private init; }
@@ -66,18 +67,17 @@ internal sealed unsafe class HeapTarget : IDisposable
     /// <param name="owner">Disposed with the target.</param>
     /// <param name="validate">Throws when the engine's invariants are broken.</param>
     /// <param name="stats">The engine's accounting.</param>
-    /// <param name="threadSafe">Safe from many threads at once (stress runs only these).</param>
     /// <param name="pointerHeap">Implements the pointer heap contract itself (the misuse matrix runs only these).</param>
     /// <param name="addRegion">Adds memory to the engine; null when it cannot take more regions.</param>
     /// <param name="blockSize">The block size the engine hands out for a layout; null for the buddy rule (<see cref="BuddyHeap.BlockSizeOf"/>).</param>
     /// <param name="blockAlignment">The alignment the engine promises for a layout; null for the buddy rule (aligned to the block size).</param>
-    internal static HeapTarget Of(string name, IAllocator allocator, IDisposable owner, Action validate, Func<HeapStats> stats, bool threadSafe, bool pointerHeap, Action<nint, nuint>? addRegion = null, Func<Layout, ulong>? blockSize = null, Func<Layout, ulong>? blockAlignment = null)
-        => new(name, allocator, owner, validate, stats, addRegion, threadSafe) { IsPointerHeap = pointerHeap, _blockSize = blockSize, _blockAlignment = blockAlignment };
+    internal static HeapTarget Of(string name, IAllocator allocator, IDisposable owner, Action validate, Func<HeapStats> stats, bool pointerHeap, Action<nint, nuint>? addRegion = null, Func<Layout, ulong>? blockSize = null, Func<Layout, ulong>? blockAlignment = null)
+        => new(name, allocator, owner, validate, stats, addRegion) { IsPointerHeap = pointerHeap, _blockSize = blockSize, _blockAlignment = blockAlignment };
 
     /// <summary>A <see cref="SlabHeap"/> under test: objects of size classes and exact large blocks, aligned as
     /// <see cref="SlabHeap.BlockAlignmentFor"/> promises.</summary>
     internal static HeapTarget Of(string name, SlabHeap heap)
-        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: false)
+        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size))
         {
             _blockSize = SlabHeap.BlockSizeFor,
             _blockAlignment = SlabHeap.BlockAlignmentFor,
@@ -89,7 +89,7 @@ internal sealed unsafe class HeapTarget : IDisposable
 
     /// <summary>A <see cref="BuddyHeap"/> under test (a hardened one adds its request overhead to every block).</summary>
     internal static HeapTarget Of(string name, BuddyHeap heap)
-        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: false)
+        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size))
         {
             _overhead = heap.RequestOverhead,
             IsPointerHeap = true,
@@ -98,7 +98,7 @@ internal sealed unsafe class HeapTarget : IDisposable
 
     /// <summary>A <see cref="LockedHeap"/> under test.</summary>
     internal static HeapTarget Of(string name, LockedHeap heap)
-        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true)
+        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size))
         {
             IsPointerHeap = true,
             _snapshot = () => HeapSnapshot.Of(heap),
@@ -108,7 +108,7 @@ internal sealed unsafe class HeapTarget : IDisposable
     /// (<see cref="ConcurrentHeap.BlockSizeFor"/>: slab objects with the size-class tier, buddy blocks with a hardened heap's
     /// overhead otherwise).</summary>
     internal static HeapTarget Of(string name, ConcurrentHeap heap)
-        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size), threadSafe: true)
+        => new(name, heap, heap, heap.Validate, () => heap.Stats, (start, size) => heap.AddRegion((void*)start, size))
         {
             _overhead = heap.RequestOverhead,
             _blockSize = heap.BlockSizeFor,
@@ -121,11 +121,11 @@ internal sealed unsafe class HeapTarget : IDisposable
 
     /// <summary>The frame allocator behind <see cref="FrameAllocatorHeap"/> under test.</summary>
     internal static HeapTarget Of(string name, FrameAllocatorHeap frames)
-        => new(name, frames, frames, frames.Frames.Validate, () => frames.Stats, addRegion: null, threadSafe: false) { _describe = frames.Describe };
+        => new(name, frames, frames, frames.Frames.Validate, () => frames.Stats, addRegion: null) { _describe = frames.Describe };
 
     /// <summary>The offset allocator behind <see cref="BuddyTreeHeap"/> under test; misuse messages name offsets.</summary>
     internal static HeapTarget Of(string name, BuddyTreeHeap tree)
-        => new(name, tree, tree, tree.Tree.Validate, () => tree.Stats, addRegion: null, threadSafe: false) { _describe = address => ThrowHelperHex(tree.OffsetOf(address)) };
+        => new(name, tree, tree, tree.Tree.Validate, () => tree.Stats, addRegion: null) { _describe = address => ThrowHelperHex(tree.OffsetOf(address)) };
 
     /// <summary>How the engine's misuse messages name <paramref name="address"/>: the address, or the tree's offset.</summary>
     internal string Describe(void* address) => _describe?.Invoke(address) ?? ThrowHelperHex((ulong)address);

@@ -21,6 +21,9 @@ internal sealed unsafe class SharedHeapTestHeap : IAllocator, IHeapStatsSource, 
         _base = (ulong)Heap.Pointer(0);
     }
 
+    /// <summary>True: the shared heap takes its process-shared lock in every call.</summary>
+    public bool IsThreadSafe => true;
+
     internal SharedHeap Heap { get; }
 
     /// <summary>A shared heap of <paramref name="capacity"/> bytes under test: thread-safe, an offset engine (not in the
@@ -28,7 +31,7 @@ internal sealed unsafe class SharedHeapTestHeap : IAllocator, IHeapStatsSource, 
     internal static HeapTarget Target(string name, nuint capacity)
     {
         var heap = new SharedHeapTestHeap(capacity);
-        return HeapTarget.Of(name, heap, heap, heap.Heap.Validate, () => heap.Stats, threadSafe: true, pointerHeap: false, blockSize: heap.BlockSizeOf, blockAlignment: heap.BlockAlignmentOf);
+        return HeapTarget.Of(name, heap, heap, heap.Heap.Validate, () => heap.Stats, pointerHeap: false, blockSize: heap.BlockSizeOf, blockAlignment: heap.BlockAlignmentOf);
     }
 
     public void* Allocate(Layout layout)

@@ -596,6 +596,9 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
         return true;
     }
 
+    /// <summary>False: a BuddyHeap is single-threaded (use one thread at a time, or wrap it in <see cref="LockedHeap"/>).</summary>
+    public bool IsThreadSafe => false;
+
     /// <summary>A snapshot of the heap's accounting, including the free blocks per order (<c>/proc/buddyinfo</c>).</summary>
     /// <remarks>Costs O(free blocks + cached blocks × orders); not for hot paths. <see cref="HeapStats.FreeBlocksByOrder"/>
     /// and <see cref="HeapStats.LargestFreeBlock"/> describe the free blocks as an allocation can obtain them now: cached

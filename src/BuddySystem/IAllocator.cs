@@ -8,10 +8,18 @@ namespace BuddySystem;
 /// <para><see cref="Allocate"/> returns <see langword="null"/> when the request cannot be served (the heap is
 /// exhausted or too fragmented); it never throws for that. Typed fronts such as
 /// <see cref="Collections.Box{T}"/> turn <see langword="null"/> into a <see cref="HeapExhaustedException"/>.</para>
-/// <para>Thread safety is stated by each implementation.</para>
+/// <para>Thread safety is stated by each implementation, and declared by <see cref="IsThreadSafe"/>.</para>
 /// </remarks>
 public unsafe interface IAllocator
 {
+    /// <summary>Whether every member may be called from any number of threads at once.</summary>
+    /// <remarks>Defaults to <see langword="false"/>: an allocator is single-threaded unless it declares otherwise.
+    /// <see cref="LockedHeap"/> and <see cref="ConcurrentHeap"/> declare <see langword="true"/>; <see cref="BuddyHeap"/> and
+    /// <see cref="SlabHeap"/> <see langword="false"/>. Fronts used from any thread, such as
+    /// <see cref="Buffers.BuddyMemoryPool"/>, accept only an allocator that declares <see langword="true"/>, and the
+    /// reliability kit's stress run covers exactly those engines.</remarks>
+    bool IsThreadSafe => false;
+
     /// <summary>Allocates a block for <paramref name="layout"/>.</summary>
     /// <param name="layout">Size and alignment wanted. A zero size still yields a valid, unique block.</param>
     /// <returns>The block's address, aligned to <see cref="Layout.Align"/>; <see langword="null"/> when the request cannot be served.</returns>

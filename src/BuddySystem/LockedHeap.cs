@@ -120,6 +120,9 @@ public sealed unsafe class LockedHeap : IAllocator, IHeapStatsSource, IExhaustio
         }
     }
 
+    /// <summary>True: every member is safe from any thread (one lock serialises them).</summary>
+    public bool IsThreadSafe => true;
+
     /// <inheritdoc cref="BuddyHeap.Stats"/>
     public HeapStats Stats
     {

@@ -193,6 +193,10 @@ public sealed unsafe class SlabHeap : IAllocator, IHeapStatsSource, IDisposable
         _tier.Trim();
     }
 
+    /// <summary>False: a SlabHeap is single-threaded (use one thread at a time; <see cref="ConcurrentHeap"/> is the thread-safe
+    /// heap).</summary>
+    public bool IsThreadSafe => false;
+
     /// <summary>A snapshot of the heap's accounting.</summary>
     /// <remarks>Costs O(free buddy blocks); not for hot paths. <see cref="HeapStats.AllocatedBytes"/> counts objects at their
     /// class size and large blocks at their kept length; <see cref="HeapStats.CachedBytes"/> is the bytes of slabs not in

@@ -7,8 +7,9 @@ namespace BuddySystem.Buffers;
 /// is needed.
 /// </summary>
 /// <remarks>Dispose returns the block exactly once, whichever thread gets there first; any later access throws
-/// <see cref="ObjectDisposedException"/> until the pool hands this owner out again with another block (it recycles disposed
-/// owners, oldest first, so renting allocates nothing; see <see cref="BuddyMemoryPoolOptions.RecycledOwners"/>).</remarks>
+/// <see cref="ObjectDisposedException"/> and a later Dispose does nothing. By default an owner serves one rent; only with
+/// <see cref="BuddyMemoryPoolOptions.RecycledOwners"/> above 0 does the pool hand it out again with another block, after
+/// which a stale reference is the new renter's.</remarks>
 internal sealed unsafe class BuddyMemoryOwner : MemoryManager<byte>
 {
     private readonly BuddyMemoryPool _pool;

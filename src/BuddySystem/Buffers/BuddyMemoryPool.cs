@@ -14,11 +14,12 @@ namespace BuddySystem.Buffers;
 /// <see cref="MaxBufferSize"/> is the largest request the pool accepts; a request up to it can still fail with
 /// <see cref="HeapExhaustedException"/> when the heap is full or fragmented.</para>
 /// <para><b>Lifetime.</b> Each owner returns its block to the heap on <see cref="IDisposable.Dispose"/>; that is idempotent
-/// and safe from several threads at once, and a later use of the owner's memory throws
-/// <see cref="ObjectDisposedException"/>. The pool reuses disposed owner objects, oldest first and only after many other
-/// returns (<see cref="BuddyMemoryPoolOptions.RecycledOwners"/>), so renting allocates no managed memory; a use so late that
-/// the owner was handed out again reaches the new renter's buffer instead of throwing (set that option to 0 to make every
-/// late use throw). A forgotten owner keeps its block until the heap is disposed (there is no
+/// and safe from several threads at once: a second <c>Dispose</c>, however late, does nothing, and a later use of the owner's
+/// memory throws <see cref="ObjectDisposedException"/>, because by default every rent gets an owner object of its own. With
+/// <see cref="BuddyMemoryPoolOptions.RecycledOwners"/> above 0 the pool reuses disposed owner objects instead (oldest first,
+/// after a quarantine of 64 returns) so renting allocates no managed memory; then a use or a second <c>Dispose</c> later than
+/// the quarantine reaches the owner's next renter, as a stale array of <see cref="System.Buffers.ArrayPool{T}"/> does, so
+/// turn it on only where every owner is disposed exactly once. A forgotten owner keeps its block until the heap is disposed (there is no
 /// finalizer, so renting costs no finalization work). Disposing the pool stops <see cref="Rent"/>; buffers already rented stay
 /// valid. Disposing an owner after its allocator was disposed (by a <c>BuddyMemoryPoolFactory</c> whose host stopped first)
 /// does nothing and does not throw. A heap the pool created itself (<see cref="Create"/>) is disposed when the pool and every buffer are.</para>
@@ -28,8 +29,8 @@ namespace BuddySystem.Buffers;
 /// which Kestrel's socket transport requires for multi-segment sends.</para>
 /// <para><b>Cost.</b> A rent or a return is one call to the heap, an interlocked add on this processor's own cache line and,
 /// mostly, a thread-local owner ring; one rent or return in 64 takes a short lock to move owners between threads.</para>
-/// <para><b>Thread safety.</b> Every member is safe from any thread, given a thread-safe allocator (<see cref="LockedHeap"/>,
-/// <see cref="ConcurrentHeap"/>, or another allocator documented as safe from any thread).</para>
+/// <para><b>Thread safety.</b> Every member is safe from any thread; the constructor accepts only an allocator that declares
+/// itself thread-safe (<see cref="IAllocator.IsThreadSafe"/>: <see cref="LockedHeap"/>, <see cref="ConcurrentHeap"/>).</para>
 /// </remarks>
 public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
 {
@@ -52,10 +53,10 @@ public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
     private int _heapFreed;
 
     /// <summary>Creates a pool over <paramref name="allocator"/>, which stays the caller's.</summary>
-    /// <param name="allocator">A thread-safe allocator, such as <see cref="LockedHeap"/> or <see cref="ConcurrentHeap"/>. It must outlive every buffer rented from the pool.</param>
+    /// <param name="allocator">A thread-safe allocator (<see cref="IAllocator.IsThreadSafe"/>), such as <see cref="LockedHeap"/> or <see cref="ConcurrentHeap"/>. It must outlive every buffer rented from the pool.</param>
     /// <param name="options">Sizes; defaults when null.</param>
     /// <exception cref="ArgumentNullException"><paramref name="allocator"/> is null.</exception>
-    /// <exception cref="ArgumentException"><paramref name="allocator"/> is a <see cref="BuddyHeap"/>, which is single-threaded (wrap it in <see cref="LockedHeap"/>).</exception>
+    /// <exception cref="ArgumentException"><paramref name="allocator"/> is not thread-safe (<see cref="IAllocator.IsThreadSafe"/> is false), as a <see cref="BuddyHeap"/> or a <see cref="SlabHeap"/> (wrap a BuddyHeap in <see cref="LockedHeap"/>).</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is not positive.</exception>
     public BuddyMemoryPool(IAllocator allocator, BuddyMemoryPoolOptions? options = null)
         : this(allocator, options, owned: null, arrayRegion: null)
@@ -71,7 +72,7 @@ public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
     /// <param name="arrayRegion">The pinned array the allocator's region lies in. A block outside it is handed out as plain memory.</param>
     /// <param name="options">Sizes; defaults when null.</param>
     /// <exception cref="ArgumentNullException"><paramref name="allocator"/> or <paramref name="arrayRegion"/> is null.</exception>
-    /// <exception cref="ArgumentException"><paramref name="allocator"/> is a <see cref="BuddyHeap"/>, which is single-threaded.</exception>
+    /// <exception cref="ArgumentException"><paramref name="allocator"/> is not thread-safe (<see cref="IAllocator.IsThreadSafe"/> is false).</exception>
     public BuddyMemoryPool(IAllocator allocator, PinnedArrayRegion arrayRegion, BuddyMemoryPoolOptions? options = null)
         : this(allocator, options, owned: null, arrayRegion: arrayRegion ?? throw new ArgumentNullException(nameof(arrayRegion)))
     {
@@ -80,9 +81,10 @@ public sealed unsafe class BuddyMemoryPool : MemoryPool<byte>
     private BuddyMemoryPool(IAllocator allocator, BuddyMemoryPoolOptions? options, IDisposable? owned, PinnedArrayRegion? arrayRegion)
     {
         ArgumentNullException.ThrowIfNull(allocator);
-        if (allocator is BuddyHeap)
+        if (!allocator.IsThreadSafe)
         {
-            ThrowHelper.ThrowArgument("A BuddyHeap is single-threaded and a memory pool is used from any thread; wrap the heap in a LockedHeap.", nameof(allocator));
+            // Asked of the engine, not guessed from its type: every single-threaded engine is refused, not only BuddyHeap.
+            ThrowHelper.ThrowArgument($"A {allocator.GetType().Name} is not thread-safe (its IsThreadSafe is false) and a memory pool is used from any thread; use a ConcurrentHeap, or wrap a BuddyHeap in a LockedHeap.", nameof(allocator));
         }
 
         options ??= new BuddyMemoryPoolOptions();

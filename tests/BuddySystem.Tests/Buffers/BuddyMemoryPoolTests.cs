@@ -156,6 +156,46 @@ public unsafe class BuddyMemoryPoolTests
     }
 
     [Fact]
+    public void Constructor_SingleThreadedSlabHeap_ThrowsArgumentException()
+    {
+        // Refused because the engine says it is not thread-safe; the type check before issue 33 let a SlabHeap through.
+        using var heap = SlabHeap.Create(1 << 20);
+        var error = Assert.Throws<ArgumentException>(() => new BuddyMemoryPool(heap));
+        Assert.Equal("allocator", error.ParamName);
+        Assert.Contains("SlabHeap is not thread-safe", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Constructor_AllocatorThatDeclaresNothing_IsSingleThreadedAndRefused()
+    {
+        var error = Assert.Throws<ArgumentException>(() => new BuddyMemoryPool(new SilentAllocator()));
+        Assert.Equal("allocator", error.ParamName);
+    }
+
+    [Fact]
+    public void Constructor_ThreadSafeHeaps_AreAccepted()
+    {
+        using var locked = LockedHeap.Create(1 << 20);
+        using var concurrent = ConcurrentHeap.Create(1 << 20);
+        using var overLocked = new BuddyMemoryPool(locked);
+        using var overConcurrent = new BuddyMemoryPool(concurrent);
+        using IMemoryOwner<byte> a = overLocked.Rent(100);
+        using IMemoryOwner<byte> b = overConcurrent.Rent(100);
+        Assert.Equal(128, a.Memory.Length);
+        Assert.Equal(128, b.Memory.Length);
+    }
+
+    // An allocator that does not override IAllocator.IsThreadSafe.
+    private sealed unsafe class SilentAllocator : IAllocator
+    {
+        public void* Allocate(Layout layout) => null;
+
+        public void Deallocate(void* ptr, Layout layout)
+        {
+        }
+    }
+
+    [Fact]
     public void Rent_OverPinnedArrayRegion_BufferIsAlsoAnArraySegment()
     {
         var region = new PinnedArrayRegion(1 << 20, 1 << 20);

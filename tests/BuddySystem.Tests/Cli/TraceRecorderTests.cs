@@ -32,7 +32,7 @@ public sealed class TraceRecorderTests : IDisposable
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
-    [Fact]
+    [ToolFact("gcc")]
     public void Recorder_TracesEveryCall_WithIdsThatSurviveRealloc()
     {
         string tracer = Path.Combine(_directory, "buddytrace.so");
@@ -47,7 +47,7 @@ public sealed class TraceRecorderTests : IDisposable
         start.Environment["BUDDY_TRACE"] = Path.Combine(_directory, "out");
         using (var process = Process.Start(start)!)
         {
-            process.WaitForExit();
+            WaitOrKill(process, $"{program} under the recorder");
             Assert.Equal(0, process.ExitCode);
         }
 
@@ -72,8 +72,18 @@ public sealed class TraceRecorderTests : IDisposable
     private static void Run(string file, string arguments)
     {
         using var process = Process.Start(new ProcessStartInfo(file, arguments) { RedirectStandardError = true, UseShellExecute = false })!;
-        string errors = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"{file} {arguments} failed: {errors}");
+        Task<string> errors = process.StandardError.ReadToEndAsync();
+        WaitOrKill(process, $"{file} {arguments}");
+        Assert.True(process.ExitCode == 0, $"{file} {arguments} failed: {errors.Result}");
+    }
+
+    // A program that hangs is killed and fails the test, naming it, instead of hanging the run.
+    private static void WaitOrKill(Process process, string what)
+    {
+        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"{what} did not finish in 2 minutes; killed.");
+        }
     }
 }

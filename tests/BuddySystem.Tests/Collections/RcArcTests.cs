@@ -83,11 +83,11 @@ public unsafe class RcArcTests
 
         root.Dispose();
         using var start = new Barrier(Threads);
-        var workers = new Thread[Threads];
+        var workers = new TestThread[Threads];
         for (int t = 0; t < Threads; t++)
         {
             Arc<long> mine = handles[t];
-            workers[t] = new Thread(() =>
+            workers[t] = TestThread.Start(() =>
             {
                 start.SignalAndWait();
                 for (int i = 0; i < Rounds; i++)
@@ -100,13 +100,9 @@ public unsafe class RcArcTests
                 mine.Dispose();
                 mine.Dispose();
             });
-            workers[t].Start();
         }
 
-        foreach (Thread worker in workers)
-        {
-            worker.Join();
-        }
+        TestThread.JoinAll(workers);
 
         Assert.Equal(0ul, heap.Stats.AllocatedBytes);
         // Clones share the one block: the heap served exactly one allocation, and the last dispose, on some worker, freed it.

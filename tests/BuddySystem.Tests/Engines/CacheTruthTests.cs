@@ -1,4 +1,5 @@
 using BuddySystem.Buffers;
+using BuddySystem.Testing;
 
 namespace BuddySystem.Tests;
 
@@ -7,19 +8,31 @@ public unsafe class CacheTruthTests
 {
     private static readonly Layout Small = new(16, 8);
 
-    /// <summary>Runs <paramref name="setup"/> on a new thread that then stays alive until the returned event is set.</summary>
-    private static (Thread Thread, ManualResetEventSlim Release) KeepAliveAfter(Action setup)
+    /// <summary>Runs <paramref name="setup"/> on a new thread that then stays alive until the returned event is set; a
+    /// failure of <paramref name="setup"/> is rethrown here.</summary>
+    private static (TestThread Thread, ManualResetEventSlim Release) KeepAliveAfter(Action setup)
     {
         var ready = new ManualResetEventSlim();
         var release = new ManualResetEventSlim();
-        var thread = new Thread(() =>
+        var thread = TestThread.Start(() =>
         {
-            setup();
-            ready.Set();
+            try
+            {
+                setup();
+            }
+            finally
+            {
+                ready.Set();
+            }
+
             release.Wait();
         });
-        thread.Start();
         ready.Wait();
+        if (thread.Failure is not null)
+        {
+            thread.Join();
+        }
+
         return (thread, release);
     }
 
@@ -27,7 +40,7 @@ public unsafe class CacheTruthTests
     public void Allocate_WholeHeapWhileALiveThreadCachesABlock_Succeeds()
     {
         using var heap = ConcurrentHeap.Create(1 << 20);
-        (Thread thread, ManualResetEventSlim release) = KeepAliveAfter(() => heap.Deallocate(heap.Allocate(Small), Small));
+        (TestThread thread, ManualResetEventSlim release) = KeepAliveAfter(() => heap.Deallocate(heap.Allocate(Small), Small));
         try
         {
             void* all = heap.Allocate(new Layout(1 << 20, 8));
@@ -49,7 +62,7 @@ public unsafe class CacheTruthTests
     public void Allocate_FourLiveThreadsHoldingCaches_EveryRequestThatFitsSucceeds()
     {
         using var heap = ConcurrentHeap.Create(1 << 22);
-        var threads = new List<(Thread, ManualResetEventSlim)>();
+        var threads = new List<(TestThread, ManualResetEventSlim)>();
         for (int t = 0; t < 4; t++)
         {
             int seed = t;
@@ -107,7 +120,7 @@ public unsafe class CacheTruthTests
         }
         finally
         {
-            foreach ((Thread thread, ManualResetEventSlim release) in threads)
+            foreach ((TestThread thread, ManualResetEventSlim release) in threads)
             {
                 release.Set();
                 thread.Join();
@@ -119,7 +132,7 @@ public unsafe class CacheTruthTests
     public void Gen2Collection_IdleLiveThreadsCache_IsReturned()
     {
         using var heap = ConcurrentHeap.Create(1 << 20);
-        (Thread thread, ManualResetEventSlim release) = KeepAliveAfter(() => heap.Deallocate(heap.Allocate(Small), Small));
+        (TestThread thread, ManualResetEventSlim release) = KeepAliveAfter(() => heap.Deallocate(heap.Allocate(Small), Small));
         try
         {
             Assert.True(heap.Stats.CachedBytes > 0);
@@ -208,33 +221,64 @@ public unsafe class CacheTruthTests
     }
 
     [Fact]
-    public void Stats_WhileBlocksMoveBetweenThreads_NeverNegativeNorWrapped()
+    public void Stats_WhileBlocksMoveBetweenThreads_AddUpToWhatTheTestHolds()
     {
         // Pairs of threads hand blocks from one thread's cache to another's, in bursts, so per-thread counters swing by
-        // hundreds of blocks between two reads of a Stats that would sum them at different moments.
+        // hundreds of blocks between two reads of a Stats that would sum them at different moments. The test holds a base of
+        // blocks of its own all along, so such a sum shows as fewer live blocks than that base, or as figures that disagree
+        // with each other: every block is Small, so UserBytes and AllocatedBytes are fixed multiples of LiveBlocks. (Stats
+        // clamps UserBytes and LiveBlocks into range, so "never negative" alone could not fail.)
         using var heap = ConcurrentHeap.Create(1 << 22);
+        const int Held = 1000;
         const int Pairs = 3;
+        const int Burst = 256;
+        const int MaxInFlight = Pairs * 6 * Burst; // per pair: a burst being filled, 4 queued, one being freed
+        var held = new nint[Held];
+        for (int i = 0; i < Held; i++)
+        {
+            held[i] = (nint)heap.Allocate(Small);
+            Assert.True(held[i] != 0);
+        }
+
+        HeapStats start = heap.Stats;
+        Assert.Equal(Held, start.LiveBlocks);
+        Assert.Equal(Held * (ulong)Small.Size, start.UserBytes);
+        ulong blockBytes = start.AllocatedBytes / Held;
+        Assert.InRange(blockBytes, (ulong)Small.Size, 64ul);
+        Assert.Equal(Held * blockBytes, start.AllocatedBytes);
+
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(1.5));
-        var threads = new List<Thread>();
+        long produced = 0;
+        long failed = 0;
+        var threads = new List<TestThread>();
         for (int p = 0; p < Pairs; p++)
         {
             var queue = new System.Collections.Concurrent.BlockingCollection<nint[]>(4);
-            threads.Add(new Thread(() =>
+            threads.Add(TestThread.Start(() =>
             {
-                while (!stop.IsCancellationRequested)
+                try
                 {
-                    var burst = new nint[256];
-                    for (int i = 0; i < burst.Length; i++)
+                    while (!stop.IsCancellationRequested)
                     {
-                        burst[i] = (nint)heap.Allocate(Small);
+                        var burst = new nint[Burst];
+                        int served = 0;
+                        for (int i = 0; i < burst.Length; i++)
+                        {
+                            burst[i] = (nint)heap.Allocate(Small);
+                            served += burst[i] != 0 ? 1 : 0;
+                        }
+
+                        Interlocked.Add(ref produced, served);
+                        Interlocked.Add(ref failed, Burst - served);
+                        queue.Add(burst);
                     }
-
-                    queue.Add(burst);
                 }
-
-                queue.CompleteAdding();
+                finally
+                {
+                    queue.CompleteAdding();
+                }
             }));
-            threads.Add(new Thread(() =>
+            threads.Add(TestThread.Start(() =>
             {
                 foreach (nint[] burst in queue.GetConsumingEnumerable())
                 {
@@ -249,36 +293,76 @@ public unsafe class CacheTruthTests
             }));
         }
 
-        threads.ForEach(t => t.Start());
         string? bad = null;
+        long reads = 0;
+        long allocations = start.Allocations;
         while (!stop.IsCancellationRequested && bad == null)
         {
             HeapStats s = heap.Stats;
-            if (s.LiveBlocks < 0 || s.AllocatedBytes > s.TotalBytes || s.UserBytes > s.AllocatedBytes || s.AllocatedBytes + s.FreeBytes != s.TotalBytes)
+            reads++;
+            if (s.LiveBlocks < Held || s.LiveBlocks > Held + MaxInFlight
+                || s.UserBytes != (ulong)s.LiveBlocks * (ulong)Small.Size
+                || s.AllocatedBytes != (ulong)s.LiveBlocks * blockBytes
+                || s.Allocations < allocations)
             {
-                bad = s.ToString();
+                bad = $"read {reads}: {s}";
             }
+
+            allocations = s.Allocations;
         }
 
-        threads.ForEach(t => t.Join());
+        TestThread.JoinAll(threads);
         Assert.Null(bad);
+        Assert.True(reads > 10, $"only {reads} reads of Stats while the threads ran");
+        Assert.Equal(0, failed);
+
+        // Quiet again: exactly the base, and exactly the allocations the threads made on top of it.
+        HeapStats end = heap.Stats;
+        Assert.Equal(start.LiveBlocks, end.LiveBlocks);
+        Assert.Equal(start.UserBytes, end.UserBytes);
+        Assert.Equal(start.AllocatedBytes, end.AllocatedBytes);
+        Assert.Equal(start.Allocations + produced, end.Allocations);
+        foreach (nint block in held)
+        {
+            heap.Deallocate((void*)block, Small);
+        }
+
+        HeapStats empty = heap.Stats;
+        Assert.Equal(0, empty.LiveBlocks);
+        Assert.Equal(0ul, empty.UserBytes);
+        Assert.Equal(0ul, empty.AllocatedBytes);
+        Assert.Equal(empty.TotalBytes, empty.FreeBytes);
         heap.Validate();
     }
 
-    [Fact]
-    public void Deallocate_TwoThreadsRacingToFreeOneBlock_ExactlyOneSucceeds()
+    /// <summary>The thread-safe pointer engines: those two threads can race on.</summary>
+    public static TheoryData<string> ThreadSafePointerEngines => [.. EngineCatalog.ThreadSafeNames.Intersect(EngineCatalog.PointerHeapNames)];
+
+    // Engines whose freed block can merge before the loser of the race checks it: a Gen2 collection returns a racer's idle
+    // cache (concurrent-heap-buddy) or empty slab (concurrent-heap) to the core, where the block merges with its buddy; the
+    // loser's address is then inside a larger free block and the core rejects it as "not the start of a block"
+    // (ArgumentException) instead of as a double free (InvalidOperationException). Seen on a loaded machine: 5 rounds of
+    // 3 000 on concurrent-heap-buddy during a full test run. An open defect of the core's check (BuddyHeap.CheckLiveBlock),
+    // reported in issue 33; the other engines never merge a block between the two frees here and must say double free.
+    private static readonly HashSet<string> s_mergeBeforeTheLoser = ["concurrent-heap", "concurrent-heap-buddy"];
+
+    [Theory]
+    [MemberData(nameof(ThreadSafePointerEngines))]
+    public void Deallocate_TwoThreadsRacingToFreeOneBlock_ExactlyOneSucceedsTheOtherSaysDoubleFree(string engine)
     {
-        using var heap = ConcurrentHeap.Create(1 << 20);
+        using HeapTarget heap = EngineCatalog.CreateTarget(engine, 1 << 20);
         const int Rounds = 3000;
         nint target = 0;
         long deadline = 0;
         int successes = 0;
         int rejections = 0;
+        int merged = 0;
+        bool mayMerge = s_mergeBeforeTheLoser.Contains(engine);
         using var barrier = new Barrier(3);
-        Exception? unexpected = null;
+        var unexpected = new System.Collections.Concurrent.ConcurrentQueue<string>();
         void Racer(int racer)
         {
-            heap.Deallocate(heap.Allocate(Small), Small); // a cache and a hot region, so the race is on the fast path
+            heap.Allocator.Deallocate(heap.Allocator.Allocate(Small), Small); // a cache and a hot region, so the race is on the fast path
             for (int round = 0; round < Rounds; round++)
             {
                 barrier.SignalAndWait();
@@ -295,50 +379,52 @@ public unsafe class CacheTruthTests
                     Thread.SpinWait(round % 8);
                 }
 
+                nint block = Volatile.Read(ref target);
+                string address = "0x" + ((ulong)block).ToString("x", System.Globalization.CultureInfo.InvariantCulture);
                 try
                 {
-                    heap.Deallocate((void*)Volatile.Read(ref target), Small);
+                    heap.Allocator.Deallocate((void*)block, Small);
                     Interlocked.Increment(ref successes);
                 }
-                catch (InvalidOperationException)
+                catch (InvalidOperationException error) when (error is not HeapCorruptionException && error.Message.Contains(address, StringComparison.Ordinal))
                 {
+                    // The documented type for a double free (IAllocator.Deallocate), naming the address.
                     Interlocked.Increment(ref rejections);
                 }
-                catch (ArgumentException)
+                catch (ArgumentException error) when (mayMerge && error.Message.Contains(address + ": it is not the start of a block", StringComparison.Ordinal))
                 {
-                    // The loser came so late that the winner's cached block had already merged (a Gen2 trim returned the
-                    // idle cache): its address is now inside a larger free block, which is rejected as such.
+                    // The winner's block merged before this call checked it (see s_mergeBeforeTheLoser).
                     Interlocked.Increment(ref rejections);
+                    Interlocked.Increment(ref merged);
                 }
                 catch (Exception e)
                 {
-                    unexpected = e;
+                    // Caught here, not thrown, so the barrier's other parties are not left waiting.
+                    unexpected.Enqueue($"round {round}: {e.GetType().Name}: {e.Message}");
                 }
 
                 barrier.SignalAndWait();
             }
         }
 
-        var a = new Thread(() => Racer(0));
-        var b = new Thread(() => Racer(1));
-        a.Start();
-        b.Start();
+        TestThread[] racers = [TestThread.Start(() => Racer(0)), TestThread.Start(() => Racer(1))];
         long lead = System.Diagnostics.Stopwatch.Frequency / 2000; // 0.5 ms: both racers are spinning by then
         for (int round = 0; round < Rounds; round++)
         {
-            // A block of its own each round (never reused), so a second success could only be the double free.
-            void* block = heap.Allocate(Small);
+            // A block of its own each round, allocated here, so a second success could only be the double free.
+            void* block = heap.Allocator.Allocate(Small);
+            Assert.True(block != null);
             Volatile.Write(ref target, (nint)block);
             Volatile.Write(ref deadline, System.Diagnostics.Stopwatch.GetTimestamp() + lead);
             barrier.SignalAndWait();
             barrier.SignalAndWait();
         }
 
-        a.Join();
-        b.Join();
-        Assert.Null(unexpected);
+        TestThread.JoinAll(racers);
+        Assert.True(unexpected.IsEmpty, $"{unexpected.Count} rounds threw otherwise; first: {unexpected.FirstOrDefault()}");
         Assert.Equal(Rounds, successes);
         Assert.Equal(Rounds, rejections);
+        Assert.True(merged <= Rounds / 20, $"{merged} of {Rounds} losers found the block merged: the race is not on the fast path");
         heap.Validate();
     }
 
@@ -350,10 +436,10 @@ public unsafe class CacheTruthTests
             var heap = ConcurrentHeap.Create(1 << 20);
             Exception? unexpected = null;
             var started = new CountdownEvent(2);
-            var workers = new Thread[2];
+            var workers = new TestThread[2];
             for (int t = 0; t < 2; t++)
             {
-                workers[t] = new Thread(() =>
+                workers[t] = TestThread.Start(() =>
                 {
                     var held = new Queue<nint>();
                     try
@@ -381,16 +467,12 @@ public unsafe class CacheTruthTests
                         unexpected = e;
                     }
                 });
-                workers[t].Start();
             }
 
             started.Wait();
             Thread.Sleep(20);
             heap.Dispose();
-            foreach (Thread worker in workers)
-            {
-                worker.Join();
-            }
+            TestThread.JoinAll(workers);
 
             Assert.Null(unexpected);
         }

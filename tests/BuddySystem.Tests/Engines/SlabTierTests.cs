@@ -69,24 +69,15 @@ public unsafe class SlabTierTests
 
             using var start = new Barrier(2);
 
-            // A failure on the other thread is caught and rethrown here, so it fails the test instead of killing the host.
-            Exception? failure = null;
-            var other = new Thread(() =>
+            // A failure on the other thread is rethrown by Join, so it fails the test instead of killing the host.
+            var other = TestThread.Start(() =>
             {
-                try
+                start.SignalAndWait();
+                foreach (nint block in theirs)
                 {
-                    start.SignalAndWait();
-                    foreach (nint block in theirs)
-                    {
-                        heap.Deallocate((void*)block, layout);
-                    }
-                }
-                catch (Exception caught)
-                {
-                    failure = caught;
+                    heap.Deallocate((void*)block, layout);
                 }
             });
-            other.Start();
             start.SignalAndWait();
             foreach (nint block in mine)
             {
@@ -94,7 +85,6 @@ public unsafe class SlabTierTests
             }
 
             other.Join();
-            Assert.Null(failure);
             heap.Validate();
             Assert.Equal(0, heap.Stats.LiveBlocks);
         }
@@ -203,8 +193,7 @@ public unsafe class SlabTierTests
                 }
             }
 
-            var other = new Thread(Free);
-            other.Start();
+            var other = TestThread.Start(Free);
             Free();
             other.Join();
             heap.Trim(); // collects every thread-free list: a race both calls missed is reported here
@@ -370,7 +359,7 @@ public unsafe class SlabTierTests
             queues[t] = new();
         }
 
-        var workers = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
+        var workers = Enumerable.Range(0, Threads).Select(t => TestThread.Create(() =>
         {
             var rng = new Random(t);
             for (int i = 0; i < 20000; i++)
@@ -387,7 +376,7 @@ public unsafe class SlabTierTests
             }
         })).ToList();
         workers.ForEach(w => w.Start());
-        workers.ForEach(w => w.Join());
+        TestThread.JoinAll(workers);
         foreach (var queue in queues)
         {
             while (queue.TryDequeue(out var left))

@@ -86,33 +86,19 @@ public unsafe class ConcurrencyStressTests
             handoff[t] = new ConcurrentQueue<Live>();
         }
 
-        var failures = new ConcurrentBag<Exception>();
         using var start = new Barrier(Threads);
-        var workers = new Thread[Threads];
+        var workers = new TestThread[Threads];
         for (int t = 0; t < Threads; t++)
         {
             int index = t;
-            workers[t] = new Thread(() =>
+            workers[t] = TestThread.Start(() =>
             {
-                try
-                {
-                    start.SignalAndWait();
-                    Work(heap, index, handoff);
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    failures.Add(e);
-                }
+                start.SignalAndWait();
+                Work(heap, index, handoff);
             });
-            workers[t].Start();
         }
 
-        foreach (Thread worker in workers)
-        {
-            worker.Join();
-        }
-
-        Assert.Empty(failures);
+        TestThread.JoinAll(workers);
         foreach (ConcurrentQueue<Live> queue in handoff)
         {
             while (queue.TryDequeue(out Live block))

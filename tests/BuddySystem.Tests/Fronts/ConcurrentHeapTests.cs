@@ -144,11 +144,11 @@ public unsafe class ConcurrentHeapTests
     {
         const nuint size = 1 << 24;
         using var heap = ConcurrentHeap.Create(size);
-        var threads = new List<Thread>();
+        var threads = new List<TestThread>();
         int failures = 0;
         for (int t = 0; t < 4; t++)
         {
-            var thread = new Thread(() =>
+            var thread = TestThread.Create(() =>
             {
                 var live = new List<(nint, Layout)>();
                 for (int i = 0; i < 2000; i++)
@@ -173,7 +173,7 @@ public unsafe class ConcurrentHeapTests
             threads.Add(thread);
         }
 
-        threads.ForEach(t => t.Join());
+        TestThread.JoinAll(threads);
         Assert.Equal(0, failures);
         Assert.NotEqual(0ul, heap.Stats.FreeBytes);
         heap.Trim();

@@ -2,24 +2,39 @@ using System.Diagnostics;
 
 namespace BuddySystem.Tests.Malloc;
 
-/// <summary>Builds libbuddymalloc.so once with the README's command (artifacts/malloc) for the tests of this collection.</summary>
+/// <summary>Builds libbuddymalloc.so once with the README's command (artifacts/malloc) for the tests of this collection, when
+/// the first test asks for it: a run where every test that needs it is skipped (no gcc, which links it and builds its C
+/// loader) builds nothing.</summary>
 public sealed class MallocLibraryFixture
 {
+    /// <summary>What building the library takes besides the .NET SDK: gcc links the NativeAOT engine and builds the loader.</summary>
+    public const string Builder = "gcc";
+
+    private readonly Lazy<string> _library;
+
     public MallocLibraryFixture()
     {
         Root = FindRoot();
-        Library = Path.Combine(Root, "artifacts", "malloc", "libbuddymalloc.so");
         Work = Directory.CreateTempSubdirectory("buddymalloc-").FullName;
-        var (exit, output, error) = MallocTests.Run("dotnet", ["publish", "src/BuddySystem.Malloc", "-c", "Release", "-o", "artifacts/malloc"], Root, null);
-        if (exit != 0 || !File.Exists(Library))
-        {
-            throw new InvalidOperationException($"dotnet publish of the malloc library failed ({exit}):\n{output}\n{error}");
-        }
+        _library = new Lazy<string>(Build, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     public string Root { get; }
 
-    public string Library { get; }
+    /// <summary>The built libbuddymalloc.so (built on first use).</summary>
+    public string Library => _library.Value;
+
+    private string Build()
+    {
+        string library = Path.Combine(Root, "artifacts", "malloc", "libbuddymalloc.so");
+        var (exit, output, error) = MallocTests.Run("dotnet", ["publish", "src/BuddySystem.Malloc", "-c", "Release", "-o", "artifacts/malloc"], Root, null, timeout: TimeSpan.FromMinutes(8));
+        if (exit != 0 || !File.Exists(library))
+        {
+            throw new InvalidOperationException($"dotnet publish of the malloc library failed ({exit}):\n{output}\n{error}");
+        }
+
+        return library;
+    }
 
     /// <summary>A scratch folder for the programs' files.</summary>
     public string Work { get; }
@@ -45,16 +60,21 @@ public sealed class MallocCollection : ICollectionFixture<MallocLibraryFixture>;
 [Collection("malloc")]
 public sealed class MallocTests(MallocLibraryFixture library)
 {
-    public static TheoryData<string, string> Programs => new()
-    {
-        { "/usr/bin/python3", "-c \"import json,collections; d=[{'k':i,'v':str(i)*(i%7)} for i in range(30000)]; s=json.dumps(d); print(len(s), collections.Counter(len(x['v']) for x in json.loads(s)).most_common(3), sorted(d, key=lambda x: x['v'])[-1]['k'])\"" },
-        { "perl", "-e \"my %h; \\$h{\\\"k\\$_\\\"} = \\$_ x 3 for 1..100000; my @k = sort keys %h; my \\$n = grep { /7.*7/ } @k; print scalar(@k), ' ', \\$n, ' ', \\$k[-1], qq(\\n)\"" },
-        { "sqlite3", ":memory: \"create table a(id integer primary key, g int, s text); create table b(id int, w real); with recursive c(x) as (select 1 union all select x+1 from c where x<20000) insert into a select x, x%37, 's' || x from c; insert into b select id, id*0.5 from a where id%3=0; create index ag on a(g); select a.g, count(*), sum(b.w), max(a.s) from a join b on a.id=b.id group by a.g order by a.g limit 10;\"" },
-        { "/bin/bash", "-c \"for i in 1 2 3; do (echo sub \\$i; seq 1 2000 | sort -r | head -2) | tr a-z A-Z; done | sort | uniq -c\"" },
-    };
+    /// <summary>The programs run on both heaps, with their arguments (for a shell); a theory takes a row by
+    /// <see cref="ProgramDataAttribute"/>, which skips it when the program is not installed.</summary>
+    internal static readonly (string Program, string Arguments)[] Programs =
+    [
+        ("/usr/bin/python3", "-c \"import json,collections; d=[{'k':i,'v':str(i)*(i%7)} for i in range(30000)]; s=json.dumps(d); print(len(s), collections.Counter(len(x['v']) for x in json.loads(s)).most_common(3), sorted(d, key=lambda x: x['v'])[-1]['k'])\""),
+        ("perl", "-e \"my %h; \\$h{\\\"k\\$_\\\"} = \\$_ x 3 for 1..100000; my @k = sort keys %h; my \\$n = grep { /7.*7/ } @k; print scalar(@k), ' ', \\$n, ' ', \\$k[-1], qq(\\n)\""),
+        ("sqlite3", ":memory: \"create table a(id integer primary key, g int, s text); create table b(id int, w real); with recursive c(x) as (select 1 union all select x+1 from c where x<20000) insert into a select x, x%37, 's' || x from c; insert into b select id, id*0.5 from a where id%3=0; create index ag on a(g); select a.g, count(*), sum(b.w), max(a.s) from a join b on a.id=b.id group by a.g order by a.g limit 10;\""),
+        ("/bin/bash", "-c \"for i in 1 2 3; do (echo sub \\$i; seq 1 2000 | sort -r | head -2) | tr a-z A-Z; done | sort | uniq -c\""),
+    ];
 
-    [Theory]
-    [MemberData(nameof(Programs))]
+    [ToolTheory(MallocLibraryFixture.Builder, "/bin/sh")]
+    [ProgramData(0)]
+    [ProgramData(1)]
+    [ProgramData(2)]
+    [ProgramData(3)]
     public void Program_OnTheBuddyHeap_GivesTheSameOutputAndExitCode(string program, string arguments)
     {
         var plain = Run("/bin/sh", ["-c", $"{program} {arguments}"], library.Work, null);
@@ -65,8 +85,11 @@ public sealed class MallocTests(MallocLibraryFixture library)
         Assert.DoesNotContain("buddymalloc", buddy.Error, StringComparison.Ordinal);
     }
 
-    [Theory]
-    [MemberData(nameof(Programs))]
+    [ToolTheory(MallocLibraryFixture.Builder, "/bin/sh")]
+    [ProgramData(0)]
+    [ProgramData(1)]
+    [ProgramData(2)]
+    [ProgramData(3)]
     public void Program_OnTheHardenedHeap_GivesTheSameOutputAndExitCode(string program, string arguments)
     {
         var plain = Run("/bin/sh", ["-c", $"{program} {arguments}"], library.Work, null);
@@ -77,7 +100,7 @@ public sealed class MallocTests(MallocLibraryFixture library)
         Assert.DoesNotContain("buddymalloc", hardened.Error, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [ToolFact(MallocLibraryFixture.Builder)]
     public void CApiEdges_OnTheHardenedHeap_AllHold()
     {
         string program = Compile("api_edges.c");
@@ -86,7 +109,7 @@ public sealed class MallocTests(MallocLibraryFixture library)
         Assert.DoesNotContain("FAIL", result.Output, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [ToolFact(MallocLibraryFixture.Builder, "sort")]
     public void SortOfALargeFile_OnTheBuddyHeap_IsByteIdentical()
     {
         string input = Path.Combine(library.Work, "lines.txt");
@@ -98,7 +121,7 @@ public sealed class MallocTests(MallocLibraryFixture library)
         Assert.Equal(plain.Output, buddy.Output);
     }
 
-    [Fact]
+    [ToolFact(MallocLibraryFixture.Builder, "/bin/bash", "git", "sha256sum", "objdump", "grep", "seq")]
     public void GitAndGcc_OnTheBuddyHeap_GiveTheSameResults()
     {
         string script = """
@@ -120,7 +143,7 @@ public sealed class MallocTests(MallocLibraryFixture library)
         Assert.Equal(plain.Output, buddy.Output);
     }
 
-    [Fact]
+    [ToolFact(MallocLibraryFixture.Builder)]
     public void MultiThreadedProgram_OnTheBuddyHeap_GivesTheSameOutput()
     {
         string program = Compile("threads.c");
@@ -130,7 +153,7 @@ public sealed class MallocTests(MallocLibraryFixture library)
         Assert.Equal(plain.Output, buddy.Output);
     }
 
-    [Fact]
+    [ToolFact(MallocLibraryFixture.Builder)]
     public void ForkWhileOtherThreadsAllocate_EveryChildCanPauseTheHeap()
     {
         // Each child makes an allocation the heap cannot serve, which pauses every thread's share first: a share another
@@ -141,7 +164,7 @@ public sealed class MallocTests(MallocLibraryFixture library)
         Assert.Equal("ok 150\n", result.Output);
     }
 
-    [Fact]
+    [ToolFact(MallocLibraryFixture.Builder)]
     public void CApiEdges_OnTheBuddyHeap_AllHold()
     {
         string program = Compile("api_edges.c");
@@ -152,7 +175,7 @@ public sealed class MallocTests(MallocLibraryFixture library)
         Assert.Contains("ok frees from another thread", result.Output, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [ToolFact(MallocLibraryFixture.Builder)]
     public void DoubleFree_AbortsWithOneLineNamingTheAddress()
     {
         string program = Compile("api_edges.c");
@@ -165,7 +188,7 @@ public sealed class MallocTests(MallocLibraryFixture library)
         Assert.Contains("double free", line, StringComparison.Ordinal);
     }
 
-    [Theory]
+    [ToolTheory(MallocLibraryFixture.Builder)]
     [InlineData("double-free-deep", "free(): ", "not allocated")]
     [InlineData("double-free-many", "free(): ", "not allocated")]
     [InlineData("interior-free", "free(): ", "not the start of a block")]
@@ -186,7 +209,7 @@ public sealed class MallocTests(MallocLibraryFixture library)
         }
     }
 
-    [Theory]
+    [ToolTheory(MallocLibraryFixture.Builder)]
     [InlineData("double-free", "free(): ", "not allocated")]
     [InlineData("double-free-deep", "free(): ", "not allocated")]
     [InlineData("interior-free", "free(): ", "not the start of a block")]
@@ -206,7 +229,7 @@ public sealed class MallocTests(MallocLibraryFixture library)
         }
     }
 
-    [Fact]
+    [ToolFact(MallocLibraryFixture.Builder, "/bin/sh")]
     public void ShortProcess_UnderTheLibrary_NeverStartsTheRuntime()
     {
         // The runtime's start makes a thread (".NET Finalizer"); a process served by the start-up arena makes none.
@@ -216,7 +239,7 @@ public sealed class MallocTests(MallocLibraryFixture library)
         Assert.Equal("1", result.Output.Trim());
     }
 
-    [Fact]
+    [ToolFact(MallocLibraryFixture.Builder, "/usr/bin/python3")]
     public void Stats_Report_NamesThePidAndTheProgram()
     {
         // (coreutils programs close stderr in an atexit handler that runs before the report: python3 does not.)
@@ -225,7 +248,7 @@ public sealed class MallocTests(MallocLibraryFixture library)
         Assert.Matches(@"buddymalloc: pid \d+ \(/usr/bin/python3 -c print\(1\)\)", result.Error);
     }
 
-    [Fact]
+    [ToolFact(MallocLibraryFixture.Builder)]
     public void Limit_AllocationsPastIt_FailWithEnomemAndTheProgramGoesOn()
     {
         string program = Compile("api_edges.c");
@@ -245,8 +268,9 @@ public sealed class MallocTests(MallocLibraryFixture library)
     }
 
     internal static (int Exit, string Output, string Error) Run(string program, string[] arguments, string directory, string? preload,
-        bool pythonMalloc = false, (string Name, string Value)? environment = null)
+        bool pythonMalloc = false, (string Name, string Value)? environment = null, TimeSpan? timeout = null)
     {
+        TimeSpan limit = timeout ?? TimeSpan.FromSeconds(120);
         var start = new ProcessStartInfo(program) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string argument in arguments)
         {
@@ -271,10 +295,10 @@ public sealed class MallocTests(MallocLibraryFixture library)
         using Process process = Process.Start(start)!;
         Task<string> output = process.StandardOutput.ReadToEndAsync();
         Task<string> error = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(120_000))
+        if (!process.WaitForExit(limit))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{program} did not finish in 120 s.");
+            throw new TimeoutException($"{program} {string.Join(' ', arguments)} did not finish in {limit.TotalSeconds} s; killed.");
         }
 
         return (process.ExitCode, output.Result, error.Result);
@@ -285,7 +309,7 @@ public sealed class MallocTests(MallocLibraryFixture library)
 [Collection("malloc")]
 public sealed class RunCommandTests(MallocLibraryFixture library)
 {
-    [Fact]
+    [ToolFact(MallocLibraryFixture.Builder, "/usr/bin/python3")]
     public void Run_PassesTheExitCodeThroughAndPrintsStats()
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "buddy.dll");
@@ -295,7 +319,7 @@ public sealed class RunCommandTests(MallocLibraryFixture library)
         Assert.Contains("buddymalloc: buddyinfo", result.Error, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [ToolFact(MallocLibraryFixture.Builder)]
     public void RunHarden_AnOverflow_EndsTheProgramWithOneLineNamingTheBlock()
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "buddy.dll");
@@ -311,7 +335,7 @@ public sealed class RunCommandTests(MallocLibraryFixture library)
         Assert.Contains("offset 64 holds 0x41", line, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [ToolFact(MallocLibraryFixture.Builder, "perl")]
     public void RunWithMap_DrawsTheProgramsHeapAtExitAndPassesTheExitCode()
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "buddy.dll");
@@ -335,7 +359,7 @@ public sealed class RunCommandTests(MallocLibraryFixture library)
 [Collection("malloc")]
 public sealed class ProgramBenchTests(MallocLibraryFixture library)
 {
-    [Fact]
+    [ToolFact(MallocLibraryFixture.Builder, "perl", "sqlite3")]
     public void RunPrograms_Quick_RunsEachProgramOnEachMallocWithTheSameOutputAndWritesJson()
     {
         string json = Path.Combine(library.Work, $"programs-{Guid.NewGuid():N}.json");
@@ -370,7 +394,7 @@ public sealed class ProgramBenchTests(MallocLibraryFixture library)
         Assert.Contains("same", output.ToString(), StringComparison.Ordinal);
     }
 
-    [Fact]
+    [ToolFact(MallocLibraryFixture.Builder)]
     public void RunMisuse_HardenedMode_StopsAllFourteenCasesNamingTheAddress()
     {
         string json = Path.Combine(library.Work, $"misuse-{Guid.NewGuid():N}.json");
@@ -402,7 +426,7 @@ public sealed class ProgramBenchTests(MallocLibraryFixture library)
         Assert.Contains("--misuse does not go with", Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
     }
 
-    [Theory]
+    [ToolTheory(MallocLibraryFixture.Builder)]
     [InlineData("emacs", "glibc", "unknown program 'emacs'")]
     [InlineData("perl", "buddy-heap", "unknown allocator 'buddy-heap' for --programs")]
     public void RunPrograms_UnknownName_ThrowsBadInputSayingWhich(string program, string allocator, string message)

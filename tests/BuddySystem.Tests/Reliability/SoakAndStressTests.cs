@@ -10,6 +10,18 @@ public class SoakAndStressTests
 
     public static TheoryData<string> ThreadSafeEngines => [.. EngineCatalog.ThreadSafeNames];
 
+    [Fact]
+    public void ThreadSafeNames_AreTheEnginesThatDeclareIt()
+    {
+        // The engines declare it (IAllocator.IsThreadSafe); stress, the pool and the catalog all read that one answer.
+        Assert.Equal(["locked-heap", "concurrent-heap", "concurrent-heap-buddy", "concurrent-heap-hardened", "shared-heap"], EngineCatalog.ThreadSafeNames);
+        foreach (string engine in EngineCatalog.TargetNames)
+        {
+            using HeapTarget target = EngineCatalog.CreateTarget(engine, 1 << 16);
+            Assert.Equal(target.Allocator.IsThreadSafe, EngineCatalog.ThreadSafeNames.Contains(engine));
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Engines))]
     public void Soak_200kOperations_AllChecksPassAndHeapMergesBack(string engine)

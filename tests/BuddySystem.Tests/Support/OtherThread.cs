@@ -1,5 +1,3 @@
-using System.Runtime.ExceptionServices;
-
 namespace BuddySystem.Tests;
 
 /// <summary>Runs a test step on a thread of its own (a heap's other thread, or one that exits afterwards).</summary>
@@ -7,22 +5,5 @@ internal static class OtherThread
 {
     /// <summary>Runs <paramref name="action"/> on a new thread and waits for it; an exception there is rethrown here, so
     /// the test fails with it instead of the test host dying of an unhandled exception on another thread.</summary>
-    public static void Run(Action action)
-    {
-        ExceptionDispatchInfo? failure = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                action();
-            }
-            catch (Exception caught)
-            {
-                failure = ExceptionDispatchInfo.Capture(caught);
-            }
-        });
-        thread.Start();
-        thread.Join();
-        failure?.Throw();
-    }
+    public static void Run(Action action) => TestThread.Start(action).Join();
 }
