@@ -24,15 +24,29 @@ public sealed unsafe partial class BuddyHeap
     internal static bool IsCachedState(byte state) => (state & (StateFree | StateAllocated | StateCached)) == StateCached;
 
     /// <summary>
-    /// Returns every cached block to the buddy lists, merging each with its buddy as the eager algorithm does. Afterwards the
-    /// heap is fully merged: with no live block, <see cref="HeapStats.LargestFreeBlock"/> is the largest aligned block of a region.
+    /// Returns every cached block to the buddy lists, merging each with its buddy as the eager algorithm does, then returns
+    /// the pages of the free blocks of at least <see cref="BuddyHeapOptions.PurgeThreshold"/> bytes to the operating system.
+    /// Afterwards the heap is fully merged: with no live block, <see cref="HeapStats.LargestFreeBlock"/> is the largest
+    /// aligned block of a region.
     /// </summary>
-    /// <remarks>Costs O(cached blocks × orders). Allocate calls it by itself before it would return null, so a cache never
-    /// makes an allocation fail that the buddy lists could serve after merging.</remarks>
+    /// <remarks><para>Costs O(cached blocks × orders), plus one <c>madvise</c> call per free block of at least the threshold.
+    /// Allocate returns the cached blocks by itself before it would return null (without the purge), so a cache never makes
+    /// an allocation fail that the buddy lists could serve after merging.</para>
+    /// <para>The purge (Linux; see <see cref="BuddyHeapOptions.PurgeThreshold"/>) gives back every whole page of such a block
+    /// but the one holding its free-list links, with <c>MADV_DONTNEED</c>: the resident memory drops at once, and a page of a
+    /// purged block reads as zeros when touched again. Live blocks are never touched. Only the heap's own native memory and
+    /// regions given as a <see cref="NativeRegion"/> are purged; a block still free at the next call is advised again.</para></remarks>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     public void Trim()
     {
         ThrowIfDisposed();
+        FlushAllCaches();
+        PurgeFreeBlocks();
+    }
+
+    /// <summary>Returns every cached block to the buddy lists, merging (the first half of <see cref="Trim"/>).</summary>
+    private void FlushAllCaches()
+    {
         for (int order = 0; order <= _maxCachedOrder; order++)
         {
             FlushCache(_caches + order, order, 0);

@@ -25,6 +25,9 @@ namespace BuddySystem;
 /// side table, so every misuse check below stays exact for them. <see cref="Trim"/> returns all cached blocks, and an
 /// allocation that would fail trims first. Bounds: see <see cref="BuddyHeapOptions"/>. With
 /// <see cref="BuddyHeapOptions.Eager"/> the heap is the tutorial's algorithm, merging on every free.</para>
+/// <para><b>Memory back.</b> <see cref="Trim"/> also returns the pages of free blocks of at least
+/// <see cref="BuddyHeapOptions.PurgeThreshold"/> bytes to the operating system (Linux, <c>MADV_DONTNEED</c>), all but the
+/// page holding each block's links; allocation and free never do.</para>
 /// <para><b>Misuse.</b> Deallocate checks, before changing anything, that the pointer lies in a region, starts a block,
 /// that the block is allocated, and that the layout maps to the block's size; otherwise it throws and the heap is unchanged.</para>
 /// <para><b>Thread safety.</b> None: use one thread at a time, or wrap it in <see cref="LockedHeap"/>.</para>
@@ -121,6 +124,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
         var region = NativeRegion.StartingAsOneBlock(size);
         AddRegion(region.Pointer, region.Size);
         _ownedRegions.Add(region);
+        MarkPurgeable(region.Pointer, region.Size);
         return region;
     }
 
@@ -203,7 +207,8 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
 
     /// <summary>Adds all of <paramref name="region"/> and keeps the region object reachable until the heap is disposed.</summary>
     /// <param name="region">Native memory; it stays the caller's to dispose, after the heap (or its finalizer frees it once
-    /// neither the heap nor the caller references it).</param>
+    /// neither the heap nor the caller references it). <see cref="Trim"/> may return the pages of its free blocks to the
+    /// system (see <see cref="BuddyHeapOptions.PurgeThreshold"/>): their bytes read as zeros afterwards.</param>
     /// <exception cref="ArgumentNullException"><paramref name="region"/> is null.</exception>
     /// <exception cref="ObjectDisposedException">The region or the heap was disposed.</exception>
     /// <exception cref="ArgumentException">As for <see cref="AddRegion(void*, nuint)"/>.</exception>
@@ -212,6 +217,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
         ArgumentNullException.ThrowIfNull(region);
         AddRegion(region.Pointer, region.Size);
         _rootedRegions.Add(region);
+        MarkPurgeable(region.Pointer, region.Size);
     }
 
     /// <summary>Adds all of <paramref name="region"/> and keeps its pinned array reachable until the heap is disposed.</summary>
@@ -269,8 +275,9 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
             block = AllocateUncached(order);
             if (block == null && CachedBytesInCaches() != 0)
             {
-                // Cached blocks may be what keeps a larger block from merging: return them and try once more.
-                Trim();
+                // Cached blocks may be what keeps a larger block from merging: return them and try once more (no purge: the
+                // block is wanted now).
+                FlushAllCaches();
                 block = AllocateUncached(order);
             }
         }
@@ -799,6 +806,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
         new Span<OrderCache>(_cacheArray).Clear();
         Regions.DisposeOwned(_ownedRegions);
         _rootedRegions.Clear();
+        _purgeable.Clear();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

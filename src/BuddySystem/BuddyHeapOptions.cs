@@ -82,9 +82,40 @@ public sealed record BuddyHeapOptions
     /// </summary>
     public Action<InvalidOperationException>? LateMisuseHandler { get; init; }
 
+    /// <summary>The default <see cref="PurgeThreshold"/>: 64 KiB.</summary>
+    public const long DefaultPurgeThreshold = 64 * 1024;
+
+    /// <summary>The smallest non-zero <see cref="PurgeThreshold"/>: 8 KiB, the smallest block that has a 4 KiB page to return
+    /// besides the page holding its free-list links.</summary>
+    public const long MinPurgeThreshold = 8 * 1024;
+
+    /// <summary>
+    /// The smallest free buddy block, in bytes, whose pages <c>Trim</c> returns to the operating system; 0 turns the purge
+    /// off. Otherwise from <see cref="MinPurgeThreshold"/> (8 KiB) up; the default is <see cref="DefaultPurgeThreshold"/> (64 KiB).
+    /// </summary>
+    /// <remarks>
+    /// <para><see cref="BuddyHeap.Trim"/>, <see cref="LockedHeap.Trim"/>, <see cref="SlabHeap.Trim"/> and
+    /// <see cref="ConcurrentHeap.Trim"/> first return cached blocks and empty slabs to the buddy lists, merging, and then
+    /// give back, with <c>madvise(MADV_DONTNEED)</c> on Linux, every whole page of each free block of at least this many
+    /// bytes except the page holding the block's free-list links: resident memory drops at once, and a page touched again
+    /// reads as zeros. The allocation and free paths never purge, so a block reused at once costs no system call.</para>
+    /// <para>Only memory the heap got itself (<c>Create</c>) or was given as a <see cref="NativeRegion"/> is purged; memory
+    /// added by address or as a <see cref="PinnedArrayRegion"/> (the garbage collector's) is left resident. A heap whose
+    /// <see cref="Hardening"/> checks writes after free does not purge: its free blocks must keep their poison. Elsewhere
+    /// than Linux the purge does nothing.</para>
+    /// <para><see cref="SlabHeap"/>, which takes no options, purges at the default threshold.</para>
+    /// </remarks>
+    public long PurgeThreshold { get; init; } = DefaultPurgeThreshold;
+
     /// <summary>Throws when a field is out of its range.</summary>
     internal void Validate()
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(PurgeThreshold);
+        if (PurgeThreshold is > 0 and < MinPurgeThreshold)
+        {
+            throw new ArgumentOutOfRangeException(nameof(PurgeThreshold), PurgeThreshold, $"The purge threshold is 0 (off) or at least {MinPurgeThreshold} bytes.");
+        }
+
         ArgumentOutOfRangeException.ThrowIfNegative(MaxCachedOrder);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxCachedOrder, MaxCachedOrderLimit);
         ArgumentOutOfRangeException.ThrowIfLessThan(CacheCapacity, 2);

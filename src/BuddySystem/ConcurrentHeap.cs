@@ -81,7 +81,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         _options = options ?? BuddyHeapOptions.ConcurrentDefault;
         _options.Validate();
         _rescue = rescue;
-        _core = new BuddyHeap(BuddyHeapOptions.Eager with { Hardening = _options.Hardening });
+        _core = new BuddyHeap(BuddyHeapOptions.Eager with { Hardening = _options.Hardening, PurgeThreshold = _options.PurgeThreshold });
         _maxCachedOrder = _options.LazyCaches && _options.Hardening == null ? _options.MaxCachedOrder : -1;
         if (_options.SizeClassSlabs && _maxCachedOrder >= 0)
         {
@@ -115,6 +115,9 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     /// <summary>Whether requests of the size classes are served as slab objects (<see cref="BuddyHeapOptions.SizeClassSlabs"/>,
     /// without hardening).</summary>
     internal bool HasSizeClassTier => _tier != null;
+
+    /// <summary>The buddy core (read-only use outside the lock: its regions' bounds, for tests).</summary>
+    internal BuddyHeap Core => _core;
 
     /// <summary>The bytes this heap reserves for <paramref name="layout"/>: with the size-class tier, a request of the classes
     /// gets an object of its class (<see cref="SlabHeap.BlockSizeFor"/>); any other gets a buddy block
@@ -441,11 +444,14 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     }
 
     /// <summary>
-    /// Returns every thread's cached blocks (live threads and exited ones) to the core, merging. With no live block the heap
-    /// is then fully merged.
+    /// Returns every thread's cached blocks (live threads and exited ones) and every empty slab to the core, merging, then
+    /// returns the pages of the core's free blocks of at least <see cref="BuddyHeapOptions.PurgeThreshold"/> bytes to the
+    /// operating system (see <see cref="BuddyHeap.Trim"/>). With no live block the heap is then fully merged, and of its
+    /// own memory only the first page of each free block stays resident.
     /// </summary>
     /// <remarks>Pauses the other threads' caches for the moment it takes (see the class remarks); they refill on their next
-    /// allocation.</remarks>
+    /// allocation. The purge runs under the lock, after the caches are back: no thread can take a block from the core
+    /// meanwhile.</remarks>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     public void Trim()
     {
@@ -455,6 +461,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             ReclaimExitedLocked();
             ReturnAllCachesLocked();
             _tier?.Trim();
+            _core.Trim();
         }
 
         _tier?.ReportLateMisuses();

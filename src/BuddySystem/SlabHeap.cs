@@ -66,6 +66,7 @@ public sealed unsafe class SlabHeap : IAllocator, IHeapStatsSource, IDisposable
         var region = NativeRegion.StartingAsOneBlock(size);
         heap.AddRegion(region.Pointer, region.Size);
         heap._ownedRegions.Add(region);
+        heap._buddy.MarkPurgeable(region.Pointer, region.Size);
         return heap;
     }
 
@@ -185,12 +186,16 @@ public sealed unsafe class SlabHeap : IAllocator, IHeapStatsSource, IDisposable
         return moved;
     }
 
-    /// <summary>Returns the empty slabs each class keeps for hysteresis to the buddy engine (an allocation that would fail does it by itself).</summary>
+    /// <summary>Returns the empty slabs each class keeps for hysteresis to the buddy engine (an allocation that would fail does it by
+    /// itself), then returns the pages of the engine's free blocks of at least 64 KiB to the operating system
+    /// (<see cref="BuddyHeap.Trim"/>, at <see cref="BuddyHeapOptions.DefaultPurgeThreshold"/>).</summary>
+    /// <remarks>Only the heap's own memory (<see cref="Create"/>) is purged, never memory added with <see cref="AddRegion"/>.</remarks>
     /// <exception cref="ObjectDisposedException">The heap was disposed.</exception>
     public void Trim()
     {
         ThrowIfDisposed();
         _tier.Trim();
+        _buddy.Trim();
     }
 
     /// <summary>False: a SlabHeap is single-threaded (use one thread at a time; <see cref="ConcurrentHeap"/> is the thread-safe

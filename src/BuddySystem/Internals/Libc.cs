@@ -1,7 +1,8 @@
 namespace BuddySystem.Internals;
 
 /// <summary>The few libc calls behind <see cref="SharedHeap"/>: open, ftruncate, mmap, munmap, flock, close (Linux); the
-/// mmap and munmap of libbuddymalloc's reserve too.</summary>
+/// mmap and munmap of libbuddymalloc's reserve too; the madvise with which a heap's <c>Trim</c> returns the pages of free
+/// blocks (<see cref="BuddyHeap"/>'s purge), and the mincore with which the tests count the pages still resident.</summary>
 /// <remarks>The file is opened with <c>open(2)</c> rather than a <see cref="FileStream"/>: on Unix .NET emulates
 /// <see cref="FileShare"/> with an advisory <c>flock</c> of its own on the same descriptor, which would fight with the
 /// heap's lock. The mapping is <c>mmap(2)</c> rather than <c>MemoryMappedFile</c>: the heap holds one pointer for its
@@ -24,6 +25,7 @@ internal static unsafe partial class Libc
     internal const int MapPrivate = 0x2;         // MAP_PRIVATE
     internal const int MapAnonymous = 0x20;      // MAP_ANONYMOUS
     internal const int MapNoReserve = 0x4000;    // MAP_NORESERVE
+    internal const int AdviseDontNeed = 4;       // MADV_DONTNEED
     internal const int ProcessShared = 1;        // PTHREAD_PROCESS_SHARED
     internal const int MutexRobust = 1;          // PTHREAD_MUTEX_ROBUST
     internal const int NoEntry = 2;              // ENOENT
@@ -54,6 +56,15 @@ internal static unsafe partial class Libc
 
     [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
     internal static partial int Munmap(void* address, nuint length);
+
+    /// <summary><c>madvise(2)</c>: <paramref name="address"/> page-aligned, the range inside one mapping of this process.</summary>
+    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    internal static partial int Madvise(void* address, nuint length, int advice);
+
+    /// <summary><c>mincore(2)</c>: one byte per page of [address, address + length) into <paramref name="vector"/>, bit 0
+    /// set when the page is resident; <paramref name="address"/> page-aligned.</summary>
+    [LibraryImport("libc", EntryPoint = "mincore", SetLastError = true)]
+    internal static partial int Mincore(void* address, nuint length, byte* vector);
 
     [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
     internal static partial int Flock(int fd, int operation);
