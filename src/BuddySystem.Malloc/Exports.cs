@@ -196,6 +196,21 @@ internal static unsafe class Exports
     [UnmanagedCallersOnly(EntryPoint = "bm_fork_prepare")]
     private static void ForkPrepare() => ProcessHeap.ForkPrepare();
 
+    /// <summary>A free from another thread, in the loader, made a full slab's thread-free list non-empty: the slab goes back
+    /// to its owner's list of slabs with free objects.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "bm_revive")]
+    private static void Revive(void* slab)
+    {
+        try
+        {
+            ProcessHeap.ReviveSlab(slab);
+        }
+        catch (Exception error)
+        {
+            Die("free", error);
+        }
+    }
+
     /// <summary>pthread_atfork parent and child: releases them.</summary>
     [UnmanagedCallersOnly(EntryPoint = "bm_fork_done")]
     private static void ForkDone() => ProcessHeap.ForkDone();

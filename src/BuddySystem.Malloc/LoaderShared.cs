@@ -95,4 +95,11 @@ internal unsafe struct LoaderShared
 
     /// <summary>The byte offset of the owner's id in a slab descriptor (a page-map entry points to the descriptor).</summary>
     public int SlabOwnerOffset;
+
+    /// <summary>The byte offset of the thread-free list's head in a slab descriptor (the loader's free from another thread
+    /// pushes there).</summary>
+    public int SlabThreadFreeOffset;
+
+    /// <summary>The byte offset of the "full" flag in a slab descriptor.</summary>
+    public int SlabFullOffset;
 }

@@ -90,6 +90,8 @@ internal static unsafe class ProcessHeap
         s_shared->OrderMask = BuddyHeap.OrderMask;
         s_shared->OutsideCached = SlabTier.OutsideCachedBit;
         s_shared->SlabOwnerOffset = SlabTier.SlabOwnerOffset;
+        s_shared->SlabThreadFreeOffset = SlabTier.SlabThreadFreeOffset;
+        s_shared->SlabFullOffset = SlabTier.SlabFullOffset;
         s_shared->ClassCount = SizeClasses.Count;
         s_shared->ClassMaxSize = SizeClasses.MaxSize;
         for (int index = 0; index < SizeClasses.Count; index++)
@@ -233,6 +235,10 @@ internal static unsafe class ProcessHeap
         s_shared->RegionMarks[index] = (ulong)marks;
         Volatile.Write(ref s_shared->RegionCount, index + 1);
     }
+
+    /// <summary>The loader's free from another thread made a full slab's thread-free list non-empty: see
+    /// <see cref="ConcurrentHeap.ReviveFullSlab"/>.</summary>
+    internal static void ReviveSlab(void* slab) => s_heap.ReviveFullSlab(slab);
 
     /// <summary>Sets the starting bounds of a thread's loader caches, one per size class: each holds at most
     /// <see cref="LoaderShared.CacheBytesFirst"/> bytes (4 to 64 objects) until it has refilled; a refill takes half of

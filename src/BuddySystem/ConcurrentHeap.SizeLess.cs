@@ -90,6 +90,10 @@ public sealed unsafe partial class ConcurrentHeap
         return _tier != null && _tier.TryGetRegionMetadata((ulong)start, out states, out marks, out pages);
     }
 
+    /// <summary>For the C loader's free from another thread, which pushed on the thread-free list of a slab that may be
+    /// full: the slab goes back to its owner's list of slabs with free objects (see <see cref="SlabTier.ReviveFullSlab"/>).</summary>
+    internal void ReviveFullSlab(void* slab) => _tier?.ReviveFullSlab(slab);
+
     /// <summary>For tests: the tier's <see cref="SlabTier.ClaimAndPushAsAfterStaleRead"/>.</summary>
     internal void ClaimAndPushAsAfterStaleRead(void* ptr)
         => (_tier ?? throw new InvalidOperationException("The heap has no size-class tier.")).ClaimAndPushAsAfterStaleRead(ptr);

@@ -45,7 +45,7 @@ struct loader_shared {
     uint64_t region_objects[MAX_REGIONS], region_pages[MAX_REGIONS], region_marks[MAX_REGIONS];
     uint32_t class_sizes[MAX_CLASSES];
     uint8_t class_of_granules[CLASS_GRANULES];
-    int32_t slab_owner_offset;
+    int32_t slab_owner_offset, slab_thread_free_offset, slab_full_offset;
 };
 struct object_cache { void *head; int32_t count, capacity, batch_shift; };
 
@@ -79,6 +79,7 @@ static struct { void *free; uint64_t next, end; } boot_orders[BOOT_MAX_ORDER + 1
 static struct {
     int (*init)(struct loader_shared **shared, struct boot_arena *arena);
     intptr_t (*thread_caches)(struct object_cache *caches);
+    void (*revive)(void *slab);
     int (*refill)(int class_index, struct object_cache *cache);
     void (*flush)(int class_index, struct object_cache *cache);
     void *(*malloc)(size_t);
@@ -111,7 +112,7 @@ static int bm_open(void) {
 #define BM_FIND(field) if (!(*(void **)&bm.field = dlsym(library, "bm_" #field))) return 0
     BM_FIND(init); BM_FIND(thread_caches); BM_FIND(refill); BM_FIND(flush); BM_FIND(malloc); BM_FIND(calloc);
     BM_FIND(realloc); BM_FIND(free); BM_FIND(usable_size); BM_FIND(memalign); BM_FIND(fork_prepare); BM_FIND(fork_done);
-    BM_FIND(wants_report); BM_FIND(report); BM_FIND(wants_map); BM_FIND(write_map);
+    BM_FIND(wants_report); BM_FIND(report); BM_FIND(wants_map); BM_FIND(write_map); BM_FIND(revive);
 #undef BM_FIND
     return 1;
 }
@@ -333,11 +334,15 @@ static inline uint8_t *object_state_of(const void *p) {
 /* The remote mark of the object whose state byte s object_state_of just returned (that made its region the hot one). */
 static inline uint8_t *mark_of(const uint8_t *s) { return tc.hot_marks + (s - tc.hot_objects); }
 
+/* The slab descriptor of the live object p, whose state byte object_state_of just returned (its region is the hot one). */
+static inline char *slab_of(const void *p) {
+    return (char *)tc.hot_pages[((uint64_t)(uintptr_t)p - tc.hot_start) >> shared->page_shift];
+}
+
 /* Whether the live object p, whose state byte s object_state_of just returned, lies in a slab of this thread's with no
  * free of another thread in flight: only then is its state this thread's to write. */
 static inline int own_object(const void *p, const uint8_t *s) {
-    intptr_t slab = tc.hot_pages[((uint64_t)(uintptr_t)p - tc.hot_start) >> shared->page_shift];
-    return *(const intptr_t *)(slab + shared->slab_owner_offset) == tc.owner && __atomic_load_n(mark_of(s), __ATOMIC_RELAXED) == 0;
+    return *(const intptr_t *)(slab_of(p) + shared->slab_owner_offset) == tc.owner && __atomic_load_n(mark_of(s), __ATOMIC_RELAXED) == 0;
 }
 
 /* Two threads freed one object at once: found when this thread's cache was about to hand it out again. */
@@ -346,6 +351,34 @@ static __attribute__((noreturn, noinline)) void racing_free(void *p) {
     int n = snprintf(line, sizeof line, "buddymalloc: free(): Cannot free %p: it was freed twice by two threads at once (a racing double free)\n", p);
     if (write(2, line, (size_t)n) < 0) { /* aborting anyway */ }
     abort();
+}
+
+/* free of a live object v of another thread's slab, outside the runtime: the tier's free from another thread
+ * (SlabTier.RemoteFree.cs), in C. Claims the object's remote mark, reads its state again (the claim is a full fence) and
+ * pushes it on the slab's thread-free list through its second word; the first push into a full slab revives the slab
+ * in C#. 0: the ordinary path, which names the misuse (the mark was claimed already, or the object is not live). The
+ * requested-bytes counter of the heap's statistics does not see these frees (libbuddymalloc never reports it). */
+static __attribute__((noinline)) int push_remote(void *p, uint8_t *s, uint8_t v) {
+    uint8_t *m = mark_of(s);
+    uint8_t expected = 0;
+    if (!__atomic_compare_exchange_n(m, &expected, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return 0;
+    if (__atomic_load_n(s, __ATOMIC_SEQ_CST) != v) {
+        expected = 1;
+        if (__atomic_compare_exchange_n(m, &expected, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return 0;
+        racing_free(p);   /* its owner's allocation saw this claim on the freed object and waits: a racing double free */
+    }
+    char *slab = slab_of(p);
+    intptr_t *list = (intptr_t *)(slab + shared->slab_thread_free_offset);
+    intptr_t head = __atomic_load_n(list, __ATOMIC_RELAXED);
+    do {
+        ((intptr_t *)p)[1] = head;
+    } while (!__atomic_compare_exchange_n(list, &head, (intptr_t)p, 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+    if (head == 0 && __atomic_load_n((const int32_t *)(slab + shared->slab_full_offset), __ATOMIC_SEQ_CST) == 1) {
+        runtime_in();
+        bm.revive(slab);
+        runtime_out();
+    }
+    return 1;
 }
 
 static inline int order_of(size_t size) { return size <= 16 ? 0 : 60 - __builtin_clzl(size - 1); }
@@ -420,7 +453,8 @@ static inline int push(void *p) {
         if (tc.started != 0) return 0;   /* after this thread's exit destructor: the ordinary path */
         start_thread_caches();
     }
-    if (UNLIKELY(!own_object(p, s))) return 0;
+    if (UNLIKELY(*(const intptr_t *)(slab_of(p) + shared->slab_owner_offset) != tc.owner)) return push_remote(p, s, v);
+    if (UNLIKELY(__atomic_load_n(mark_of(s), __ATOMIC_RELAXED) != 0)) return 0;
     struct object_cache *c = &tc.caches[k];
     if (UNLIKELY(c->count >= c->capacity)) {
         runtime_in();

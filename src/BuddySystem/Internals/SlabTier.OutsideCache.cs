@@ -156,6 +156,40 @@ internal sealed unsafe partial class SlabTier
         }
     }
 
+    /// <summary>Where a slab descriptor keeps its thread-free list's head, for the C loader's free from another thread.</summary>
+    internal static int SlabThreadFreeOffset
+    {
+        get
+        {
+            Slab slab = default;
+            return (int)((byte*)&slab.ThreadFree - (byte*)&slab);
+        }
+    }
+
+    /// <summary>Where a slab descriptor keeps its "full" flag.</summary>
+    internal static int SlabFullOffset
+    {
+        get
+        {
+            Slab slab = default;
+            return (int)((byte*)&slab.Full - (byte*)&slab);
+        }
+    }
+
+    /// <summary>
+    /// After a free from another thread made in the C loader (claim, re-read, push: the steps of <see cref="FreeRemote"/>)
+    /// pushed the first object on <paramref name="slab"/>'s thread-free list while the slab may be full: the slab goes back
+    /// to its owner's list of slabs with free objects, under the lock (descriptors are never freed before Dispose, so the
+    /// pointer stays a descriptor; the revive checks again under the lock).
+    /// </summary>
+    internal void ReviveFullSlab(void* slab)
+    {
+        using (HoldLock())
+        {
+            ReviveFullSlabLocked((Slab*)slab);
+        }
+    }
+
     /// <summary>The id the calling thread's slabs name as their owner (<see cref="Slab.Owner"/>), registering the thread.</summary>
     internal nint CurrentOwnerId() => CurrentSlabs().Id;
 
