@@ -81,14 +81,76 @@ internal static class CommonOptions
             option.DefaultValueFactory = _ => new FileInfo(defaultPath);
         }
 
+        return Output(option, ".svg", ".png");
+    }
+
+    /// <summary>A file the command writes (<c>--json</c>, <c>--markdown</c>, <c>--plot</c>, <c>--out</c>): checked while
+    /// parsing, so that a bad path fails before the work, not after it.</summary>
+    /// <param name="name">The option's name, e.g. <c>--json</c>.</param>
+    /// <param name="description">For <c>--help</c>.</param>
+    /// <param name="extensions">The extensions of the format written, e.g. <c>.json</c>; none for a file of no format.</param>
+    public static Option<string?> OutputPath(string name, string description, params string[] extensions)
+        => Output(new Option<string?>(name) { Description = description, HelpName = "FILE" }, extensions);
+
+    /// <summary>Adds the check of an output file to <paramref name="option"/>: its folder exists and its extension is one
+    /// of <paramref name="extensions"/> (any when none). A default value is not checked: it is a plain name in the current
+    /// folder, chosen to pass.</summary>
+    public static Option<T> Output<T>(Option<T> option, params string[] extensions)
+    {
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<FileInfo?>() is { } file && file.Extension.ToLowerInvariant() is not (".svg" or ".png"))
+            if (result.Tokens.Count != 1)
             {
-                result.AddError($"{name} '{file.Name}': use a .svg or .png file name.");
+                return;
+            }
+
+            string path = result.Tokens[0].Value;
+            string extension = Path.GetExtension(path);
+            if (extensions.Length > 0 && !extensions.Contains(extension, StringComparer.OrdinalIgnoreCase))
+            {
+                string expected = extensions.Length == 1 ? extensions[0] : string.Join(", ", extensions[..^1]) + " or " + extensions[^1];
+                result.AddError($"{option.Name} '{path}': use a {expected} file name.");
+                return;
+            }
+
+            string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
+            if (folder is not null && !Directory.Exists(folder))
+            {
+                result.AddError($"{option.Name} '{path}': the folder {folder} does not exist.");
+            }
+            else if (Directory.Exists(path))
+            {
+                result.AddError($"{option.Name} '{path}' is a folder; give a file name.");
             }
         });
         return option;
+    }
+
+    /// <summary>Whether <paramref name="option"/> was written on the command line, rather than left to its default.</summary>
+    public static bool Given(ParseResult result, Option option) => result.GetResult(option) is { Implicit: false };
+
+    /// <summary>Refuses options the command would ignore in this case, so that none is dropped without a word: throws
+    /// naming the first of <paramref name="options"/> that was given.</summary>
+    /// <param name="result">The parsed command line.</param>
+    /// <param name="context">The case, for the message: <c>--tutorial</c>, <c>-a buddy-tree</c>.</param>
+    /// <param name="options">The options that case ignores.</param>
+    /// <exception cref="BadInputException">One of <paramref name="options"/> was given.</exception>
+    public static void RefuseIgnored(ParseResult result, string context, params Symbol[] options)
+    {
+        foreach (Symbol symbol in options)
+        {
+            bool given = symbol switch
+            {
+                Option option => Given(result, option),
+                Argument argument => result.GetResult(argument) is { Implicit: false, Tokens.Count: > 0 },
+                _ => false,
+            };
+            if (given)
+            {
+                string name = symbol is Argument ? $"a {symbol.Name}" : symbol.Name;
+                throw new BadInputException($"{name} does not go with {context}: it would be ignored.");
+            }
+        }
     }
 
     /// <summary><c>--ops N</c>: how many operations of a trace or workload to replay (0 or more).</summary>

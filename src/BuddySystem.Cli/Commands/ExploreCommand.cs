@@ -15,7 +15,7 @@ internal static class ExploreCommand
     internal static Command Create()
     {
         var traceArgument = CommonOptions.Trace("The allocation trace to replay (plain or gzip), e.g. samples/bash.trace.gz.", optional: true);
-        var outOption = new Option<FileInfo>("--out", "-o") { Description = "The page to write.", DefaultValueFactory = _ => new FileInfo("explore.html") };
+        var outOption = CommonOptions.Output(new Option<FileInfo>("--out", "-o") { Description = "The page to write: FILE.html.", DefaultValueFactory = _ => new FileInfo("explore.html") }, ".html", ".htm");
         var opsOption = CommonOptions.Ops(2000);
         var heapOption = CommonOptions.Heap("Heap size", new ByteSize(512UL << 10), max: MapCommand.MaxHeapBytes);
         var eagerOption = CommonOptions.Eager();
@@ -30,15 +30,30 @@ internal static class ExploreCommand
         {
             FileInfo? trace = result.GetValue(traceArgument);
             bool tutorial = result.GetValue(tutorialOption);
-            if (!tutorial && trace is not { Exists: true })
+            string engine = result.GetValue(allocatorOption)!;
+
+            // Every option is used in the case chosen, or refused: none is dropped without a word.
+            if (tutorial)
+            {
+                CommonOptions.RefuseIgnored(result, "--tutorial", traceArgument, opsOption, heapOption, eagerOption);
+                if (engine != "buddy-tree")
+                {
+                    throw new BadInputException($"--tutorial steps through a buddy-tree: -a {engine} does not go with it.");
+                }
+            }
+            else if (trace is not { Exists: true })
             {
                 throw new BadInputException(trace is null ? "give a trace to replay (e.g. samples/bash.trace.gz), or --tutorial." : $"trace '{trace}' not found.");
+            }
+            else
+            {
+                CommonOptions.RefuseIgnored(result, $"-a {engine}", engine == "buddy-tree" ? eagerOption : placementOption);
             }
 
             FileInfo output = result.GetValue(outOption)!;
             int ops = result.GetValue(opsOption);
             ulong heapBytes = result.GetValue(heapOption).Bytes;
-            if (tutorial || result.GetValue(allocatorOption) == "buddy-tree")
+            if (tutorial || engine == "buddy-tree")
             {
                 BuddyPlacement placement = TreeRecording.ParsePlacement(result.GetValue(placementOption)!);
                 TreeRecording tree = tutorial

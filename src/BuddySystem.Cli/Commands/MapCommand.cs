@@ -52,6 +52,8 @@ internal static class MapCommand
                     throw new BadInputException("--shared draws the file as it is: give it without --workload, --trace or -a.");
                 }
 
+                CommonOptions.RefuseIgnored(result, "--shared", opsOption, heapOption, eagerOption, placementOption);
+
                 (HeapSnapshot sharedSnapshot, string sharedSource) = SharedSnapshot(shared);
                 Save(sharedSnapshot, sharedSource, commandLine, output);
                 Console.WriteLine($"map: {output.FullName}");
@@ -63,6 +65,12 @@ internal static class MapCommand
                 if (workload != null)
                 {
                     throw new BadInputException("buddy-tree draws a --trace prefix or, with neither, the tutorial's walk-through; not a --workload.");
+                }
+
+                CommonOptions.RefuseIgnored(result, "-a buddy-tree", eagerOption);
+                if (trace == null)
+                {
+                    CommonOptions.RefuseIgnored(result, "the tutorial's walk-through (-a buddy-tree without --trace)", opsOption, heapOption);
                 }
 
                 BuddyPlacement placement = TreeRecording.ParsePlacement(result.GetValue(placementOption)!);
@@ -78,7 +86,13 @@ internal static class MapCommand
             string engine = result.GetValue(allocatorOption)!;
             if (engine != "buddy-heap" && workload == null && trace == null)
             {
-                throw new BadInputException($"{engine} draws a --trace or --workload prefix; the demo runs on a buddy heap.");
+                throw new BadInputException($"{engine} draws a --trace or --workload prefix; with neither, map draws the demo's heap, an 8 MiB LockedHeap over a BuddyHeap.");
+            }
+
+            CommonOptions.RefuseIgnored(result, $"-a {engine}", engine == "buddy-heap" ? [placementOption] : [placementOption, eagerOption]);
+            if (workload == null && trace == null)
+            {
+                CommonOptions.RefuseIgnored(result, "the demo's heap (no --trace or --workload)", opsOption, heapOption, eagerOption);
             }
 
             (HeapSnapshot snapshot, string source) = workload == null && trace == null

@@ -25,7 +25,7 @@ internal static class ShmSoakCommand
         var heap = CommonOptions.Heap("The shared heap's capacity", new ByteSize(4UL << 20), min: MinHeap);
         var seed = CommonOptions.Seed("SplitMix64 seed of the kill delays, the crash steps and the workers' slot choices.");
         var delay = CommonOptions.AtLeast(new Option<int>("--max-delay-ms") { Description = "A worker killed by the soak dies after a random 0 to N ms in its loop.", DefaultValueFactory = _ => 40 }, 1);
-        var file = new Option<FileInfo?>("--file") { Description = "Make the heap here (it must not exist) and keep it for `buddy shm stat` or `buddy map --shared`; default a temporary file, deleted." };
+        var file = CommonOptions.Output(new Option<FileInfo?>("--file") { Description = "Make the heap here (it must not exist) and keep it for `buddy shm stat` or `buddy map --shared`; default a temporary file, deleted." });
         var command = new Command("soak", "SIGKILL worker processes at random moments inside AllocateInto/FreeFrom; after each kill validate the heap and check 0 lost, 0 doubly-owned blocks.")
         {
             kills, workers, heap, seed, delay, file,
