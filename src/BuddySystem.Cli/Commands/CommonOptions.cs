@@ -10,32 +10,26 @@ namespace BuddySystem.Cli.Commands;
 /// </summary>
 internal static class CommonOptions
 {
-    /// <summary>The largest heap a command reserves: the address space of a 64-bit process is far larger, but a bigger
-    /// request is a typo, not a test.</summary>
-    public const ulong MaxHeapBytes = 1UL << 40;
-
     /// <summary><c>--heap SIZE</c> with a default: <c>4096</c>, <c>64KiB</c>, <c>32MiB</c>, <c>1GiB</c>.</summary>
-    /// <param name="description">What the heap is, for <c>--help</c>; the units and bounds are appended.</param>
+    /// <param name="description">What the heap is, for <c>--help</c>; the range is appended.</param>
     /// <param name="defaultSize">The size when the option is absent.</param>
-    /// <param name="min">The smallest size the command accepts.</param>
-    /// <param name="max">The largest size the command accepts.</param>
-    /// <param name="powerOfTwo">Whether the size must be a power of two.</param>
-    public static Option<ByteSize> Heap(string description, ByteSize defaultSize, ulong min = 16, ulong max = MaxHeapBytes, bool powerOfTwo = false)
+    /// <param name="range">The sizes the command takes (one of <see cref="HeapRange"/>'s).</param>
+    public static Option<ByteSize> Heap(string description, ByteSize defaultSize, HeapRange range)
         => new("--heap")
         {
             HelpName = "SIZE",
-            Description = $"{description} ({HeapRule(min, max, powerOfTwo)}).",
+            Description = $"{description} ({range.Rule}, {range.Examples}).",
             DefaultValueFactory = _ => defaultSize,
-            CustomParser = result => ParseHeap(result, min, max, powerOfTwo) ?? defaultSize,
+            CustomParser = result => ParseHeap(result, range) ?? defaultSize,
         };
 
     /// <summary><c>--heap SIZE</c> whose default the command works out itself (null when absent).</summary>
-    public static Option<ByteSize?> OptionalHeap(string description, ulong min = 16, ulong max = MaxHeapBytes, bool powerOfTwo = false)
+    public static Option<ByteSize?> OptionalHeap(string description, HeapRange range)
         => new("--heap")
         {
             HelpName = "SIZE",
-            Description = $"{description} ({HeapRule(min, max, powerOfTwo)}).",
-            CustomParser = result => ParseHeap(result, min, max, powerOfTwo),
+            Description = $"{description} ({range.Rule}, {range.Examples}).",
+            CustomParser = result => ParseHeap(result, range),
         };
 
     /// <summary><c>-a/--allocator NAME</c>, repeatable (<c>-a buddy-heap -a glibc</c>), accepting only <paramref name="names"/>.</summary>
@@ -187,7 +181,7 @@ internal static class CommonOptions
         return option;
     }
 
-    private static ByteSize? ParseHeap(ArgumentResult result, ulong min, ulong max, bool powerOfTwo)
+    private static ByteSize? ParseHeap(ArgumentResult result, HeapRange range)
     {
         if (result.Tokens.Count == 0)
         {
@@ -197,16 +191,13 @@ internal static class CommonOptions
         string text = result.Tokens[0].Value;
         if (!ByteSize.TryParse(text, out ByteSize size))
         {
-            result.AddError($"--heap '{text}' is not a size: write {ByteSize.Examples}.");
+            result.AddError($"--heap '{text}' is not a size: write {range.Examples}.");
         }
-        else if (size.Bytes < min || size.Bytes > max || (powerOfTwo && !BitOperations.IsPow2(size.Bytes)))
+        else if (!range.Contains(size.Bytes))
         {
-            result.AddError($"--heap '{text}' must be {HeapRule(min, max, powerOfTwo)}.");
+            result.AddError(range.Refusal(text));
         }
 
         return size;
     }
-
-    private static string HeapRule(ulong min, ulong max, bool powerOfTwo)
-        => $"{(powerOfTwo ? "a power of two " : string.Empty)}from {ByteSize.Long(min)} to {ByteSize.Long(max)}, {ByteSize.Examples}";
 }

@@ -17,7 +17,7 @@ internal static class ExploreCommand
         var traceArgument = CommonOptions.Trace("The allocation trace to replay (plain or gzip), e.g. samples/bash.trace.gz.", optional: true);
         var outOption = CommonOptions.Output(new Option<FileInfo>("--out", "-o") { Description = "The page to write: FILE.html.", DefaultValueFactory = _ => new FileInfo("explore.html") }, ".html", ".htm");
         var opsOption = CommonOptions.Ops(2000);
-        var heapOption = CommonOptions.Heap("Heap size", new ByteSize(512UL << 10), max: MapCommand.MaxHeapBytes);
+        var heapOption = CommonOptions.Heap($"Heap size; at most {ByteSize.Long(HeapRange.Tree.Max)} with -a buddy-tree", new ByteSize(512UL << 10), HeapRange.Trace);
         var eagerOption = CommonOptions.Eager();
         var allocatorOption = CommonOptions.Allocator(Engines, "buddy-heap", "buddy-heap (free lists and side table) or buddy-tree (the seed's segment tree, node by node).");
         var placementOption = CommonOptions.Placement();
@@ -48,6 +48,10 @@ internal static class ExploreCommand
             else
             {
                 CommonOptions.RefuseIgnored(result, $"-a {engine}", engine == "buddy-tree" ? eagerOption : placementOption);
+                if (engine == "buddy-tree")
+                {
+                    HeapRange.Tree.Check(result.GetValue(heapOption).Bytes, "with -a buddy-tree");
+                }
             }
 
             FileInfo output = result.GetValue(outOption)!;

@@ -19,9 +19,6 @@ internal static class MapCommand
     /// and the segment tree.</summary>
     internal static IReadOnlyList<string> Engines { get; } = [.. EngineCatalog.All.Where(e => e.CanSnapshot || e.Id == SegmentTreeEngine).Select(e => e.Id)];
 
-    /// <summary>The largest heap map and explore draw.</summary>
-    internal const ulong MaxHeapBytes = 1UL << 30;
-
     internal static Command Create()
     {
         var outOption = CommonOptions.Picture("--out", "The picture to write: FILE.svg or FILE.png.", "heap-map.svg", "-o");
@@ -29,7 +26,7 @@ internal static class MapCommand
         workloadOption.AcceptOnlyFromAmong("W3");
         var traceOption = CommonOptions.ExistingFile("--trace", "Draw the heap after a prefix of this allocation trace (plain or gzip).");
         var opsOption = CommonOptions.Ops(2000, "How many operations of the workload or trace to replay.");
-        var heapOption = CommonOptions.OptionalHeap("Heap size for --workload or --trace (default: 32MiB for W3, 512KiB for a trace, 64KiB for buddy-tree)", max: MaxHeapBytes);
+        var heapOption = CommonOptions.OptionalHeap($"Heap size for --workload or --trace: default 32MiB for W3, 512KiB for a trace, 64KiB for buddy-tree; at most {ByteSize.Long(HeapRange.Tree.Max)} for buddy-tree", HeapRange.Trace);
         var sharedOption = CommonOptions.ExistingFile("--shared", "Draw this shared heap file (SharedHeap) as it is now; it is opened as any process would open it.");
         var eagerOption = CommonOptions.Eager();
         var allocatorOption = CommonOptions.Allocator(Engines, "buddy-heap", "buddy-heap; buddy-tree to draw the seed's segment tree node by node (a --trace prefix, or the tutorial's walk-through); any other, such as slab-heap or concurrent-heap (the default heap), draws its blocks, slabs as buddy blocks cut into objects (a --trace or --workload prefix).");
@@ -68,6 +65,10 @@ internal static class MapCommand
                 }
 
                 CommonOptions.RefuseIgnored(result, "-a buddy-tree", eagerOption);
+                if (heapBytes is { } treeBytes)
+                {
+                    HeapRange.Tree.Check(treeBytes, "with -a buddy-tree");
+                }
                 if (trace == null)
                 {
                     CommonOptions.RefuseIgnored(result, "the tutorial's walk-through (-a buddy-tree without --trace)", opsOption, heapOption);
