@@ -36,7 +36,7 @@ internal static class BenchCommand
             Description = $"With --programs: a program to run; repeat for several (default: all). Known: {string.Join(", ", ProgramSet.Names)}.",
         };
         program.AcceptOnlyFromAmong([.. ProgramSet.Names]);
-        var library = CommonOptions.ExistingFile("--library", $"With --programs: libbuddymalloc.so (default: {RunCommand.LibraryPath} above the current folder or the tool).");
+        var library = CommonOptions.MallocLibrary($"With --programs or --misuse: libbuddymalloc.so (default: {RunCommand.LibraryPath} above the current folder or the tool).");
 
         var command = new Command("bench", "Run the workloads W1-W6 (docs/benchmarks.md) on the buddy heaps and on glibc, NativeMemory and mimalloc, and the pool workload on BuddyMemoryPool, ArrayPool, MemoryPool and Kestrel's pool; print ns/op and ratios. With --programs, workload P: real programs on each malloc.")
         {

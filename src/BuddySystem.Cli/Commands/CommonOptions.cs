@@ -58,6 +58,22 @@ internal static class CommonOptions
         return option;
     }
 
+    /// <summary><c>--library FILE</c>: an allocator to preload, which must exist and be an ELF shared object of this
+    /// machine exporting <c>malloc</c> (<see cref="PreloadLibrary"/>); ld.so would skip anything else without failing.</summary>
+    public static Option<FileInfo> MallocLibrary(string description)
+    {
+        Option<FileInfo> option = ExistingFile("--library", description);
+        option.Validators.Add(result =>
+        {
+            // The path as given (a missing file is AcceptExistingOnly's error, and its value cannot be read).
+            if (result.Tokens.Count == 1 && File.Exists(result.Tokens[0].Value) && PreloadLibrary.Problem(result.Tokens[0].Value) is { } problem)
+            {
+                result.AddError($"--library {result.Tokens[0].Value} {problem}.");
+            }
+        });
+        return option;
+    }
+
     /// <summary>The trace argument: a file that must exist, plain or gzip.</summary>
     public static Argument<FileInfo> Trace(string description, bool optional = false)
     {

@@ -20,7 +20,7 @@ internal static class RunCommand
     {
         var program = new Argument<string[]>("program") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var stats = new Option<bool>("--stats") { Description = "At exit, print the heap's bytes, RSS, buddyinfo and fragmentation indices on stderr" };
-        var library = CommonOptions.ExistingFile("--library", $"The library (default: {LibraryPath} above the current folder or the tool)");
+        var library = CommonOptions.MallocLibrary($"The library: an ELF shared object exporting malloc (default: {LibraryPath} above the current folder or the tool)");
         var map = CommonOptions.Picture("--map", "Draw the heap as the program leaves it (its exit) to FILE.svg or FILE.png, as buddy map does");
         var harden = new Option<bool>("--harden") { Description = "Hardened mode (BUDDY_MALLOC_HARDEN=1): redzones checked on free, poisoned freed blocks in a quarantine; a misuse or overwrite ends the program with one line naming the address" };
         var command = new Command("run", "Run a program on the buddy heap (LD_PRELOAD of libbuddymalloc.so).") { program, stats, harden, map, library };
@@ -34,6 +34,11 @@ internal static class RunCommand
         if (library == null || !File.Exists(library))
         {
             throw new BadInputException($"{library ?? LibraryPath} not found; build it with: dotnet publish src/BuddySystem.Malloc -c Release -o artifacts/malloc");
+        }
+
+        if (PreloadLibrary.Problem(library) is { } problem)
+        {
+            throw new BadInputException($"{library} {problem}.");
         }
 
         var start = new ProcessStartInfo(program[0]) { UseShellExecute = false };
