@@ -28,6 +28,10 @@ internal sealed record HeapRange(ulong Min, ulong Max, bool PowerOfTwo)
     /// <summary><c>shm soak</c>: a shared heap file holds its header, state table and slot table before its blocks.</summary>
     public static HeapRange Shared { get; } = new(1UL << 20, 1UL << 40, PowerOfTwo: false);
 
+    /// <summary><c>BUDDY_MALLOC_LIMIT</c> of libbuddymalloc.so (<see cref="MallocEnvironment"/>): 0 or a few bytes would
+    /// leave the heap nothing to grow into, and the library does not say so.</summary>
+    public static HeapRange MallocLimit { get; } = new(1UL << 20, 1UL << 40, PowerOfTwo: false);
+
     private static readonly string[] s_examples = ["4096", "64KiB", "1MiB", "32MiB", "1GiB"];
 
     /// <summary>"a power of two from 4 KiB to 1 GiB".</summary>

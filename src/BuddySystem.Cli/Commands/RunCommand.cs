@@ -14,7 +14,7 @@ internal static class RunCommand
     internal const string LibraryPath = "artifacts/malloc/libbuddymalloc.so";
 
     /// <summary>The variable that turns the library's hardened mode on.</summary>
-    internal const string HardenVariable = "BUDDY_MALLOC_HARDEN";
+    internal const string HardenVariable = MallocEnvironment.Harden;
 
     internal static Command Create()
     {
@@ -28,8 +28,17 @@ internal static class RunCommand
         return command;
     }
 
-    internal static int Run(string[] program, bool stats, string? library, FileInfo? map = null, bool harden = false)
+    /// <summary>Runs <paramref name="program"/> on the library; returns its exit code.</summary>
+    /// <param name="environment">The variables to check first (default: this process's, which the program inherits).</param>
+    /// <exception cref="BadInputException">A <c>BUDDY_MALLOC_*</c> variable the library would ignore, a library that is
+    /// missing or not a malloc library, a program that cannot start.</exception>
+    internal static int Run(string[] program, bool stats, string? library, FileInfo? map = null, bool harden = false, System.Collections.IDictionary? environment = null)
     {
+        if (MallocEnvironment.Problem(environment ?? Environment.GetEnvironmentVariables()) is { } variable)
+        {
+            throw new BadInputException(variable);
+        }
+
         library ??= FindLibrary();
         if (library == null || !File.Exists(library))
         {
@@ -50,7 +59,7 @@ internal static class RunCommand
         start.Environment["LD_PRELOAD"] = Path.GetFullPath(library);
         if (stats)
         {
-            start.Environment["BUDDY_MALLOC_STATS"] = "1";
+            start.Environment[MallocEnvironment.Stats] = "1";
         }
 
         if (harden)
@@ -98,7 +107,7 @@ internal static class RunCommand
     }
 
     /// <summary>The variable libbuddymalloc.so reads for the file of its snapshot at exit (ProcessHeap.MapVariable).</summary>
-    internal const string MapVariable = "BUDDY_MALLOC_MAP";
+    internal const string MapVariable = MallocEnvironment.Map;
 
     // The program's exit code still comes back when there is no map: the map is a view of the run, not its result.
     private static void DrawMap(string snapshotPath, string[] program, FileInfo map)
