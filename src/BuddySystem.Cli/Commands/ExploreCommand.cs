@@ -21,7 +21,7 @@ internal static class ExploreCommand
         var eagerOption = CommonOptions.Eager();
         var allocatorOption = CommonOptions.Allocator(Engines, "buddy-heap", "buddy-heap (free lists and side table) or buddy-tree (the seed's segment tree, node by node).");
         var placementOption = CommonOptions.Placement();
-        var tutorialOption = new Option<bool>("--tutorial") { Description = "Step through the tutorial's walk-through on a 1 KiB buddy-tree of 16-byte blocks: allocate, allocate, free, free with the merge (no trace needed)." };
+        var tutorialOption = new Option<bool>("--tutorial") { Description = $"Step through the tutorial's walk-through on a buddy-tree, no trace needed: {TreeRecording.TutorialSteps}." };
         var command = new Command("explore", "Write a self-contained HTML page that replays a trace prefix step by step on a BuddyHeap.")
         {
             traceArgument, outOption, opsOption, heapOption, eagerOption, allocatorOption, placementOption, tutorialOption,
