@@ -28,12 +28,13 @@ internal static class MapCommand
         var opsOption = CommonOptions.Ops(2000, "How many operations of the workload or trace to replay.");
         var heapOption = CommonOptions.OptionalHeap($"Heap size for --workload or --trace: default 32MiB for W3, 512KiB for a trace, 64KiB for buddy-tree; at most {ByteSize.Long(HeapRange.Tree.Max)} for buddy-tree", HeapRange.Trace);
         var sharedOption = CommonOptions.ExistingFile("--shared", "Draw this shared heap file (SharedHeap) as it is now; it is opened as any process would open it.");
+        var allowOtherWritersOption = ShmCommand.AllowOtherWriters();
         var eagerOption = CommonOptions.Eager();
         var allocatorOption = CommonOptions.Allocator(Engines, "buddy-heap", "buddy-heap; buddy-tree to draw the seed's segment tree node by node (a --trace prefix, or the tutorial's walk-through); any other, such as slab-heap or concurrent-heap (the default heap), draws its blocks, slabs as buddy blocks cut into objects (a --trace or --workload prefix).");
         var placementOption = CommonOptions.Placement();
         var command = new Command("map", "Draw a heap (after the demo by default) as SVG or PNG: buddy tree, memory map, buddyinfo and fragmentation indices.")
         {
-            outOption, workloadOption, traceOption, opsOption, heapOption, sharedOption, eagerOption, allocatorOption, placementOption,
+            outOption, workloadOption, traceOption, opsOption, heapOption, sharedOption, allowOtherWritersOption, eagerOption, allocatorOption, placementOption,
         };
         command.SetAction(result =>
         {
@@ -51,12 +52,13 @@ internal static class MapCommand
 
                 CommonOptions.RefuseIgnored(result, "--shared", opsOption, heapOption, eagerOption, placementOption);
 
-                (HeapSnapshot sharedSnapshot, string sharedSource) = SharedSnapshot(shared);
+                (HeapSnapshot sharedSnapshot, string sharedSource) = SharedSnapshot(shared, result.GetValue(allowOtherWritersOption));
                 Save(sharedSnapshot, sharedSource, commandLine, output);
                 Console.WriteLine($"map: {output.FullName}");
                 return 0;
             }
 
+            CommonOptions.RefuseIgnored(result, "a heap other than --shared's", allowOtherWritersOption);
             if (result.GetValue(allocatorOption) == SegmentTreeEngine)
             {
                 if (workload != null)
@@ -153,23 +155,24 @@ internal static class MapCommand
     /// <summary>Opens a shared heap file (recovering it if a process died inside a call, as any Open does) and snapshots it.</summary>
     /// <exception cref="IOException">The file is missing or cannot be opened.</exception>
     /// <exception cref="InvalidDataException">The file is not a shared heap, or is truncated or corrupted.</exception>
-    /// <exception cref="BadInputException">The file's heap is corrupted, or shared heaps do not work on this system.</exception>
-    internal static (HeapSnapshot Snapshot, string Source) SharedSnapshot(FileInfo file)
+    /// <exception cref="BadInputException">The file's heap is corrupted, shared heaps do not work on this system, or other users
+    /// can write the file and <paramref name="allowOtherWriters"/> is false.</exception>
+    internal static (HeapSnapshot Snapshot, string Source) SharedSnapshot(FileInfo file, bool allowOtherWriters = false)
     {
-        using SharedHeap heap = OpenShared(file);
+        using SharedHeap heap = OpenShared(file, allowOtherWriters);
         HeapSnapshot snapshot = HeapSnapshot.Of(heap);
         return (snapshot, $"{file.Name}, a {ByteSize.Long(heap.Capacity)} SharedHeap (offsets from its first block, file offset {heap.DataOffset.ToString("N0", CultureInfo.InvariantCulture)})");
     }
 
-    private static SharedHeap OpenShared(FileInfo file)
+    private static SharedHeap OpenShared(FileInfo file, bool allowOtherWriters)
     {
         try
         {
-            return SharedHeap.Open(file.FullName);
+            return SharedHeap.Open(file.FullName, new SharedHeapOptions { AllowOtherWriters = allowOtherWriters });
         }
-        catch (Exception e) when (e is HeapCorruptionException or PlatformNotSupportedException)
+        catch (Exception e) when (e is HeapCorruptionException or PlatformNotSupportedException or UnauthorizedAccessException)
         {
-            throw new BadInputException(e.Message, e);
+            throw new BadInputException(ShmCommand.CommandLineMessage(e), e);
         }
     }
 
