@@ -49,7 +49,7 @@ public class HeapMapTests
 
         Assert.Contains("64 rows of 16 MiB", svg, StringComparison.Ordinal);
         Assert.Contains("1 px = 16 KiB", svg, StringComparison.Ordinal);
-        Assert.Contains("Aggregated: 1 pixels hold blocks smaller than a pixel (16 KiB)", svg, StringComparison.Ordinal);
+        Assert.Contains("Aggregated: 1 pixel holds blocks smaller than a pixel (16 KiB)", svg, StringComparison.Ordinal);
         Assert.Contains("the top 9 of 27 orders", svg, StringComparison.Ordinal);
         // The one aggregated pixel (offsets 0 to 16 KiB, blocks up to 8 KiB) holds 512 allocated bytes: a bar of 1/32 of the 5 px row.
         Assert.Matches($"<rect fill=\"{MapPalette.For(BlockState.Allocated, 0).ToUpperInvariant()}\" x=\"[0-9.]+\" y=\"[0-9.]+\" width=\"1\" height=\"0.15625\"", svg);
