@@ -8,7 +8,20 @@ namespace BuddySystem.Cli;
 /// <summary>The <c>buddy</c> tool: one subcommand per file in <c>Commands/</c>.</summary>
 internal static class Program
 {
-    private static int Main(string[] args) => Run(args, Console.Error);
+    private static int Main(string[] args)
+    {
+        // Spectre takes 80 columns when the output is not a terminal, and wraps a wide table inside its cells ("locked-hea"
+        // over "p"); a file or a pipe has no width, so a table keeps its natural one there.
+        if (Console.IsOutputRedirected)
+        {
+            AnsiConsole.Console.Profile.Width = RedirectedWidth;
+        }
+
+        return Run(args, Console.Error);
+    }
+
+    /// <summary>The width of the terminal Spectre draws to when the output is a file or a pipe.</summary>
+    internal const int RedirectedWidth = 400;
 
     /// <summary>Exit code: the command did what it was asked and every check passed.</summary>
     internal const int Success = 0;
