@@ -197,6 +197,20 @@ internal static class CommonOptions
         return option;
     }
 
+    /// <summary>Adds a validator: the option's value must be at most <paramref name="max"/>, for the reason given.</summary>
+    public static Option<T> AtMost<T>(Option<T> option, T max, string why)
+        where T : INumber<T>
+    {
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens.Count == 1 && T.TryParse(result.Tokens[0].Value, CultureInfo.InvariantCulture, out T? value) && value > max)
+            {
+                result.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be at most {max}, not {value}: {why}."));
+            }
+        });
+        return option;
+    }
+
     private static ByteSize? ParseHeap(ArgumentResult result, HeapRange range)
     {
         if (result.Tokens.Count == 0)

@@ -119,4 +119,15 @@ public sealed class OptionChecksTests : IDisposable
         Assert.Equal(string.Empty, error.ToString());
         Assert.True(File.Exists(output));
     }
+
+    /// <summary>Issue 32: <c>explore --ops 100000</c> ran for minutes towards a page no browser steps through.</summary>
+    [Fact]
+    public void Explore_MoreOpsThanAPageHolds_RefusedAtOnce()
+    {
+        var error = new StringWriter();
+
+        Assert.Equal(2, Program.Run(["explore", Sample, "--ops", "100000", "--out", Path.Combine(_directory, "e.html")], error));
+        Assert.StartsWith($"buddy explore: --ops must be at most {ExploreCommand.MaxSteps}, not 100000: a page holds at most", error.ToString(), StringComparison.Ordinal);
+        Assert.Empty(ExploreCommand.Create().Parse([Sample, "--ops", ExploreCommand.MaxSteps.ToString(System.Globalization.CultureInfo.InvariantCulture)]).Errors);
+    }
 }
