@@ -6,8 +6,10 @@ namespace BuddySystem.Cli;
 /// <summary>
 /// The variables libbuddymalloc.so reads (<c>src/BuddySystem.Malloc</c>: <c>ProcessHeap</c>, <c>Exports</c> and the C
 /// loader) and the values each takes. The library reads them inside <c>malloc</c>, where it cannot say anything: a limit it
-/// cannot parse, or 0, falls back to the 64 GiB default, and a flag is on for any value but <c>0</c>. So <c>buddy run</c>
-/// checks its environment, which the program inherits, before it starts the program.
+/// cannot parse, or 0, falls back to the 64 GiB default, and a flag is on for any value but <c>0</c> (the loader warns
+/// about those at load, one line each). So <c>buddy run</c> checks its environment, which the program inherits, before it
+/// starts the program, and refuses what the loader would warn about, a limit below 1 MiB and an unknown name too. An empty
+/// value is unset, for the library as here.
 /// </summary>
 internal static class MallocEnvironment
 {
@@ -43,7 +45,7 @@ internal static class MallocEnvironment
             string value = entry.Value as string ?? string.Empty;
             string? problem = name switch
             {
-                Limit => ByteSize.TryParse(value, out ByteSize size) && HeapRange.MallocLimit.Contains(size.Bytes)
+                Limit => value.Length == 0 || (ByteSize.TryParse(value, out ByteSize size) && HeapRange.MallocLimit.Contains(size.Bytes))
                     ? null
                     : $"must be {HeapRange.MallocLimit.Rule}, {HeapRange.MallocLimit.Examples} (unset: 64 GiB)",
                 Harden or Stats => value is "0" or "1" or "" ? null : "must be 1 (on) or 0 (off)",

@@ -37,6 +37,7 @@ public class MallocEnvironmentTests
     [InlineData("BUDDY_MALLOC_HARDEN", "1")]
     [InlineData("BUDDY_MALLOC_HARDEN", "0")]
     [InlineData("BUDDY_MALLOC_STATS", "")]
+    [InlineData("BUDDY_MALLOC_LIMIT", "")]
     [InlineData("BUDDY_MALLOC_MAP", "/tmp/heap-%p.snapshot")]
     [InlineData("BUDDY_MALLOCATOR", "x")] // not the prefix: not the library's
     public void Problem_GoodVariable_None(string name, string value)
