@@ -215,4 +215,26 @@ public class HeapMapTests
         Assert.Throws<BuddySystem.Cli.BadInputException>(() => MapCommand.Replayed("W9", null, 1, null, false));
         Assert.Throws<BuddySystem.Cli.BadInputException>(() => MapCommand.Replayed("W3", null, 1, 8, false));
     }
+
+    /// <summary>Issue 32: the summary lines ran past the picture's right edge. Every text that starts at the left must end
+    /// inside the picture, measured with the typeface the picture is drawn in, on the widest cases: a concurrent heap with
+    /// slabs and cached blocks, a 1 GiB W3 heap, the demo.</summary>
+    [Theory]
+    [InlineData("concurrent-heap", 1 << 30)]
+    [InlineData("slab-heap", 1 << 30)]
+    [InlineData("buddy-heap", 1 << 30)]
+    [InlineData("demo", 0)]
+    public void Render_EveryTextEndsInsideThePicture(string engine, long heap)
+    {
+        (HeapSnapshot snapshot, string source) = engine == "demo"
+            ? (MapCommand.DemoSnapshot(), MapCommand.DemoSource)
+            : MapCommand.Replayed(null, new FileInfo(RepositoryFiles.Path("samples", "python.trace.gz")), 5000, (ulong)heap, eager: false, engine: engine);
+        MapScene scene = HeapMapRenderer.Render(snapshot, source, $"buddy map --trace samples/python.trace.gz --ops 5000 --heap 1GiB -a {engine} --out map.png", null);
+
+        foreach (MapShape text in scene.Shapes.Where(s => s.Kind == MapShapeKind.Text && s.Anchor == MapTextAnchor.Start && !string.IsNullOrEmpty(s.Text)))
+        {
+            double end = text.X + MapPictureWriter.TextWidth(text);
+            Assert.True(end <= scene.Width, $"'{text.Text}' ends at {end:F0} px, past the picture's {scene.Width} px");
+        }
+    }
 }
