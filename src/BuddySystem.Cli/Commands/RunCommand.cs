@@ -19,7 +19,7 @@ internal static class RunCommand
     internal static Command Create()
     {
         var program = new Argument<string[]>("program") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
-        var stats = new Option<bool>("--stats") { Description = "At exit, print the heap's bytes, RSS, buddyinfo and fragmentation indices on stderr" };
+        var stats = new Option<bool>("--stats") { Description = "At exit, print the heap's bytes, RSS, buddyinfo and fragmentation indices on stderr: one report per process that ends through exit with stderr open (none from dash, which ends with _exit, or from coreutils, which close stderr first)" };
         var library = CommonOptions.MallocLibrary($"The library: an ELF shared object exporting malloc (default: {LibraryPath} above the current folder or the tool)");
         var map = CommonOptions.Picture("--map", "Draw the heap as the program leaves it (its exit) to FILE.svg or FILE.png, as buddy map does");
         var harden = new Option<bool>("--harden") { Description = "Hardened mode (BUDDY_MALLOC_HARDEN=1): redzones checked on free, poisoned freed blocks in a quarantine; a misuse or overwrite ends the program with one line naming the address" };
