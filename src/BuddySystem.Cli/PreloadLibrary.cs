@@ -75,7 +75,7 @@ internal static class PreloadLibrary
         ulong sectionOffset = BinaryPrimitives.ReadUInt64LittleEndian(elf[40..]);
         ushort sectionSize = BinaryPrimitives.ReadUInt16LittleEndian(elf[58..]);
         ushort sectionCount = BinaryPrimitives.ReadUInt16LittleEndian(elf[60..]);
-        if (sectionSize < 64 || sectionOffset == 0 || sectionOffset + ((ulong)sectionCount * sectionSize) > (ulong)elf.Length)
+        if (sectionSize < 64 || sectionOffset == 0 || sectionOffset > (ulong)elf.Length || (ulong)sectionCount * sectionSize > (ulong)elf.Length - sectionOffset)
         {
             return "has no section headers to find its dynamic symbols in";
         }
@@ -126,7 +126,7 @@ internal static class PreloadLibrary
     {
         ulong offset = BinaryPrimitives.ReadUInt64LittleEndian(section[24..]);
         ulong size = BinaryPrimitives.ReadUInt64LittleEndian(section[32..]);
-        return offset + size <= (ulong)elf.Length ? elf.Slice((int)offset, (int)size) : [];
+        return offset <= (ulong)elf.Length && size <= (ulong)elf.Length - offset ? elf.Slice((int)offset, (int)size) : [];
     }
 
     private static ushort? ExpectedMachine() => RuntimeInformation.ProcessArchitecture switch

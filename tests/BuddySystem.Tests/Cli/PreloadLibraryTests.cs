@@ -71,4 +71,30 @@ public class PreloadLibraryTests
         Assert.Equal(2, Program.Run(["bench", "--programs", "--library", "/etc/passwd"], error));
         Assert.Contains("is not an ELF file", error.ToString(), StringComparison.Ordinal);
     }
+
+    /// <summary>The check runs while the command line is parsed, where an exception would be a stack trace: any bytes,
+    /// however broken, give an answer, never an exception.</summary>
+    [LinuxFact]
+    public void Problem_CorruptedElf_AnswersWithoutThrowing()
+    {
+        byte[] original = File.ReadAllBytes(LibC);
+        var random = new Random(32);
+        for (int round = 0; round < 2000; round++)
+        {
+            byte[] elf = (byte[])original.Clone();
+            for (int flips = random.Next(1, 6); flips > 0; flips--)
+            {
+                // Mostly the header and the section headers, where the offsets and counts the reader follows live.
+                int at = random.Next(3) switch
+                {
+                    0 => random.Next(64),
+                    1 => elf.Length - 1 - random.Next(Math.Min(elf.Length, 64 * 40)),
+                    _ => random.Next(elf.Length),
+                };
+                elf[at] = (byte)random.Next(256);
+            }
+
+            _ = PreloadLibrary.Problem(elf.AsSpan(0, random.Next(3) == 0 ? random.Next(elf.Length) : elf.Length));
+        }
+    }
 }
