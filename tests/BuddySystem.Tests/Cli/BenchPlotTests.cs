@@ -21,4 +21,24 @@ public class BenchPlotTests
     [Fact]
     public void PaletteFor_TheDefaultBench_HasMoreAllocatorsThanCategory10()
         => Assert.InRange(BenchAllocators.All.Count, 11, 25);
+
+    [Fact]
+    public void Save_TwelveAllocators_WritesAPng()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"buddy-plot-{Guid.NewGuid():N}.png");
+        try
+        {
+            var results = Enumerable.Range(0, 12).SelectMany(a => new[] { "W1", "W3" }.Select(w => new BenchResult(w, "", $"allocator-{a}", 10 + a, 1000, 0))).ToList();
+
+            BenchPlot.Save(path, results, "test");
+
+            byte[] png = File.ReadAllBytes(path);
+            Assert.Equal((byte)0x89, png[0]);
+            Assert.Equal((byte)'P', png[1]);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 }
