@@ -67,13 +67,14 @@ internal static class MapCommand
                 }
 
                 CommonOptions.RefuseIgnored(result, "-a buddy-tree", eagerOption);
-                if (heapBytes is { } treeBytes)
-                {
-                    HeapRange.Tree.Check(treeBytes, "with -a buddy-tree");
-                }
                 if (trace == null)
                 {
                     CommonOptions.RefuseIgnored(result, "the tutorial's walk-through (-a buddy-tree without --trace)", opsOption, heapOption);
+                }
+
+                if (heapBytes is { } treeBytes)
+                {
+                    HeapRange.Tree.Check(treeBytes, "with -a buddy-tree");
                 }
 
                 BuddyPlacement placement = TreeRecording.ParsePlacement(result.GetValue(placementOption)!);
