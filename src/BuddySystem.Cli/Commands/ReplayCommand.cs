@@ -19,7 +19,7 @@ internal static class ReplayCommand
     {
         var trace = CommonOptions.Trace("The trace file: 'a <id> <size> <align>', 'f <id>', 'r <id> <newsize>' lines, plain or gzip.");
         var allocators = CommonOptions.Allocators([.. BenchAllocators.Replayable.Select(a => a.Id)], $"An allocator to replay on; repeat for several (default: {string.Join(", ", s_defaultAllocators)}).");
-        var heap = CommonOptions.OptionalHeap("Arena size (default: the next power of two of twice the trace's peak of live buddy-block bytes, at least 1MiB, at most 1GiB)", HeapRange.Trace);
+        var heap = CommonOptions.OptionalHeap("Arena size; default the next power of two of twice the trace's peak of live buddy-block bytes, at least 1MiB", HeapRange.Trace);
         var runs = CommonOptions.AtLeast(new Option<int>("--runs") { Description = "Timed passes per allocator; the median is reported.", DefaultValueFactory = _ => 5 }, 1);
         var json = CommonOptions.OutputPath("--json", "Write the results as JSON to this file.", ".json");
         var markdown = CommonOptions.OutputPath("--markdown", "Write the table as Markdown to this file (for docs/benchmarks.md).", ".md");
