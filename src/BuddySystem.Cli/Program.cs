@@ -8,7 +8,20 @@ namespace BuddySystem.Cli;
 /// <summary>The <c>buddy</c> tool: one subcommand per file in <c>Commands/</c>.</summary>
 internal static class Program
 {
-    private static int Main(string[] args) => Run(args, Console.Error);
+    private static int Main(string[] args)
+    {
+        // Spectre takes 80 columns when the output is not a terminal, and wraps a wide table inside its cells ("locked-hea"
+        // over "p"); a file or a pipe has no width, so a table keeps its natural one there.
+        if (Console.IsOutputRedirected)
+        {
+            AnsiConsole.Console.Profile.Width = RedirectedWidth;
+        }
+
+        return Run(args, Console.Error);
+    }
+
+    /// <summary>The width of the terminal Spectre draws to when the output is a file or a pipe.</summary>
+    internal const int RedirectedWidth = 400;
 
     /// <summary>Exit code: the command did what it was asked and every check passed.</summary>
     internal const int Success = 0;
@@ -46,7 +59,7 @@ internal static class Program
         string command = string.Join(' ', names);
         if (parsed.Errors.Count > 0)
         {
-            error.WriteLine($"{command}: {OneLine(parsed.Errors[0].Message)} (see --help)");
+            error.WriteLine($"{command}: {OneLine(MissingCommand(parsed, command) ?? parsed.Errors[0].Message)} (see --help)");
             return BadInput;
         }
 
@@ -69,6 +82,26 @@ internal static class Program
             error.WriteLine($"{command}: internal error ({e.GetType().Name}): {OneLine(e.Message)}");
             return CheckFailed;
         }
+    }
+
+    /// <summary>For a command that only groups others (<c>buddy</c>, <c>buddy shm</c>), the line that names the word
+    /// given in place of one of them and lists them, rather than the parser's "Required command was not provided.";
+    /// null for any other error.</summary>
+    private static string? MissingCommand(ParseResult parsed, string name)
+    {
+        Command group = parsed.CommandResult.Command;
+        if (group.Subcommands.Count == 0 || group.Action is not null)
+        {
+            return null;
+        }
+
+        string commands = string.Join(", ", group.Subcommands.Where(c => !c.Hidden).Select(c => c.Name));
+        return parsed.UnmatchedTokens.FirstOrDefault() switch
+        {
+            null => $"give a command: {commands}.",
+            string option when option.StartsWith('-') => $"'{option}' is not an option of {name}; give a command first: {commands}.",
+            string word => $"'{word}' is not a {name} command; the commands: {commands}.",
+        };
     }
 
     private static string OneLine(string message) => message.ReplaceLineEndings(" ").Replace("\t", string.Empty, StringComparison.Ordinal);

@@ -12,7 +12,7 @@ internal static partial class BenchPlot
         var programs = results.Select(r => r.Param).Distinct().ToList();
         var allocators = results.Select(r => r.Allocator).Distinct().Where(a => a != reference).ToList();
         var plot = new Plot();
-        var palette = new ScottPlot.Palettes.Category10();
+        IPalette palette = PaletteFor(allocators.Count);
         int groupWidth = (3 * allocators.Count) + 1;
         double top = 1.2;
         for (int a = 0; a < allocators.Count; a++)

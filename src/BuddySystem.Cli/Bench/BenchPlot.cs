@@ -23,7 +23,7 @@ internal static partial class BenchPlot
 
         double floor = Math.Floor(Math.Log10(timed.Min(r => r.NsPerOp)));
         double ceiling = Math.Ceiling(Math.Log10(timed.Max(r => r.NsPerOp)));
-        var palette = new ScottPlot.Palettes.Category10();
+        IPalette palette = PaletteFor(allocators.Count);
         int groupWidth = allocators.Count + 1;
         for (int a = 0; a < allocators.Count; a++)
         {
@@ -79,4 +79,9 @@ internal static partial class BenchPlot
         plot.ShowLegend(Edge.Right);
         plot.SavePng(path, Math.Max(1100, cases.Count * groupWidth * 14 + 350), 650);
     }
+
+    /// <summary>A palette with a colour of its own for each of <paramref name="count"/> series: Category10 up to ten,
+    /// then Tsitsulin's 25 colours chosen to stay apart (Category10 repeats from the eleventh: glibc and buddy-heap were
+    /// one blue in the default bench's plot).</summary>
+    internal static IPalette PaletteFor(int count) => count <= 10 ? new ScottPlot.Palettes.Category10() : new ScottPlot.Palettes.Tsitsulin();
 }

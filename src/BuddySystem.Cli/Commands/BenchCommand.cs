@@ -20,9 +20,9 @@ internal static class BenchCommand
         var allocators = CommonOptions.Allocators([.. BenchAllocators.All.Select(a => a.Id).Union(ProgramAllocator.Ids)], $"An allocator to run; repeat for several (default: all; with --programs: {string.Join(", ", ProgramAllocator.Ids)}).");
         var runs = CommonOptions.AtLeast(new Option<int>("--runs") { Description = "Timed runs per case; the median is reported.", DefaultValueFactory = _ => 5 }, 1);
         var quick = new Option<bool>("--quick") { Description = "Fewer operations, same shapes (for CI): seconds instead of minutes." };
-        var json = new Option<string?>("--json") { Description = "Write the results as JSON to this file." };
-        var plot = new Option<string?>("--plot") { Description = "Draw ns/op per workload and allocator to this PNG file." };
-        var markdown = new Option<string?>("--markdown") { Description = "Write the tables as Markdown to this file (for docs/benchmarks.md)." };
+        var json = CommonOptions.OutputPath("--json", "Write the results as JSON to this file.", ".json");
+        var plot = CommonOptions.OutputPath("--plot", "Draw ns/op per workload and allocator to this PNG file.", ".png");
+        var markdown = CommonOptions.OutputPath("--markdown", "Write the tables as Markdown to this file (for docs/benchmarks.md).", ".md");
         var programs = new Option<bool>("--programs")
         {
             Description = $"Workload P instead: process starts and real programs on glibc, mimalloc, jemalloc, tcmalloc, Scudo and libbuddymalloc.so (LD_PRELOAD; a missing peer is skipped with a note); wall time, max RSS, output checked. -a picks among {string.Join(", ", ProgramAllocator.Ids)}.",
@@ -36,7 +36,7 @@ internal static class BenchCommand
             Description = $"With --programs: a program to run; repeat for several (default: all). Known: {string.Join(", ", ProgramSet.Names)}.",
         };
         program.AcceptOnlyFromAmong([.. ProgramSet.Names]);
-        var library = CommonOptions.ExistingFile("--library", $"With --programs: libbuddymalloc.so (default: {RunCommand.LibraryPath} above the current folder or the tool).");
+        var library = CommonOptions.MallocLibrary($"With --programs or --misuse: libbuddymalloc.so (default: {RunCommand.LibraryPath} above the current folder or the tool).");
 
         var command = new Command("bench", "Run the workloads W1-W6 (docs/benchmarks.md) on the buddy heaps and on glibc, NativeMemory and mimalloc, and the pool workload on BuddyMemoryPool, ArrayPool, MemoryPool and Kestrel's pool; print ns/op and ratios. With --programs, workload P: real programs on each malloc.")
         {

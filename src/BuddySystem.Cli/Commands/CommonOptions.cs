@@ -10,32 +10,26 @@ namespace BuddySystem.Cli.Commands;
 /// </summary>
 internal static class CommonOptions
 {
-    /// <summary>The largest heap a command reserves: the address space of a 64-bit process is far larger, but a bigger
-    /// request is a typo, not a test.</summary>
-    public const ulong MaxHeapBytes = 1UL << 40;
-
     /// <summary><c>--heap SIZE</c> with a default: <c>4096</c>, <c>64KiB</c>, <c>32MiB</c>, <c>1GiB</c>.</summary>
-    /// <param name="description">What the heap is, for <c>--help</c>; the units and bounds are appended.</param>
+    /// <param name="description">What the heap is, for <c>--help</c>; the range is appended.</param>
     /// <param name="defaultSize">The size when the option is absent.</param>
-    /// <param name="min">The smallest size the command accepts.</param>
-    /// <param name="max">The largest size the command accepts.</param>
-    /// <param name="powerOfTwo">Whether the size must be a power of two.</param>
-    public static Option<ByteSize> Heap(string description, ByteSize defaultSize, ulong min = 16, ulong max = MaxHeapBytes, bool powerOfTwo = false)
+    /// <param name="range">The sizes the command takes (one of <see cref="HeapRange"/>'s).</param>
+    public static Option<ByteSize> Heap(string description, ByteSize defaultSize, HeapRange range)
         => new("--heap")
         {
             HelpName = "SIZE",
-            Description = $"{description} ({HeapRule(min, max, powerOfTwo)}).",
+            Description = $"{description} ({range.Rule}, {range.Examples}).",
             DefaultValueFactory = _ => defaultSize,
-            CustomParser = result => ParseHeap(result, min, max, powerOfTwo) ?? defaultSize,
+            CustomParser = result => ParseHeap(result, range) ?? defaultSize,
         };
 
     /// <summary><c>--heap SIZE</c> whose default the command works out itself (null when absent).</summary>
-    public static Option<ByteSize?> OptionalHeap(string description, ulong min = 16, ulong max = MaxHeapBytes, bool powerOfTwo = false)
+    public static Option<ByteSize?> OptionalHeap(string description, HeapRange range)
         => new("--heap")
         {
             HelpName = "SIZE",
-            Description = $"{description} ({HeapRule(min, max, powerOfTwo)}).",
-            CustomParser = result => ParseHeap(result, min, max, powerOfTwo),
+            Description = $"{description} ({range.Rule}, {range.Examples}).",
+            CustomParser = result => ParseHeap(result, range),
         };
 
     /// <summary><c>-a/--allocator NAME</c>, repeatable (<c>-a buddy-heap -a glibc</c>), accepting only <paramref name="names"/>.</summary>
@@ -64,6 +58,22 @@ internal static class CommonOptions
         return option;
     }
 
+    /// <summary><c>--library FILE</c>: an allocator to preload, which must exist and be an ELF shared object of this
+    /// machine exporting <c>malloc</c> (<see cref="PreloadLibrary"/>); ld.so would skip anything else without failing.</summary>
+    public static Option<FileInfo> MallocLibrary(string description)
+    {
+        Option<FileInfo> option = ExistingFile("--library", description);
+        option.Validators.Add(result =>
+        {
+            // The path as given (a missing file is AcceptExistingOnly's error, and its value cannot be read).
+            if (result.Tokens.Count == 1 && File.Exists(result.Tokens[0].Value) && PreloadLibrary.Problem(result.Tokens[0].Value) is { } problem)
+            {
+                result.AddError($"--library {result.Tokens[0].Value} {problem}.");
+            }
+        });
+        return option;
+    }
+
     /// <summary>The trace argument: a file that must exist, plain or gzip.</summary>
     public static Argument<FileInfo> Trace(string description, bool optional = false)
     {
@@ -81,14 +91,76 @@ internal static class CommonOptions
             option.DefaultValueFactory = _ => new FileInfo(defaultPath);
         }
 
+        return Output(option, ".svg", ".png");
+    }
+
+    /// <summary>A file the command writes (<c>--json</c>, <c>--markdown</c>, <c>--plot</c>, <c>--out</c>): checked while
+    /// parsing, so that a bad path fails before the work, not after it.</summary>
+    /// <param name="name">The option's name, e.g. <c>--json</c>.</param>
+    /// <param name="description">For <c>--help</c>.</param>
+    /// <param name="extensions">The extensions of the format written, e.g. <c>.json</c>; none for a file of no format.</param>
+    public static Option<string?> OutputPath(string name, string description, params string[] extensions)
+        => Output(new Option<string?>(name) { Description = description, HelpName = "FILE" }, extensions);
+
+    /// <summary>Adds the check of an output file to <paramref name="option"/>: its folder exists and its extension is one
+    /// of <paramref name="extensions"/> (any when none). A default value is not checked: it is a plain name in the current
+    /// folder, chosen to pass.</summary>
+    public static Option<T> Output<T>(Option<T> option, params string[] extensions)
+    {
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<FileInfo?>() is { } file && file.Extension.ToLowerInvariant() is not (".svg" or ".png"))
+            if (result.Tokens.Count != 1)
             {
-                result.AddError($"{name} '{file.Name}': use a .svg or .png file name.");
+                return;
+            }
+
+            string path = result.Tokens[0].Value;
+            string extension = Path.GetExtension(path);
+            if (extensions.Length > 0 && !extensions.Contains(extension, StringComparer.OrdinalIgnoreCase))
+            {
+                string expected = extensions.Length == 1 ? extensions[0] : string.Join(", ", extensions[..^1]) + " or " + extensions[^1];
+                result.AddError($"{option.Name} '{path}': use a {expected} file name.");
+                return;
+            }
+
+            string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
+            if (folder is not null && !Directory.Exists(folder))
+            {
+                result.AddError($"{option.Name} '{path}': the folder {folder} does not exist.");
+            }
+            else if (Directory.Exists(path))
+            {
+                result.AddError($"{option.Name} '{path}' is a folder; give a file name.");
             }
         });
         return option;
+    }
+
+    /// <summary>Whether <paramref name="option"/> was written on the command line, rather than left to its default.</summary>
+    public static bool Given(ParseResult result, Option option) => result.GetResult(option) is { Implicit: false };
+
+    /// <summary>Refuses options the command would ignore in this case, so that none is dropped without a word: throws
+    /// naming the first of <paramref name="options"/> that was given.</summary>
+    /// <param name="result">The parsed command line.</param>
+    /// <param name="context">The case, for the message: <c>--tutorial</c>, <c>-a buddy-tree</c>.</param>
+    /// <param name="options">The options that case ignores.</param>
+    /// <exception cref="BadInputException">One of <paramref name="options"/> was given.</exception>
+    public static void RefuseIgnored(ParseResult result, string context, params Symbol[] options)
+    {
+        foreach (Symbol symbol in options)
+        {
+            bool given = symbol switch
+            {
+                Option option => Given(result, option),
+                Argument argument => result.GetResult(argument) is { Implicit: false, Tokens.Count: > 0 },
+                _ => false,
+            };
+            if (given)
+            {
+                string name = symbol is Argument ? $"a {symbol.Name}" : symbol.Name;
+                throw new BadInputException($"{name} does not go with {context}: it would be ignored.");
+            }
+        }
     }
 
     /// <summary><c>--ops N</c>: how many operations of a trace or workload to replay (0 or more).</summary>
@@ -125,7 +197,21 @@ internal static class CommonOptions
         return option;
     }
 
-    private static ByteSize? ParseHeap(ArgumentResult result, ulong min, ulong max, bool powerOfTwo)
+    /// <summary>Adds a validator: the option's value must be at most <paramref name="max"/>, for the reason given.</summary>
+    public static Option<T> AtMost<T>(Option<T> option, T max, string why)
+        where T : INumber<T>
+    {
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens.Count == 1 && T.TryParse(result.Tokens[0].Value, CultureInfo.InvariantCulture, out T? value) && value > max)
+            {
+                result.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be at most {max}, not {value}: {why}."));
+            }
+        });
+        return option;
+    }
+
+    private static ByteSize? ParseHeap(ArgumentResult result, HeapRange range)
     {
         if (result.Tokens.Count == 0)
         {
@@ -135,16 +221,13 @@ internal static class CommonOptions
         string text = result.Tokens[0].Value;
         if (!ByteSize.TryParse(text, out ByteSize size))
         {
-            result.AddError($"--heap '{text}' is not a size: write {ByteSize.Examples}.");
+            result.AddError($"--heap '{text}' is not a size: write {range.Examples}.");
         }
-        else if (size.Bytes < min || size.Bytes > max || (powerOfTwo && !BitOperations.IsPow2(size.Bytes)))
+        else if (!range.Contains(size.Bytes))
         {
-            result.AddError($"--heap '{text}' must be {HeapRule(min, max, powerOfTwo)}.");
+            result.AddError(range.Refusal(text));
         }
 
         return size;
     }
-
-    private static string HeapRule(ulong min, ulong max, bool powerOfTwo)
-        => $"{(powerOfTwo ? "a power of two " : string.Empty)}from {ByteSize.Long(min)} to {ByteSize.Long(max)}, {ByteSize.Examples}";
 }

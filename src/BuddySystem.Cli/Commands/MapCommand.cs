@@ -19,9 +19,6 @@ internal static class MapCommand
     /// and the segment tree.</summary>
     internal static IReadOnlyList<string> Engines { get; } = [.. EngineCatalog.All.Where(e => e.CanSnapshot || e.Id == SegmentTreeEngine).Select(e => e.Id)];
 
-    /// <summary>The largest heap map and explore draw.</summary>
-    internal const ulong MaxHeapBytes = 1UL << 30;
-
     internal static Command Create()
     {
         var outOption = CommonOptions.Picture("--out", "The picture to write: FILE.svg or FILE.png.", "heap-map.svg", "-o");
@@ -29,14 +26,15 @@ internal static class MapCommand
         workloadOption.AcceptOnlyFromAmong("W3");
         var traceOption = CommonOptions.ExistingFile("--trace", "Draw the heap after a prefix of this allocation trace (plain or gzip).");
         var opsOption = CommonOptions.Ops(2000, "How many operations of the workload or trace to replay.");
-        var heapOption = CommonOptions.OptionalHeap("Heap size for --workload or --trace (default: 32MiB for W3, 512KiB for a trace, 64KiB for buddy-tree)", max: MaxHeapBytes);
+        var heapOption = CommonOptions.OptionalHeap($"Heap size for --workload or --trace: default 32MiB for W3, 512KiB for a trace, 64KiB for buddy-tree; at most {ByteSize.Long(HeapRange.Tree.Max)} for buddy-tree", HeapRange.Trace);
         var sharedOption = CommonOptions.ExistingFile("--shared", "Draw this shared heap file (SharedHeap) as it is now; it is opened as any process would open it.");
+        var allowOtherWritersOption = ShmCommand.AllowOtherWriters();
         var eagerOption = CommonOptions.Eager();
         var allocatorOption = CommonOptions.Allocator(Engines, "buddy-heap", "buddy-heap; buddy-tree to draw the seed's segment tree node by node (a --trace prefix, or the tutorial's walk-through); any other, such as slab-heap or concurrent-heap (the default heap), draws its blocks, slabs as buddy blocks cut into objects (a --trace or --workload prefix).");
         var placementOption = CommonOptions.Placement();
         var command = new Command("map", "Draw a heap (after the demo by default) as SVG or PNG: buddy tree, memory map, buddyinfo and fragmentation indices.")
         {
-            outOption, workloadOption, traceOption, opsOption, heapOption, sharedOption, eagerOption, allocatorOption, placementOption,
+            outOption, workloadOption, traceOption, opsOption, heapOption, sharedOption, allowOtherWritersOption, eagerOption, allocatorOption, placementOption,
         };
         command.SetAction(result =>
         {
@@ -52,17 +50,31 @@ internal static class MapCommand
                     throw new BadInputException("--shared draws the file as it is: give it without --workload, --trace or -a.");
                 }
 
-                (HeapSnapshot sharedSnapshot, string sharedSource) = SharedSnapshot(shared);
+                CommonOptions.RefuseIgnored(result, "--shared", opsOption, heapOption, eagerOption, placementOption);
+
+                (HeapSnapshot sharedSnapshot, string sharedSource) = SharedSnapshot(shared, result.GetValue(allowOtherWritersOption));
                 Save(sharedSnapshot, sharedSource, commandLine, output);
                 Console.WriteLine($"map: {output.FullName}");
                 return 0;
             }
 
+            CommonOptions.RefuseIgnored(result, "a heap other than --shared's", allowOtherWritersOption);
             if (result.GetValue(allocatorOption) == SegmentTreeEngine)
             {
                 if (workload != null)
                 {
                     throw new BadInputException("buddy-tree draws a --trace prefix or, with neither, the tutorial's walk-through; not a --workload.");
+                }
+
+                CommonOptions.RefuseIgnored(result, "-a buddy-tree", eagerOption);
+                if (trace == null)
+                {
+                    CommonOptions.RefuseIgnored(result, "the tutorial's walk-through (-a buddy-tree without --trace)", opsOption, heapOption);
+                }
+
+                if (heapBytes is { } treeBytes)
+                {
+                    HeapRange.Tree.Check(treeBytes, "with -a buddy-tree");
                 }
 
                 BuddyPlacement placement = TreeRecording.ParsePlacement(result.GetValue(placementOption)!);
@@ -78,7 +90,13 @@ internal static class MapCommand
             string engine = result.GetValue(allocatorOption)!;
             if (engine != "buddy-heap" && workload == null && trace == null)
             {
-                throw new BadInputException($"{engine} draws a --trace or --workload prefix; the demo runs on a buddy heap.");
+                throw new BadInputException($"{engine} draws a --trace or --workload prefix; with neither, map draws the demo's heap, an 8 MiB LockedHeap over a BuddyHeap.");
+            }
+
+            CommonOptions.RefuseIgnored(result, $"-a {engine}", engine == "buddy-heap" ? [placementOption] : [placementOption, eagerOption]);
+            if (workload == null && trace == null)
+            {
+                CommonOptions.RefuseIgnored(result, "the demo's heap (no --trace or --workload)", opsOption, heapOption, eagerOption);
             }
 
             (HeapSnapshot snapshot, string source) = workload == null && trace == null
@@ -138,23 +156,24 @@ internal static class MapCommand
     /// <summary>Opens a shared heap file (recovering it if a process died inside a call, as any Open does) and snapshots it.</summary>
     /// <exception cref="IOException">The file is missing or cannot be opened.</exception>
     /// <exception cref="InvalidDataException">The file is not a shared heap, or is truncated or corrupted.</exception>
-    /// <exception cref="BadInputException">The file's heap is corrupted, or shared heaps do not work on this system.</exception>
-    internal static (HeapSnapshot Snapshot, string Source) SharedSnapshot(FileInfo file)
+    /// <exception cref="BadInputException">The file's heap is corrupted, shared heaps do not work on this system, or other users
+    /// can write the file and <paramref name="allowOtherWriters"/> is false.</exception>
+    internal static (HeapSnapshot Snapshot, string Source) SharedSnapshot(FileInfo file, bool allowOtherWriters = false)
     {
-        using SharedHeap heap = OpenShared(file);
+        using SharedHeap heap = OpenShared(file, allowOtherWriters);
         HeapSnapshot snapshot = HeapSnapshot.Of(heap);
         return (snapshot, $"{file.Name}, a {ByteSize.Long(heap.Capacity)} SharedHeap (offsets from its first block, file offset {heap.DataOffset.ToString("N0", CultureInfo.InvariantCulture)})");
     }
 
-    private static SharedHeap OpenShared(FileInfo file)
+    private static SharedHeap OpenShared(FileInfo file, bool allowOtherWriters)
     {
         try
         {
-            return SharedHeap.Open(file.FullName);
+            return SharedHeap.Open(file.FullName, new SharedHeapOptions { AllowOtherWriters = allowOtherWriters });
         }
-        catch (Exception e) when (e is HeapCorruptionException or PlatformNotSupportedException)
+        catch (Exception e) when (e is HeapCorruptionException or PlatformNotSupportedException or UnauthorizedAccessException)
         {
-            throw new BadInputException(e.Message, e);
+            throw new BadInputException(ShmCommand.CommandLineMessage(e), e);
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Numerics;
 using System.Text.Json;
 using BuddySystem.Cli.Bench;
 using BuddySystem.Cli.Replay;
@@ -20,10 +19,10 @@ internal static class ReplayCommand
     {
         var trace = CommonOptions.Trace("The trace file: 'a <id> <size> <align>', 'f <id>', 'r <id> <newsize>' lines, plain or gzip.");
         var allocators = CommonOptions.Allocators([.. BenchAllocators.Replayable.Select(a => a.Id)], $"An allocator to replay on; repeat for several (default: {string.Join(", ", s_defaultAllocators)}).");
-        var heap = CommonOptions.OptionalHeap("Arena size (default: the next power of two of twice the trace's peak of live buddy-block bytes, at least 1MiB, at most 1GiB)", min: 4096, powerOfTwo: true);
+        var heap = CommonOptions.OptionalHeap("Arena size; default the next power of two of twice the trace's peak of live buddy-block bytes, at least 1MiB", HeapRange.Trace);
         var runs = CommonOptions.AtLeast(new Option<int>("--runs") { Description = "Timed passes per allocator; the median is reported.", DefaultValueFactory = _ => 5 }, 1);
-        var json = new Option<string?>("--json") { Description = "Write the results as JSON to this file." };
-        var markdown = new Option<string?>("--markdown") { Description = "Write the table as Markdown to this file (for docs/benchmarks.md)." };
+        var json = CommonOptions.OutputPath("--json", "Write the results as JSON to this file.", ".json");
+        var markdown = CommonOptions.OutputPath("--markdown", "Write the table as Markdown to this file (for docs/benchmarks.md).", ".md");
         var command = new Command("replay", "Replay an allocation trace on several allocators, verifying every block's contents.")
         {
             trace, allocators, heap, runs, json, markdown,
@@ -54,9 +53,9 @@ internal static class ReplayCommand
             }
         }
 
-        if (heapSize is { } requested && (!BitOperations.IsPow2(requested) || requested < 4096))
+        if (heapSize is { } requested)
         {
-            throw new BadInputException($"--heap {ByteSize.Long(requested)} must be a power of two of at least 4 KiB (e.g. 64MiB)");
+            HeapRange.Trace.Check(requested);
         }
 
         if (runs < 1)

@@ -14,13 +14,13 @@ internal static class RunCommand
     internal const string LibraryPath = "artifacts/malloc/libbuddymalloc.so";
 
     /// <summary>The variable that turns the library's hardened mode on.</summary>
-    internal const string HardenVariable = "BUDDY_MALLOC_HARDEN";
+    internal const string HardenVariable = MallocEnvironment.Harden;
 
     internal static Command Create()
     {
         var program = new Argument<string[]>("program") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
-        var stats = new Option<bool>("--stats") { Description = "At exit, print the heap's bytes, RSS, buddyinfo and fragmentation indices on stderr" };
-        var library = CommonOptions.ExistingFile("--library", $"The library (default: {LibraryPath} above the current folder or the tool)");
+        var stats = new Option<bool>("--stats") { Description = "At exit, print the heap's bytes, RSS, buddyinfo and fragmentation indices on stderr: one report per process that ends through exit with stderr open (none from dash, which ends with _exit, or from coreutils, which close stderr first)" };
+        var library = CommonOptions.MallocLibrary($"The library: an ELF shared object exporting malloc (default: {LibraryPath} above the current folder or the tool)");
         var map = CommonOptions.Picture("--map", "Draw the heap as the program leaves it (its exit) to FILE.svg or FILE.png, as buddy map does");
         var harden = new Option<bool>("--harden") { Description = "Hardened mode (BUDDY_MALLOC_HARDEN=1): redzones checked on free, poisoned freed blocks in a quarantine; a misuse or overwrite ends the program with one line naming the address" };
         var command = new Command("run", "Run a program on the buddy heap (LD_PRELOAD of libbuddymalloc.so).") { program, stats, harden, map, library };
@@ -28,12 +28,26 @@ internal static class RunCommand
         return command;
     }
 
-    internal static int Run(string[] program, bool stats, string? library, FileInfo? map = null, bool harden = false)
+    /// <summary>Runs <paramref name="program"/> on the library; returns its exit code.</summary>
+    /// <param name="environment">The variables to check first (default: this process's, which the program inherits).</param>
+    /// <exception cref="BadInputException">A <c>BUDDY_MALLOC_*</c> variable the library would ignore, a library that is
+    /// missing or not a malloc library, a program that cannot start.</exception>
+    internal static int Run(string[] program, bool stats, string? library, FileInfo? map = null, bool harden = false, System.Collections.IDictionary? environment = null)
     {
+        if (MallocEnvironment.Problem(environment ?? Environment.GetEnvironmentVariables()) is { } variable)
+        {
+            throw new BadInputException(variable);
+        }
+
         library ??= FindLibrary();
         if (library == null || !File.Exists(library))
         {
             throw new BadInputException($"{library ?? LibraryPath} not found; build it with: dotnet publish src/BuddySystem.Malloc -c Release -o artifacts/malloc");
+        }
+
+        if (PreloadLibrary.Problem(library) is { } problem)
+        {
+            throw new BadInputException($"{library} {problem}.");
         }
 
         var start = new ProcessStartInfo(program[0]) { UseShellExecute = false };
@@ -45,7 +59,7 @@ internal static class RunCommand
         start.Environment["LD_PRELOAD"] = Path.GetFullPath(library);
         if (stats)
         {
-            start.Environment["BUDDY_MALLOC_STATS"] = "1";
+            start.Environment[MallocEnvironment.Stats] = "1";
         }
 
         if (harden)
@@ -93,7 +107,7 @@ internal static class RunCommand
     }
 
     /// <summary>The variable libbuddymalloc.so reads for the file of its snapshot at exit (ProcessHeap.MapVariable).</summary>
-    internal const string MapVariable = "BUDDY_MALLOC_MAP";
+    internal const string MapVariable = MallocEnvironment.Map;
 
     // The program's exit code still comes back when there is no map: the map is a view of the run, not its result.
     private static void DrawMap(string snapshotPath, string[] program, FileInfo map)

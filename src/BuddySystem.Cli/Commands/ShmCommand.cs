@@ -26,8 +26,16 @@ internal static class ShmCommand
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or HeapCorruptionException or PlatformNotSupportedException or ArgumentException)
         {
             // FileNotFoundException is an IOException; every message already names the file.
-            error.WriteLine($"{command}: {e.Message}");
+            error.WriteLine($"{command}: {CommandLineMessage(e)}");
             return null;
         }
     }
+
+    /// <summary><c>--allow-other-writers</c>: open a heap file that other users can write (shm stat, map --shared).</summary>
+    internal static Option<bool> AllowOtherWriters() => new("--allow-other-writers") { Description = "Open the heap file even when users other than this one (or root) can write it." };
+
+    /// <summary>The message of an error from <see cref="SharedHeap.Open"/>, with the library's option named as the flag
+    /// that sets it on the command line.</summary>
+    internal static string CommandLineMessage(Exception e)
+        => e.Message.Replace("set SharedHeapOptions.AllowOtherWriters", "give --allow-other-writers", StringComparison.Ordinal);
 }

@@ -9,8 +9,6 @@ namespace BuddySystem.Cli.Commands;
 /// </summary>
 internal static class ShmSoakCommand
 {
-    private const ulong MinHeap = 1 << 20;
-
     internal static Command Create()
     {
         var kills = CommonOptions.AtLeast(new Option<long>("--kills") { Description = "Worker processes to SIGKILL in all.", DefaultValueFactory = _ => 1000 }, 1L);
@@ -22,10 +20,10 @@ internal static class ShmSoakCommand
                 result.AddError("--workers must be at most 64.");
             }
         });
-        var heap = CommonOptions.Heap("The shared heap's capacity", new ByteSize(4UL << 20), min: MinHeap);
+        var heap = CommonOptions.Heap("The shared heap's capacity", new ByteSize(4UL << 20), HeapRange.Shared);
         var seed = CommonOptions.Seed("SplitMix64 seed of the kill delays, the crash steps and the workers' slot choices.");
         var delay = CommonOptions.AtLeast(new Option<int>("--max-delay-ms") { Description = "A worker killed by the soak dies after a random 0 to N ms in its loop.", DefaultValueFactory = _ => 40 }, 1);
-        var file = new Option<FileInfo?>("--file") { Description = "Make the heap here (it must not exist) and keep it for `buddy shm stat` or `buddy map --shared`; default a temporary file, deleted." };
+        var file = CommonOptions.Output(new Option<FileInfo?>("--file") { Description = "Make the heap here (it must not exist) and keep it for `buddy shm stat` or `buddy map --shared`; default a temporary file, deleted." });
         var command = new Command("soak", "SIGKILL worker processes at random moments inside AllocateInto/FreeFrom; after each kill validate the heap and check 0 lost, 0 doubly-owned blocks.")
         {
             kills, workers, heap, seed, delay, file,

@@ -16,7 +16,7 @@ internal static class ShmStatCommand
     internal static Command Create()
     {
         var file = new Argument<string>("file") { Description = "The heap file (made by SharedHeap.Create)." };
-        var allowOtherWriters = new Option<bool>("--allow-other-writers") { Description = "Open the file even when users other than this one (or root) can write it." };
+        var allowOtherWriters = ShmCommand.AllowOtherWriters();
         var command = new Command("stat", "Print a shared heap's lock state, stats, its buddyinfo row and fragmentation indices.") { file, allowOtherWriters };
         command.SetAction(result => Run(result.GetValue(file)!, Console.Out, result.InvocationConfiguration.Error, result.GetValue(allowOtherWriters)));
         return command;

@@ -13,7 +13,7 @@ internal static class StressCommand
         var scale = CommonOptions.AtLeast(new Option<int>("--scale") { Description = "Work per thread: 100 x scale x (tid % 8 + 1) allocations.", DefaultValueFactory = _ => 25 }, 1);
         var iterations = CommonOptions.AtLeast(new Option<int>("--iterations") { Description = "Rounds; each starts fresh threads, blocks survive between rounds in the transfer array.", DefaultValueFactory = _ => 10 }, 1);
         var allocator = CommonOptions.Allocators(EngineCatalog.ThreadSafeNames, "A thread-safe heap to stress; repeat for several, one after the other (default: locked-heap).");
-        var heap = CommonOptions.Heap("Heap size", new ByteSize(256UL << 20), min: 4096);
+        var heap = CommonOptions.Heap("Heap size", new ByteSize(256UL << 20), HeapRange.Engine);
         var seed = CommonOptions.Seed();
         var command = new Command("stress", "Multi-thread stress after mimalloc's test-stress: blocks traded between threads, every word checked at free.")
         {
@@ -40,9 +40,10 @@ internal static class StressCommand
     /// <exception cref="BadInputException">A count out of range or an engine that is not thread-safe (the parser rejects them first).</exception>
     internal static int Run(TextWriter output, string allocator, int threads, int scale, int iterations, ulong heapBytes, ulong seed, IAnsiConsole? progress = null)
     {
-        if (heapBytes < 4096 || heapBytes > CommonOptions.MaxHeapBytes || threads < 1 || scale < 1 || iterations < 1)
+        HeapRange.Engine.Check(heapBytes);
+        if (threads < 1 || scale < 1 || iterations < 1)
         {
-            throw new BadInputException($"--heap must be 4 KiB to {ByteSize.Long(CommonOptions.MaxHeapBytes)}; --threads, --scale and --iterations 1 or more.");
+            throw new BadInputException("--threads, --scale and --iterations must be 1 or more.");
         }
 
         if (!EngineCatalog.ThreadSafeNames.Contains(allocator))

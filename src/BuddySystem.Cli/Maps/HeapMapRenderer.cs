@@ -52,15 +52,22 @@ internal static class HeapMapRenderer
     {
         scene.Text(20, 34, $"Buddy heap map: {source}", 20, MapPalette.Text, bold: true);
         string cached = snapshot.CachedBytes == 0 ? string.Empty
-            : snapshot.Slabs.Count != 0 ? $" ({ByteSize.Long(snapshot.CachedBytes)} of it inside {N(snapshot.Slabs.Count)} slabs: buddy blocks cut into objects of one class)"
+            : snapshot.Slabs.Count != 0 ? $" ({ByteSize.Long(snapshot.CachedBytes)} of it inside {Count(snapshot.Slabs.Count, "slab")})"
             : $" ({ByteSize.Long(snapshot.CachedBytes)} of it cached)";
-        scene.Text(20, 58, $"{ByteSize.Long(snapshot.TotalBytes)} managed in {N(snapshot.Blocks.Count)} blocks · allocated {ByteSize.Long(snapshot.AllocatedBytes)} in {N(snapshot.LiveBlocks)} block{(snapshot.LiveBlocks == 1 ? string.Empty : "s")} · free {ByteSize.Long(snapshot.FreeBytes)}{cached}, largest free block {ByteSize.Long(snapshot.LargestFreeBlock)}", 13, MapPalette.Text);
+        scene.Text(20, 58, $"{ByteSize.Long(snapshot.TotalBytes)} managed in {Count(snapshot.Blocks.Count, "block")} · allocated {ByteSize.Long(snapshot.AllocatedBytes)} in {Count(snapshot.LiveBlocks, "block")} · free {ByteSize.Long(snapshot.FreeBytes)}{cached}, largest free block {ByteSize.Long(snapshot.LargestFreeBlock)}", 13, MapPalette.Text);
         int top = snapshot.OrderCount - 1;
         scene.Text(20, 76, $"A block of order k holds {ByteSize.Long(snapshot.MinBlockSize)} × 2^k bytes (here order 0 = {ByteSize.Long(snapshot.MinBlockSize)} … order {top} = {ByteSize.Long(snapshot.MinBlockSize << top)}), starts at a multiple of its size, and its buddy is at offset XOR size.", 12, MapPalette.Muted);
 
+        // The slabs' line apart: beside the summary it ran past the picture's right edge.
+        double legendY = 100;
+        if (snapshot.Slabs.Count != 0)
+        {
+            scene.Text(20, 94, "A slab is a buddy block cut into objects of one size class; its free objects are free for that class only.", 12, MapPalette.Muted);
+            legendY += 18;
+        }
+
         // Legend: one swatch per state present (allocated and free always), then the order shading.
         double x = 20;
-        const double legendY = 100;
         foreach (BlockState state in new[] { BlockState.Allocated, BlockState.Free, BlockState.Cached, BlockState.Unknown })
         {
             bool present = state switch
@@ -312,7 +319,7 @@ internal static class HeapMapRenderer
         double y2 = top + stripHeight + 16;
         if (cells.Count != 0)
         {
-            scene.Text(20, y2, $"Aggregated: {N(cells.Count)} pixels hold blocks smaller than a pixel ({ByteSize.Long(bytesPerPixel)}). Such a pixel is a small stacked bar: its height is split by the share of its bytes", 12, MapPalette.Text);
+            scene.Text(20, y2, $"Aggregated: {Count(cells.Count, "pixel")} {(cells.Count == 1 ? "holds" : "hold")} blocks smaller than a pixel ({ByteSize.Long(bytesPerPixel)}). Such a pixel is a small stacked bar: its height is split by the share of its bytes", 12, MapPalette.Text);
             scene.Text(20, y2 + 16, "allocated (bottom, dark red), cached (dark purple) and free (top, dark green).", 12, MapPalette.Text);
             y2 += 16;
         }
@@ -412,6 +419,9 @@ internal static class HeapMapRenderer
         => $"{ByteSize.Long(block.Size)} {(block.State == BlockState.Allocated ? "used" : block.State == BlockState.Cached && slabs ? "free" : block.State.ToString().ToLowerInvariant())}";
 
     private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
+
+    /// <summary>"1 block", "2 blocks", "1,024 blocks".</summary>
+    private static string Count(long value, string noun) => $"{N(value)} {noun}{(value == 1 ? string.Empty : "s")}";
 
     private static string N(double value) => value.ToString("0.##", CultureInfo.InvariantCulture);
 

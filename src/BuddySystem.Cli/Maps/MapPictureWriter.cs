@@ -102,6 +102,15 @@ internal static class MapPictureWriter
         }
     }
 
+    /// <summary>How wide <paramref name="shape"/>'s text is drawn, in map pixels, with the typeface the picture uses (for
+    /// the test that no text runs past the picture's edge).</summary>
+    internal static double TextWidth(MapShape shape)
+    {
+        using SKTypeface typeface = shape.Bold ? LoadTypeface(s_boldFontFiles, SKFontStyle.Bold) : LoadTypeface(s_fontFiles, SKFontStyle.Normal);
+        using var font = new SKFont(typeface, (float)shape.FontSize);
+        return font.MeasureText(shape.Text ?? string.Empty);
+    }
+
     private static SKTypeface LoadTypeface(string[] files, SKFontStyle style)
     {
         foreach (string file in files)

@@ -89,21 +89,32 @@ internal sealed class TreeRecording
         _ => throw new ArgumentException($"unknown placement '{name}': right-first, left-first or best-fit.", nameof(name)),
     };
 
-    /// <summary>The built-in walk-through of the tutorial page: allocate, allocate, free, free with the merge, on 1 KiB of
-    /// 16-byte blocks (64 leaves), placing right first as the seed does.</summary>
+    // The tutorial's walk-through: three allocations, then their frees in the same order, the last merging to the root.
+    private static readonly TraceOp[] s_tutorialOps =
+    [
+        new(TraceOpKind.Allocate, 1, 100, 16, 1),
+        new(TraceOpKind.Allocate, 2, 40, 16, 2),
+        new(TraceOpKind.Allocate, 3, 300, 16, 3),
+        new(TraceOpKind.Free, 1, 0, 0, 4),
+        new(TraceOpKind.Free, 2, 0, 0, 5),
+        new(TraceOpKind.Free, 3, 0, 0, 6),
+    ];
+
+    private const ulong TutorialCapacity = 1024;
+    private const ulong TutorialBlock = 16;
+
+    /// <summary>The walk-through's steps in words, for <c>--help</c> and the README (a test holds the README to it):
+    /// "allocate 100 B, allocate 40 B, allocate 300 B, free the 100 B, free the 40 B, free the 300 B, on 1 KiB of 16-byte
+    /// blocks (64 leaves)".</summary>
+    public static string TutorialSteps { get; } = string.Join(", ", s_tutorialOps.Select(op => op.Kind == TraceOpKind.Allocate
+            ? $"allocate {op.Size} B"
+            : $"free the {s_tutorialOps.First(a => a.Kind == TraceOpKind.Allocate && a.Id == op.Id).Size} B"))
+        + string.Create(CultureInfo.InvariantCulture, $", on {ByteSize.Long(TutorialCapacity)} of {TutorialBlock}-byte blocks ({TutorialCapacity / TutorialBlock} leaves)");
+
+    /// <summary>The built-in walk-through of the tutorial page (<see cref="TutorialSteps"/>), placing right first as the
+    /// seed does unless told otherwise.</summary>
     public static TreeRecording Tutorial(BuddyPlacement placement = BuddyPlacement.RightFirst)
-    {
-        TraceOp[] ops =
-        [
-            new(TraceOpKind.Allocate, 1, 100, 16, 1),
-            new(TraceOpKind.Allocate, 2, 40, 16, 2),
-            new(TraceOpKind.Allocate, 3, 300, 16, 3),
-            new(TraceOpKind.Free, 1, 0, 0, 4),
-            new(TraceOpKind.Free, 2, 0, 0, 5),
-            new(TraceOpKind.Free, 3, 0, 0, 6),
-        ];
-        return Record(ops, "tutorial", ops.Length, 1024, 16, placement);
-    }
+        => Record(s_tutorialOps, "tutorial", s_tutorialOps.Length, TutorialCapacity, TutorialBlock, placement);
 
     /// <summary>Replays up to <paramref name="maxOps"/> lines of <paramref name="ops"/> on a new tree.</summary>
     /// <param name="ops">The trace.</param>

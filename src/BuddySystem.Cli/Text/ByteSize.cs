@@ -12,9 +12,6 @@ internal readonly record struct ByteSize(ulong Bytes)
     private static readonly string[] s_units = ["B", "KiB", "MiB", "GiB", "TiB"];
     private static readonly string[] s_shortUnits = ["B", "K", "M", "G", "T"];
 
-    /// <summary>What a size on the command line looks like, for error messages.</summary>
-    public const string Examples = "e.g. 4096, 64KiB, 32MiB or 1GiB";
-
     /// <summary>Reads a size: digits, then optionally B, K/KB/KiB, M/MB/MiB, G/GB/GiB, T/TB/TiB; false when malformed or above 2^64.</summary>
     public static bool TryParse(string? text, out ByteSize size)
     {

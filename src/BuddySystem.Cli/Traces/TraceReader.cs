@@ -9,13 +9,16 @@ namespace BuddySystem.Cli.Traces;
 /// </summary>
 /// <remarks>
 /// Plain text or gzip, told apart by the gzip magic bytes (0x1f 0x8b), not by the file name. Streaming: one line is in
-/// memory at a time. The reader checks syntax only (tokens, numbers, power-of-two alignment); whether an id is live is
+/// memory at a time. A gzip trace is first decompressed once to its end and checked against its trailer
+/// (<see cref="GzipTrailer"/>), so a file cut short or corrupt is refused before its first operation, not read as a
+/// shorter trace. The reader checks syntax only (tokens, numbers, power-of-two alignment); whether an id is live is
 /// the replayer's business. A bad line throws <see cref="TraceFormatException"/> naming its number.
 /// </remarks>
 internal static class TraceReader
 {
     /// <summary>Reads the trace at <paramref name="path"/>, plain or gzip.</summary>
-    /// <exception cref="TraceFormatException">A malformed line, or a broken gzip stream (thrown while enumerating).</exception>
+    /// <exception cref="TraceFormatException">A malformed line, or a gzip file cut short or corrupt (thrown while
+    /// enumerating; the latter before the first operation).</exception>
     /// <exception cref="IOException">The file cannot be read (thrown while enumerating).</exception>
     public static IEnumerable<TraceOp> Read(string path)
     {
@@ -48,6 +51,11 @@ internal static class TraceReader
         int second = stream.ReadByte();
         stream.Position = start;
         bool gzip = first == 0x1f && second == 0x8b;
+        if (gzip)
+        {
+            GzipTrailer.Check(stream, source);
+            stream.Position = start;
+        }
 
         // The caller's stream stays open: the reader and the decompressor both leave it to its owner.
         using GZipStream? gunzip = gzip ? new GZipStream(stream, CompressionMode.Decompress, leaveOpen: true) : null;

@@ -277,7 +277,65 @@ static void boot_map(void) {
     __atomic_store_n(&boot.start, ((uint64_t)(uintptr_t)arena + largest - 1) & ~(uint64_t)(largest - 1), __ATOMIC_RELEASE);
 }
 
+/* The BUDDY_MALLOC_* values the library would otherwise take without a word: one line each on stderr at load. The library
+ * cannot refuse them (`buddy run` does, exit 2, before it starts the program); it says what it does instead. No snprintf
+ * here: the line is built by hand, so nothing allocates inside the constructor. */
+static void warn_variable(const char *name, const char *value, const char *consequence) {
+    char line[256];
+    size_t n = 0;
+    const char *parts[] = { "buddymalloc: ", name, "=", value, consequence, "\n" };
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        size_t length = strlen(parts[i]);
+        if (i == 3 && length > 64) length = 64; /* the value, cut */
+        if (length > sizeof line - 1 - n) length = sizeof line - 1 - n;
+        memcpy(line + n, parts[i], length);
+        n += length;
+    }
+    if (write(2, line, n) < 0) { /* nothing else to do */ }
+}
+
+/* What ByteSize.TryParse (the engine's reader of BUDDY_MALLOC_LIMIT) reads, and not 0: digits, then optionally B, K/KB/KiB,
+ * M/MB/MiB, G/GB/GiB or T/TB/TiB, any case, blanks around; the engine takes anything else as no limit (64 GiB). */
+static int limit_readable(const char *s) {
+    while (*s == ' ' || *s == '\t') s++;
+    if (*s < '0' || *s > '9') return 0;
+    uint64_t number = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned digit = (unsigned)(*s - '0');
+        if (number > (UINT64_MAX - digit) / 10) return 0;
+        number = number * 10 + digit;
+    }
+    while (*s == ' ' || *s == '\t') s++;
+    char unit[4] = { 0 };
+    size_t length = 0;
+    for (; *s && *s != ' ' && *s != '\t'; s++) {
+        if (length == 3) return 0;
+        unit[length++] = (char)(*s >= 'A' && *s <= 'Z' ? *s - 'A' + 'a' : *s);
+    }
+    while (*s == ' ' || *s == '\t') s++;
+    if (*s) return 0;
+    int shift = -1;
+    static const char *const units[] = { "", "b", "k", "kb", "kib", "m", "mb", "mib", "g", "gb", "gib", "t", "tb", "tib" };
+    static const int shifts[] = { 0, 0, 10, 10, 10, 20, 20, 20, 30, 30, 30, 40, 40, 40 };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(unit, units[i]) == 0) shift = shifts[i];
+    return shift >= 0 && number != 0 && number <= UINT64_MAX >> shift;
+}
+
+static void check_variables(void) {
+    const char *limit = getenv("BUDDY_MALLOC_LIMIT");
+    if (limit && *limit && !limit_readable(limit))
+        warn_variable("BUDDY_MALLOC_LIMIT", limit, " is not a limit such as 2GiB: the heap takes the default, 64 GiB");
+    static const char *const flags[] = { "BUDDY_MALLOC_HARDEN", "BUDDY_MALLOC_STATS" };
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        const char *value = getenv(flags[i]);
+        if (value && *value && strcmp(value, "0") != 0 && strcmp(value, "1") != 0)
+            warn_variable(flags[i], value, " is not 1 or 0: taken as 1 (on)");
+    }
+}
+
 __attribute__((constructor)) static void construct(void) {
+    check_variables();
     pthread_mutex_lock(&boot_lock);
     boot_map();
     pthread_mutex_unlock(&boot_lock);

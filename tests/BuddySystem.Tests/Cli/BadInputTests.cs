@@ -33,6 +33,8 @@ public sealed class BadInputTests : IDisposable
     {
         // the tool itself
         new[] { "nosuchcommand" },
+        new[] { "shm", "nosuchcommand" },
+        new[] { "--no-such-option" },
         new[] { "demo", "--no-such-option" },
 
         // demo
@@ -183,6 +185,21 @@ public sealed class BadInputTests : IDisposable
 
         Assert.Equal(2, Program.Run(argsAndExpected[..^1], error));
         Assert.Contains(argsAndExpected[^1], error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("buddy: 'bogus' is not a buddy command; the commands: demo, bench, replay, map, explore, soak, stress, shm, run.", "bogus")]
+    [InlineData("buddy shm: 'bogus' is not a buddy shm command; the commands: stat, soak, bench.", "shm", "bogus")]
+    [InlineData("buddy: give a command: demo, bench, replay, map, explore, soak, stress, shm, run.")]
+    [InlineData("buddy shm: give a command: stat, soak, bench.", "shm")]
+    [InlineData("buddy: '--bogus' is not an option of buddy; give a command first: demo, bench,", "--bogus")]
+    public void Program_UnknownOrMissingCommand_NamesItAndListsTheCommands(string expected, params string[] args)
+    {
+        var error = new StringWriter();
+
+        Assert.Equal(2, Program.Run(args, error));
+        Assert.StartsWith(expected, error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("crash-test", error.ToString(), StringComparison.Ordinal); // hidden: a child process of the tests
     }
 
     [Fact]

@@ -49,7 +49,7 @@ public class HeapMapTests
 
         Assert.Contains("64 rows of 16 MiB", svg, StringComparison.Ordinal);
         Assert.Contains("1 px = 16 KiB", svg, StringComparison.Ordinal);
-        Assert.Contains("Aggregated: 1 pixels hold blocks smaller than a pixel (16 KiB)", svg, StringComparison.Ordinal);
+        Assert.Contains("Aggregated: 1 pixel holds blocks smaller than a pixel (16 KiB)", svg, StringComparison.Ordinal);
         Assert.Contains("the top 9 of 27 orders", svg, StringComparison.Ordinal);
         // The one aggregated pixel (offsets 0 to 16 KiB, blocks up to 8 KiB) holds 512 allocated bytes: a bar of 1/32 of the 5 px row.
         Assert.Matches($"<rect fill=\"{MapPalette.For(BlockState.Allocated, 0).ToUpperInvariant()}\" x=\"[0-9.]+\" y=\"[0-9.]+\" width=\"1\" height=\"0.15625\"", svg);
@@ -214,5 +214,27 @@ public class HeapMapTests
         Assert.Throws<BuddySystem.Cli.BadInputException>(() => MapCommand.Replayed("W3", new FileInfo("x"), 1, null, false));
         Assert.Throws<BuddySystem.Cli.BadInputException>(() => MapCommand.Replayed("W9", null, 1, null, false));
         Assert.Throws<BuddySystem.Cli.BadInputException>(() => MapCommand.Replayed("W3", null, 1, 8, false));
+    }
+
+    /// <summary>Issue 32: the summary lines ran past the picture's right edge. Every text that starts at the left must end
+    /// inside the picture, measured with the typeface the picture is drawn in, on the widest cases: a concurrent heap with
+    /// slabs and cached blocks, a 1 GiB W3 heap, the demo.</summary>
+    [Theory]
+    [InlineData("concurrent-heap", 1 << 30)]
+    [InlineData("slab-heap", 1 << 30)]
+    [InlineData("buddy-heap", 1 << 30)]
+    [InlineData("demo", 0)]
+    public void Render_EveryTextEndsInsideThePicture(string engine, long heap)
+    {
+        (HeapSnapshot snapshot, string source) = engine == "demo"
+            ? (MapCommand.DemoSnapshot(), MapCommand.DemoSource)
+            : MapCommand.Replayed(null, new FileInfo(RepositoryFiles.Path("samples", "python.trace.gz")), 5000, (ulong)heap, eager: false, engine: engine);
+        MapScene scene = HeapMapRenderer.Render(snapshot, source, $"buddy map --trace samples/python.trace.gz --ops 5000 --heap 1GiB -a {engine} --out map.png", null);
+
+        foreach (MapShape text in scene.Shapes.Where(s => s.Kind == MapShapeKind.Text && s.Anchor == MapTextAnchor.Start && !string.IsNullOrEmpty(s.Text)))
+        {
+            double end = text.X + MapPictureWriter.TextWidth(text);
+            Assert.True(end <= scene.Width, $"'{text.Text}' ends at {end:F0} px, past the picture's {scene.Width} px");
+        }
     }
 }

@@ -200,4 +200,17 @@ public sealed class ReplayCommandTests : IDisposable
 
         public void Dispose() => _handle.Free();
     }
+
+    /// <summary>Issue 32: piped to a file, Spectre took 80 columns and wrapped the table and the note under it.</summary>
+    [LinuxFact]
+    public void Buddy_OutputToAFile_KeepsLinesWhole()
+    {
+        string trace = WriteTrace("a 1 8 8\nf 1\n");
+        string dll = Path.Combine(AppContext.BaseDirectory, "buddy.dll");
+
+        var result = BuddySystem.Tests.Malloc.MallocTests.Run("dotnet", [dll, "replay", trace, "-a", "buddy-heap", "--runs", "1"], _directory, null);
+
+        Assert.Equal(0, result.Exit);
+        Assert.Contains(result.Output.Split('\n'), line => line.StartsWith("trace peak:", StringComparison.Ordinal) && line.TrimEnd().EndsWith("come from the verified pass.", StringComparison.Ordinal));
+    }
 }

@@ -156,6 +156,34 @@ public sealed class ShmCommandTests : IDisposable
         Assert.False(File.Exists(Path.Combine(_dir, "x.svg")));
     }
 
+    /// <summary>Issue 32: the refusal named the library's SharedHeapOptions.AllowOtherWriters, and map --shared had no flag.</summary>
+    [LinuxTheory]
+    [InlineData("shm", "stat", "{heap}")]
+    [InlineData("map", "--shared", "{heap}", "--out", "{svg}")]
+    public void SharedHeap_GroupWritableFile_RefusalNamesTheFlagThatOpensIt(params string[] args)
+    {
+        string path = Path.Combine(_dir, "g");
+        SharedHeap.Create(path, 1 << 20, new SharedHeapOptions { FileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite }).Dispose();
+        string svg = Path.Combine(_dir, "g.svg");
+        string[] resolved = [.. args.Select(a => a == "{heap}" ? path : a == "{svg}" ? svg : a)];
+        var error = new StringWriter();
+
+        Assert.Equal(2, Program.Run(resolved, error));
+        Assert.Contains("give --allow-other-writers to open it anyway", error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("SharedHeapOptions", error.ToString(), StringComparison.Ordinal);
+
+        Assert.Equal(0, Program.Run([.. resolved, "--allow-other-writers"], TextWriter.Null));
+    }
+
+    [Fact]
+    public void Map_AllowOtherWritersWithoutShared_Refused()
+    {
+        var error = new StringWriter();
+
+        Assert.Equal(2, Program.Run(["map", "--allow-other-writers", "--out", Path.Combine(_dir, "x.svg")], error));
+        Assert.Contains("--allow-other-writers does not go with", error.ToString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Map_SharedWithTrace_ExitsTwo()
         => Assert.Equal(2, Program.Run(["map", "--shared", Path.Combine(_dir, "h"), "--workload", "W3", "--out", Path.Combine(_dir, "x.svg")], TextWriter.Null));

@@ -128,4 +128,17 @@ public class TreeExploreTests
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    [Fact]
+    public void TutorialSteps_HelpAndReadmeSayTheStepsTheRecordingTakes()
+    {
+        TreeRecording tutorial = TreeRecording.Tutorial();
+        string readme = Regex.Replace(File.ReadAllText(RepositoryFiles.Path("README.md")), @"\s+", " ");
+        System.CommandLine.Option option = BuddySystem.Cli.Commands.ExploreCommand.Create().Options.Single(o => o.Name == "--tutorial");
+
+        Assert.Equal(6, tutorial.Steps);
+        Assert.StartsWith("allocate 100 B, allocate 40 B, allocate 300 B, free the 100 B, free the 40 B, free the 300 B, on 1 KiB of 16-byte blocks (64 leaves)", TreeRecording.TutorialSteps, StringComparison.Ordinal);
+        Assert.Contains(TreeRecording.TutorialSteps, option.Description, StringComparison.Ordinal);
+        Assert.Contains($"`--tutorial` needs no trace: {TreeRecording.TutorialSteps}", readme, StringComparison.Ordinal);
+    }
 }

@@ -248,6 +248,20 @@ public sealed class MallocTests(MallocLibraryFixture library)
         Assert.Matches(@"buddymalloc: pid \d+ \(/usr/bin/python3 -c print\(1\)\)", result.Error);
     }
 
+    /// <summary>Issue 32: preloaded by hand, a limit the engine cannot read fell back to 64 GiB without a word.</summary>
+    [ToolTheory(MallocLibraryFixture.Builder)]
+    [InlineData("BUDDY_MALLOC_LIMIT", "banana", "buddymalloc: BUDDY_MALLOC_LIMIT=banana is not a limit such as 2GiB: the heap takes the default, 64 GiB")]
+    [InlineData("BUDDY_MALLOC_LIMIT", "0", "buddymalloc: BUDDY_MALLOC_LIMIT=0 is not a limit such as 2GiB: the heap takes the default, 64 GiB")]
+    [InlineData("BUDDY_MALLOC_HARDEN", "yes", "buddymalloc: BUDDY_MALLOC_HARDEN=yes is not 1 or 0: taken as 1 (on)")]
+    [InlineData("BUDDY_MALLOC_LIMIT", "64 mib", "")]
+    [InlineData("BUDDY_MALLOC_HARDEN", "1", "")]
+    public void Variables_AValueTheLibraryWouldTakeSilently_OneLineWarningAtLoad(string name, string value, string warning)
+    {
+        var result = Run("/bin/true", [], library.Work, library.Library, environment: (name, value));
+        Assert.Equal(0, result.Exit);
+        Assert.Equal(warning, result.Error.TrimEnd());
+    }
+
     [ToolFact(MallocLibraryFixture.Builder)]
     public void Limit_AllocationsPastIt_FailWithEnomemAndTheProgramGoesOn()
     {
