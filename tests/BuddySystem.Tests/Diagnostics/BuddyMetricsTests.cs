@@ -4,6 +4,7 @@ using BuddySystem.Diagnostics;
 
 namespace BuddySystem.Tests;
 
+[Collection(ProcessWideListeners.Name)]
 public unsafe class BuddyMetricsTests
 {
     [Fact]

@@ -3,6 +3,7 @@ using System.Diagnostics.Tracing;
 
 namespace BuddySystem.Tests;
 
+[Collection(ProcessWideListeners.Name)]
 public class NativeRegionPressureTests
 {
     [Fact]
