@@ -59,7 +59,7 @@ internal static partial class BenchReport
         }
 
         string referenceId = results.Any(r => r.Allocator == "mimalloc") ? "mimalloc" : "glibc";
-        console.MarkupLine($"[grey]cells: ns/op (ratio = ns/op ÷ {referenceId}'s ns/op for the same case; pool: ÷ array-pool's); lower is faster. Median of {options.Runs} runs; W6 is one run of {options.Scale.W6Rounds} rounds.[/]");
+        console.MarkupLine($"[grey]cells: ns/op (ratio = ns/op ÷ {referenceId}'s ns/op for the same case; pool: ÷ array-pool's); lower is faster. {(options.Runs == 1 ? "One run" : $"Median of {options.Runs} runs")}; W6 is one run of {options.Scale.W6Rounds} rounds.[/]");
     }
 
     /// <summary>Writes <c>{"machine", "runtime", "results": [...]}</c> (docs/benchmarks.md, issue 4), plus the unavailable allocators.</summary>

@@ -15,7 +15,8 @@ internal sealed record BenchScale(long W1Pairs, int W2Repetitions, int W3Ops, in
     /// <summary>docs/benchmarks.md ("How buddy bench measures") to the letter.</summary>
     public static BenchScale Full { get; } = new(10_000_000, 20, W3Ops: 2_000_000, W5OpsPerThread: 2_000_000, W6Rounds: 300, PoolOpsPerThread: 2_000_000, WarmUp: TimeSpan.FromMilliseconds(400));
 
-    /// <summary>The same shapes (sizes, n, seeds, live cap) with a tenth of the operations and one warm-up run: seconds, for CI (not for figures: rarely called methods
-    /// may still run unoptimised).</summary>
-    public static BenchScale Quick { get; } = new(1_000_000, 2, W3Ops: 200_000, W5OpsPerThread: 200_000, W6Rounds: 30, PoolOpsPerThread: 200_000);
+    /// <summary>The same shapes (sizes, n, seeds, live cap) with a tenth of the operations or fewer (W5, W6 and the pool a
+    /// fortieth, W2 one repetition) and one warm-up run: under 15 s for every workload and engine, for a first look and for
+    /// CI (not for figures: rarely called methods may still run unoptimised).</summary>
+    public static BenchScale Quick { get; } = new(1_000_000, 1, W3Ops: 200_000, W5OpsPerThread: 50_000, W6Rounds: 10, PoolOpsPerThread: 50_000);
 }

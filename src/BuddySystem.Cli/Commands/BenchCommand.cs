@@ -10,6 +10,11 @@ namespace BuddySystem.Cli.Commands;
 /// </summary>
 internal static class BenchCommand
 {
+    // Timed runs per case by default: the median of five at full scale; one at quick scale, which is for a first look
+    // and for CI, and must take seconds.
+    private const int FullRuns = 5;
+    private const int QuickRuns = 1;
+
     internal static Command Create(IAnsiConsole? console = null)
     {
         var workloads = new Option<string[]>("--workloads", "-w")
@@ -18,7 +23,7 @@ internal static class BenchCommand
         };
         workloads.AcceptOnlyFromAmong([.. WorkloadCase.Workloads]);
         var allocators = CommonOptions.Allocators([.. BenchAllocators.All.Select(a => a.Id).Union(ProgramAllocator.Ids)], $"An allocator to run; repeat for several (default: all; with --programs: {string.Join(", ", ProgramAllocator.Ids)}).");
-        var runs = CommonOptions.AtLeast(new Option<int>("--runs") { Description = "Timed runs per case; the median is reported.", DefaultValueFactory = _ => 5 }, 1);
+        var runs = CommonOptions.AtLeast(new Option<int>("--runs") { Description = $"Timed runs per case; the median is reported (default: {FullRuns}; {QuickRuns} with --quick).", DefaultValueFactory = _ => FullRuns }, 1);
         var quick = new Option<bool>("--quick") { Description = "Fewer operations, same shapes (for CI): seconds instead of minutes." };
         var json = CommonOptions.OutputPath("--json", "Write the results as JSON to this file.", ".json");
         var plot = CommonOptions.OutputPath("--plot", "Draw ns/op per workload and allocator to this PNG file.", ".png");
@@ -45,6 +50,7 @@ internal static class BenchCommand
         command.SetAction(result =>
         {
             IAnsiConsole output = console ?? AnsiConsole.Console;
+            int runCount = result.GetValue(quick) && result.GetResult(runs) is not { Implicit: false } ? QuickRuns : result.GetValue(runs);
             if (result.GetValue(misuse))
             {
                 return result.GetValue(programs) || (result.GetValue(workloads) ?? []).Length != 0 || (result.GetValue(program) ?? []).Length != 0 || result.GetValue(plot) is not null
@@ -56,13 +62,13 @@ internal static class BenchCommand
             {
                 return (result.GetValue(program) ?? []).Length != 0 || result.GetValue(library) is not null
                     ? throw new BadInputException("--program and --library go with --programs")
-                    : Run(output, result.GetValue(workloads), result.GetValue(allocators), result.GetValue(runs), result.GetValue(quick),
+                    : Run(output, result.GetValue(workloads), result.GetValue(allocators), runCount, result.GetValue(quick),
                         result.GetValue(json), result.GetValue(plot), result.GetValue(markdown));
             }
 
             return (result.GetValue(workloads) ?? []).Length != 0
                 ? throw new BadInputException("--workloads does not go with --programs (workload P); use --program to pick programs")
-                : RunPrograms(output, result.GetValue(program), result.GetValue(allocators), result.GetValue(runs), result.GetValue(quick),
+                : RunPrograms(output, result.GetValue(program), result.GetValue(allocators), runCount, result.GetValue(quick),
                     result.GetValue(library)?.FullName, result.GetValue(json), result.GetValue(plot), result.GetValue(markdown));
         });
         return command;

@@ -29,7 +29,7 @@ public class BenchCommandTests
             foreach (JsonElement r in results)
             {
                 Assert.True(r.GetProperty("ns_per_op").GetDouble() > 0);
-                Assert.Equal(0, r.GetProperty("failed").GetInt64() - (r.GetProperty("workload").GetString() == "W6" ? 30 : 0));
+                Assert.Equal(0, r.GetProperty("failed").GetInt64() - (r.GetProperty("workload").GetString() == "W6" ? BuddySystem.Cli.Bench.BenchScale.Quick.W6Rounds : 0));
                 Assert.Contains(r.GetProperty("allocator").GetString(), new[] { "buddy-heap", "glibc" });
             }
 
@@ -72,7 +72,7 @@ public class BenchCommandTests
             Assert.Equal(["1", "2", "4"], results.Select(r => r.GetProperty("param").GetString()));
             Assert.All(results, r => Assert.Equal("locked-heap", r.GetProperty("allocator").GetString()));
             Assert.All(results, r => Assert.True(r.GetProperty("ops_per_sec").GetDouble() > 0));
-            Assert.Equal(400_000, results[1].GetProperty("ops").GetInt64());
+            Assert.Equal(2L * BuddySystem.Cli.Bench.BenchScale.Quick.W5OpsPerThread, results[1].GetProperty("ops").GetInt64());
 
             // 32 MiB × threads: the threads' W3 live sets fit, so W5 measures scaling, not the failure path.
             Assert.All(results, r => Assert.Equal(0, r.GetProperty("failed").GetInt64()));

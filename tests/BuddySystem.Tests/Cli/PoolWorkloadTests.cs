@@ -85,7 +85,7 @@ public class PoolWorkloadTests
             {
                 Assert.Equal("pool", r.GetProperty("workload").GetString());
                 Assert.Equal(0, r.GetProperty("failed").GetInt64());
-                Assert.Equal(200_000 * long.Parse(r.GetProperty("param").GetString()!, System.Globalization.CultureInfo.InvariantCulture), r.GetProperty("ops").GetInt64());
+                Assert.Equal(BuddySystem.Cli.Bench.BenchScale.Quick.PoolOpsPerThread * long.Parse(r.GetProperty("param").GetString()!, System.Globalization.CultureInfo.InvariantCulture), r.GetProperty("ops").GetInt64());
                 Assert.True(r.GetProperty("ops_per_sec").GetDouble() > 0);
                 Assert.True(r.GetProperty("gc_bytes_per_op").GetDouble() >= 0);
 
