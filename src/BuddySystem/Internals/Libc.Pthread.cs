@@ -7,6 +7,52 @@ namespace BuddySystem.Internals;
 /// lock keeps it, so that a thread asleep on the mutex never holds up a garbage collection.</remarks>
 internal static unsafe partial class Libc
 {
+    /// <summary>Bytes reserved for a <c>pthread_attr_t</c> (56 on x86-64, 64 on arm64).</summary>
+    private const int ThreadAttributeBytes = 128;
+
+    /// <summary>The calling thread's stack, from <c>pthread_getattr_np</c> (Linux): its lowest address and its size; false
+    /// where it cannot be read.</summary>
+    internal static bool TryGetCallingThreadStack(out ulong low, out ulong size)
+    {
+        low = 0;
+        size = 0;
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        byte* attributes = stackalloc byte[ThreadAttributeBytes];
+        if (GetThreadAttributes(Self(), attributes) != 0)
+        {
+            return false;
+        }
+
+        void* address;
+        nuint bytes;
+        int error = ThreadAttributeStack(attributes, &address, &bytes);
+        _ = DestroyThreadAttributes(attributes);
+        if (error != 0 || bytes == 0)
+        {
+            return false;
+        }
+
+        low = (ulong)address;
+        size = bytes;
+        return true;
+    }
+
+    [LibraryImport("libc", EntryPoint = "pthread_self")]
+    private static partial nuint Self();
+
+    [LibraryImport("libc", EntryPoint = "pthread_getattr_np")]
+    private static partial int GetThreadAttributes(nuint thread, void* attributes);
+
+    [LibraryImport("libc", EntryPoint = "pthread_attr_getstack")]
+    private static partial int ThreadAttributeStack(void* attributes, void** address, nuint* size);
+
+    [LibraryImport("libc", EntryPoint = "pthread_attr_destroy")]
+    private static partial int DestroyThreadAttributes(void* attributes);
+
     /// <summary>Bytes reserved for a <c>pthread_mutexattr_t</c> (4 on x86-64 and arm64).</summary>
     internal const int MutexAttributeBytes = 16;
 

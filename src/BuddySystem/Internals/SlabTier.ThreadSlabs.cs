@@ -27,6 +27,12 @@ internal sealed unsafe partial class SlabTier
         public byte* HotStateBase;
         public byte* HotMarkBase;
 
+        /// <summary>The owning thread's stack (lowest address and size; size 0 when unknown): an address on the calling
+        /// thread's stack inside it identifies the owner without a thread-static read (see
+        /// <see cref="CallingThreadSlabs"/>).</summary>
+        public readonly ulong StackLow;
+        public readonly ulong StackSize;
+
         private readonly byte[] _classMemory;
         private GCHandle _handle;
 
@@ -39,6 +45,11 @@ internal sealed unsafe partial class SlabTier
             // must not leave its owners rooted by their own handles.
             _handle = GCHandle.Alloc(this, GCHandleType.Weak);
             Id = GCHandle.ToIntPtr(_handle);
+            if (thread != null && Libc.TryGetCallingThreadStack(out ulong low, out ulong size))
+            {
+                StackLow = low;
+                StackSize = size;
+            }
         }
 
         /// <summary>The key of the heap these slabs belong to (<see cref="_threadKey"/>); null once retired. A key, not the

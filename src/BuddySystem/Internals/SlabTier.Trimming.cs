@@ -221,11 +221,33 @@ internal sealed unsafe partial class SlabTier
     /// <summary>Abandons the slabs of threads that have exited: empty ones go back, the others wait for an adopter. True when there were any.</summary>
     internal bool ReclaimExitedLocked()
     {
+        List<ThreadSlabs>? exited = null;
+        foreach (ThreadSlabs owner in _owners)
+        {
+            if (owner.HasExited)
+            {
+                (exited ??= []).Add(owner);
+            }
+        }
+
+        if (exited == null)
+        {
+            return false;
+        }
+
+        // Paused for good before its slabs go: a thread that now runs on the exited owner's stack may be using its slabs
+        // (CallingThreadSlabs), and sees the pause and then the retired key.
+        PausableOwner.PauseAll(exited);
+        if (_firstOwner is { } first && exited.Contains(first))
+        {
+            _firstOwner = null;
+        }
+
         bool any = false;
         for (int i = _owners.Count - 1; i >= 0; i--)
         {
             ThreadSlabs owner = _owners[i];
-            if (!owner.HasExited)
+            if (!exited.Contains(owner))
             {
                 continue;
             }

@@ -55,6 +55,10 @@ internal sealed unsafe partial class SlabTier : IDisposable
     [ThreadStatic]
     private static ThreadSlabs? t_slabs;
 
+    // The first thread that registered, recognised by its stack instead of a thread-static read (which is a call under the
+    // JIT); null once it exits or the heap is disposed.
+    private volatile ThreadSlabs? _firstOwner;
+
     // The host's lock, taken on the slow paths; null on a single-threaded heap, whose calls come one at a time by contract
     // (and which has no trimmer of its own), so that its slow paths take no atomic instruction either.
     private readonly Lock? _lock;
@@ -220,7 +224,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     {
         if (SizeClasses.IsSmall(layout.Size, layout.Align))
         {
-            ThreadSlabs? slabs = t_slabs;
+            ThreadSlabs? slabs = CallingThreadSlabs();
             if (slabs != null && slabs.HeapKey == _threadKey)
             {
                 int index = SizeClasses.IndexOf(layout.Size, layout.Align);
@@ -359,7 +363,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public void Deallocate(void* ptr, Layout layout)
     {
-        ThreadSlabs? slabs = t_slabs;
+        ThreadSlabs? slabs = CallingThreadSlabs();
         ulong address = (ulong)ptr;
         if (slabs != null && slabs.HeapKey == _threadKey && SizeClasses.IsSmall(layout.Size, layout.Align)
             && address - slabs.HotStart < slabs.HotLength && (address & 15) == 0)
@@ -675,6 +679,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
             }
 
             _owners.Clear();
+            _firstOwner = null;
             foreach (nint descriptor in _descriptors)
             {
                 CacheLines.Free((void*)descriptor);
@@ -694,6 +699,24 @@ internal sealed unsafe partial class SlabTier : IDisposable
             ThrowHelper.ThrowObjectDisposed(this);
         }
     }
+
+    /// <summary>
+    /// The slabs the calling thread last used, for the fast paths: the heap's first owner when the calling thread runs on
+    /// its stack (a stack belongs to one live thread; a thread that reuses an exited owner's stack gets the owner's slabs
+    /// until the exit is reclaimed, which pauses the owner first, and then fails the key check), else the thread-static.
+    /// Taking the address of a local costs nothing; the thread-static read is a call to <c>__tls_get_addr</c> under the JIT
+    /// (docs/benchmarks.md, issue 31's attribution).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ThreadSlabs? CallingThreadSlabs()
+    {
+        ThreadSlabs? first = _firstOwner;
+        byte here = 0;
+        return first != null && (ulong)&here - first.StackLow < first.StackSize ? first : t_slabs;
+    }
+
+    /// <summary>For tests: whether a first owner is recognised by its stack now.</summary>
+    internal bool HasFirstOwner => _firstOwner != null;
 
     /// <summary>The calling thread's slabs of this heap, registering them on first use.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -716,6 +739,10 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 ReclaimExitedLocked();
                 _owners.Add(slabs);
                 _slabsOfThread.Value = slabs;
+                if (_firstOwner == null && slabs.StackSize != 0 && !_disposed)
+                {
+                    _firstOwner = slabs;
+                }
             }
         }
 

@@ -159,4 +159,64 @@ public unsafe class RemoteFreeProtocolTests
         Assert.Contains((nint)block, all);
         heap.Validate();
     }
+
+    [Fact]
+    public void FirstOwnerExits_ThreadsThatMayReuseItsStack_KeepTheHeapValid_AndTheExitIsReclaimed()
+    {
+        // The first thread to use the heap is recognised by its stack, without a thread-static read. When it exits, a new
+        // thread may get the same stack (glibc caches thread stacks): it then uses the exited owner's slabs until the exit
+        // is reclaimed, which pauses that owner first. Either way the heap stays valid and nothing is lost.
+        using var heap = ConcurrentHeap.Create(4 << 20);
+        var kept = new System.Collections.Concurrent.ConcurrentBag<nint>();
+        void Work(int seed)
+        {
+            var rng = new Random(seed);
+            var live = new List<nint>();
+            for (int i = 0; i < 20_000; i++)
+            {
+                if (live.Count == 0 || rng.Next(3) != 0)
+                {
+                    live.Add((nint)heap.Allocate(s_small));
+                }
+                else
+                {
+                    int at = rng.Next(live.Count);
+                    heap.Deallocate((void*)live[at], s_small);
+                    live[at] = live[^1];
+                    live.RemoveAt(live.Count - 1);
+                }
+            }
+
+            foreach (nint block in live.Take(50))
+            {
+                kept.Add(block);
+            }
+
+            foreach (nint block in live.Skip(50))
+            {
+                heap.Deallocate((void*)block, s_small);
+            }
+        }
+
+        OtherThread.Run(() => Work(1));
+        Assert.Equal(OperatingSystem.IsLinux(), heap.HasStackRecognisedOwner); // the stack is read with pthread_getattr_np
+        for (int round = 0; round < 4; round++)
+        {
+            OtherThread.Run(() => Work(2 + round));
+            heap.Validate();
+        }
+
+        heap.Trim(); // reclaims every exited thread, the first owner among them
+        Assert.False(heap.HasStackRecognisedOwner);
+        OtherThread.Run(() => Work(10));
+        heap.Validate();
+        Assert.Equal(kept.Count, kept.Distinct().Count());
+        foreach (nint block in kept)
+        {
+            heap.Deallocate((void*)block, s_small);
+        }
+
+        heap.Validate();
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+    }
 }
