@@ -94,8 +94,8 @@ public sealed unsafe partial class ConcurrentHeap
     /// full: the slab goes back to its owner's list of slabs with free objects (see <see cref="SlabTier.ReviveFullSlab"/>).</summary>
     internal void ReviveFullSlab(void* slab) => _tier?.ReviveFullSlab(slab);
 
-    /// <summary>For tests: whether the tier recognises a first owner by its stack (see <see cref="SlabTier.HasFirstOwner"/>).</summary>
-    internal bool HasStackRecognisedOwner => _tier?.HasFirstOwner ?? false;
+    /// <summary>For tests: how many owners the tier recognises by their stacks (see <see cref="SlabTier.StackRecognisedOwners"/>).</summary>
+    internal int StackRecognisedOwners => _tier?.StackRecognisedOwners ?? 0;
 
     /// <summary>For tests: the tier's <see cref="SlabTier.ClaimAndPushAsAfterStaleRead"/>.</summary>
     internal void ClaimAndPushAsAfterStaleRead(void* ptr)

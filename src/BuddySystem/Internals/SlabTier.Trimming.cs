@@ -238,10 +238,7 @@ internal sealed unsafe partial class SlabTier
         // Paused for good before its slabs go: a thread that now runs on the exited owner's stack may be using its slabs
         // (CallingThreadSlabs), and sees the pause and then the retired key.
         PausableOwner.PauseAll(exited);
-        if (_firstOwner is { } first && exited.Contains(first))
-        {
-            _firstOwner = null;
-        }
+        ForgetStacksLocked(exited);
 
         bool any = false;
         for (int i = _owners.Count - 1; i >= 0; i--)

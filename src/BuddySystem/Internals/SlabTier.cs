@@ -55,9 +55,10 @@ internal sealed unsafe partial class SlabTier : IDisposable
     [ThreadStatic]
     private static ThreadSlabs? t_slabs;
 
-    // The first thread that registered, recognised by its stack instead of a thread-static read (which is a call under the
-    // JIT); null once it exits or the heap is disposed.
-    private volatile ThreadSlabs? _firstOwner;
+    // Owners recognised by their stacks instead of a thread-static read (which is a call under the JIT): slot i holds an
+    // owner whose stack covers part of the i-th 1 MiB window (address / 1 MiB mod 64); set under the lock at registration,
+    // cleared when the owner is reclaimed or the heap disposed.
+    private StackOwners _stackOwners;
 
     // The host's lock, taken on the slow paths; null on a single-threaded heap, whose calls come one at a time by contract
     // (and which has no trimmer of its own), so that its slow paths take no atomic instruction either.
@@ -679,7 +680,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
             }
 
             _owners.Clear();
-            _firstOwner = null;
+            _stackOwners = default;
             foreach (nint descriptor in _descriptors)
             {
                 CacheLines.Free((void*)descriptor);
@@ -701,22 +702,83 @@ internal sealed unsafe partial class SlabTier : IDisposable
     }
 
     /// <summary>
-    /// The slabs the calling thread last used, for the fast paths: the heap's first owner when the calling thread runs on
-    /// its stack (a stack belongs to one live thread; a thread that reuses an exited owner's stack gets the owner's slabs
-    /// until the exit is reclaimed, which pauses the owner first, and then fails the key check), else the thread-static.
-    /// Taking the address of a local costs nothing; the thread-static read is a call to <c>__tls_get_addr</c> under the JIT
-    /// (docs/benchmarks.md, issue 31's attribution).
+    /// The slabs the calling thread last used, for the fast paths: the owner in the stack slot of the window the calling
+    /// thread's stack is in, when the address of a local lies in that owner's stack (a stack belongs to one live thread; a
+    /// thread that reuses an exited owner's stack gets the owner's slabs until the exit is reclaimed, which pauses the
+    /// owner first, and then fails the key check), else the thread-static. Taking the address of a local costs nothing;
+    /// the thread-static read is a call to <c>__tls_get_addr</c> under the JIT (docs/benchmarks.md, issue 31's
+    /// attribution). Two stacks in one window: the second owner reads its thread-static.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ThreadSlabs? CallingThreadSlabs()
     {
-        ThreadSlabs? first = _firstOwner;
         byte here = 0;
-        return first != null && (ulong)&here - first.StackLow < first.StackSize ? first : t_slabs;
+        ulong address = (ulong)&here;
+        ThreadSlabs? owner = Volatile.Read(ref _stackOwners[(int)(address >> StackWindowShift) & (StackWindows - 1)]);
+        return owner != null && address - owner.StackLow < owner.StackSize ? owner : t_slabs;
     }
 
-    /// <summary>For tests: whether a first owner is recognised by its stack now.</summary>
-    internal bool HasFirstOwner => _firstOwner != null;
+    /// <summary>For tests: how many owners are recognised by their stacks now.</summary>
+    internal int StackRecognisedOwners
+    {
+        get
+        {
+            using (HoldLock())
+            {
+                var distinct = new HashSet<ThreadSlabs>();
+                foreach (ThreadSlabs? owner in _stackOwners)
+                {
+                    if (owner != null)
+                    {
+                        distinct.Add(owner);
+                    }
+                }
+
+                return distinct.Count;
+            }
+        }
+    }
+
+    /// <summary>Puts <paramref name="owner"/> in the free slots of the windows its stack covers; under the lock.</summary>
+    private void RecogniseByStackLocked(ThreadSlabs owner)
+    {
+        if (owner.StackSize == 0 || owner.StackSize > (ulong)StackWindows << StackWindowShift || _disposed)
+        {
+            return;
+        }
+
+        ulong last = (owner.StackLow + owner.StackSize - 1) >> StackWindowShift;
+        for (ulong window = owner.StackLow >> StackWindowShift; window <= last; window++)
+        {
+            ref ThreadSlabs? slot = ref _stackOwners[(int)window & (StackWindows - 1)];
+            if (slot == null)
+            {
+                Volatile.Write(ref slot, owner);
+            }
+        }
+    }
+
+    /// <summary>Takes <paramref name="owners"/> (paused, about to be retired) out of the stack slots; under the lock.</summary>
+    private void ForgetStacksLocked(List<ThreadSlabs> owners)
+    {
+        for (int i = 0; i < StackWindows; i++)
+        {
+            if (_stackOwners[i] is { } owner && owners.Contains(owner))
+            {
+                Volatile.Write(ref _stackOwners[i], null);
+            }
+        }
+    }
+
+    private const int StackWindowShift = 20;
+    private const int StackWindows = 64;
+
+    /// <summary>The slots of <see cref="_stackOwners"/>.</summary>
+    [InlineArray(StackWindows)]
+    private struct StackOwners
+    {
+        private ThreadSlabs? _first;
+    }
 
     /// <summary>The calling thread's slabs of this heap, registering them on first use.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -739,10 +801,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 ReclaimExitedLocked();
                 _owners.Add(slabs);
                 _slabsOfThread.Value = slabs;
-                if (_firstOwner == null && slabs.StackSize != 0 && !_disposed)
-                {
-                    _firstOwner = slabs;
-                }
+                RecogniseByStackLocked(slabs);
             }
         }
 

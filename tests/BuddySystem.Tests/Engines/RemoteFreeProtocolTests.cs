@@ -161,11 +161,11 @@ public unsafe class RemoteFreeProtocolTests
     }
 
     [Fact]
-    public void FirstOwnerExits_ThreadsThatMayReuseItsStack_KeepTheHeapValid_AndTheExitIsReclaimed()
+    public void OwnersRecognisedByStackExit_ThreadsThatMayReuseTheirStacks_KeepTheHeapValid_AndTheExitsAreReclaimed()
     {
-        // The first thread to use the heap is recognised by its stack, without a thread-static read. When it exits, a new
-        // thread may get the same stack (glibc caches thread stacks): it then uses the exited owner's slabs until the exit
-        // is reclaimed, which pauses that owner first. Either way the heap stays valid and nothing is lost.
+        // Threads are recognised by their stacks, without a thread-static read. When one exits, a new thread may get the
+        // same stack (glibc caches thread stacks): it then uses the exited owner's slabs until the exit is reclaimed,
+        // which pauses that owner first. Either way the heap stays valid and nothing is lost.
         using var heap = ConcurrentHeap.Create(4 << 20);
         var kept = new System.Collections.Concurrent.ConcurrentBag<nint>();
         void Work(int seed)
@@ -199,21 +199,62 @@ public unsafe class RemoteFreeProtocolTests
         }
 
         OtherThread.Run(() => Work(1));
-        Assert.Equal(OperatingSystem.IsLinux(), heap.HasStackRecognisedOwner); // the stack is read with pthread_getattr_np
+        Assert.Equal(OperatingSystem.IsLinux() ? 1 : 0, heap.StackRecognisedOwners); // the stack is read with pthread_getattr_np
         for (int round = 0; round < 4; round++)
         {
             OtherThread.Run(() => Work(2 + round));
             heap.Validate();
         }
 
-        heap.Trim(); // reclaims every exited thread, the first owner among them
-        Assert.False(heap.HasStackRecognisedOwner);
+        heap.Trim(); // reclaims every exited thread, the owners recognised by their stacks among them
+        Assert.Equal(0, heap.StackRecognisedOwners);
         OtherThread.Run(() => Work(10));
         heap.Validate();
         Assert.Equal(kept.Count, kept.Distinct().Count());
         foreach (nint block in kept)
         {
             heap.Deallocate((void*)block, s_small);
+        }
+
+        heap.Validate();
+        Assert.Equal(0ul, heap.Stats.AllocatedBytes);
+    }
+
+    [Fact]
+    public void ThreadsRunningAtOnce_EachOnItsOwnSlabs_RecognisedByStack_HeapValid()
+    {
+        using var heap = ConcurrentHeap.Create(8 << 20);
+        using var start = new Barrier(3);
+        var blocks = new System.Collections.Concurrent.ConcurrentBag<nint>();
+        TestThread[] threads = [.. Enumerable.Range(0, 3).Select(t => TestThread.Start(() =>
+        {
+            start.SignalAndWait();
+            var mine = new List<nint>();
+            for (int i = 0; i < 30_000; i++)
+            {
+                mine.Add((nint)heap.Allocate(s_small));
+                if (i % 3 == 2)
+                {
+                    heap.Deallocate((void*)mine[^2], s_small);
+                    mine.RemoveAt(mine.Count - 2);
+                }
+            }
+
+            foreach (nint block in mine)
+            {
+                blocks.Add(block);
+            }
+        }))];
+        foreach (TestThread thread in threads)
+        {
+            thread.Join();
+        }
+
+        Assert.Equal(blocks.Count, blocks.Distinct().Count());
+        heap.Validate();
+        foreach (nint block in blocks)
+        {
+            heap.Deallocate((void*)block, s_small); // from this thread: frees from another thread into exited owners' slabs
         }
 
         heap.Validate();
