@@ -67,6 +67,9 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
     private long _failedAllocations;
     private long _allocationsAtLastTrim;
 
+    // Whether the Gen2 trimmer has given back the memory of this heap since it was last used (it does so once per idle spell).
+    private bool _purgedWhileIdle;
+
     /// <summary>Creates an empty heap; give it memory with <see cref="AddRegion(void*, nuint)"/>.</summary>
     /// <param name="options">The per-thread cache bounds; <see langword="null"/> for <see cref="BuddyHeapOptions.ConcurrentDefault"/>.
     /// With <see cref="BuddyHeapOptions.LazyCaches"/> off every call takes the lock (a <see cref="LockedHeap"/> that merges eagerly).
@@ -775,7 +778,9 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
 
     /// <summary>
     /// Called after a full garbage collection: returns the caches of threads that have not allocated since the previous
-    /// call. Skips the round when the lock is taken, so the finalizer thread never waits on the heap.
+    /// call; a heap nobody allocated from since then is trimmed once as <see cref="Trim"/> does, its large free blocks'
+    /// pages given back, until it is used again. Skips the round when the lock is taken, so the finalizer thread never
+    /// waits on the heap.
     /// </summary>
     internal void TrimIdle()
     {
@@ -795,6 +800,20 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
             long allocations = SumCountersLocked().Allocations + (_tier?.AllocationsOfOwnersLocked() ?? 0);
             bool heapInUse = allocations != _allocationsAtLastTrim;
             _allocationsAtLastTrim = allocations;
+            if (!heapInUse && !_purgedWhileIdle)
+            {
+                // Nobody allocated from the heap between two full collections: it gives its memory back once, as Trim
+                // does (every thread's caches and empty slabs back to the core, the core's large free blocks purged).
+                // mimalloc and jemalloc purge after a delay; here the delay is a full collection with no allocation.
+                ReclaimExitedLocked();
+                ReturnAllCachesLocked();
+                _tier?.Trim();
+                _core.Trim();
+                _purgedWhileIdle = true;
+                return;
+            }
+
+            _purgedWhileIdle &= !heapInUse;
             _tier?.ReturnIdleEmptySlabsLocked(heapInUse);
             var idle = new List<ThreadCache>();
             foreach (ThreadCache cache in _caches)

@@ -375,4 +375,33 @@ public unsafe class PurgeTests(ITestOutputHelper output)
 
         public void Dispose() => owner.Dispose();
     }
+
+    [LinuxFact]
+    public void ConcurrentHeapLeftIdle_GivesItsPagesBackAfterFullCollections_WithoutTrim()
+    {
+        using Subject heap = Subject.Create("concurrent-heap");
+        List<(nint Block, Layout Layout)> live = AllocateMix(heap, 32, 256, 4000);
+        foreach ((nint block, Layout layout) in live)
+        {
+            Touch((byte*)block, layout.Size, 0x5A);
+        }
+
+        FreeAll(heap, live);
+        long freed = heap.ResidentPages();
+
+        // The first full collection sees the allocations above (the heap was in use); a later one with none purges. The
+        // callback runs on the finalizer thread and skips a round when the heap's lock is taken: a few rounds, bounded.
+        long idle = freed;
+        for (int round = 0; round < 20 && idle >= heap.RegionPages / 8; round++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            idle = heap.ResidentPages();
+        }
+
+        output.WriteLine($"region {heap.RegionPages} pages; resident after free {freed}, after idle full collections {idle}");
+        Assert.True(freed >= (48 << 20) / Environment.SystemPageSize, $"the frees alone returned pages: {freed}");
+        Assert.True(idle < heap.RegionPages / 8, $"{idle} of {heap.RegionPages} pages resident after idle collections");
+        heap.Validate();
+    }
 }
