@@ -1,9 +1,10 @@
 /* Part of loader.c (included there): the blocks glibc serves on this library's behalf, and the hardened mode's switch.
  *
- * Calls made inside the runtime, before the heap is ready, or while it starts go to glibc. In hardened mode every such
- * block is recorded here, so that a free of an address that no allocator of this process handed out (a stack array, a
- * page from mmap, a static) is reported instead of being passed to glibc, which may crash on it. The default mode keeps
- * no record (glibc takes every address outside the heap, as before). */
+ * Calls made inside the runtime, before the heap is ready, or while it starts go to glibc. Every such block is recorded
+ * here, in both modes, so that a free of an address that no allocator of this process handed out (a stack array, a page
+ * from mmap, a static) is reported instead of being passed to glibc, which may crash on it. Such calls are few (the
+ * runtime's own, and a start-up arena that ran out), so the record costs the common paths nothing. A library whose
+ * runtime could not start serves everything from glibc and keeps no record. */
 
 /* -1 until read from BUDDY_MALLOC_HARDEN (at the first call, which may come before the constructor); then 0 or 1. */
 static int harden_mode = -1;
@@ -32,6 +33,16 @@ static __attribute__((noinline)) int hardened_slow(void) {
     int expected = -1;
     if (!__atomic_compare_exchange_n(&harden_mode, &expected, mode, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return expected;
     return mode;
+}
+
+/* fork holds the record's lock across the fork, so that a child never inherits it taken. In hardened mode its own
+ * handlers take it (before the hardened layer's lock, their order); otherwise these do. */
+static void foreign_fork_prepare(void) {
+    if (__atomic_load_n(&harden_mode, __ATOMIC_ACQUIRE) != 1) pthread_mutex_lock(&foreign_lock);
+}
+
+static void foreign_fork_done(void) {
+    if (__atomic_load_n(&harden_mode, __ATOMIC_ACQUIRE) != 1) pthread_mutex_unlock(&foreign_lock);
 }
 
 /* One load and a compare in the default mode. */
@@ -72,9 +83,12 @@ static int foreign_grow(void) {
     return 1;
 }
 
-/* Records a block glibc handed out (hardened mode only); returns it. */
+/* Whether glibc serves everything: the runtime could not start (nothing is recorded then). */
+static inline int glibc_only(void);
+
+/* Records a block glibc handed out; returns it. */
 static void *foreign_note(void *p) {
-    if (!p || !hardened()) return p;
+    if (!p || glibc_only()) return p;
     pthread_mutex_lock(&foreign_lock);
     if ((foreign_used + 1) * 2 > foreign_capacity && !foreign_grow()) {
         pthread_mutex_unlock(&foreign_lock);
@@ -110,12 +124,12 @@ static __attribute__((noreturn)) void not_ours(const char *call, void *p) {
 
 /* free of an address outside the heap and the start-up arena. */
 static void foreign_free(const char *call, void *p) {
-    if (hardened() && !foreign_take(p)) not_ours(call, p);
+    if (!glibc_only() && !foreign_take(p)) not_ours(call, p);
     __libc_free(p);
 }
 
 static void *foreign_realloc(void *p, size_t size) {
-    if (!hardened()) return __libc_realloc(p, size);
+    if (glibc_only()) return __libc_realloc(p, size);
     if (!foreign_take(p)) not_ours("realloc", p);
     void *q = __libc_realloc(p, size);
     foreign_note(q ? q : size ? p : NULL);   /* a failed growth leaves the old block live */

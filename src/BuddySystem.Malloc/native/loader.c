@@ -256,6 +256,8 @@ static void start(void) {
  * from a later destructor fails fast. The caches of exited threads go back when a new thread first allocates, on an
  * allocation that would fail, and on the --stats report (ConcurrentHeap reclaims them). */
 
+static void foreign_fork_prepare(void);
+static void foreign_fork_done(void);
 static void boot_fork_prepare(void) { pthread_mutex_lock(&boot_lock); }
 static void boot_fork_done(void) { pthread_mutex_unlock(&boot_lock); }
 
@@ -339,6 +341,7 @@ __attribute__((constructor)) static void construct(void) {
     pthread_mutex_lock(&boot_lock);
     boot_map();
     pthread_mutex_unlock(&boot_lock);
+    pthread_atfork(foreign_fork_prepare, foreign_fork_done, foreign_fork_done);
     pthread_atfork(boot_fork_prepare, boot_fork_done, boot_fork_done);
     __atomic_store_n(&constructed, 1, __ATOMIC_RELEASE);
     const char *stats = getenv("BUDDY_MALLOC_STATS"), *map = getenv("BUDDY_MALLOC_MAP");
@@ -353,6 +356,8 @@ static inline int enter(void) {
 }
 
 static inline void leave(void) { runtime_out(); }
+
+static inline int glibc_only(void) { return atomic_load_explicit(&state, memory_order_relaxed) == OFF; }
 
 static inline int ours(const void *p) { return (uint64_t)(uintptr_t)p - heap_start < heap_end - heap_start; }
 
