@@ -17,6 +17,7 @@
 #define H_BACK_BYTE 0xBD
 #define H_POISON_BYTE 0xDF
 #define H_POISON_MAX 4096                   /* bytes poisoned and checked per freed block */
+#define H_SCAN_BYTES 64                     /* bytes of one waiting block's poison each free checks */
 #define H_LOCAL 256                         /* blocks in a thread's quarantine */
 #define H_LOCAL_BYTES (4u << 20)            /* bytes of program data in a thread's quarantine */
 #define H_QUARANTINE 1024                   /* blocks of exited threads, shared */
@@ -137,22 +138,26 @@ static void h_check_back(const char *call, uint8_t *user, size_t size) {
             call, (void *)(user + size + at), (void *)user, size, size + (size_t)at, user[size + at], H_BACK_BYTE);
 }
 
-/* A block leaving the quarantine (or still in it at exit): its poison must be intact. Then, unless at exit, the heap takes it back. */
-static void h_release(uint8_t *user, int give_back) {
-    struct h_header *h = (struct h_header *)(user - H_FRONT);
-    size_t size = h_size(h), checked = size < H_POISON_MAX ? size : H_POISON_MAX;
+/* The first `limit` bytes of a freed block's poison must be intact. */
+static void h_check_poison(const char *call, uint8_t *user, size_t limit) {
+    size_t size = h_size((struct h_header *)(user - H_FRONT)), checked = size < limit ? size : limit;
     long at = h_changed(user, checked, H_POISON_BYTE);
     if (UNLIKELY(at >= 0))
-        finding("buddymalloc: malloc(): write after free at %p: the freed block at %p of %zu bytes was written (offset %ld holds 0x%02x, not 0x%02x).",
-            (void *)(user + at), (void *)user, size, at, user[at], H_POISON_BYTE);
-    if (give_back) raw_free(user - h_front(h));
+        finding("buddymalloc: %s(): write after free at %p: the freed block at %p of %zu bytes was written (offset %ld holds 0x%02x, not 0x%02x).",
+            call, (void *)(user + at), (void *)user, size, at, user[at], H_POISON_BYTE);
+}
+
+/* A block leaving the quarantine (or still in it at exit): its poison must be intact. Then, unless at exit, the heap takes it back. */
+static void h_release(uint8_t *user, int give_back) {
+    h_check_poison("malloc", user, H_POISON_MAX);
+    if (give_back) raw_free(user - h_front((struct h_header *)(user - H_FRONT)));
 }
 
 /* A thread's own quarantine: frees park and release blocks with no lock. An exiting thread hands its blocks to the
  * shared ring, which the next frees of any thread drain. */
 struct h_local {
     void *ring[H_LOCAL];
-    uint32_t head, count;
+    uint32_t head, count, scan;
     size_t bytes;
     struct h_local *next, *prev;
     int registered;
@@ -220,6 +225,11 @@ static void h_free(const char *call, void *p) {
         h_mine.bytes -= h_size((struct h_header *)(old - H_FRONT));
         h_release(old, 1);
     }
+    /* A few bytes of the poison of two waiting blocks, the one parked before this and one further round the quarantine:
+     * a write after free is found while the block waits, by a later free, not only when it leaves (a program that ends
+     * with _exit runs no exit check). */
+    if (h_mine.count > 1) h_check_poison(call, h_mine.ring[(h_mine.head + h_mine.count - 2) % H_LOCAL], H_SCAN_BYTES);
+    h_check_poison(call, h_mine.ring[(h_mine.head + h_mine.scan++ % h_mine.count) % H_LOCAL], H_SCAN_BYTES);
     if (UNLIKELY(__atomic_load_n(&h_shared_count, __ATOMIC_RELAXED) != 0)) {
         /* Blocks of exited threads: two at a time leave the shared ring. */
         void *leaving[2];

@@ -26,6 +26,7 @@ internal static class MisuseBattery
         ("realloc-freed", "realloc of a freed 64 B block"),
         ("racing-free", "two threads free one 64 B block at once (200 rounds)"),
         ("write-after-free", "a freed 64 B block written over, then 64 allocations and frees of its size"),
+        ("write-after-free-exit", "a freed 64 B block written over, then 8 other frees, then _exit (no exit handler runs)"),
         ("overflow-16", "16 bytes written past a 64 B request, then it and its neighbour freed"),
         ("underflow-16", "16 bytes written before a 64 B block, then it and its neighbour freed"),
     ];

@@ -110,6 +110,19 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 64; i++) blocks[i] = do_malloc(64);
         for (int i = 0; i < 64; i++) do_free(blocks[i]);
     }
+    else if (!strcmp(c, "write-after-free-exit")) {
+        /* The freed block is written over; a few other blocks are freed; the program ends with _exit, so no exit handler
+         * or destructor looks at the heap: only a check made by a later call can find the write. */
+        char *p = do_malloc(64);
+        void *others[8];
+        for (int i = 0; i < 8; i++) others[i] = do_malloc(64);
+        say("address", p);
+        do_free(p);
+        memset(p, 0x41, 64);
+        for (int i = 0; i < 8; i++) do_free(others[i]);
+        if (write(1, "survived\n", 9) < 0) _exit(3);
+        _exit(0);
+    }
     else if (!strcmp(c, "overflow-16")) {
         /* 16 bytes past the end of a 64-byte request, with a neighbour allocated after it; then both are freed. */
         char *p = do_malloc(64), *neighbour = do_malloc(64);
