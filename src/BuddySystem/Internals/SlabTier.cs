@@ -712,7 +712,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ThreadSlabs? CallingThreadSlabs()
     {
-        byte here = 0;
+        byte here; // only its address is read: an address on the calling thread's stack
         ulong address = (ulong)&here;
         ThreadSlabs? owner = Volatile.Read(ref _stackOwners[(int)(address >> StackWindowShift) & (StackWindows - 1)]);
         return owner != null && address - owner.StackLow < owner.StackSize ? owner : t_slabs;
