@@ -49,6 +49,40 @@ public sealed unsafe partial class BuddyHeap
     /// the heap manages, may have the pages of its free blocks returned by <see cref="PurgeFreeBlocks"/>.</summary>
     internal void MarkPurgeable(void* start, nuint size) => _purgeable.Add(((ulong)start, (ulong)start + size));
 
+    /// <summary>Bytes of the pages that hold the regions' memory and are resident now (<see cref="HeapStats.ResidentBytes"/>):
+    /// <c>mincore</c> over each region, 4 096 pages a call; 0 off Linux.</summary>
+    private ulong ResidentBytesOfRegions()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return 0;
+        }
+
+        const int PagesPerCall = 4096;
+        byte* vector = stackalloc byte[PagesPerCall];
+        ulong page = s_pageSize;
+        ulong resident = 0;
+        for (int i = 0; i < _regions.Length; i++)
+        {
+            ulong end = (_regions[i].End + page - 1) & ~(page - 1);
+            for (ulong at = _regions[i].Start & ~(page - 1); at < end;)
+            {
+                ulong pages = Math.Min((end - at) / page, PagesPerCall);
+                if (Libc.Mincore((void*)at, (nuint)(pages * page), vector) == 0)
+                {
+                    for (ulong p = 0; p < pages; p++)
+                    {
+                        resident += (ulong)(vector[p] & 1) * page;
+                    }
+                }
+
+                at += pages * page;
+            }
+        }
+
+        return resident;
+    }
+
     /// <summary>
     /// Returns to the system every whole page of each free buddy-list block of at least
     /// <see cref="BuddyHeapOptions.PurgeThreshold"/> bytes in purgeable memory, but the page holding the block's links, with

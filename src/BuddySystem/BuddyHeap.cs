@@ -753,6 +753,7 @@ public sealed unsafe partial class BuddyHeap : IAllocator, IHeapStatsSource, IEx
             Allocations = allocations,
             FailedAllocations = failed,
             MinBlockSize = MinBlockSize,
+            ResidentBytes = ResidentBytesOfRegions(),
             FreeBlocksByOrder = byOrder.AsSpan(0, orders).ToArray(),
         };
     }

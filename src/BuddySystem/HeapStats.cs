@@ -39,6 +39,11 @@ public sealed record HeapStats
     /// <summary>The smallest block size: the size of order 0.</summary>
     public ulong MinBlockSize { get; init; }
 
+    /// <summary>Bytes of the pages that hold the heap's memory and are resident in RAM now, counted with <c>mincore(2)</c> over
+    /// its regions (Linux; 0 elsewhere, and on engines that do not count it): it falls when <c>Trim()</c> gives the pages of
+    /// free blocks back, where <see cref="FreeBytes"/> does not change.</summary>
+    public ulong ResidentBytes { get; init; }
+
     /// <summary>Free blocks in the buddy lists per order (order k holds blocks of <c>MinBlockSize &lt;&lt; k</c> bytes): a row of Linux's <c>/proc/buddyinfo</c>.</summary>
     public IReadOnlyList<long> FreeBlocksByOrder { get; init; } = [];
 }

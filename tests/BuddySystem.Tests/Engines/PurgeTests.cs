@@ -376,6 +376,29 @@ public unsafe class PurgeTests(ITestOutputHelper output)
         public void Dispose() => owner.Dispose();
     }
 
+    [LinuxTheory]
+    [MemberData(nameof(Engines))]
+    public void StatsResidentBytes_FollowTheResidentPages_AndFallOnTrim(string engine)
+    {
+        using Subject heap = Subject.Create(engine);
+        List<(nint Block, Layout Layout)> live = AllocateMix(heap, 32, 256, 4000);
+        foreach ((nint block, Layout layout) in live)
+        {
+            Touch((byte*)block, layout.Size, 0x5A);
+        }
+
+        FreeAll(heap, live);
+        var stats = ((IHeapStatsSource)heap.Allocator).Stats;
+        long page = Environment.SystemPageSize;
+        output.WriteLine($"{engine}: resident {stats.ResidentBytes} bytes by Stats, {heap.ResidentPages() * page} by the test");
+        Assert.Equal((ulong)(heap.ResidentPages() * page), stats.ResidentBytes);
+
+        heap.Trim();
+        stats = ((IHeapStatsSource)heap.Allocator).Stats;
+        Assert.Equal((ulong)(heap.ResidentPages() * page), stats.ResidentBytes);
+        Assert.True(stats.ResidentBytes < stats.TotalBytes / 8, $"{stats.ResidentBytes} of {stats.TotalBytes} bytes resident after Trim");
+    }
+
     [LinuxFact]
     public void ConcurrentHeapLeftIdle_GivesItsPagesBackAfterFullCollections_WithoutTrim()
     {
