@@ -113,6 +113,7 @@ public static class BuddyMetrics
         meter.CreateObservableGauge("buddy.heap.largest_free_block", () => Observe(2, static s => (long)s.LargestFreeBlock), "By", "The largest block the heap can hand out now.");
         meter.CreateObservableCounter("buddy.heap.allocations", () => Observe(3, static s => s.Allocations), "{allocation}", "Allocations served since the heap was created.");
         meter.CreateObservableCounter("buddy.heap.failures", () => Observe(4, static s => s.FailedAllocations), "{allocation}", "Allocations refused (null returned) since the heap was created.");
+        meter.CreateObservableGauge("buddy.heap.resident", () => Observe(5, static s => (long)s.ResidentBytes), "By", "Bytes of the heap's memory resident in RAM now (Linux; 0 elsewhere): falls when Trim gives pages back.");
         meter.CreateObservableGauge("buddy.pool.rented", ObserveRented, "{buffer}", "Buffers rented from the pool and not yet returned.");
         return meter;
     }

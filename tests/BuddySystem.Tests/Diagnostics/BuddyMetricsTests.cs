@@ -25,6 +25,9 @@ public unsafe class BuddyMetricsTests
         Assert.Equal((long)heap.Stats.LargestFreeBlock, recorder.Values["buddy.heap.largest_free_block"]);
         Assert.Equal(2, recorder.Values["buddy.heap.allocations"]);
         Assert.Equal(1, recorder.Values["buddy.heap.failures"]);
+        Assert.Equal((long)heap.Stats.ResidentBytes, recorder.Values["buddy.heap.resident"]);
+        Assert.True(!OperatingSystem.IsLinux() || recorder.Values["buddy.heap.resident"] > 0, "a heap with live blocks has resident pages");
+        Assert.Equal("By", recorder.Units["buddy.heap.resident"]);
         Assert.Equal("By", recorder.Units["buddy.heap.allocated"]);
         Assert.Equal("By", recorder.Units["buddy.heap.total"]);
         Assert.Equal("By", recorder.Units["buddy.heap.largest_free_block"]);
@@ -73,7 +76,7 @@ public unsafe class BuddyMetricsTests
             recorder.Listener.RecordObservableInstruments();
             recorder.Listener.RecordObservableInstruments();
 
-            // Two polls of five instruments each: one snapshot per poll, not one per instrument.
+            // Two polls of six instruments each: one snapshot per poll, not one per instrument.
             Assert.Equal(2, heap.Reads);
         }
     }
