@@ -461,13 +461,20 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
         lock (_lock)
         {
             ThrowIfDisposed();
-            ReclaimExitedLocked();
-            ReturnAllCachesLocked();
-            _tier?.Trim();
-            _core.Trim();
+            TrimLocked();
         }
 
         _tier?.ReportLateMisuses();
+    }
+
+    /// <summary><see cref="Trim"/>'s work, under the lock: every thread's caches and empty slabs back to the core, whose
+    /// large free blocks are purged.</summary>
+    private void TrimLocked()
+    {
+        ReclaimExitedLocked();
+        ReturnAllCachesLocked();
+        _tier?.Trim();
+        _core.Trim();
     }
 
     /// <summary>A snapshot of the accounting: the core's buddy lists plus every thread's cache and counters.</summary>
@@ -805,10 +812,7 @@ public sealed unsafe partial class ConcurrentHeap : IAllocator, IHeapStatsSource
                 // Nobody allocated from the heap between two full collections: it gives its memory back once, as Trim
                 // does (every thread's caches and empty slabs back to the core, the core's large free blocks purged).
                 // mimalloc and jemalloc purge after a delay; here the delay is a full collection with no allocation.
-                ReclaimExitedLocked();
-                ReturnAllCachesLocked();
-                _tier?.Trim();
-                _core.Trim();
+                TrimLocked();
                 _purgedWhileIdle = true;
                 return;
             }

@@ -402,10 +402,15 @@ static inline char *slab_of(const void *p) {
     return (char *)tc.hot_pages[((uint64_t)(uintptr_t)p - tc.hot_start) >> shared->page_shift];
 }
 
+/* Whether the live object p (its region the hot one) lies in a slab this thread owns. */
+static inline int in_own_slab(const void *p) {
+    return *(const intptr_t *)(slab_of(p) + shared->slab_owner_offset) == tc.owner;
+}
+
 /* Whether the live object p, whose state byte s object_state_of just returned, lies in a slab of this thread's with no
  * free of another thread in flight: only then is its state this thread's to write. */
 static inline int own_object(const void *p, const uint8_t *s) {
-    return *(const intptr_t *)(slab_of(p) + shared->slab_owner_offset) == tc.owner && __atomic_load_n(mark_of(s), __ATOMIC_RELAXED) == 0;
+    return in_own_slab(p) && __atomic_load_n(mark_of(s), __ATOMIC_RELAXED) == 0;
 }
 
 /* Two threads freed one object at once: found when this thread's cache was about to hand it out again. */
@@ -516,7 +521,7 @@ static inline int push(void *p) {
         if (tc.started != 0) return 0;   /* after this thread's exit destructor: the ordinary path */
         start_thread_caches();
     }
-    if (UNLIKELY(*(const intptr_t *)(slab_of(p) + shared->slab_owner_offset) != tc.owner)) return push_remote(p, s, v);
+    if (UNLIKELY(!in_own_slab(p))) return push_remote(p, s, v);
     if (UNLIKELY(__atomic_load_n(mark_of(s), __ATOMIC_RELAXED) != 0)) return 0;
     struct object_cache *c = &tc.caches[k];
     if (UNLIKELY(c->count >= c->capacity)) {

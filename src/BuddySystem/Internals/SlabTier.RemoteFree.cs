@@ -86,7 +86,7 @@ internal sealed unsafe partial class SlabTier
         NotLive,
 
         /// <summary>The object is not live, but its owner's pop already saw the claim and waits for the object: it must
-        /// still be pushed, and the call is named a double free.</summary>
+        /// still be pushed (its mark now says the claimer names the double free), and the call is named a double free.</summary>
         NotLiveAwaited,
     }
 
@@ -109,9 +109,14 @@ internal sealed unsafe partial class SlabTier
             return RemoteClaim.Claimed;
         }
 
-        return Interlocked.CompareExchange(ref *mark, RemoteMark.Clear, RemoteMark.Claimed) == RemoteMark.Claimed
-            ? RemoteClaim.NotLive
-            : RemoteClaim.NotLiveAwaited;
+        if (Interlocked.CompareExchange(ref *mark, RemoteMark.Clear, RemoteMark.Claimed) == RemoteMark.Claimed)
+        {
+            return RemoteClaim.NotLive;
+        }
+
+        // The owner leaves an acknowledged mark alone until it collects the object, which the caller's push publishes.
+        *mark = RemoteMark.ReportedByClaimer;
+        return RemoteClaim.NotLiveAwaited;
     }
 
     /// <summary>
@@ -130,7 +135,7 @@ internal sealed unsafe partial class SlabTier
                 FreeMarkedObject(slabs, slab, (FreeObject*)address);
                 return;
             case RemoteClaim.NotLiveAwaited:
-                PushAwaited(slabs, slab, (FreeObject*)address);
+                FreeMarkedObject(slabs, slab, (FreeObject*)address);
                 ThrowNotAllocated(address, slab->ObjectSize);
                 return;
             case RemoteClaim.AlreadyClaimed:
@@ -141,23 +146,6 @@ internal sealed unsafe partial class SlabTier
                 slabs.ExitBusy();
                 DeallocateSlow((void*)address, layout);
                 return;
-        }
-    }
-
-    /// <summary>Pushes an object its owner's pop is waiting for (<see cref="RemoteClaim.NotLiveAwaited"/>), marked as
-    /// reported here (the caller throws), with the caller busy (and no longer busy on return).</summary>
-    private void PushAwaited(ThreadSlabs slabs, Slab* slab, FreeObject* item)
-    {
-        // The owner leaves an acknowledged mark alone until it collects the object, which this push publishes.
-        slab->MarkBase[(ulong)item >> GranuleShift] = RemoteMark.ReportedByClaimer;
-        bool revive = PushThreadFree(slab, item) && Volatile.Read(ref slab->Full) == 1;
-        slabs.ExitBusy();
-        if (revive)
-        {
-            using (HoldLock())
-            {
-                ReviveFullSlabLocked(slab);
-            }
         }
     }
 
@@ -205,27 +193,25 @@ internal sealed unsafe partial class SlabTier
             FreeObject* next = item->RemoteNext;
             ulong granule = (ulong)item >> GranuleShift;
             byte state = slab->StateBase[granule];
-            if (state == live || state == QuarantinedState)
+            bool waiting = state == live || state == QuarantinedState;
+            if (!waiting || (state == QuarantinedState && slab->MarkBase[granule] != RemoteMark.ReportedByClaimer))
             {
-                if (state == QuarantinedState && slab->MarkBase[granule] != RemoteMark.ReportedByClaimer)
-                {
-                    RecordLateMisuse((ulong)item, slab->ObjectSize);
-                }
+                // Not waiting for this push (already on the local list, or in an outside cache): freed twice, the second
+                // time recorded here; or quarantined by the owner's pop after a claim that named nothing.
+                RecordLateMisuse((ulong)item, slab->ObjectSize);
+            }
 
+            if (waiting)
+            {
                 // The state first, then the mark: a later claim that sees the mark clear then reads "free".
                 slab->StateBase[granule] = 0;
-                Volatile.Write(ref slab->MarkBase[granule], RemoteMark.Clear);
                 item->Next = slab->Free;
                 slab->Free = item;
                 count += state == live ? 1 : 0;
                 moved++;
             }
-            else
-            {
-                // Already on the local list (or in an outside cache): freed twice, the second time recorded here.
-                Volatile.Write(ref slab->MarkBase[granule], RemoteMark.Clear);
-                RecordLateMisuse((ulong)item, slab->ObjectSize);
-            }
+
+            Volatile.Write(ref slab->MarkBase[granule], RemoteMark.Clear);
 
             item = next;
         }

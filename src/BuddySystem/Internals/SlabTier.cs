@@ -555,19 +555,10 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 {
                     case RemoteClaim.Claimed:
                         slabs.UserBytes -= (long)layout.Size;
-                        if (PushThreadFree(slab, item) && slab->Full == 1)
-                        {
-                            ReviveFullSlabLocked(slab);
-                        }
-
+                        PushThreadFreeLocked(slab, item);
                         return;
                     case RemoteClaim.NotLiveAwaited:
-                        slab->MarkBase[granule] = RemoteMark.ReportedByClaimer;
-                        if (PushThreadFree(slab, item) && slab->Full == 1)
-                        {
-                            ReviveFullSlabLocked(slab);
-                        }
-
+                        PushThreadFreeLocked(slab, item);
                         ThrowNotAllocated(address, slab->ObjectSize);
                         return;
                     case RemoteClaim.AlreadyClaimed:
@@ -578,6 +569,16 @@ internal sealed unsafe partial class SlabTier : IDisposable
                         continue;
                 }
             }
+        }
+    }
+
+    /// <summary>Pushes a claimed object on <paramref name="slab"/>'s thread-free list under the lock; the first push into a
+    /// full slab moves it back to its owner's list of slabs with free objects.</summary>
+    private void PushThreadFreeLocked(Slab* slab, FreeObject* item)
+    {
+        if (PushThreadFree(slab, item) && slab->Full == 1)
+        {
+            ReviveFullSlabLocked(slab);
         }
     }
 
