@@ -386,7 +386,7 @@ internal sealed unsafe partial class SlabTier : IDisposable
                 if (slabs.HotMarkBase[granule] == RemoteMark.Clear)
                 {
                     slabs.HotStateBase[granule] = 0;
-                    ReleaseOwnInHotRegion(slabs, slab, address, layout.Size);
+                    ReleaseOwnInHotRegion(slabs, slab, address, live, layout);
                     return;
                 }
             }
@@ -398,17 +398,29 @@ internal sealed unsafe partial class SlabTier : IDisposable
     }
 
     /// <summary>The rest of the owner's lock-free free of an object of its <paramref name="slab"/>, once its state byte went
-    /// to 0, with the caller busy (and no longer busy on return).</summary>
+    /// from <paramref name="live"/> to 0, with the caller busy (and no longer busy on return). A free that must change the
+    /// lists (it empties the slab, or frees into a full one) is undone and made again by the locked free, which finds the
+    /// calling thread's slabs itself: <paramref name="slabs"/> may be an exited owner's, recognised by the stack this thread
+    /// now runs on (<see cref="CallingThreadSlabs"/>), whose lists the reclaim may take as soon as the busy window closes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void ReleaseOwnInHotRegion(ThreadSlabs slabs, Slab* slab, ulong address, nuint userSize)
+    private void ReleaseOwnInHotRegion(ThreadSlabs slabs, Slab* slab, ulong address, byte live, Layout layout)
     {
-        if (TryReleaseOwnObject(slabs, slab, (FreeObject*)address, userSize, singleOwner: false))
+        if (TryReleaseOwnObject(slabs, slab, (FreeObject*)address, layout.Size, singleOwner: false))
         {
             slabs.ExitBusy();
             return;
         }
 
-        FreeMarkedObject(slabs, slab, (FreeObject*)address);
+        ReleaseOwnLocked(slabs, address, live, layout);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ReleaseOwnLocked(ThreadSlabs slabs, ulong address, byte live, Layout layout)
+    {
+        slabs.UserBytes += (long)layout.Size;
+        slabs.HotStateBase[address >> GranuleShift] = live;
+        slabs.ExitBusy();
+        DeallocateSlow((void*)address, layout);
     }
 
     /// <summary>
