@@ -32,7 +32,8 @@ namespace BuddySystem.Internals;
 /// <see cref="Trim"/>, the host's statistics and <see cref="Validate"/> do. The slabs of a thread that has exited are
 /// <i>abandoned</i>: empty ones go back to the buddy core, the others wait in a list per class until another thread needing
 /// a slab of that class adopts them, or until they empty (frees into an abandoned slab go to its thread-free list).</para>
-/// <para><b>Cost.</b> Allocation from a slab with a free object: a thread-static read, the handshake, a pop, a load of
+/// <para><b>Cost.</b> Allocation from a slab with a free object: the calling thread's slabs (found by its stack, else a
+/// thread-static read), the handshake, a pop, a load of
 /// the object's mark and one byte store. The owner's free: the handshake, loads of the state, the page-map entry, the
 /// descriptor's owner and the mark, a byte store and a push; no atomic instruction. Another thread's free: the claim and
 /// the push, two compare-exchanges. When a thread's first slab of a class runs dry, the thread takes the frees other
